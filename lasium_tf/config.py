@@ -1,0 +1,168 @@
+"""Frozen configuration dataclasses.
+
+Only `lasium_tf/main.py` reads absl FLAGS; it builds a `Config` and hands it to
+`lasium_tf.train.run`. Every library function takes explicit arguments or one
+of these dataclasses, so notebooks and tests build a config directly.
+
+`Config.validate` checks everything that can be checked without touching data
+and raises `ConfigError` with a message that names the bad value and the fix.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Tuple
+
+# Omniglot has exactly 20 drawings of every character.
+OMNIGLOT_IMAGES_PER_CLASS = 20
+
+MODES = ("train", "evaluate", "train_and_evaluate")
+TASK_SOURCES = ("labelled", "none")
+BACKBONES = ("paper", "code")
+SPLITS = ("vinyals", "authors")
+DATA_SOURCES = ("local", "tfds")
+EVAL_SPLITS = ("train", "val", "test")
+
+
+class ConfigError(ValueError):
+  """A configuration value is impossible; the message says which and why."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+  """Where Omniglot comes from and how it is split.
+
+  Attributes:
+    data_dir: a folder holding `omniglot/` (or the omniglot folder itself);
+      None means the `LASIUM_DATA_DIR` environment variable, then the
+      repository's `../shared/data`.
+    source: "local" (official zips or extracted folders) or "tfds".
+    split: "vinyals" (1028/172/423 characters) or "authors" (1200/100/323,
+      seed 47, as the paper's code).
+    image_size: side of the square images fed to the networks.
+    cache_dir: where decoded arrays are cached; None means the user cache.
+  """
+
+  data_dir: Optional[str] = None
+  source: str = "local"
+  split: str = "vinyals"
+  image_size: int = 28
+  cache_dir: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskConfig:
+  """An N-way task with K_tr support and K_val query images per class."""
+
+  n_way: int = 5
+  k_shot: int = 1
+  k_query: int = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class MAMLConfig:
+  """MAML hyperparameters (paper values for Omniglot are the defaults)."""
+
+  inner_lr: float = 0.4
+  inner_steps: int = 5
+  first_order: bool = False
+  meta_lr: float = 0.001
+  meta_batch_size: int = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+  """The few-shot test protocol: 1000 tasks, 15 queries, 50 steps, one seed."""
+
+  n_way: int = 5
+  k_shots: Tuple[int, ...] = (1, 5)
+  k_query: int = 15
+  num_tasks: int = 1000
+  inner_steps: int = 50
+  inner_lr: Optional[float] = None  # None: the meta-training inner lr.
+  seed: int = 42
+  split: str = "test"
+  tasks_per_call: int = 50
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+  """One experiment: what to train on, how, for how long, and how to test."""
+
+  experiment_dir: str = "/tmp/lasium_tf/experiment"
+  mode: str = "train_and_evaluate"
+  method: str = "MAML"
+  task_source: str = "labelled"
+  backbone: str = "code"
+  data: DataConfig = dataclasses.field(default_factory=DataConfig)
+  task: TaskConfig = dataclasses.field(default_factory=TaskConfig)
+  maml: MAMLConfig = dataclasses.field(default_factory=MAMLConfig)
+  eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+  iterations: int = 1000
+  checkpoint_every: int = 500
+  log_every: int = 50
+  seed: int = 0
+  results_file: Optional[str] = None
+  table: Optional[int] = None
+  command: str = ""
+
+  def validate(self) -> "Config":
+    """Raises ConfigError for impossible values; returns self for chaining."""
+    _one_of("mode", self.mode, MODES)
+    _one_of("task_source", self.task_source, TASK_SOURCES)
+    _one_of("backbone", self.backbone, BACKBONES)
+    _one_of("source", self.data.source, DATA_SOURCES)
+    _one_of("split", self.data.split, SPLITS)
+    _one_of("eval_split", self.eval.split, EVAL_SPLITS)
+    _positive("n_way", self.task.n_way)
+    _positive("k_shot", self.task.k_shot)
+    _positive("k_query", self.task.k_query)
+    _positive("eval_n_way", self.eval.n_way)
+    _positive("eval_queries", self.eval.k_query)
+    _positive("eval_tasks", self.eval.num_tasks)
+    _positive("eval_tasks_per_call", self.eval.tasks_per_call)
+    _positive("inner_steps", self.maml.inner_steps)
+    _positive("eval_inner_steps", self.eval.inner_steps)
+    _positive("inner_lr", self.maml.inner_lr)
+    _positive("meta_lr", self.maml.meta_lr)
+    _positive("meta_batch_size", self.maml.meta_batch_size)
+    _positive("image_size", self.data.image_size)
+    _positive("checkpoint_every", self.checkpoint_every)
+    _positive("log_every", self.log_every)
+    if self.eval.inner_lr is not None:
+      _positive("eval_inner_lr", self.eval.inner_lr)
+    if self.iterations < 0:
+      raise ConfigError(f"--iterations must be >= 0, got {self.iterations}.")
+    if not self.eval.k_shots:
+      raise ConfigError("--eval_k_shots is empty: give at least one shot, "
+                        "e.g. --eval_k_shots=1,5.")
+    for k in self.eval.k_shots:
+      _positive("eval_k_shots", k)
+    check_omniglot_shots(self.task.k_shot, self.task.k_query, "meta-training")
+    for k in self.eval.k_shots:
+      check_omniglot_shots(k, self.eval.k_query, "evaluation")
+    if self.task_source == "none" and self.mode != "evaluate":
+      raise ConfigError(
+          "--task_source=none trains nothing (the 'training from scratch' "
+          "baseline); run it with --mode=evaluate.")
+    return self
+
+
+def check_omniglot_shots(k_shot: int, k_query: int, what: str) -> None:
+  """Omniglot has 20 images per class: K_tr + K_val cannot exceed that."""
+  if k_shot + k_query > OMNIGLOT_IMAGES_PER_CLASS:
+    raise ConfigError(
+        f"{what}: K_tr + K_val = {k_shot} + {k_query} = {k_shot + k_query} "
+        f"images per class, but an Omniglot class has only "
+        f"{OMNIGLOT_IMAGES_PER_CLASS}; lower the shots or the queries.")
+
+
+def _one_of(name, value, allowed):
+  if value not in allowed:
+    raise ConfigError(
+        f"--{name}={value!r} is not one of {', '.join(allowed)}.")
+
+
+def _positive(name, value):
+  if not value > 0:
+    raise ConfigError(f"--{name} must be positive, got {value}.")

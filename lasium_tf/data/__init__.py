@@ -1,0 +1,1 @@
+"""Data loaders: Omniglot (official zips, folders or TFDS)."""

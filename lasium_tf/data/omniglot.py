@@ -1,0 +1,319 @@
+"""Omniglot: official zips or folders (or TFDS), decoded once, cached, split.
+
+The images become float32 arrays in [0, 1] of shape [H, W, 1] with strokes 1
+and background 0 (the official PNGs are the opposite). Every character has 20
+drawings, so a split is one array `[num_classes, 20, H, W, 1]` plus the
+character names `Alphabet/characterNN`; samplers index it directly.
+
+The decoded set is cached as one `.npy` file per key in the user cache folder
+(`LASIUM_CACHE_DIR`, else `$XDG_CACHE_HOME/lasium_tf`, else
+`~/.cache/lasium_tf`). The key hashes the source files (the zips' bytes, or a
+folder's file list with sizes and modification times) and the preprocessing,
+so a changed source or image size never serves a stale cache. Files are
+written to a temporary name and renamed, so an interrupted run leaves no half
+file behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import pathlib
+import re
+import tempfile
+import zipfile
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from lasium_tf.config import DataConfig, OMNIGLOT_IMAGES_PER_CLASS
+
+DATA_DIR_ENV = "LASIUM_DATA_DIR"
+CACHE_DIR_ENV = "LASIUM_CACHE_DIR"
+SETS = ("images_background", "images_evaluation")
+_CACHE_VERSION = 1
+_PNG_PATH = re.compile(
+    r"^(?:.*/)?(images_background|images_evaluation)/([^/]+)/"
+    r"(character\d+)/([^/]+\.png)$")
+
+# The Vinyals et al. (2016) split, written as its rule: five validation
+# alphabets, thirteen test alphabets of the evaluation set plus Gurmukhi's
+# last four characters; every other character trains. A test checks this rule
+# against the split files distributed with the Prototypical Networks code.
+VINYALS_VAL_ALPHABETS = ("Armenian", "Bengali", "Early_Aramaic", "Hebrew",
+                         "Mkhedruli_(Georgian)")
+VINYALS_TEST_ALPHABETS = (
+    "Kannada", "Keble", "Malayalam", "Manipuri", "Mongolian",
+    "Old_Church_Slavonic_(Cyrillic)", "Oriya", "Sylheti", "Syriac_(Serto)",
+    "Tengwar", "Tibetan", "ULOG")
+VINYALS_TEST_CHARACTERS = tuple(
+    f"Gurmukhi/character{i}" for i in (42, 43, 44, 45))
+AUTHORS_SPLIT_SEED = 47
+AUTHORS_SPLIT_SIZES = (1200, 100, 323)
+
+
+class DataError(RuntimeError):
+  """Data missing, unreadable or in the wrong layout; says what to do."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassImages:
+  """A labelled image set: `images[c, i]` is drawing i of class c."""
+
+  images: np.ndarray  # [num_classes, images_per_class, H, W, C] float32
+  class_names: Tuple[str, ...]
+
+  @property
+  def num_classes(self) -> int:
+    return self.images.shape[0]
+
+  def subset(self, names: Sequence[str]) -> "ClassImages":
+    index = {n: i for i, n in enumerate(self.class_names)}
+    missing = [n for n in names if n not in index]
+    if missing:
+      raise DataError(f"{len(missing)} characters of the split are not in "
+                      f"the data, e.g. {missing[:3]}; is the data complete?")
+    rows = [index[n] for n in names]
+    return ClassImages(self.images[rows], tuple(names))
+
+
+def resolve_omniglot_dir(data_dir: Optional[str]) -> pathlib.Path:
+  """Finds the folder that holds images_background and images_evaluation.
+
+  `data_dir` may be that folder or one holding `omniglot/`. Without it the
+  `LASIUM_DATA_DIR` environment variable is used, then the `shared/data`
+  folder beside this repository.
+  """
+  candidates = []
+  if data_dir:
+    candidates.append(pathlib.Path(data_dir).expanduser())
+  elif os.environ.get(DATA_DIR_ENV):
+    candidates.append(pathlib.Path(os.environ[DATA_DIR_ENV]).expanduser())
+  else:
+    repo = pathlib.Path(__file__).resolve().parents[2]
+    candidates.append(repo.parent / "shared" / "data")
+  for base in candidates:
+    for root in (base, base / "omniglot"):
+      if all(_set_path(root, s) is not None for s in SETS):
+        return root
+  where = candidates[0]
+  if not where.exists():
+    problem = f"the data folder {where} does not exist"
+  else:
+    problem = (f"{where} holds neither images_background and "
+               f"images_evaluation (.zip or folder) nor omniglot/ with them")
+  raise DataError(
+      f"Omniglot not found: {problem}. Point --data_dir (or the "
+      f"{DATA_DIR_ENV} environment variable) at a folder with the official "
+      f"images_background.zip and images_evaluation.zip, or use "
+      f"--data_source=tfds to download it through tensorflow-datasets.")
+
+
+def _set_path(root: pathlib.Path, name: str) -> Optional[pathlib.Path]:
+  for path in (root / f"{name}.zip", root / name):
+    if path.exists():
+      return path
+  return None
+
+
+def default_cache_dir() -> pathlib.Path:
+  if os.environ.get(CACHE_DIR_ENV):
+    return pathlib.Path(os.environ[CACHE_DIR_ENV]).expanduser()
+  xdg = os.environ.get("XDG_CACHE_HOME")
+  base = pathlib.Path(xdg) if xdg else pathlib.Path.home() / ".cache"
+  return base / "lasium_tf"
+
+
+def _read_local(root: pathlib.Path) -> Tuple[Dict[str, List[Tuple[str, bytes]]],
+                                             str]:
+  """Reads every PNG of both sets; returns {character: [(file, bytes)]}, key."""
+  by_class: Dict[str, List[Tuple[str, bytes]]] = {}
+  digest = hashlib.sha256()
+  for name in SETS:
+    path = _set_path(root, name)
+    count = 0
+    if path.suffix == ".zip":
+      try:
+        with zipfile.ZipFile(path) as archive:
+          for info in sorted(archive.infolist(), key=lambda i: i.filename):
+            match = _PNG_PATH.match(info.filename)
+            if match and match.group(1) == name:
+              _add(by_class, match, archive.read(info))
+              count += 1
+      except (zipfile.BadZipFile, OSError, zipfile.LargeZipFile) as e:
+        raise DataError(f"{path} is not a readable zip ({e}); download it "
+                        f"again or extract it to a folder {root / name}.")
+      with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+          digest.update(block)
+    else:
+      for png in sorted(path.glob("*/character*/*.png")):
+        match = _PNG_PATH.match(png.relative_to(root).as_posix())
+        if match:
+          _add(by_class, match, png.read_bytes())
+          stat = png.stat()
+          digest.update(f"{match.group(0)}:{stat.st_size}:"
+                        f"{stat.st_mtime_ns};".encode())
+          count += 1
+    if count == 0:
+      raise DataError(
+          f"{path} holds no PNG in the official layout "
+          f"{name}/<Alphabet>/characterNN/XXXX_YY.png; is it the official "
+          f"Omniglot {name}?")
+  return by_class, digest.hexdigest()
+
+
+def _add(by_class, match, data):
+  _, alphabet, character, filename = match.groups()
+  by_class.setdefault(f"{alphabet}/{character}", []).append((filename, data))
+
+
+def _read_tfds(data_dir: Optional[str]):
+  """Reads the TFDS `omniglot` train and test splits (background, evaluation)."""
+  import tensorflow_datasets as tfds  # Imported lazily: slow, optional path.
+
+  builder = tfds.builder("omniglot", data_dir=data_dir)
+  builder.download_and_prepare()
+  alphabets = builder.info.features["alphabet"].names
+  by_class: Dict[str, List[Tuple[str, bytes]]] = {}
+  for split in ("train", "test"):
+    ds = builder.as_dataset(split=split, decoders={
+        "image": tfds.decode.SkipDecoding()})
+    for i, example in enumerate(ds.as_numpy_iterator()):
+      name = (f"{alphabets[example['alphabet']]}/"
+              f"character{int(example['alphabet_char_id']) + 1:02d}")
+      by_class.setdefault(name, []).append(
+          (f"{split}_{i:06d}", example["image"]))
+  key = f"tfds:{builder.info.full_name}:{builder.data_dir}"
+  return by_class, hashlib.sha256(key.encode()).hexdigest()
+
+
+def _decode_all(items: List[Tuple[str, bytes]], size: int) -> np.ndarray:
+  """Decodes PNG bytes to [n, size, size, 1] float32, strokes 1, background 0."""
+
+  def decode(data):
+    image = tf.io.decode_png(data, channels=1)
+    image = tf.image.convert_image_dtype(image, tf.float32)
+    image = tf.image.resize(image, (size, size), method="bilinear")
+    return 1.0 - image
+
+  ds = tf.data.Dataset.from_tensor_slices([data for _, data in items])
+  ds = ds.map(decode, num_parallel_calls=tf.data.AUTOTUNE).batch(1024)
+  try:
+    return np.concatenate(list(ds.as_numpy_iterator()), axis=0)
+  except tf.errors.InvalidArgumentError:
+    for name, data in items:
+      try:
+        decode(data)
+      except tf.errors.InvalidArgumentError as e:
+        raise DataError(f"cannot decode {name} ({e.message.strip()}); the "
+                        f"file is corrupt: download Omniglot again.") from None
+    raise
+
+
+def _cache_path(cache_dir: pathlib.Path, key: str, size: int) -> pathlib.Path:
+  tag = hashlib.sha256(
+      f"{key}|size={size}|v={_CACHE_VERSION}".encode()).hexdigest()[:20]
+  return cache_dir / f"omniglot-{size}px-{tag}.npy"
+
+
+def atomic_write(path: pathlib.Path, write_fn) -> None:
+  """Writes via write_fn(file) to a temporary file, then renames it into place."""
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+  try:
+    with os.fdopen(fd, "wb") as f:
+      write_fn(f)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.unlink(tmp)
+    raise
+
+
+def load_omniglot(config: DataConfig, verbose: bool = True) -> ClassImages:
+  """All 1623 characters, sorted by name, as [1623, 20, H, W, 1] float32."""
+  if config.source == "tfds":
+    by_class, key = _read_tfds(config.data_dir)
+  else:
+    by_class, key = _read_local(resolve_omniglot_dir(config.data_dir))
+  names = tuple(sorted(by_class))
+  cache_dir = (pathlib.Path(config.cache_dir).expanduser()
+               if config.cache_dir else default_cache_dir())
+  path = _cache_path(cache_dir, key, config.image_size)
+  meta_path = path.with_suffix(".json")
+  if path.exists() and meta_path.exists():
+    try:
+      meta = json.loads(meta_path.read_text())
+      images = np.load(path, mmap_mode=None)
+      if tuple(meta["class_names"]) == names and images.shape[0] == len(names):
+        return ClassImages(images, names)
+    except (OSError, ValueError, KeyError):
+      pass  # An unreadable cache is rebuilt below.
+  bad = [n for n in names if len(by_class[n]) != OMNIGLOT_IMAGES_PER_CLASS]
+  if bad:
+    raise DataError(
+        f"{len(bad)} characters do not have {OMNIGLOT_IMAGES_PER_CLASS} "
+        f"drawings, e.g. {bad[0]} has {len(by_class[bad[0]])}; the data is "
+        f"incomplete: download Omniglot again.")
+  if verbose:
+    print(f"Decoding {len(names) * OMNIGLOT_IMAGES_PER_CLASS} Omniglot images "
+          f"to {config.image_size}x{config.image_size} (cached in {path}).",
+          flush=True)
+  items = [item for n in names for item in sorted(by_class[n])]
+  images = _decode_all(items, config.image_size).reshape(
+      (len(names), OMNIGLOT_IMAGES_PER_CLASS, config.image_size,
+       config.image_size, 1))
+  atomic_write(path, lambda f: np.save(f, images))
+  atomic_write(meta_path, lambda f: f.write(
+      json.dumps({"class_names": names, "key": key}).encode()))
+  return ClassImages(images, names)
+
+
+def vinyals_split(names: Sequence[str]) -> Dict[str, List[str]]:
+  """The Vinyals et al. (2016) character split, by its rule."""
+  split = {"train": [], "val": [], "test": []}
+  for name in sorted(names):
+    alphabet = name.split("/")[0]
+    if alphabet in VINYALS_VAL_ALPHABETS:
+      split["val"].append(name)
+    elif alphabet in VINYALS_TEST_ALPHABETS or name in VINYALS_TEST_CHARACTERS:
+      split["test"].append(name)
+    else:
+      split["train"].append(name)
+  return split
+
+
+def authors_split(names: Sequence[str]) -> Dict[str, List[str]]:
+  """The LASIUM code's split: all characters shuffled with seed 47, 1200/100/323.
+
+  The authors listed characters in filesystem order, which no other machine
+  reproduces; here they are sorted first, so the split is the same everywhere.
+  """
+  order = list(sorted(names))
+  np.random.RandomState(AUTHORS_SPLIT_SEED).shuffle(order)
+  n_train, n_val, _ = AUTHORS_SPLIT_SIZES
+  return {"train": order[:n_train], "val": order[n_train:n_train + n_val],
+          "test": order[n_train + n_val:]}
+
+
+SPLIT_FUNCTIONS = {"vinyals": vinyals_split, "authors": authors_split}
+
+
+def load_split(config: DataConfig, part: str,
+               everything: Optional[ClassImages] = None) -> ClassImages:
+  """One part ("train", "val" or "test") of the configured split."""
+  everything = everything if everything is not None else load_omniglot(config)
+  names = SPLIT_FUNCTIONS[config.split](everything.class_names)[part]
+  if not names:
+    raise DataError(f"the {config.split} split has no {part} characters in "
+                    f"this data; is the data complete?")
+  return everything.subset(names)
+
+
+__all__ = ["ClassImages", "DataError", "load_omniglot", "load_split",
+           "resolve_omniglot_dir", "vinyals_split", "authors_split",
+           "default_cache_dir", "atomic_write"]

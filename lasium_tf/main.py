@@ -1,0 +1,132 @@
+"""Command line: parses flags into a `Config` and calls `lasium_tf.train.run`.
+
+  python -m lasium_tf.main --flagfile=flags/supervised_maml.cfg
+
+This is the only module that reads FLAGS. Unknown flags are errors (absl).
+"""
+
+import shlex
+import sys
+
+from absl import app, flags, logging
+
+from lasium_tf import config as config_lib
+
+_MODE = flags.DEFINE_enum("mode", "train_and_evaluate", config_lib.MODES,
+                          "What to do.")
+_EXPERIMENT_DIR = flags.DEFINE_string(
+    "experiment_dir", "/tmp/lasium_tf/experiment",
+    "Checkpoints, TensorBoard logs and results go here; rerun to resume.")
+_METHOD = flags.DEFINE_string("method", "MAML",
+                              "Row name written into the results JSON.")
+_TASK_SOURCE = flags.DEFINE_enum(
+    "task_source", "labelled", config_lib.TASK_SOURCES,
+    "labelled: supervised tasks from the train split; none: no meta-training "
+    "(the 'training from scratch' baseline, --mode=evaluate).")
+_BACKBONE = flags.DEFINE_enum(
+    "backbone", "code", config_lib.BACKBONES,
+    "paper: conv+maxpool blocks of the paper's text; code: the stride-2 "
+    "network of the authors' code.")
+_DATA_DIR = flags.DEFINE_string(
+    "data_dir", None, "Folder with omniglot/ (or the omniglot folder); "
+    "default $LASIUM_DATA_DIR, then ../shared/data.")
+_DATA_SOURCE = flags.DEFINE_enum("data_source", "local",
+                                 config_lib.DATA_SOURCES,
+                                 "local files or tensorflow-datasets.")
+_SPLIT = flags.DEFINE_enum("split", "vinyals", config_lib.SPLITS,
+                           "Character split.")
+_CACHE_DIR = flags.DEFINE_string("cache_dir", None,
+                                 "Decoded-image cache (default user cache).")
+_N_WAY = flags.DEFINE_integer("n_way", 5, "Classes per meta-training task.")
+_K_SHOT = flags.DEFINE_integer("k_shot", 1, "Support images per class (K_tr).")
+_K_QUERY = flags.DEFINE_integer("k_query", 5, "Query images per class (K_val).")
+_INNER_LR = flags.DEFINE_float("inner_lr", 0.4, "MAML inner learning rate.")
+_INNER_STEPS = flags.DEFINE_integer("inner_steps", 5, "MAML inner steps.")
+_FIRST_ORDER = flags.DEFINE_bool("first_order", False, "First-order MAML.")
+_META_LR = flags.DEFINE_float("meta_lr", 0.001, "Adam meta learning rate.")
+_META_BATCH = flags.DEFINE_integer("meta_batch_size", 4, "Tasks per step.")
+_ITERATIONS = flags.DEFINE_integer("iterations", 1000, "Meta-iterations.")
+_CHECKPOINT_EVERY = flags.DEFINE_integer("checkpoint_every", 500,
+                                         "Meta-iterations between checkpoints.")
+_LOG_EVERY = flags.DEFINE_integer("log_every", 50,
+                                  "Meta-iterations between log lines.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of weights and training tasks.")
+_EVAL_N_WAY = flags.DEFINE_integer("eval_n_way", 5, "Classes per test task.")
+_EVAL_K_SHOTS = flags.DEFINE_list("eval_k_shots", ["1", "5"],
+                                  "Support images per class at test.")
+_EVAL_QUERIES = flags.DEFINE_integer("eval_queries", 15,
+                                     "Query images per class at test.")
+_EVAL_TASKS = flags.DEFINE_integer("eval_tasks", 1000, "Test tasks.")
+_EVAL_STEPS = flags.DEFINE_integer("eval_inner_steps", 50,
+                                   "Adaptation steps at test.")
+_EVAL_LR = flags.DEFINE_float("eval_inner_lr", None,
+                              "Adaptation lr at test (default --inner_lr).")
+_EVAL_SEED = flags.DEFINE_integer("eval_seed", 42,
+                                  "Seed of the test tasks (same for all runs).")
+_EVAL_SPLIT = flags.DEFINE_enum("eval_split", "test", config_lib.EVAL_SPLITS,
+                                "Split the test tasks come from.")
+_EVAL_PER_CALL = flags.DEFINE_integer("eval_tasks_per_call", 50,
+                                      "Test tasks adapted per graph call.")
+_RESULTS_FILE = flags.DEFINE_string(
+    "results_file", None, "Also write results here ({k_shot} is replaced).")
+_TABLE = flags.DEFINE_integer("table", None,
+                              "Paper table this run reproduces.")
+
+
+def config_from_flags(argv) -> config_lib.Config:
+  try:
+    k_shots = tuple(int(k) for k in _EVAL_K_SHOTS.value)
+  except ValueError:
+    raise app.UsageError(
+        f"--eval_k_shots={','.join(_EVAL_K_SHOTS.value)} must be a comma-"
+        f"separated list of integers, e.g. 1,5.") from None
+  return config_lib.Config(
+      experiment_dir=_EXPERIMENT_DIR.value,
+      mode=_MODE.value,
+      method=_METHOD.value,
+      task_source=_TASK_SOURCE.value,
+      backbone=_BACKBONE.value,
+      data=config_lib.DataConfig(
+          data_dir=_DATA_DIR.value, source=_DATA_SOURCE.value,
+          split=_SPLIT.value, cache_dir=_CACHE_DIR.value),
+      task=config_lib.TaskConfig(n_way=_N_WAY.value, k_shot=_K_SHOT.value,
+                                 k_query=_K_QUERY.value),
+      maml=config_lib.MAMLConfig(
+          inner_lr=_INNER_LR.value, inner_steps=_INNER_STEPS.value,
+          first_order=_FIRST_ORDER.value, meta_lr=_META_LR.value,
+          meta_batch_size=_META_BATCH.value),
+      eval=config_lib.EvalConfig(
+          n_way=_EVAL_N_WAY.value, k_shots=k_shots,
+          k_query=_EVAL_QUERIES.value, num_tasks=_EVAL_TASKS.value,
+          inner_steps=_EVAL_STEPS.value, inner_lr=_EVAL_LR.value,
+          seed=_EVAL_SEED.value, split=_EVAL_SPLIT.value,
+          tasks_per_call=_EVAL_PER_CALL.value),
+      iterations=_ITERATIONS.value,
+      checkpoint_every=_CHECKPOINT_EVERY.value,
+      log_every=_LOG_EVERY.value,
+      seed=_SEED.value,
+      results_file=_RESULTS_FILE.value,
+      table=_TABLE.value,
+      command=" ".join(shlex.quote(a) for a in ["python", "-m",
+                                                 "lasium_tf.main"] + argv[1:]),
+  )
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from lasium_tf import train  # Imported here: TensorFlow loads slowly.
+  from lasium_tf.data.omniglot import DataError
+
+  if not flags.FLAGS["verbosity"].present:
+    logging.set_verbosity(logging.WARNING)  # Hide TensorFlow's INFO lines.
+  config = config_from_flags(sys.argv)
+  try:
+    train.run(config.validate())
+  except (config_lib.ConfigError, DataError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,170 @@
+"""MAML (Finn, Abbeel & Levine, ICML 2017) on a real Keras 3 model.
+
+Fast weights are plain tensors passed to `model.stateless_call`, so the
+model's variables are never patched: `adapt` returns a list of tensors, one
+per trainable variable, and `predict` runs the model with them. Under an
+outer `tf.GradientTape` the inner gradients are themselves differentiated
+(second order, the default); `first_order=True` stops them (FOMAML).
+
+BatchNorm always normalises with the statistics of the batch it sees
+(`training=True`), during meta-training and at evaluation, as the original
+MAML code and the LASIUM authors' code do (transductive evaluation).
+
+The verbs:
+  * `adapt(support_images, support_labels)` -> fast weights,
+  * `predict(fast_weights, images)` -> logits,
+  * `meta_step(episodes)` -> metrics, one Adam step on a meta-batch,
+  * `evaluate(episodes)` -> per-task query accuracy, many tasks in one graph.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional
+
+import keras
+import tensorflow as tf
+
+from lasium_tf.episodes import Episode
+
+Weights = List[tf.Tensor]
+
+
+def cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+  return tf.reduce_mean(
+      tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+
+
+def accuracy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+  predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
+  return tf.reduce_mean(tf.cast(tf.equal(predictions, labels), tf.float32))
+
+
+class MAML:
+  """Model-agnostic meta-learning of a Keras classifier's initial weights.
+
+  Args:
+    model: a Keras classifier whose output has one logit per class (N).
+    inner_lr: step size of the inner (adaptation) SGD during meta-training.
+    inner_steps: inner SGD steps during meta-training.
+    first_order: drop second-order terms of the meta-gradient.
+    meta_lr: Adam learning rate of the outer loop.
+    eval_inner_lr: adaptation step size at evaluation (default inner_lr).
+    eval_inner_steps: adaptation steps at evaluation (paper: 50).
+    tasks_in_parallel: how many tasks of an evaluation batch the graph
+      adapts at once (`tf.map_fn`'s parallel_iterations).
+  """
+
+  def __init__(self, model: keras.Model, inner_lr: float = 0.4,
+               inner_steps: int = 5, first_order: bool = False,
+               meta_lr: float = 1e-3, eval_inner_lr: Optional[float] = None,
+               eval_inner_steps: int = 50, tasks_in_parallel: int = 8):
+    self.model = model
+    self.inner_lr = inner_lr
+    self.inner_steps = inner_steps
+    self.first_order = first_order
+    self.eval_inner_lr = inner_lr if eval_inner_lr is None else eval_inner_lr
+    self.eval_inner_steps = eval_inner_steps
+    self.tasks_in_parallel = tasks_in_parallel
+    self.optimizer = keras.optimizers.Adam(meta_lr)
+    self.optimizer.build(model.trainable_variables)
+    self.meta_step = tf.function(self._meta_step)
+    self.evaluate = tf.function(self._evaluate)
+
+  @property
+  def num_classes(self) -> int:
+    return self.model.output_shape[-1]
+
+  def initial_weights(self) -> Weights:
+    return [tf.convert_to_tensor(v) for v in self.model.trainable_variables]
+
+  def predict(self, weights: Weights, images: tf.Tensor) -> tf.Tensor:
+    logits, _ = self.model.stateless_call(
+        weights, [tf.convert_to_tensor(v)
+                  for v in self.model.non_trainable_variables],
+        images, training=True)
+    return logits
+
+  def inner_update(self, weights: Weights, images: tf.Tensor,
+                   labels: tf.Tensor, lr: float,
+                   first_order: bool) -> Weights:
+    """One SGD step on the task loss, differentiable unless first_order."""
+    with tf.GradientTape() as tape:
+      tape.watch(weights)
+      loss = cross_entropy(labels, self.predict(weights, images))
+    grads = tape.gradient(loss, weights)
+    if first_order:
+      grads = [tf.stop_gradient(g) for g in grads]
+    return [w - lr * g for w, g in zip(weights, grads)]
+
+  def adapt(self, support_images: tf.Tensor, support_labels: tf.Tensor,
+            weights: Optional[Weights] = None, steps: Optional[int] = None,
+            lr: Optional[float] = None,
+            first_order: Optional[bool] = None) -> Weights:
+    """Fine-tunes `weights` (default: the meta-learned ones) on a support set.
+
+    Python-unrolled, so that second-order gradients flow through every step;
+    use `adapt_in_loop` for the long, first-order adaptation of evaluation.
+    """
+    weights = self.initial_weights() if weights is None else weights
+    steps = self.inner_steps if steps is None else steps
+    lr = self.inner_lr if lr is None else lr
+    first_order = self.first_order if first_order is None else first_order
+    for _ in range(steps):
+      weights = self.inner_update(weights, support_images, support_labels, lr,
+                                  first_order)
+    return weights
+
+  def adapt_in_loop(self, support_images: tf.Tensor,
+                    support_labels: tf.Tensor, steps: int, lr: float,
+                    weights: Optional[Weights] = None) -> Weights:
+    """Evaluation-time adaptation as a tf.while_loop: one step's graph, not 50."""
+    weights = self.initial_weights() if weights is None else weights
+
+    def body(i, *ws):
+      return (i + 1, *self.inner_update(list(ws), support_images,
+                                        support_labels, lr, True))
+
+    _, *weights = tf.while_loop(lambda i, *_: i < steps, body,
+                                (tf.constant(0), *weights))
+    return list(weights)
+
+  def task_loss(self, episode: Episode, weights: Optional[Weights] = None):
+    """Query loss and accuracy after adapting to the support set."""
+    fast = self.adapt(episode.support_images, episode.support_labels, weights)
+    logits = self.predict(fast, episode.query_images)
+    return (cross_entropy(episode.query_labels, logits),
+            accuracy(episode.query_labels, logits))
+
+  def meta_gradients(self, episodes: Episode):
+    """Meta-gradients (one per trainable variable) of a batch of tasks."""
+    meta_batch = episodes.support_images.shape[0]
+    with tf.GradientTape() as tape:
+      weights = self.initial_weights()
+      tape.watch(weights)
+      losses, accuracies = [], []
+      for t in range(meta_batch):
+        episode = Episode(*(part[t] for part in episodes))
+        loss, acc = self.task_loss(episode, weights)
+        losses.append(loss)
+        accuracies.append(acc)
+      loss = tf.reduce_mean(tf.stack(losses))
+    grads = tape.gradient(loss, weights)
+    return grads, {"loss": loss, "accuracy": tf.reduce_mean(accuracies)}
+
+  def _meta_step(self, episodes: Episode) -> Dict[str, tf.Tensor]:
+    grads, metrics = self.meta_gradients(episodes)
+    self.optimizer.apply(grads, self.model.trainable_variables)
+    return metrics
+
+  def adapt_and_score(self, episode: Episode) -> tf.Tensor:
+    """Evaluation of one task: adapt on the support set, query accuracy."""
+    fast = self.adapt_in_loop(episode.support_images, episode.support_labels,
+                              self.eval_inner_steps, self.eval_inner_lr)
+    return accuracy(episode.query_labels,
+                    self.predict(fast, episode.query_images))
+
+  def _evaluate(self, episodes: Episode) -> tf.Tensor:
+    """Query accuracy of every task of a batch [T, ...], adapted in one graph."""
+    return tf.map_fn(self.adapt_and_score, episodes,
+                     fn_output_signature=tf.float32,
+                     parallel_iterations=self.tasks_in_parallel)

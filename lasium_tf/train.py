@@ -1,0 +1,293 @@
+"""The experiment: meta-train, checkpoint, evaluate, write results.
+
+`run(config)` is the whole program behind `python -m lasium_tf.main`; the
+outer loop is `meta_train` below, visible in one place: draw a meta-batch of
+tasks from tf.data, take one `meta_step`, log, checkpoint. Rerunning the same
+command resumes from the newest checkpoint in `experiment_dir` on the same
+task stream (tasks are pure functions of seed and index).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import pathlib
+import subprocess
+import time
+from typing import Dict, List, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from lasium_tf import episodes as episodes_lib
+from lasium_tf.config import Config, ConfigError, EvalConfig
+from lasium_tf.data import omniglot
+from lasium_tf.maml import MAML
+from lasium_tf.progress import Progress
+from models.backbone import build_backbone, build_classifier
+
+IMAGE_CHANNELS = 1  # Omniglot; other data sets arrive with later issues.
+
+
+def build_learner(config: Config) -> MAML:
+  """The configured backbone + head, wrapped in MAML."""
+  keras.utils.set_random_seed(config.seed)
+  size = config.data.image_size
+  backbone = build_backbone(config.backbone, (size, size, IMAGE_CHANNELS))
+  model = build_classifier(backbone, config.task.n_way)
+  return MAML(model, inner_lr=config.maml.inner_lr,
+              inner_steps=config.maml.inner_steps,
+              first_order=config.maml.first_order,
+              meta_lr=config.maml.meta_lr,
+              eval_inner_lr=config.eval.inner_lr,
+              eval_inner_steps=config.eval.inner_steps)
+
+
+def checkpoint_manager(learner: MAML, directory: str):
+  step = tf.Variable(0, dtype=tf.int64, name="step")
+  checkpoint = tf.train.Checkpoint(model=learner.model,
+                                   optimizer=learner.optimizer, step=step)
+  manager = tf.train.CheckpointManager(
+      checkpoint, os.path.join(directory, "checkpoints"), max_to_keep=3)
+  return manager, step
+
+
+def meta_train(learner: MAML, tasks: tf.data.Dataset, iterations: int,
+               experiment_dir: str, checkpoint_every: int = 500,
+               log_every: int = 50, start_step: int = 0,
+               manager=None, step=None, verbose: bool = True) -> Dict:
+  """The outer loop: `iterations - start_step` meta-steps on `tasks`.
+
+  Args:
+    learner: the MAML learner (its model and optimizer are checkpointed).
+    tasks: batched Episodes, the first one being meta-batch `start_step`.
+    iterations: the total number of meta-steps to reach.
+    manager, step: a CheckpointManager and its step variable.
+
+  Returns:
+    The mean loss and accuracy of the last `log_every` steps and the seconds
+    spent in this call.
+  """
+  writer = tf.summary.create_file_writer(
+      os.path.join(experiment_dir, "tensorboard"))
+  progbar = Progress(iterations, "meta-train", verbose)
+  start = time.perf_counter()
+  window: List[Dict[str, float]] = []
+  current = start_step
+  for episodes in tasks.take(iterations - start_step):
+    metrics = {k: float(v) for k, v in learner.meta_step(episodes).items()}
+    current += 1
+    window = (window + [metrics])[-log_every:]
+    if step is not None:
+      step.assign(current)
+    if current % log_every == 0 or current == iterations:
+      mean = {k: float(np.mean([m[k] for m in window])) for k in metrics}
+      with writer.as_default(step=current):
+        for name, value in mean.items():
+          tf.summary.scalar(f"meta_train/{name}", value)
+      progbar.update(current, list(mean.items()))
+    if manager is not None and (current % checkpoint_every == 0
+                                or current == iterations):
+      manager.save(checkpoint_number=current)
+  writer.flush()
+  last = ({k: float(np.mean([m[k] for m in window])) for k in window[0]}
+          if window else {})
+  return {"seconds": time.perf_counter() - start, **last}
+
+
+def mean_and_ci95(accuracies: np.ndarray):
+  """Mean accuracy and the half-width 1.96 * std / sqrt(n), in percent."""
+  accuracies = np.asarray(accuracies, dtype=np.float64) * 100.0
+  return (float(accuracies.mean()),
+          float(1.96 * accuracies.std() / np.sqrt(len(accuracies))))
+
+
+def evaluate(learner: MAML, images: np.ndarray, eval_config: EvalConfig,
+             k_shot: int, verbose: bool = True) -> Dict:
+  """Accuracy on `num_tasks` real tasks of the seed's fixed sequence."""
+  tasks = episodes_lib.labelled_episodes(
+      images, eval_config.n_way, k_shot, eval_config.k_query,
+      seed=eval_config.seed, count=eval_config.num_tasks)
+  tasks = tasks.batch(eval_config.tasks_per_call).prefetch(1)
+  progbar = Progress(eval_config.num_tasks, f"evaluate {k_shot}-shot",
+                     verbose)
+  start = time.perf_counter()
+  accuracies = []
+  for batch in tasks:
+    accuracies.append(learner.evaluate(batch).numpy())
+    done = sum(len(a) for a in accuracies)
+    progbar.update(done, [("accuracy", float(np.concatenate(accuracies).mean()))])
+  accuracies = np.concatenate(accuracies)
+  mean, ci95 = mean_and_ci95(accuracies)
+  return {"accuracy": mean, "ci95": ci95, "num_tasks": len(accuracies),
+          "seconds": time.perf_counter() - start,
+          "task_accuracies": accuracies}
+
+
+def _git_commit() -> Optional[str]:
+  try:
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+        cwd=pathlib.Path(__file__).resolve().parent, check=True,
+        timeout=10).stdout.strip()
+  except (OSError, subprocess.SubprocessError):
+    return None
+
+
+def write_json(path: str, record: Dict) -> None:
+  omniglot.atomic_write(pathlib.Path(path), lambda f: f.write(
+      (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()))
+
+
+def result_paths(config: Config, k_shot: int) -> List[str]:
+  """experiment_dir/results_Kshot.json, plus --results_file (with {k_shot})."""
+  paths = [os.path.join(config.experiment_dir, f"results_{k_shot}shot.json")]
+  if config.results_file:
+    template = config.results_file
+    if "{k_shot}" not in template:
+      stem, ext = os.path.splitext(template)
+      template = f"{stem}_{{k_shot}}shot{ext or '.json'}"
+    paths.append(template.format(k_shot=k_shot))
+  return paths
+
+
+def _check_against_data(config: Config, train: omniglot.ClassImages,
+                        test: omniglot.ClassImages):
+  per_class = train.images.shape[1]
+  if config.task_source == "labelled" and config.mode != "evaluate":
+    try:
+      episodes_lib.check_task_shape(
+          train.num_classes, per_class, config.task.n_way, config.task.k_shot,
+          config.task.k_query, f"the {config.data.split} train split")
+    except ValueError as e:
+      raise ConfigError(str(e)) from None
+  if config.mode != "train":
+    for k in config.eval.k_shots:
+      try:
+        episodes_lib.check_task_shape(
+            test.num_classes, per_class, config.eval.n_way, k,
+            config.eval.k_query,
+            f"the {config.data.split} {config.eval.split} split")
+      except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+def run(config: Config, verbose: bool = True) -> Dict:
+  """Meta-trains and/or evaluates as configured; returns the results.
+
+  Writes checkpoints, TensorBoard logs, `config.json` and one results JSON per
+  evaluated shot into `config.experiment_dir`.
+  """
+  config.validate()
+  if config.eval.n_way != config.task.n_way:
+    raise ConfigError(
+        f"MAML's head has --n_way={config.task.n_way} outputs but evaluation "
+        f"asks for --eval_n_way={config.eval.n_way}; make them equal.")
+  everything = omniglot.load_omniglot(config.data, verbose=verbose)
+  train_images = omniglot.load_split(config.data, "train", everything)
+  test_images = omniglot.load_split(config.data, config.eval.split, everything)
+  _check_against_data(config, train_images, test_images)
+
+  os.makedirs(config.experiment_dir, exist_ok=True)
+  write_json(os.path.join(config.experiment_dir, "config.json"),
+             dataclasses.asdict(config))
+  learner = build_learner(config)
+  manager, step = checkpoint_manager(learner, config.experiment_dir)
+  if manager.latest_checkpoint:
+    manager.checkpoint.restore(manager.latest_checkpoint).assert_consumed()
+    if verbose:
+      print(f"Resumed from {manager.latest_checkpoint} "
+            f"(meta-iteration {int(step)}).", flush=True)
+  elif config.mode == "evaluate" and config.task_source != "none":
+    raise ConfigError(
+        f"--mode=evaluate found no checkpoint under {config.experiment_dir}/"
+        f"checkpoints; train first (--mode=train) or point --experiment_dir "
+        f"at a trained experiment.")
+
+  training = {}
+  if config.mode != "evaluate" and int(step) < config.iterations:
+    start = int(step)
+    tasks = episodes_lib.labelled_episodes(
+        train_images.images, config.task.n_way, config.task.k_shot,
+        config.task.k_query, seed=config.seed,
+        start=start * config.maml.meta_batch_size)
+    tasks = tasks.batch(config.maml.meta_batch_size,
+                        drop_remainder=True).prefetch(2)
+    if verbose:
+      print(f"Meta-training {config.iterations - start} iterations "
+            f"({start} done).", flush=True)
+    training = meta_train(learner, tasks, config.iterations,
+                          config.experiment_dir, config.checkpoint_every,
+                          config.log_every, start, manager, step, verbose)
+  train_seconds = _accumulate_seconds(config.experiment_dir,
+                                      training.get("seconds", 0.0))
+
+  results = {}
+  if config.mode != "train":
+    for k_shot in config.eval.k_shots:
+      if verbose:
+        print(f"Evaluating {config.eval.num_tasks} {config.eval.n_way}-way "
+              f"{k_shot}-shot tasks ({config.eval.split} split).", flush=True)
+      outcome = evaluate(learner, test_images.images, config.eval, k_shot,
+                         verbose)
+      record = _result_record(config, k_shot, outcome, int(step),
+                              train_seconds)
+      for path in result_paths(config, k_shot):
+        write_json(path, record)
+      if verbose:
+        print(f"{config.method}: {k_shot}-shot accuracy "
+              f"{record['accuracy']:.2f} +- {record['ci95']:.2f}%", flush=True)
+      results[k_shot] = record
+  return {"training": training, "results": results,
+          "meta_iterations": int(step)}
+
+
+def _accumulate_seconds(experiment_dir: str, seconds: float) -> float:
+  """Total meta-training wall time across resumed runs (kept in a small file)."""
+  path = pathlib.Path(experiment_dir) / "train_seconds.txt"
+  total = seconds
+  if path.exists():
+    try:
+      total += float(path.read_text())
+    except ValueError:
+      pass
+  if seconds:
+    omniglot.atomic_write(path, lambda f: f.write(f"{total}\n".encode()))
+  return total
+
+
+def _result_record(config: Config, k_shot: int, outcome: Dict,
+                   meta_iterations: int, train_seconds: float) -> Dict:
+  return {
+      "method": config.method,
+      "dataset": "omniglot",
+      "n_way": config.eval.n_way,
+      "k_shot": k_shot,
+      "k_query": config.eval.k_query,
+      "num_tasks": outcome["num_tasks"],
+      "accuracy": round(outcome["accuracy"], 2),
+      "ci95": round(outcome["ci95"], 2),
+      "command": config.command,
+      "budget": {
+          "meta_iterations": meta_iterations,
+          "meta_batch_size": config.maml.meta_batch_size,
+          "meta_train_seconds": round(train_seconds, 1),
+          "eval_tasks": outcome["num_tasks"],
+          "eval_adaptation_steps": config.eval.inner_steps,
+          "eval_seconds": round(outcome["seconds"], 1),
+      },
+      "hyperparameters": {
+          "backbone": config.backbone, "split": config.data.split,
+          "train_task": dataclasses.asdict(config.task),
+          "maml": dataclasses.asdict(config.maml),
+          "eval_inner_lr": config.eval.inner_lr or config.maml.inner_lr,
+          "eval_seed": config.eval.seed, "seed": config.seed,
+      },
+      **({"table": config.table} if config.table is not None else {}),
+      "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+          timespec="seconds"),
+      "git_commit": _git_commit(),
+  }

@@ -1,0 +1,1 @@
+"""Keras networks: few-shot backbones (and, later, the Omniglot generators)."""
