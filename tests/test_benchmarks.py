@@ -1,0 +1,30 @@
+"""The benchmark scripts run and end with the promised JSON line."""
+
+import json
+import os
+import subprocess
+import sys
+
+from conftest import REPO
+
+
+def last_json_line(script, *args):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+  result = subprocess.run([sys.executable, str(REPO / "benchmarks" / script),
+                           *args], capture_output=True, text=True, cwd=REPO,
+                          env=env, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_meta_step_benchmark():
+  out = last_json_line("meta_step.py", "--order=1", "--steps=2")
+  assert out["order"] == 1 and out["steps"] == 2
+  assert out["seconds_per_step"] > 0
+
+
+def test_evaluation_benchmark():
+  out = last_json_line("evaluation.py", "--tasks=4", "--tasks_per_call=2",
+                       "--steps=2")
+  assert out["same_accuracies"] is True
+  assert out["speedup"] > 0

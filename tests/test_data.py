@@ -1,0 +1,182 @@
+"""Omniglot loading, caching, splits and the errors users meet."""
+
+import os
+import pathlib
+import zipfile
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+from conftest import SHARED_OMNIGLOT, character_image, write_fake_omniglot
+from lasium_tf.config import DataConfig
+from lasium_tf.data import omniglot
+
+
+def load(root, tmp_path, **kw):
+  return omniglot.load_omniglot(
+      DataConfig(data_dir=str(root), cache_dir=str(tmp_path / "cache"), **kw),
+      verbose=False)
+
+
+def test_zip_images_are_28px_strokes_one_background_zero(fake_omniglot,
+                                                         tmp_path):
+  data = load(fake_omniglot, tmp_path)
+  assert data.images.shape == (9, 20, 28, 28, 1)
+  assert data.images.dtype == np.float32
+  assert data.class_names[0] == "Alpha/character01"
+  assert 0.0 <= data.images.min() and data.images.max() <= 1.0
+  # Background (white in the PNG) is 0; the black square is 1.
+  first = data.images[0, 0, ..., 0]
+  assert first[0, 0] == pytest.approx(0.0)
+  assert first.max() == pytest.approx(1.0)
+  assert first.mean() < 0.1
+  # Classes differ from each other.
+  assert not np.allclose(data.images[0, 0], data.images[1, 0])
+
+
+def test_extracted_folders_equal_zips(tmp_path):
+  zipped = write_fake_omniglot(tmp_path / "z", as_zip=True)
+  folders = write_fake_omniglot(tmp_path / "f", as_zip=False)
+  a, b = load(zipped, tmp_path), load(folders, tmp_path)
+  assert a.class_names == b.class_names
+  np.testing.assert_array_equal(a.images, b.images)
+
+
+def test_data_dir_may_hold_omniglot_folder_or_come_from_env(tmp_path,
+                                                            monkeypatch):
+  write_fake_omniglot(tmp_path / "data" / "omniglot")
+  assert omniglot.resolve_omniglot_dir(str(tmp_path / "data")) == (
+      tmp_path / "data" / "omniglot")
+  monkeypatch.setenv(omniglot.DATA_DIR_ENV, str(tmp_path / "data"))
+  assert omniglot.resolve_omniglot_dir(None) == tmp_path / "data" / "omniglot"
+
+
+def test_cache_is_reused_and_keyed_by_source(fake_omniglot, tmp_path,
+                                            monkeypatch):
+  first = load(fake_omniglot, tmp_path)
+  cached = list((tmp_path / "cache").iterdir())
+  assert len(cached) == 2 and not any(p.name.startswith(".") for p in cached)
+
+  def no_decoding(*args, **kwargs):
+    raise AssertionError("decoded again although the cache is valid")
+
+  monkeypatch.setattr(omniglot, "_decode_all", no_decoding)
+  np.testing.assert_array_equal(load(fake_omniglot, tmp_path).images,
+                                first.images)
+  # Another image size is another key.
+  with pytest.raises(AssertionError, match="decoded again"):
+    load(fake_omniglot, tmp_path, image_size=14)
+  # A changed source is another key: never a stale cache.
+  write_fake_omniglot(fake_omniglot, characters=2)
+  with pytest.raises(AssertionError, match="decoded again"):
+    load(fake_omniglot, tmp_path)
+
+
+def test_interrupted_cache_write_leaves_nothing(tmp_path):
+  target = tmp_path / "out.npy"
+
+  def fail(f):
+    f.write(b"half")
+    raise KeyboardInterrupt
+
+  with pytest.raises(KeyboardInterrupt):
+    omniglot.atomic_write(target, fail)
+  assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_data_dir_names_the_fix(tmp_path):
+  with pytest.raises(omniglot.DataError, match="--data_dir"):
+    load(tmp_path / "nowhere", tmp_path)
+  (tmp_path / "empty").mkdir()
+  with pytest.raises(omniglot.DataError, match="LASIUM_DATA_DIR"):
+    load(tmp_path / "empty", tmp_path)
+
+
+def test_zip_without_official_layout(tmp_path):
+  root = tmp_path / "omniglot"
+  root.mkdir()
+  for name in omniglot.SETS:
+    with zipfile.ZipFile(root / f"{name}.zip", "w") as archive:
+      archive.writestr("some/other/file.png", b"x")
+  with pytest.raises(omniglot.DataError, match="official layout"):
+    load(root, tmp_path)
+
+
+def test_corrupt_zip(fake_omniglot, tmp_path):
+  (fake_omniglot / "images_background.zip").write_bytes(b"not a zip")
+  with pytest.raises(omniglot.DataError, match="not a readable zip"):
+    load(fake_omniglot, tmp_path)
+
+
+def test_corrupt_png_is_named(tmp_path):
+  root = write_fake_omniglot(tmp_path / "omniglot", as_zip=False)
+  bad = root / "images_evaluation/Gamma/character02/0008_03.png"
+  bad.write_bytes(b"\x89PNG broken")
+  with pytest.raises(omniglot.DataError, match="0008_03.png"):
+    load(root, tmp_path)
+
+
+def test_incomplete_character(tmp_path):
+  root = write_fake_omniglot(tmp_path / "omniglot", as_zip=False)
+  os.remove(root / "images_background/Beta/character01/0004_20.png")
+  with pytest.raises(omniglot.DataError, match="Beta/character01 has 19"):
+    load(root, tmp_path)
+
+
+def test_vinyals_split_equals_the_published_files(real_omniglot):
+  _, everything = real_omniglot
+  split = omniglot.vinyals_split(everything.class_names)
+  assert {k: len(v) for k, v in split.items()} == {
+      "train": 1028, "val": 172, "test": 423}
+  for part in ("train", "val", "test"):
+    lines = (SHARED_OMNIGLOT / "splits" / "vinyals" / f"{part}.txt"
+             ).read_text().split()
+    published = sorted(l[:-len("/rot000")] for l in lines
+                       if l.endswith("/rot000"))
+    assert split[part] == published, part
+
+
+def test_authors_split_sizes_disjoint_and_fixed(real_omniglot):
+  _, everything = real_omniglot
+  split = omniglot.authors_split(everything.class_names)
+  assert [len(split[p]) for p in ("train", "val", "test")] == [1200, 100, 323]
+  assert len(set().union(*split.values())) == 1623
+  # Independent of the order the characters arrive in.
+  again = omniglot.authors_split(list(reversed(everything.class_names)))
+  assert again == split
+
+
+def test_load_split_selects_characters(real_omniglot):
+  config, everything = real_omniglot
+  test = omniglot.load_split(config, "test", everything)
+  assert test.images.shape == (423, 20, 28, 28, 1)
+  assert test.class_names[0].startswith("Gurmukhi/character42")
+
+
+def test_tfds_path_with_mock_data(tmp_path):
+  """The TFDS loader groups images by (alphabet, character) and inverts them."""
+  images = [tf.io.encode_png(
+      np.repeat(character_image(c, d), 3, axis=-1)).numpy()
+            for c in range(3) for d in range(20)]
+
+  def as_dataset(builder, split, **kwargs):
+    del builder, kwargs
+    offset = 0 if split == "train" else 2
+    count = 2 if split == "train" else 1
+    rows = [(offset + c, d) for c in range(count) for d in range(20)]
+    return tf.data.Dataset.from_tensor_slices({
+        "image": [images[(c % 3) * 20 + d] for c, d in rows],
+        "alphabet": [c // 2 for c, _ in rows],
+        "alphabet_char_id": [c % 2 for c, _ in rows],
+        "label": [c for c, _ in rows]})
+
+  with tfds.testing.mock_data(as_dataset_fn=as_dataset):
+    data = omniglot.load_omniglot(
+        DataConfig(source="tfds", cache_dir=str(tmp_path)), verbose=False)
+  assert data.images.shape == (3, 20, 28, 28, 1)
+  assert data.class_names == ("0/character01", "0/character02",
+                              "1/character01")
+  assert data.images[:, :, 0, 0].max() == pytest.approx(0.0)
+  assert data.images[0, 0].max() == pytest.approx(1.0)

@@ -1,0 +1,130 @@
+"""End to end: meta-train, checkpoint, resume, evaluate, results JSON, CLI."""
+
+import dataclasses
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+from absl import flags
+
+from conftest import REPO
+from lasium_tf import config as config_lib
+from lasium_tf import train
+
+REQUIRED_KEYS = {"method", "dataset", "n_way", "k_shot", "num_tasks",
+                 "accuracy", "ci95", "command", "budget"}
+
+
+def tiny_config(data_config, tmp_path, **overrides):
+  config = config_lib.Config(
+      experiment_dir=str(tmp_path / "experiment"),
+      method="Supervised MAML (test)",
+      data=data_config,
+      task=config_lib.TaskConfig(n_way=5, k_shot=1, k_query=2),
+      maml=config_lib.MAMLConfig(inner_steps=1, first_order=True,
+                                 meta_batch_size=2),
+      eval=config_lib.EvalConfig(k_shots=(1,), k_query=3, num_tasks=4,
+                                 inner_steps=2, tasks_per_call=2),
+      iterations=3, checkpoint_every=2, log_every=1,
+      results_file=str(tmp_path / "results" / "run_{k_shot}shot.json"))
+  return dataclasses.replace(config, **overrides)
+
+
+def test_train_evaluate_resume_and_results(real_omniglot, tmp_path):
+  data_config, _ = real_omniglot
+  config = tiny_config(data_config, tmp_path)
+  out = train.run(config, verbose=False)
+  assert out["meta_iterations"] == 3
+  record = out["results"][1]
+  assert REQUIRED_KEYS <= set(record)
+  assert 0 <= record["accuracy"] <= 100 and record["ci95"] >= 0
+  assert record["num_tasks"] == 4 and record["budget"]["meta_iterations"] == 3
+  on_disk = json.loads((tmp_path / "results" / "run_1shot.json").read_text())
+  assert on_disk["accuracy"] == record["accuracy"]
+  experiment = tmp_path / "experiment"
+  assert (experiment / "checkpoints" / "ckpt-3.index").exists()
+  assert list((experiment / "tensorboard").iterdir())
+
+  # Rerunning with a larger budget resumes at iteration 3, not 0.
+  again = train.run(dataclasses.replace(config, iterations=5), verbose=False)
+  assert again["meta_iterations"] == 5
+  assert again["training"]["seconds"] > 0
+  # Same tasks, same (restored) weights: evaluation alone reproduces.
+  evaluated = train.run(dataclasses.replace(config, mode="evaluate",
+                                            iterations=5), verbose=False)
+  assert evaluated["results"][1]["accuracy"] == again["results"][1]["accuracy"]
+
+
+def test_training_from_scratch_needs_no_checkpoint(real_omniglot, tmp_path):
+  data_config, _ = real_omniglot
+  config = tiny_config(data_config, tmp_path, mode="evaluate",
+                       task_source="none", method="Training from scratch")
+  out = train.run(config, verbose=False)
+  assert out["meta_iterations"] == 0 and out["results"][1]["num_tasks"] == 4
+
+
+def test_evaluate_without_checkpoint_is_refused(real_omniglot, tmp_path):
+  data_config, _ = real_omniglot
+  with pytest.raises(config_lib.ConfigError, match="no checkpoint"):
+    train.run(tiny_config(data_config, tmp_path, mode="evaluate"),
+              verbose=False)
+
+
+def test_more_ways_than_test_classes_is_refused(real_omniglot, tmp_path):
+  data_config, _ = real_omniglot
+  config = tiny_config(data_config, tmp_path,
+                       task=config_lib.TaskConfig(n_way=500),
+                       eval=config_lib.EvalConfig(n_way=500))
+  with pytest.raises(config_lib.ConfigError, match="lower --n_way"):
+    train.run(config, verbose=False)
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(maml=config_lib.MAMLConfig(inner_lr=0.0)), "inner_lr"),
+    (dict(maml=config_lib.MAMLConfig(inner_steps=-1)), "inner_steps"),
+    (dict(task=config_lib.TaskConfig(k_shot=5, k_query=16)), "only 20"),
+    (dict(eval=config_lib.EvalConfig(k_shots=(5,), k_query=16)), "only 20"),
+    (dict(mode="train", task_source="none"), "--mode=evaluate"),
+    (dict(backbone="resnet"), "backbone"),
+])
+def test_impossible_configs_name_the_problem(change, match):
+  with pytest.raises(config_lib.ConfigError, match=match):
+    dataclasses.replace(config_lib.Config(), **change).validate()
+
+
+@pytest.mark.parametrize("flagfile", sorted((REPO / "flags").glob("*.cfg")))
+def test_every_flagfile_parses_to_a_valid_config(flagfile):
+  from lasium_tf import main
+  first_line = flagfile.read_text().splitlines()[0]
+  assert first_line.startswith("#")
+  assert f"--flagfile=flags/{flagfile.name}" in flagfile.read_text()
+  try:
+    flags.FLAGS(["main", f"--flagfile={flagfile}"])
+    config = main.config_from_flags(["main", f"--flagfile={flagfile}"])
+  finally:
+    flags.FLAGS.unparse_flags()
+  config.validate()
+  assert config.command.endswith(f"--flagfile={flagfile}")
+
+
+def run_cli(*args, timeout=120):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+  return subprocess.run([sys.executable, "-m", "lasium_tf.main", *args],
+                        capture_output=True, text=True, cwd=REPO, env=env,
+                        timeout=timeout)
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--not_a_flag=1"], "Unknown command line flag"),
+    (["--data_dir=/does/not/exist"], "Omniglot not found"),
+    (["--eval_k_shots=one"], "comma-separated list of integers"),
+    (["--meta_lr=-0.1"], "--meta_lr must be positive"),
+])
+def test_cli_errors(args, match, tmp_path):
+  result = run_cli(*args, f"--experiment_dir={tmp_path}")
+  assert result.returncode != 0
+  assert match in result.stderr
+  assert "Traceback" not in result.stderr
