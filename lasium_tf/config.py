@@ -16,12 +16,13 @@ from typing import Optional, Tuple
 # Omniglot has exactly 20 drawings of every character.
 OMNIGLOT_IMAGES_PER_CLASS = 20
 
-MODES = ("train", "evaluate", "train_and_evaluate")
+MODES = ("train", "evaluate", "train_and_evaluate", "train_generator")
 TASK_SOURCES = ("labelled", "none")
 BACKBONES = ("paper", "code")
 SPLITS = ("vinyals", "authors")
 DATA_SOURCES = ("local", "tfds")
 EVAL_SPLITS = ("train", "val", "test")
+GENERATOR_KINDS = ("gan", "vae")
 
 
 class ConfigError(ValueError):
@@ -86,6 +87,40 @@ class EvalConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class GenerativeConfig:
+  """How to train a generative model (defaults: the authors' Omniglot runs)."""
+
+  kind: str = "gan"
+  latent_dim: Optional[int] = None  # None: 128 for the GAN, 20 for the VAE.
+  epochs: int = 500
+  batch_size: int = 128
+  learning_rate: Optional[float] = None  # None: 3e-4 GAN, 1e-3 VAE.
+  mode_seeking_weight: float = 1.0
+  label_noise: float = 0.05
+  samples_every: int = 5
+  seed: int = 0
+
+  @property
+  def resolved_latent_dim(self) -> int:
+    if self.latent_dim:
+      return self.latent_dim
+    return 128 if self.kind == "gan" else 20
+
+  def validate(self) -> None:
+    _one_of("generator_type", self.kind, GENERATOR_KINDS)
+    _positive("generator_epochs", self.epochs)
+    _positive("generator_batch_size", self.batch_size)
+    _positive("samples_every", self.samples_every)
+    if self.latent_dim is not None:
+      _positive("latent_dim", self.latent_dim)
+    if self.learning_rate is not None:
+      _positive("generator_lr", self.learning_rate)
+    if self.mode_seeking_weight < 0:
+      raise ConfigError(f"--mode_seeking_weight must be >= 0, got "
+                        f"{self.mode_seeking_weight}.")
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
   """One experiment: what to train on, how, for how long, and how to test."""
 
@@ -98,6 +133,8 @@ class Config:
   task: TaskConfig = dataclasses.field(default_factory=TaskConfig)
   maml: MAMLConfig = dataclasses.field(default_factory=MAMLConfig)
   eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
+  generative: GenerativeConfig = dataclasses.field(
+      default_factory=GenerativeConfig)
   iterations: int = 1000
   checkpoint_every: int = 500
   log_every: int = 50
@@ -141,7 +178,10 @@ class Config:
     check_omniglot_shots(self.task.k_shot, self.task.k_query, "meta-training")
     for k in self.eval.k_shots:
       check_omniglot_shots(k, self.eval.k_query, "evaluation")
-    if self.task_source == "none" and self.mode != "evaluate":
+    if self.mode == "train_generator":
+      self.generative.validate()
+    if self.task_source == "none" and self.mode not in ("evaluate",
+                                                         "train_generator"):
       raise ConfigError(
           "--task_source=none trains nothing (the 'training from scratch' "
           "baseline); run it with --mode=evaluate.")

@@ -67,6 +67,21 @@ _EVAL_SPLIT = flags.DEFINE_enum("eval_split", "test", config_lib.EVAL_SPLITS,
                                 "Split the test tasks come from.")
 _EVAL_PER_CALL = flags.DEFINE_integer("eval_tasks_per_call", 50,
                                       "Test tasks adapted per graph call.")
+_GENERATOR_TYPE = flags.DEFINE_enum("generator_type", "gan",
+                                    config_lib.GENERATOR_KINDS,
+                                    "Generative model to train.")
+_LATENT_DIM = flags.DEFINE_integer("latent_dim", None,
+                                   "Latent size (default 128 GAN, 20 VAE).")
+_GEN_EPOCHS = flags.DEFINE_integer("generator_epochs", 500,
+                                   "Generator training epochs.")
+_GEN_BATCH = flags.DEFINE_integer("generator_batch_size", 128,
+                                  "Generator training batch size.")
+_GEN_LR = flags.DEFINE_float("generator_lr", None,
+                             "Adam lr (default 3e-4 GAN, 1e-3 VAE).")
+_MODE_SEEKING = flags.DEFINE_float("mode_seeking_weight", 1.0,
+                                   "Weight of the MSGAN term (GAN).")
+_SAMPLES_EVERY = flags.DEFINE_integer("samples_every", 5,
+                                      "Epochs between sample grids.")
 _RESULTS_FILE = flags.DEFINE_string(
     "results_file", None, "Also write results here ({k_shot} is replaced).")
 _TABLE = flags.DEFINE_integer("table", None,
@@ -101,6 +116,12 @@ def config_from_flags(argv) -> config_lib.Config:
           inner_steps=_EVAL_STEPS.value, inner_lr=_EVAL_LR.value,
           seed=_EVAL_SEED.value, split=_EVAL_SPLIT.value,
           tasks_per_call=_EVAL_PER_CALL.value),
+      generative=config_lib.GenerativeConfig(
+          kind=_GENERATOR_TYPE.value, latent_dim=_LATENT_DIM.value,
+          epochs=_GEN_EPOCHS.value, batch_size=_GEN_BATCH.value,
+          learning_rate=_GEN_LR.value,
+          mode_seeking_weight=_MODE_SEEKING.value,
+          samples_every=_SAMPLES_EVERY.value, seed=_SEED.value),
       iterations=_ITERATIONS.value,
       checkpoint_every=_CHECKPOINT_EVERY.value,
       log_every=_LOG_EVERY.value,

@@ -182,6 +182,8 @@ def run(config: Config, verbose: bool = True) -> Dict:
   evaluated shot into `config.experiment_dir`.
   """
   config.validate()
+  if config.mode == "train_generator":
+    return train_generator(config, verbose)
   if config.eval.n_way != config.task.n_way:
     raise ConfigError(
         f"MAML's head has --n_way={config.task.n_way} outputs but evaluation "
@@ -243,6 +245,24 @@ def run(config: Config, verbose: bool = True) -> Dict:
       results[k_shot] = record
   return {"training": training, "results": results,
           "meta_iterations": int(step)}
+
+
+def train_generator(config: Config, verbose: bool = True) -> Dict:
+  """Trains the configured GAN or VAE on the train split's images, unlabeled."""
+  from lasium_tf import generative  # Only this mode needs it.
+
+  train_images = omniglot.load_split(config.data, "train")
+  images = train_images.images.reshape((-1,) + train_images.images.shape[2:])
+  os.makedirs(config.experiment_dir, exist_ok=True)
+  write_json(os.path.join(config.experiment_dir, "config.json"),
+             dataclasses.asdict(config))
+  if verbose:
+    print(f"Training the {config.generative.kind.upper()} on {len(images)} "
+          f"unlabeled images of the {config.data.split} train split for "
+          f"{config.generative.epochs} epochs.", flush=True)
+  model = generative.build(config.generative, config.data.image_size)
+  return generative.train(model, images, config.generative,
+                          config.experiment_dir, verbose)
 
 
 def _accumulate_seconds(experiment_dir: str, seconds: float) -> float:

@@ -1,0 +1,232 @@
+"""Training the Omniglot GAN and VAE on unlabeled images.
+
+The training input is an array of images and nothing else: no labels reach
+these functions (LASIUM is unsupervised). Both models are plain Keras models
+(`models/omniglot_gan.py`, `models/omniglot_vae.py`) trained with explicit
+random state (`tf.random.Generator`, checkpointed with the weights), so a
+resumed run continues the same random stream.
+
+GAN: non-saturating GAN loss with 0.05 uniform label noise on the
+discriminator's targets, Adam 3e-4 for both networks, plus the mode-seeking
+regulariser of MSGAN (Mao et al., CVPR 2019) used by the LASIUM authors:
+for two latent batches z1, z2 and their images G(z1), G(z2),
+ratio = mean_batch(mean_pixels |G(z1) - G(z2)| / mean_dims |z1 - z2|), and
+the generator adds 1 / (ratio + 1e-5). Both images come from the generator
+step's own z1 and z2 (the authors' code took G(z1) from the discriminator
+step's batch, a bug not copied here).
+
+VAE: binary cross-entropy summed over the 784 pixels plus the KL divergence
+to N(0, I), averaged over latent dimensions as in the authors' code (a weak
+KL, which keeps decoded samples sharp), Adam 1e-3.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Dict, Optional
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from lasium_tf import pictures
+from lasium_tf.config import GENERATOR_KINDS, GenerativeConfig
+from lasium_tf.progress import Progress
+from models import omniglot_gan, omniglot_vae
+
+class GAN:
+  """Generator and discriminator with their optimizers and random state."""
+
+  def __init__(self, latent_dim: int = omniglot_gan.LATENT_DIM,
+               learning_rate: float = 3e-4, mode_seeking_weight: float = 1.0,
+               label_noise: float = 0.05, seed: int = 0, image_size: int = 28):
+    keras.utils.set_random_seed(seed)
+    self.latent_dim = latent_dim
+    self.generator = omniglot_gan.build_generator(latent_dim,
+                                                  image_size=image_size)
+    self.discriminator = omniglot_gan.build_discriminator(image_size)
+    self.g_optimizer = keras.optimizers.Adam(learning_rate)
+    self.d_optimizer = keras.optimizers.Adam(learning_rate)
+    self.g_optimizer.build(self.generator.trainable_variables)
+    self.d_optimizer.build(self.discriminator.trainable_variables)
+    self.mode_seeking_weight = mode_seeking_weight
+    self.label_noise = label_noise
+    self.rng = tf.random.Generator.from_seed(seed)
+    self.train_step = tf.function(self._train_step)
+
+  def trackables(self) -> Dict:
+    return {"generator": self.generator, "discriminator": self.discriminator,
+            "g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer,
+            "rng": self.rng}
+
+  def decode(self, z: tf.Tensor) -> tf.Tensor:
+    return self.generator(z, training=False)
+
+  def _train_step(self, real: tf.Tensor) -> Dict[str, tf.Tensor]:
+    batch = tf.shape(real)[0]
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+    z = self.rng.normal([batch, self.latent_dim])
+    real_targets = 1.0 - self.label_noise * self.rng.uniform([batch, 1])
+    fake_targets = self.label_noise * self.rng.uniform([batch, 1])
+    with tf.GradientTape() as tape:
+      fake = self.generator(z, training=True)
+      d_loss = (bce(real_targets, self.discriminator(real, training=True))
+                + bce(fake_targets, self.discriminator(fake, training=True)))
+    grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
+    self.d_optimizer.apply(grads, self.discriminator.trainable_variables)
+
+    z1 = self.rng.normal([batch, self.latent_dim])
+    z2 = self.rng.normal([batch, self.latent_dim])
+    ones = tf.ones([batch, 1])
+    with tf.GradientTape() as tape:
+      fake1 = self.generator(z1, training=True)
+      fake2 = self.generator(z2, training=True)
+      adversarial = 0.5 * (
+          bce(ones, self.discriminator(fake1, training=True))
+          + bce(ones, self.discriminator(fake2, training=True)))
+      ratio = mode_seeking_ratio(fake1, fake2, z1, z2)
+      g_loss = adversarial + self.mode_seeking_weight / (ratio + 1e-5)
+    grads = tape.gradient(g_loss, self.generator.trainable_variables)
+    self.g_optimizer.apply(grads, self.generator.trainable_variables)
+    return {"d_loss": d_loss, "g_loss": adversarial, "mode_seeking": ratio}
+
+
+def mode_seeking_ratio(images1, images2, z1, z2) -> tf.Tensor:
+  """MSGAN's image distance over latent distance, averaged over the batch."""
+  image_axes = tf.range(1, tf.rank(images1))
+  image_distance = tf.reduce_mean(tf.abs(images1 - images2), axis=image_axes)
+  latent_distance = tf.reduce_mean(tf.abs(z1 - z2), axis=1)
+  return tf.reduce_mean(image_distance / latent_distance)
+
+
+class VAE:
+  """Encoder and decoder trained on the evidence lower bound."""
+
+  def __init__(self, latent_dim: int = omniglot_vae.LATENT_DIM,
+               learning_rate: float = 1e-3, seed: int = 0,
+               image_size: int = 28):
+    keras.utils.set_random_seed(seed)
+    self.latent_dim = latent_dim
+    self.encoder = omniglot_vae.build_encoder(latent_dim, image_size)
+    self.decoder = omniglot_vae.build_decoder(latent_dim, image_size)
+    self.optimizer = keras.optimizers.Adam(learning_rate)
+    self.optimizer.build(self.trainable_variables)
+    self.rng = tf.random.Generator.from_seed(seed)
+    self.train_step = tf.function(self._train_step)
+
+  @property
+  def trainable_variables(self):
+    return (self.encoder.trainable_variables
+            + self.decoder.trainable_variables)
+
+  def trackables(self) -> Dict:
+    return {"encoder": self.encoder, "decoder": self.decoder,
+            "optimizer": self.optimizer, "rng": self.rng}
+
+  def encode(self, images: tf.Tensor) -> tf.Tensor:
+    """Posterior means: the latent codes LASIUM-VAE anchors are made from."""
+    mean, _ = self.encoder(images, training=False)
+    return mean
+
+  def decode(self, z: tf.Tensor) -> tf.Tensor:
+    return self.decoder(z, training=False)
+
+  def _train_step(self, images: tf.Tensor) -> Dict[str, tf.Tensor]:
+    with tf.GradientTape() as tape:
+      mean, log_var = self.encoder(images, training=True)
+      eps = self.rng.normal(tf.shape(mean))
+      z = mean + tf.exp(0.5 * log_var) * eps
+      reconstruction = self.decoder(z, training=True)
+      pixels = tf.cast(tf.reduce_prod(tf.shape(images)[1:]), tf.float32)
+      bce = keras.losses.binary_crossentropy(
+          tf.reshape(images, [tf.shape(images)[0], -1]),
+          tf.reshape(reconstruction, [tf.shape(images)[0], -1]))
+      reconstruction_loss = tf.reduce_mean(bce) * pixels
+      kl = tf.reduce_mean(-0.5 * tf.reduce_mean(
+          1.0 + log_var - tf.square(mean) - tf.exp(log_var), axis=1))
+      loss = reconstruction_loss + kl
+    grads = tape.gradient(loss, self.trainable_variables)
+    self.optimizer.apply(grads, self.trainable_variables)
+    return {"loss": loss, "reconstruction": reconstruction_loss, "kl": kl}
+
+
+def build(config: GenerativeConfig, image_size: int = 28):
+  """A fresh GAN or VAE as configured."""
+  if config.kind not in GENERATOR_KINDS:
+    raise ValueError(f"--generator_type={config.kind!r}: use one of "
+                     f"{GENERATOR_KINDS}.")
+  lr = config.learning_rate
+  if config.kind == "gan":
+    return GAN(config.resolved_latent_dim, lr or 3e-4,
+               config.mode_seeking_weight, config.label_noise, config.seed,
+               image_size)
+  return VAE(config.resolved_latent_dim, lr or 1e-3, config.seed, image_size)
+
+
+def train(model, images: np.ndarray, config: GenerativeConfig,
+          directory: str, verbose: bool = True) -> Dict:
+  """Trains `model` (GAN or VAE) on unlabeled `images` [n, H, W, C].
+
+  Resumes from the newest checkpoint in `directory/checkpoints`; saves one
+  every epoch, a sample grid `samples/epoch_XXXX.png` every
+  `config.samples_every` epochs, and losses to TensorBoard.
+  """
+  if images.ndim != 4:
+    raise ValueError(f"expected unlabeled images [n, H, W, C], got shape "
+                     f"{images.shape}.")
+  epoch = tf.Variable(0, dtype=tf.int64, name="epoch")
+  checkpoint = tf.train.Checkpoint(epoch=epoch, **model.trackables())
+  manager = tf.train.CheckpointManager(
+      checkpoint, os.path.join(directory, "checkpoints"), max_to_keep=2)
+  if manager.latest_checkpoint:
+    checkpoint.restore(manager.latest_checkpoint).assert_consumed()
+    if verbose:
+      print(f"Resumed {config.kind} training at epoch {int(epoch)}.",
+            flush=True)
+  writer = tf.summary.create_file_writer(os.path.join(directory, "tensorboard"))
+  fixed_z = tf.random.stateless_normal([8 * 8, model.latent_dim], [config.seed, 7])
+  steps_per_epoch = len(images) // config.batch_size
+  if steps_per_epoch == 0:
+    raise ValueError(f"{len(images)} images are fewer than one batch of "
+                     f"{config.batch_size}; lower --generator_batch_size.")
+  data = tf.constant(images)
+  metrics: Dict[str, float] = {}
+  start = time.perf_counter()
+  while int(epoch) < config.epochs:
+    order = tf.random.experimental.stateless_shuffle(
+        tf.range(len(images)), [config.seed, int(epoch)])
+    progress = Progress(steps_per_epoch,
+                        f"{config.kind} epoch {int(epoch) + 1}/{config.epochs}",
+                        verbose and _tty())
+    sums: Dict[str, float] = {}
+    for step in range(steps_per_epoch):
+      batch = tf.gather(data, order[step * config.batch_size:
+                                    (step + 1) * config.batch_size])
+      out = model.train_step(batch)
+      for k, v in out.items():
+        sums[k] = sums.get(k, 0.0) + float(v)
+      progress.update(step + 1, [(k, v / (step + 1)) for k, v in sums.items()])
+    epoch.assign_add(1)
+    metrics = {k: v / steps_per_epoch for k, v in sums.items()}
+    with writer.as_default(step=int(epoch)):
+      for k, v in metrics.items():
+        tf.summary.scalar(f"{config.kind}/{k}", v)
+    manager.save(checkpoint_number=int(epoch))
+    if int(epoch) % config.samples_every == 0 or int(epoch) == config.epochs:
+      samples = model.decode(fixed_z).numpy()
+      pictures.save_png(
+          os.path.join(directory, "samples", f"epoch_{int(epoch):04d}.png"),
+          pictures.grid(samples.reshape((8, 8) + samples.shape[1:])))
+    if verbose:
+      shown = " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+      print(f"{config.kind} epoch {int(epoch)}/{config.epochs} {shown} "
+            f"({time.perf_counter() - start:.0f} s)", flush=True)
+  writer.flush()
+  return {"epochs": int(epoch), "seconds": time.perf_counter() - start,
+          **metrics}
+
+
+def _tty() -> bool:
+  import sys
+  return sys.stdout.isatty()

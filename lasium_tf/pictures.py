@@ -1,0 +1,92 @@
+"""Image grids written as PNG with TensorFlow alone (no matplotlib needed).
+
+Used for generator sample grids during training and for task pictures like
+the LASIUM paper's Figures 1 and 2: one column per class, support rows above
+query rows, a coloured edge per class.
+"""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from lasium_tf.data.omniglot import atomic_write
+
+# Distinct, colour-blind-friendly edge colours (Okabe & Ito), then repeats.
+CLASS_COLOURS = np.array([
+    [230, 159, 0], [86, 180, 233], [0, 158, 115], [240, 228, 66],
+    [0, 114, 178], [213, 94, 0], [204, 121, 167], [0, 0, 0]], np.uint8)
+
+
+def to_rgb_uint8(images: np.ndarray) -> np.ndarray:
+  """[..., H, W, 1 or 3] floats in [0, 1] -> uint8 RGB, strokes drawn dark.
+
+  Omniglot arrays hold strokes as 1 on a 0 background; pictures show them
+  black on white like the paper, so single-channel images are inverted.
+  """
+  images = np.clip(np.asarray(images, np.float32), 0.0, 1.0)
+  if images.shape[-1] == 1:
+    images = np.repeat(1.0 - images, 3, axis=-1)
+  return (images * 255.0 + 0.5).astype(np.uint8)
+
+
+def grid(images: np.ndarray, column_colours: Optional[np.ndarray] = None,
+         pad: int = 2, edge: int = 2, gap_after_row: Optional[int] = None
+         ) -> np.ndarray:
+  """Tiles [rows, cols, H, W, C] images into one uint8 RGB picture.
+
+  Args:
+    column_colours: [cols, 3] uint8 edge colour of each column (class).
+    gap_after_row: rows before a wider white gap (support above query).
+  """
+  images = to_rgb_uint8(images)
+  rows, cols, h, w, _ = images.shape
+  cell_h, cell_w = h + 2 * edge + pad, w + 2 * edge + pad
+  gap = 3 * pad if gap_after_row else 0
+  out = np.full((rows * cell_h + pad + gap, cols * cell_w + pad, 3), 255,
+                np.uint8)
+  for r in range(rows):
+    for c in range(cols):
+      top = pad + r * cell_h + (gap if gap_after_row and r >= gap_after_row
+                                else 0)
+      left = pad + c * cell_w
+      if column_colours is not None:
+        out[top:top + h + 2 * edge, left:left + w + 2 * edge] = (
+            column_colours[c % len(column_colours)])
+      out[top + edge:top + edge + h, left + edge:left + edge + w] = (
+          images[r, c])
+  return out
+
+
+def save_png(path, picture: np.ndarray) -> pathlib.Path:
+  path = pathlib.Path(path)
+  data = tf.io.encode_png(picture).numpy()
+  atomic_write(path, lambda f: f.write(data))
+  return path
+
+
+def task_picture(support: np.ndarray, query: np.ndarray, n_way: int
+                 ) -> np.ndarray:
+  """A task as the paper draws it: a column per class, support then query.
+
+  `support` is [N * K_tr, H, W, C] and `query` [N * K_val, H, W, C], both
+  class-major (the Episode layout).
+  """
+  k_shot = support.shape[0] // n_way
+  k_query = query.shape[0] // n_way
+  by_class = np.concatenate([
+      np.asarray(support).reshape((n_way, k_shot) + support.shape[1:]),
+      np.asarray(query).reshape((n_way, k_query) + query.shape[1:])], axis=1)
+  return grid(np.swapaxes(by_class, 0, 1), CLASS_COLOURS,
+              gap_after_row=k_shot)
+
+
+def stack_pictures(pictures: Sequence[np.ndarray], pad: int = 8) -> np.ndarray:
+  """Places pictures side by side on white (e.g. one task per policy)."""
+  height = max(p.shape[0] for p in pictures)
+  padded = [np.pad(p, ((0, height - p.shape[0]), (0, pad), (0, 0)),
+                   constant_values=255) for p in pictures]
+  return np.concatenate(padded, axis=1)
