@@ -16,8 +16,10 @@ from typing import Optional, Tuple
 # Omniglot has exactly 20 drawings of every character.
 OMNIGLOT_IMAGES_PER_CLASS = 20
 
-MODES = ("train", "evaluate", "train_and_evaluate", "train_generator")
-TASK_SOURCES = ("labelled", "none")
+MODES = ("train", "evaluate", "train_and_evaluate", "train_generator",
+         "export_generator", "draw_tasks")
+TASK_SOURCES = ("labelled", "lasium", "none")
+POLICIES = ("n", "ro", "oc")
 BACKBONES = ("paper", "code")
 SPLITS = ("vinyals", "authors")
 DATA_SOURCES = ("local", "tfds")
@@ -121,6 +123,56 @@ class GenerativeConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class LasiumConfig:
+  """Where LASIUM tasks come from (paper Section 3).
+
+  Attributes:
+    generator: a generator SavedModel (e.g. pretrained/omniglot_gan, or a
+      TF-Hub handle), or a generator training folder with checkpoints.
+    policy: "n" (z + e), "ro" (towards a random vector), "oc" (towards
+      another class's anchor).
+    sigma2: LASIUM-N noise variance.
+    alpha: LASIUM-RO / -OC interpolation coefficient.
+    oc_sigma2: noise variance of OC's every N-th sample (authors' code).
+    anchor_min_distance: anchors closer than this are redrawn; None uses
+      the authors' threshold for a GAN, 0 for a VAE.
+  """
+
+  generator: Optional[str] = None
+  policy: str = "ro"
+  sigma2: float = 0.5
+  alpha: float = 0.2
+  oc_sigma2: float = 1.0
+  anchor_min_distance: Optional[float] = None
+  max_anchor_tries: int = 100
+
+  def policy_hyperparameters(self):
+    """The hyperparameters the chosen policy uses, by name."""
+    if self.policy == "n":
+      return {"sigma2": self.sigma2}
+    if self.policy == "ro":
+      return {"alpha": self.alpha}
+    return {"alpha": self.alpha, "oc_sigma2": self.oc_sigma2}
+
+  def validate(self) -> None:
+    _one_of("policy", self.policy, POLICIES)
+    if not self.generator:
+      raise ConfigError(
+          "LASIUM tasks need a generator: pass --generator=pretrained/"
+          "omniglot_gan (a published SavedModel) or a generator training "
+          "folder (--mode=train_generator makes one).")
+    _positive("sigma2", self.sigma2)
+    _positive("oc_sigma2", self.oc_sigma2)
+    _positive("max_anchor_tries", self.max_anchor_tries)
+    if not 0 < self.alpha < 1:
+      raise ConfigError(f"--alpha must lie in (0, 1) (a point between the "
+                        f"anchor and the target), got {self.alpha}.")
+    if self.anchor_min_distance is not None and self.anchor_min_distance < 0:
+      raise ConfigError(f"--anchor_min_distance must be >= 0, got "
+                        f"{self.anchor_min_distance}.")
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
   """One experiment: what to train on, how, for how long, and how to test."""
 
@@ -135,6 +187,8 @@ class Config:
   eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
   generative: GenerativeConfig = dataclasses.field(
       default_factory=GenerativeConfig)
+  lasium: LasiumConfig = dataclasses.field(default_factory=LasiumConfig)
+  export_dir: Optional[str] = None
   iterations: int = 1000
   checkpoint_every: int = 500
   log_every: int = 50
@@ -180,8 +234,15 @@ class Config:
       check_omniglot_shots(k, self.eval.k_query, "evaluation")
     if self.mode == "train_generator":
       self.generative.validate()
-    if self.task_source == "none" and self.mode not in ("evaluate",
-                                                         "train_generator"):
+    if self.mode == "export_generator" and not self.export_dir:
+      raise ConfigError("--mode=export_generator needs --export_dir (e.g. "
+                        "pretrained/omniglot_gan).")
+    if self.mode == "draw_tasks" or (self.task_source == "lasium" and
+                                     self.mode in ("train",
+                                                   "train_and_evaluate")):
+      self.lasium.validate()
+    if self.task_source == "none" and self.mode in ("train",
+                                                     "train_and_evaluate"):
       raise ConfigError(
           "--task_source=none trains nothing (the 'training from scratch' "
           "baseline); run it with --mode=evaluate.")

@@ -22,6 +22,7 @@ KL, which keeps decoded samples sharp), Adam 1e-3.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from typing import Dict, Optional
@@ -32,6 +33,7 @@ import tensorflow as tf
 
 from lasium_tf import pictures
 from lasium_tf.config import GENERATOR_KINDS, GenerativeConfig
+from lasium_tf.generators import KerasGenerator, SavedModelGenerator
 from lasium_tf.progress import Progress
 from models import omniglot_gan, omniglot_vae
 
@@ -230,3 +232,56 @@ def train(model, images: np.ndarray, config: GenerativeConfig,
 def _tty() -> bool:
   import sys
   return sys.stdout.isatty()
+
+
+def restore(directory: str):
+  """The GAN or VAE of a generator training folder, at its newest epoch.
+
+  Returns (model, GenerativeConfig, epoch). The folder's config.json (written
+  by --mode=train_generator) says which model and latent size it holds.
+  """
+  config_path = os.path.join(directory, "config.json")
+  if not os.path.exists(config_path):
+    raise FileNotFoundError(
+        f"{directory} is not a generator training folder (no config.json); "
+        f"train one with --mode=train_generator.")
+  with open(config_path) as f:
+    saved = json.load(f)
+  config = GenerativeConfig(**saved["generative"])
+  image_size = saved.get("data", {}).get("image_size", 28)
+  model = build(config, image_size)
+  epoch = tf.Variable(0, dtype=tf.int64, name="epoch")
+  checkpoint = tf.train.Checkpoint(epoch=epoch, **model.trackables())
+  latest = tf.train.latest_checkpoint(os.path.join(directory, "checkpoints"))
+  if latest is None:
+    raise FileNotFoundError(f"{directory}/checkpoints holds no checkpoint "
+                            f"yet; train at least one epoch.")
+  checkpoint.restore(latest).expect_partial()
+  return model, config, int(epoch), saved.get("command", "")
+
+
+def as_generator(model) -> KerasGenerator:
+  """The LASIUM generator interface over a trained GAN or VAE."""
+  if isinstance(model, VAE):
+    return KerasGenerator(model.decoder, model.encoder)
+  return KerasGenerator(model.generator)
+
+
+def load_generator(path: str):
+  """A generator from a SavedModel (path or hub handle) or a training folder.
+
+  Returns (generator, info) where info has at least `kind` ("gan"/"vae")
+  and, where known, `epochs`.
+  """
+  if os.path.isdir(path) and not os.path.exists(
+      os.path.join(path, "saved_model.pb")):
+    model, config, epoch, _ = restore(path)
+    return as_generator(model), {"kind": config.kind, "epochs": epoch,
+                                 "source": path}
+  generator = SavedModelGenerator(path)
+  info = {"kind": "vae" if generator.can_encode else "gan", "source": path}
+  card = os.path.join(path, "card.json")
+  if os.path.exists(card):
+    with open(card) as f:
+      info.update(json.load(f))
+  return generator, info

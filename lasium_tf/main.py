@@ -21,8 +21,9 @@ _METHOD = flags.DEFINE_string("method", "MAML",
                               "Row name written into the results JSON.")
 _TASK_SOURCE = flags.DEFINE_enum(
     "task_source", "labelled", config_lib.TASK_SOURCES,
-    "labelled: supervised tasks from the train split; none: no meta-training "
-    "(the 'training from scratch' baseline, --mode=evaluate).")
+    "labelled: supervised tasks from the train split; lasium: tasks from a "
+    "generator (--generator); none: no meta-training (the 'training from "
+    "scratch' baseline, --mode=evaluate).")
 _BACKBONE = flags.DEFINE_enum(
     "backbone", "code", config_lib.BACKBONES,
     "paper: conv+maxpool blocks of the paper's text; code: the stride-2 "
@@ -82,6 +83,20 @@ _MODE_SEEKING = flags.DEFINE_float("mode_seeking_weight", 1.0,
                                    "Weight of the MSGAN term (GAN).")
 _SAMPLES_EVERY = flags.DEFINE_integer("samples_every", 5,
                                       "Epochs between sample grids.")
+_GENERATOR = flags.DEFINE_string(
+    "generator", None, "LASIUM: a generator SavedModel (pretrained/...), "
+    "TF-Hub handle, or generator training folder.")
+_POLICY = flags.DEFINE_enum("policy", "ro", config_lib.POLICIES,
+                            "LASIUM in-class sampling policy.")
+_SIGMA2 = flags.DEFINE_float("sigma2", 0.5, "LASIUM-N noise variance.")
+_ALPHA = flags.DEFINE_float("alpha", 0.2, "LASIUM-RO/-OC interpolation.")
+_OC_SIGMA2 = flags.DEFINE_float("oc_sigma2", 1.0,
+                                "LASIUM-OC: variance of every N-th sample.")
+_ANCHOR_MIN = flags.DEFINE_float(
+    "anchor_min_distance", None, "Redraw anchors closer than this (default: "
+    "the authors' threshold for a GAN, 0 for a VAE).")
+_EXPORT_DIR = flags.DEFINE_string("export_dir", None,
+                                  "Where --mode=export_generator writes.")
 _RESULTS_FILE = flags.DEFINE_string(
     "results_file", None, "Also write results here ({k_shot} is replaced).")
 _TABLE = flags.DEFINE_integer("table", None,
@@ -122,6 +137,12 @@ def config_from_flags(argv) -> config_lib.Config:
           learning_rate=_GEN_LR.value,
           mode_seeking_weight=_MODE_SEEKING.value,
           samples_every=_SAMPLES_EVERY.value, seed=_SEED.value),
+      lasium=config_lib.LasiumConfig(
+          generator=_GENERATOR.value, policy=_POLICY.value,
+          sigma2=_SIGMA2.value, alpha=_ALPHA.value,
+          oc_sigma2=_OC_SIGMA2.value,
+          anchor_min_distance=_ANCHOR_MIN.value),
+      export_dir=_EXPORT_DIR.value,
       iterations=_ITERATIONS.value,
       checkpoint_every=_CHECKPOINT_EVERY.value,
       log_every=_LOG_EVERY.value,

@@ -184,6 +184,10 @@ def run(config: Config, verbose: bool = True) -> Dict:
   config.validate()
   if config.mode == "train_generator":
     return train_generator(config, verbose)
+  if config.mode == "export_generator":
+    return export_generator(config, verbose)
+  if config.mode == "draw_tasks":
+    return draw_tasks(config, verbose)
   if config.eval.n_way != config.task.n_way:
     raise ConfigError(
         f"MAML's head has --n_way={config.task.n_way} outputs but evaluation "
@@ -210,17 +214,23 @@ def run(config: Config, verbose: bool = True) -> Dict:
         f"at a trained experiment.")
 
   training = {}
+  generator_info = None
   if config.mode != "evaluate" and int(step) < config.iterations:
     start = int(step)
-    tasks = episodes_lib.labelled_episodes(
-        train_images.images, config.task.n_way, config.task.k_shot,
-        config.task.k_query, seed=config.seed,
-        start=start * config.maml.meta_batch_size)
-    tasks = tasks.batch(config.maml.meta_batch_size,
-                        drop_remainder=True).prefetch(2)
+    if config.task_source == "lasium":
+      sampler, generator_info = lasium_sampler(config, train_images)
+      tasks = sampler.meta_batches(config.seed, config.maml.meta_batch_size,
+                                   start_batch=start)
+    else:
+      tasks = episodes_lib.labelled_episodes(
+          train_images.images, config.task.n_way, config.task.k_shot,
+          config.task.k_query, seed=config.seed,
+          start=start * config.maml.meta_batch_size)
+      tasks = tasks.batch(config.maml.meta_batch_size,
+                          drop_remainder=True).prefetch(2)
     if verbose:
       print(f"Meta-training {config.iterations - start} iterations "
-            f"({start} done).", flush=True)
+            f"({start} done) on {config.task_source} tasks.", flush=True)
     training = meta_train(learner, tasks, config.iterations,
                           config.experiment_dir, config.checkpoint_every,
                           config.log_every, start, manager, step, verbose)
@@ -236,7 +246,7 @@ def run(config: Config, verbose: bool = True) -> Dict:
       outcome = evaluate(learner, test_images.images, config.eval, k_shot,
                          verbose)
       record = _result_record(config, k_shot, outcome, int(step),
-                              train_seconds)
+                              train_seconds, generator_info)
       for path in result_paths(config, k_shot):
         write_json(path, record)
       if verbose:
@@ -247,12 +257,126 @@ def run(config: Config, verbose: bool = True) -> Dict:
           "meta_iterations": int(step)}
 
 
+def unlabeled_images(images: omniglot.ClassImages) -> np.ndarray:
+  """[classes, per_class, H, W, C] -> [n, H, W, C]: the labels dropped."""
+  return images.images.reshape((-1,) + images.images.shape[2:])
+
+
+def lasium_sampler(config: Config, train_images: omniglot.ClassImages):
+  """The configured LASIUM task source and what is known of its generator."""
+  from lasium_tf import generative, lasium  # Only LASIUM runs need them.
+
+  generator, info = generative.load_generator(config.lasium.generator)
+  kind = info["kind"]
+  sampler = lasium.LasiumSampler(
+      generator, kind, config.lasium.policy,
+      lasium.TaskShape(config.task.n_way, config.task.k_shot,
+                       config.task.k_query),
+      config.lasium.policy_hyperparameters(),
+      config.lasium.anchor_min_distance, config.lasium.max_anchor_tries,
+      real_images=unlabeled_images(train_images) if kind == "vae" else None)
+  return sampler, info
+
+
+def export_generator(config: Config, verbose: bool = True) -> Dict:
+  """Publishes the generator of a training folder as a hub.load SavedModel.
+
+  Writes `export_dir` with the `generate` (and, for a VAE, `encode`)
+  signatures, `samples.png` (8x8 prior samples), `card.json` and a README
+  card saying how it was trained.
+  """
+  from lasium_tf import generative, generators, pictures
+
+  model, gen_config, epoch, train_command = generative.restore(
+      config.experiment_dir)
+  generator = generative.as_generator(model)
+  path = generators.export_generator(generator.decoder, config.export_dir,
+                                     generator.encoder)
+  z = tf.random.stateless_normal([64, generator.latent_dim], [config.seed, 7])
+  samples = generator.decode(z).numpy()
+  pictures.save_png(path / "samples.png",
+                    pictures.grid(samples.reshape((8, 8) + samples.shape[1:])))
+  with open(os.path.join(config.experiment_dir, "config.json")) as f:
+    trained = json.load(f)
+  card = {"kind": gen_config.kind, "latent_dim": generator.latent_dim,
+          "epochs": epoch, "planned_epochs": gen_config.epochs,
+          "split": trained["data"]["split"],
+          "train_images": "unlabeled images of the train split",
+          "train_command": train_command, "export_command": config.command,
+          "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+              timespec="seconds")}
+  write_json(str(path / "card.json"), card)
+  size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+  readme = _GENERATOR_CARD.format(
+      kind=gen_config.kind.upper(), epochs=epoch,
+      planned=gen_config.epochs, split=card["split"],
+      latent=generator.latent_dim, train_command=train_command,
+      export_command=config.command, size=size / 2**20,
+      encode=("\n- `encode(images: float32[batch, 28, 28, 1])` -> "
+              "`{\"mean\", \"log_var\"}`: the posterior (VAE anchors)."
+              if generator.encoder is not None else ""),
+      name=path.name)
+  (path / "README.md").write_text(readme)
+  if verbose:
+    print(f"Exported the {gen_config.kind.upper()} at epoch {epoch} to "
+          f"{path} ({size / 2**20:.1f} MiB).", flush=True)
+  return {"path": str(path), **card}
+
+
+_GENERATOR_CARD = """# Omniglot {kind} for LASIUM ({name})
+
+- Trained {epochs} epochs (of {planned} planned) on the unlabeled images of
+  the {split} train split: no labels were used.
+- Train command: `{train_command}`
+- Export command: `{export_command}`
+- Size on disk: {size:.1f} MiB.
+
+## Signatures (load with `hub.load`, no lasium_tf code needed)
+- `generate(z: float32[batch, {latent}])` -> `{{"default": float32[batch, 28,
+  28, 1]}}`: images in [0, 1], strokes 1 on a 0 background.{encode}
+
+```python
+import tensorflow as tf, tensorflow_hub as hub
+module = hub.load("pretrained/{name}")
+images = module.signatures["generate"](z=tf.random.normal([16, {latent}]))["default"]
+```
+
+Prior samples (strokes drawn black):
+
+![samples](samples.png)
+"""
+
+
+def draw_tasks(config: Config, verbose: bool = True) -> Dict:
+  """One task per LASIUM policy, side by side (the paper's Figures 1 and 2)."""
+  from lasium_tf import pictures
+
+  train_images = omniglot.load_split(config.data, "train")
+  panels, paths = [], {}
+  for policy in ("n", "ro", "oc"):
+    lasium_config = dataclasses.replace(config.lasium, policy=policy)
+    sampler, info = lasium_sampler(
+        dataclasses.replace(config, lasium=lasium_config), train_images)
+    episode = sampler.episode(config.seed, 0)
+    panels.append(pictures.task_picture(episode.support_images.numpy(),
+                                        episode.query_images.numpy(),
+                                        config.task.n_way))
+  figure = os.path.join(config.experiment_dir,
+                        f"lasium_tasks_{info['kind']}.png")
+  pictures.save_png(figure, pictures.stack_pictures(panels))
+  paths["figure"] = figure
+  if verbose:
+    print(f"Wrote {figure}: LASIUM-N, -RO and -OC tasks from left to right, "
+          f"a column per class, {config.task.k_shot} support row(s) above "
+          f"{config.task.k_query} query rows.", flush=True)
+  return paths
+
+
 def train_generator(config: Config, verbose: bool = True) -> Dict:
   """Trains the configured GAN or VAE on the train split's images, unlabeled."""
   from lasium_tf import generative  # Only this mode needs it.
 
-  train_images = omniglot.load_split(config.data, "train")
-  images = train_images.images.reshape((-1,) + train_images.images.shape[2:])
+  images = unlabeled_images(omniglot.load_split(config.data, "train"))
   os.makedirs(config.experiment_dir, exist_ok=True)
   write_json(os.path.join(config.experiment_dir, "config.json"),
              dataclasses.asdict(config))
@@ -280,7 +404,16 @@ def _accumulate_seconds(experiment_dir: str, seconds: float) -> float:
 
 
 def _result_record(config: Config, k_shot: int, outcome: Dict,
-                   meta_iterations: int, train_seconds: float) -> Dict:
+                   meta_iterations: int, train_seconds: float,
+                   generator_info: Optional[Dict] = None) -> Dict:
+  lasium_hyperparameters = {}
+  if config.task_source == "lasium":
+    lasium_hyperparameters = {
+        "policy": config.lasium.policy,
+        **config.lasium.policy_hyperparameters(),
+        "generator": config.lasium.generator,
+        "generator_info": generator_info,
+    }
   return {
       "method": config.method,
       "dataset": "omniglot",
@@ -305,6 +438,7 @@ def _result_record(config: Config, k_shot: int, outcome: Dict,
           "maml": dataclasses.asdict(config.maml),
           "eval_inner_lr": config.eval.inner_lr or config.maml.inner_lr,
           "eval_seed": config.eval.seed, "seed": config.seed,
+          **lasium_hyperparameters,
       },
       **({"table": config.table} if config.table is not None else {}),
       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(

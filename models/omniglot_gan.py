@@ -28,7 +28,9 @@ def build_generator(latent_dim: int = LATENT_DIM, width: int = 128,
   for _ in range(2):
     x = layers.Conv2DTranspose(width, 4, strides=2, padding="same")(x)
     x = layers.LeakyReLU(0.2)(x)
-  images = layers.Conv2D(1, 7, padding="same", activation="sigmoid")(x)
+  # Outputs in float32 even under a mixed-precision policy.
+  images = layers.Conv2D(1, 7, padding="same", activation="sigmoid",
+                         dtype="float32")(x)
   return keras.Model(z, images, name="generator")
 
 
@@ -40,5 +42,5 @@ def build_discriminator(image_size: int = 28,
     x = layers.Conv2D(width, 3, strides=2, padding="same")(x)
     x = layers.LeakyReLU(0.2)(x)
   x = layers.GlobalMaxPooling2D()(x)
-  logit = layers.Dense(1)(x)
+  logit = layers.Dense(1, dtype="float32")(x)
   return keras.Model(images, logit, name="discriminator")

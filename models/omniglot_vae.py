@@ -28,8 +28,8 @@ def build_encoder(latent_dim: int = LATENT_DIM,
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
   x = layers.Flatten()(x)
-  mean = layers.Dense(latent_dim, name="mean")(x)
-  log_var = layers.Dense(latent_dim, name="log_var")(x)
+  mean = layers.Dense(latent_dim, name="mean", dtype="float32")(x)
+  log_var = layers.Dense(latent_dim, name="log_var", dtype="float32")(x)
   return keras.Model(images, [mean, log_var], name="encoder")
 
 
@@ -46,5 +46,6 @@ def build_decoder(latent_dim: int = LATENT_DIM,
     x = layers.Conv2DTranspose(64, 3, strides=2, padding="same")(x)
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
-  images = layers.Conv2D(1, 3, padding="same", activation="sigmoid")(x)
+  images = layers.Conv2D(1, 3, padding="same", activation="sigmoid",
+                         dtype="float32")(x)
   return keras.Model(z, images, name="decoder")

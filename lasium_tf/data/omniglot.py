@@ -227,11 +227,18 @@ def atomic_write(path: pathlib.Path, write_fn) -> None:
   try:
     with os.fdopen(fd, "wb") as f:
       write_fn(f)
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; use the default.
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):
       os.unlink(tmp)
     raise
+
+
+def _umask() -> int:
+  mask = os.umask(0)
+  os.umask(mask)
+  return mask
 
 
 def load_omniglot(config: DataConfig, verbose: bool = True) -> ClassImages:
