@@ -1,0 +1,167 @@
+"""GAN / VAE training, restore, SavedModel export and the CLI modes on them."""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from lasium_tf import config as config_lib
+from lasium_tf import generative, generators, train
+
+
+def random_images(n=192, seed=0):
+  return np.random.default_rng(seed).uniform(size=(n, 28, 28, 1)).astype(
+      np.float32)
+
+
+def test_mode_seeking_ratio_is_image_distance_over_latent_distance():
+  a = tf.zeros([2, 4, 4, 1])
+  b = tf.concat([tf.fill([1, 4, 4, 1], 0.5), tf.fill([1, 4, 4, 1], 1.0)], 0)
+  z1 = tf.zeros([2, 3])
+  z2 = tf.ones([2, 3]) * 2.0
+  # (0.5 / 2 + 1.0 / 2) / 2 = 0.375
+  assert float(generative.mode_seeking_ratio(a, b, z1, z2)) == pytest.approx(
+      0.375)
+
+
+@pytest.mark.parametrize("kind", ["gan", "vae"])
+def test_training_runs_checkpoints_draws_and_resumes(kind, tmp_path):
+  config = config_lib.GenerativeConfig(kind=kind, epochs=1, batch_size=64,
+                                       samples_every=1)
+  model = generative.build(config)
+  out = generative.train(model, random_images(), config, str(tmp_path),
+                         verbose=False)
+  assert out["epochs"] == 1
+  assert all(np.isfinite(v) for k, v in out.items() if k != "seconds")
+  assert (tmp_path / "samples" / "epoch_0001.png").exists()
+  # A new process would rebuild the model; resuming continues at epoch 1.
+  again = generative.train(generative.build(config), random_images(),
+                           dataclasses.replace(config, epochs=2),
+                           str(tmp_path), verbose=False)
+  assert again["epochs"] == 2
+  assert sorted(os.listdir(tmp_path / "samples")) == ["epoch_0001.png",
+                                                       "epoch_0002.png"]
+
+
+def test_gan_step_changes_both_networks():
+  gan = generative.build(config_lib.GenerativeConfig(kind="gan"))
+  before_g = [w.numpy().copy() for w in gan.generator.trainable_weights]
+  before_d = [w.numpy().copy() for w in gan.discriminator.trainable_weights]
+  metrics = gan.train_step(tf.constant(random_images(16)))
+  assert set(metrics) == {"d_loss", "g_loss", "mode_seeking"}
+  assert float(metrics["mode_seeking"]) > 0
+  for before, model in ((before_g, gan.generator),
+                        (before_d, gan.discriminator)):
+    assert any(not np.allclose(b, w.numpy())
+               for b, w in zip(before, model.trainable_weights))
+
+
+def test_vae_lowers_its_loss_on_fixed_images():
+  vae = generative.build(config_lib.GenerativeConfig(kind="vae"))
+  images = tf.constant(np.round(random_images(32)))
+  first = float(vae.train_step(images)["loss"])
+  for _ in range(15):
+    last = float(vae.train_step(images)["loss"])
+  assert last < first
+
+
+@pytest.fixture(scope="module")
+def vae_folder(tmp_path_factory):
+  """A generator training folder as --mode=train_generator leaves it."""
+  folder = tmp_path_factory.mktemp("vae_run")
+  config = config_lib.Config(
+      mode="train_generator", experiment_dir=str(folder),
+      command="python -m lasium_tf.main --flagfile=flags/train_vae.cfg",
+      generative=config_lib.GenerativeConfig(kind="vae", epochs=1,
+                                             batch_size=64))
+  train.write_json(str(folder / "config.json"), dataclasses.asdict(config))
+  generative.train(generative.build(config.generative), random_images(),
+                   config.generative, str(folder), verbose=False)
+  return folder
+
+
+def test_export_loads_through_hub_and_matches_keras(vae_folder, tmp_path):
+  model, config, epoch, _ = generative.restore(str(vae_folder))
+  assert config.kind == "vae" and epoch == 1
+  keras_generator = generative.as_generator(model)
+  path = generators.export_generator(keras_generator.decoder,
+                                     tmp_path / "omniglot_vae",
+                                     keras_generator.encoder)
+  loaded = generators.SavedModelGenerator(str(path))
+  assert loaded.latent_dim == 20 and loaded.can_encode
+  z = tf.random.stateless_normal([3, 20], [0, 0])
+  np.testing.assert_allclose(loaded.decode(z), keras_generator.decode(z),
+                             atol=1e-5)
+  images = tf.constant(random_images(3))
+  np.testing.assert_allclose(loaded.encode(images),
+                             keras_generator.encode(images), atol=1e-5)
+
+
+def test_missing_generator_names_the_fix(tmp_path):
+  with pytest.raises(FileNotFoundError, match="--mode=train_generator"):
+    generators.SavedModelGenerator(str(tmp_path / "nothing"))
+  with pytest.raises(FileNotFoundError, match="not a generator training"):
+    generative.restore(str(tmp_path))
+
+
+def test_cli_modes_export_draw_and_lasium_meta_training(vae_folder, tmp_path,
+                                                        real_omniglot):
+  data_config, _ = real_omniglot
+  export_dir = tmp_path / "pretrained" / "omniglot_vae"
+  exported = train.run(config_lib.Config(
+      mode="export_generator", experiment_dir=str(vae_folder),
+      export_dir=str(export_dir), data=data_config,
+      command="python -m lasium_tf.main --mode=export_generator"),
+      verbose=False)
+  assert exported["kind"] == "vae" and exported["epochs"] == 1
+  for name in ("saved_model.pb", "card.json", "README.md", "samples.png"):
+    assert (export_dir / name).exists(), name
+  card = json.loads((export_dir / "card.json").read_text())
+  assert card["train_command"].endswith("flags/train_vae.cfg")
+
+  # Plain TensorFlow in a fresh process loads it: no lasium_tf code needed.
+  script = ("import tensorflow as tf; m = tf.saved_model.load(%r); "
+            "out = m.signatures['generate'](z=tf.zeros([2, 20]))['default']; "
+            "print(out.shape)" % str(export_dir))
+  result = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                          text=True, cwd=tmp_path, timeout=120,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+  assert "(2, 28, 28, 1)" in result.stdout, result.stderr[-1000:]
+
+  lasium_config = config_lib.LasiumConfig(generator=str(export_dir),
+                                          policy="n", sigma2=1.0)
+  drawn = train.run(config_lib.Config(
+      mode="draw_tasks", experiment_dir=str(tmp_path / "draw"),
+      data=data_config, lasium=lasium_config,
+      task=config_lib.TaskConfig(n_way=3, k_shot=1, k_query=2)),
+      verbose=False)
+  picture = tf.io.decode_png(tf.io.read_file(drawn["figure"]))
+  assert picture.shape[-1] == 3 and picture.shape[1] > picture.shape[0]
+
+  out = train.run(config_lib.Config(
+      mode="train_and_evaluate", task_source="lasium",
+      method="LASIUM-N-VAE-MAML (test)", experiment_dir=str(tmp_path / "m"),
+      data=data_config, lasium=lasium_config, table=7,
+      maml=config_lib.MAMLConfig(inner_steps=1, first_order=True,
+                                 meta_batch_size=2),
+      eval=config_lib.EvalConfig(k_shots=(1,), k_query=2, num_tasks=2,
+                                 inner_steps=1, tasks_per_call=2),
+      iterations=2, log_every=1), verbose=False)
+  record = out["results"][1]
+  assert record["table"] == 7
+  assert record["hyperparameters"]["sigma2"] == 1.0
+  assert record["hyperparameters"]["policy"] == "n"
+  assert record["hyperparameters"]["generator_info"]["epochs"] == 1
+
+
+def test_lasium_without_generator_is_refused():
+  with pytest.raises(config_lib.ConfigError, match="need a generator"):
+    config_lib.Config(task_source="lasium").validate()
+  with pytest.raises(config_lib.ConfigError, match="--alpha"):
+    config_lib.Config(task_source="lasium", lasium=config_lib.LasiumConfig(
+        generator="x", alpha=1.5)).validate()
