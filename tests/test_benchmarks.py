@@ -28,3 +28,10 @@ def test_evaluation_benchmark():
                        "--steps=2")
   assert out["same_accuracies"] is True
   assert out["speedup"] > 0
+
+
+def test_sampler_benchmark():
+  out = last_json_line("sampler.py", "--generator_type=vae", "--batches=2",
+                       "--order=1")
+  assert out["sampler_tasks_per_second"] > 0
+  assert out["sampler_over_consumption"] > 0

@@ -1,0 +1,34 @@
+"""results/README.md is generated from the JSONs, beside the paper's numbers."""
+
+import json
+
+from lasium_tf import report
+
+
+def write(path, **record):
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_text(json.dumps(record))
+
+
+def test_rows_filled_from_results_and_missing_rows_marked(tmp_path):
+  write(tmp_path / "omniglot" / "a.json", method="Supervised MAML", k_shot=1,
+        accuracy=90.5, ci95=0.5, dataset="omniglot",
+        command="python -m lasium_tf.main --flagfile=flags/supervised_maml.cfg",
+        budget={"meta_iterations": 10000, "eval_tasks": 1000})
+  write(tmp_path / "omniglot" / "b.json", method="LASIUM-RO-VAE-MAML",
+        k_shot=1, accuracy=71.0, ci95=0.7, table=7, dataset="omniglot",
+        hyperparameters={"alpha": 0.4, "generator_info": {"kind": "vae",
+                                                          "epochs": 20}},
+        command="x", budget={"meta_iterations": 1000, "eval_tasks": 1000})
+  (tmp_path / "broken.json").write_text("{not json")
+  assert report.main([str(tmp_path)]) == 0
+  text = (tmp_path / "README.md").read_text()
+  maml_row = next(l for l in text.splitlines()
+                  if l.startswith("| Supervised MAML"))
+  assert "90.50 +- 0.50 | 94.46 | not run | 98.83" in maml_row
+  assert "10000 meta-its" in maml_row
+  vae = text[text.index("### VAE-MAML"):text.index("### GAN-ProtoNets")]
+  ro04 = next(l for l in vae.splitlines() if l.startswith("| RO alpha=0.4"))
+  assert "71.00 +- 0.70 | 71.31" in ro04 and "VAE 20 epochs" in ro04
+  ro02 = next(l for l in vae.splitlines() if l.startswith("| RO alpha=0.2"))
+  assert "not run" in ro02 and "flags/table7_ro_vae_maml_alpha02.cfg" in ro02
