@@ -16,8 +16,9 @@ from typing import Optional, Tuple
 # Omniglot has exactly 20 drawings of every character.
 OMNIGLOT_IMAGES_PER_CLASS = 20
 
-MODES = ("train", "evaluate", "train_and_evaluate", "train_generator",
-         "export_generator", "draw_tasks")
+MODES = ("train", "evaluate", "train_and_evaluate", "export",
+         "train_generator", "export_generator", "draw_tasks")
+LEARNERS = ("maml", "protonets")
 TASK_SOURCES = ("labelled", "lasium", "none")
 POLICIES = ("n", "ro", "oc")
 BACKBONES = ("paper", "code")
@@ -179,6 +180,7 @@ class Config:
   experiment_dir: str = "/tmp/lasium_tf/experiment"
   mode: str = "train_and_evaluate"
   method: str = "MAML"
+  learner: str = "maml"
   task_source: str = "labelled"
   backbone: str = "code"
   data: DataConfig = dataclasses.field(default_factory=DataConfig)
@@ -201,6 +203,7 @@ class Config:
     """Raises ConfigError for impossible values; returns self for chaining."""
     _one_of("mode", self.mode, MODES)
     _one_of("task_source", self.task_source, TASK_SOURCES)
+    _one_of("learner", self.learner, LEARNERS)
     _one_of("backbone", self.backbone, BACKBONES)
     _one_of("source", self.data.source, DATA_SOURCES)
     _one_of("split", self.data.split, SPLITS)
@@ -234,9 +237,14 @@ class Config:
       check_omniglot_shots(k, self.eval.k_query, "evaluation")
     if self.mode == "train_generator":
       self.generative.validate()
-    if self.mode == "export_generator" and not self.export_dir:
-      raise ConfigError("--mode=export_generator needs --export_dir (e.g. "
-                        "pretrained/omniglot_gan).")
+    if self.mode in ("export", "export_generator") and not self.export_dir:
+      raise ConfigError(f"--mode={self.mode} needs --export_dir, the folder "
+                        f"to write the SavedModel to.")
+    if (self.learner == "maml" and self.eval.n_way != self.task.n_way
+        and self.mode in ("evaluate", "train_and_evaluate")):
+      raise ConfigError(
+          f"MAML's head has --n_way={self.task.n_way} outputs but evaluation "
+          f"asks for --eval_n_way={self.eval.n_way}; make them equal.")
     if self.mode == "draw_tasks" or (self.task_source == "lasium" and
                                      self.mode in ("train",
                                                    "train_and_evaluate")):

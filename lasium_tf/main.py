@@ -19,6 +19,8 @@ _EXPERIMENT_DIR = flags.DEFINE_string(
     "Checkpoints, TensorBoard logs and results go here; rerun to resume.")
 _METHOD = flags.DEFINE_string("method", "MAML",
                               "Row name written into the results JSON.")
+_LEARNER = flags.DEFINE_enum("learner", "maml", config_lib.LEARNERS,
+                             "Meta-learner.")
 _TASK_SOURCE = flags.DEFINE_enum(
     "task_source", "labelled", config_lib.TASK_SOURCES,
     "labelled: supervised tasks from the train split; lasium: tasks from a "
@@ -95,8 +97,9 @@ _OC_SIGMA2 = flags.DEFINE_float("oc_sigma2", 1.0,
 _ANCHOR_MIN = flags.DEFINE_float(
     "anchor_min_distance", None, "Redraw anchors closer than this (default: "
     "the authors' threshold for a GAN, 0 for a VAE).")
-_EXPORT_DIR = flags.DEFINE_string("export_dir", None,
-                                  "Where --mode=export_generator writes.")
+_EXPORT_DIR = flags.DEFINE_string(
+    "export_dir", None, "Where --mode=export (a meta-learned backbone) or "
+    "--mode=export_generator writes its SavedModel.")
 _RESULTS_FILE = flags.DEFINE_string(
     "results_file", None, "Also write results here ({k_shot} is replaced).")
 _TABLE = flags.DEFINE_integer("table", None,
@@ -114,6 +117,7 @@ def config_from_flags(argv) -> config_lib.Config:
       experiment_dir=_EXPERIMENT_DIR.value,
       mode=_MODE.value,
       method=_METHOD.value,
+      learner=_LEARNER.value,
       task_source=_TASK_SOURCE.value,
       backbone=_BACKBONE.value,
       data=config_lib.DataConfig(

@@ -71,26 +71,39 @@ class MAML:
     self.evaluate = tf.function(self._evaluate)
 
   @property
-  def num_classes(self) -> int:
-    return self.model.output_shape[-1]
+  def embedding(self) -> keras.Model:
+    """The backbone: the classifier's nested model before its Dense head."""
+    return next(layer for layer in self.model.layers
+                if isinstance(layer, keras.Model))
 
   def initial_weights(self) -> Weights:
     return [tf.convert_to_tensor(v) for v in self.model.trainable_variables]
 
-  def predict(self, weights: Weights, images: tf.Tensor) -> tf.Tensor:
+  def predict(self, weights: Weights, images: tf.Tensor,
+              num_classes=None) -> tf.Tensor:
+    """Logits of the model run with `weights`.
+
+    With `num_classes` N below the head's size, the logits of the head's
+    other units are pushed to -1e9: an N-way classifier from a wider head.
+    """
     logits, _ = self.model.stateless_call(
         weights, [tf.convert_to_tensor(v)
                   for v in self.model.non_trainable_variables],
         images, training=True)
+    if num_classes is not None:
+      unused = tf.range(tf.shape(logits)[-1]) >= num_classes
+      logits = tf.where(unused[None, :], tf.constant(-1e9, logits.dtype),
+                        logits)
     return logits
 
   def inner_update(self, weights: Weights, images: tf.Tensor,
-                   labels: tf.Tensor, lr: float,
-                   first_order: bool) -> Weights:
+                   labels: tf.Tensor, lr: float, first_order: bool,
+                   num_classes=None) -> Weights:
     """One SGD step on the task loss, differentiable unless first_order."""
     with tf.GradientTape() as tape:
       tape.watch(weights)
-      loss = cross_entropy(labels, self.predict(weights, images))
+      loss = cross_entropy(labels,
+                           self.predict(weights, images, num_classes))
     grads = tape.gradient(loss, weights)
     if first_order:
       grads = [tf.stop_gradient(g) for g in grads]
@@ -116,13 +129,15 @@ class MAML:
 
   def adapt_in_loop(self, support_images: tf.Tensor,
                     support_labels: tf.Tensor, steps: int, lr: float,
-                    weights: Optional[Weights] = None) -> Weights:
+                    weights: Optional[Weights] = None,
+                    num_classes=None) -> Weights:
     """Evaluation-time adaptation as a tf.while_loop: one step's graph, not 50."""
     weights = self.initial_weights() if weights is None else weights
 
     def body(i, *ws):
       return (i + 1, *self.inner_update(list(ws), support_images,
-                                        support_labels, lr, True))
+                                        support_labels, lr, True,
+                                        num_classes))
 
     _, *weights = tf.while_loop(lambda i, *_: i < steps, body,
                                 (tf.constant(0), *weights))
@@ -156,12 +171,21 @@ class MAML:
     self.optimizer.apply(grads, self.model.trainable_variables)
     return metrics
 
+  def few_shot_logits(self, support_images, support_labels, query_images,
+                      num_classes=None) -> tf.Tensor:
+    """The evaluation procedure on one task: adapt, then query logits.
+
+    `num_classes` (N) may be below the head's size; None uses the head.
+    """
+    fast = self.adapt_in_loop(support_images, support_labels,
+                              self.eval_inner_steps, self.eval_inner_lr,
+                              num_classes=num_classes)
+    return self.predict(fast, query_images, num_classes)
+
   def adapt_and_score(self, episode: Episode) -> tf.Tensor:
     """Evaluation of one task: adapt on the support set, query accuracy."""
-    fast = self.adapt_in_loop(episode.support_images, episode.support_labels,
-                              self.eval_inner_steps, self.eval_inner_lr)
-    return accuracy(episode.query_labels,
-                    self.predict(fast, episode.query_images))
+    return accuracy(episode.query_labels, self.few_shot_logits(
+        episode.support_images, episode.support_labels, episode.query_images))
 
   def _evaluate(self, episodes: Episode) -> tf.Tensor:
     """Query accuracy of every task of a batch [T, ...], adapted in one graph."""

@@ -26,17 +26,23 @@ from lasium_tf import episodes as episodes_lib
 from lasium_tf.config import Config, ConfigError, EvalConfig
 from lasium_tf.data import omniglot
 from lasium_tf.maml import MAML
+from lasium_tf.protonets import ProtoNets
 from lasium_tf.progress import Progress
 from models.backbone import build_backbone, build_classifier
 
 IMAGE_CHANNELS = 1  # Omniglot; other data sets arrive with later issues.
 
 
-def build_learner(config: Config) -> MAML:
-  """The configured backbone + head, wrapped in MAML."""
+def image_shape(config: Config):
+  return (config.data.image_size, config.data.image_size, IMAGE_CHANNELS)
+
+
+def build_learner(config: Config):
+  """The configured backbone in its learner: MAML (with a head) or ProtoNets."""
   keras.utils.set_random_seed(config.seed)
-  size = config.data.image_size
-  backbone = build_backbone(config.backbone, (size, size, IMAGE_CHANNELS))
+  backbone = build_backbone(config.backbone, image_shape(config))
+  if config.learner == "protonets":
+    return ProtoNets(backbone, meta_lr=config.maml.meta_lr)
   model = build_classifier(backbone, config.task.n_way)
   return MAML(model, inner_lr=config.maml.inner_lr,
               inner_steps=config.maml.inner_steps,
@@ -46,7 +52,7 @@ def build_learner(config: Config) -> MAML:
               eval_inner_steps=config.eval.inner_steps)
 
 
-def checkpoint_manager(learner: MAML, directory: str):
+def checkpoint_manager(learner, directory: str):
   step = tf.Variable(0, dtype=tf.int64, name="step")
   checkpoint = tf.train.Checkpoint(model=learner.model,
                                    optimizer=learner.optimizer, step=step)
@@ -55,7 +61,7 @@ def checkpoint_manager(learner: MAML, directory: str):
   return manager, step
 
 
-def meta_train(learner: MAML, tasks: tf.data.Dataset, iterations: int,
+def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
                experiment_dir: str, checkpoint_every: int = 500,
                log_every: int = 50, start_step: int = 0,
                manager=None, step=None, verbose: bool = True) -> Dict:
@@ -105,7 +111,7 @@ def mean_and_ci95(accuracies: np.ndarray):
           float(1.96 * accuracies.std() / np.sqrt(len(accuracies))))
 
 
-def evaluate(learner: MAML, images: np.ndarray, eval_config: EvalConfig,
+def evaluate(learner, images: np.ndarray, eval_config: EvalConfig,
              k_shot: int, verbose: bool = True) -> Dict:
   """Accuracy on `num_tasks` real tasks of the seed's fixed sequence."""
   tasks = episodes_lib.labelled_episodes(
@@ -188,10 +194,6 @@ def run(config: Config, verbose: bool = True) -> Dict:
     return export_generator(config, verbose)
   if config.mode == "draw_tasks":
     return draw_tasks(config, verbose)
-  if config.eval.n_way != config.task.n_way:
-    raise ConfigError(
-        f"MAML's head has --n_way={config.task.n_way} outputs but evaluation "
-        f"asks for --eval_n_way={config.eval.n_way}; make them equal.")
   everything = omniglot.load_omniglot(config.data, verbose=verbose)
   train_images = omniglot.load_split(config.data, "train", everything)
   test_images = omniglot.load_split(config.data, config.eval.split, everything)
@@ -207,11 +209,19 @@ def run(config: Config, verbose: bool = True) -> Dict:
     if verbose:
       print(f"Resumed from {manager.latest_checkpoint} "
             f"(meta-iteration {int(step)}).", flush=True)
-  elif config.mode == "evaluate" and config.task_source != "none":
+  elif config.mode in ("evaluate", "export") and config.task_source != "none":
     raise ConfigError(
-        f"--mode=evaluate found no checkpoint under {config.experiment_dir}/"
+        f"--mode={config.mode} found no checkpoint under {config.experiment_dir}/"
         f"checkpoints; train first (--mode=train) or point --experiment_dir "
         f"at a trained experiment.")
+
+  if config.mode == "export":
+    from lasium_tf import export  # Only this mode needs it.
+    path = export.export(learner, config.export_dir, image_shape(config))
+    if verbose:
+      print(f"Exported the {config.learner} learner at meta-iteration "
+            f"{int(step)} to {path}.", flush=True)
+    return {"path": str(path), "meta_iterations": int(step)}
 
   training = {}
   generator_info = None
@@ -434,6 +444,7 @@ def _result_record(config: Config, k_shot: int, outcome: Dict,
       },
       "hyperparameters": {
           "backbone": config.backbone, "split": config.data.split,
+          "learner": config.learner,
           "train_task": dataclasses.asdict(config.task),
           "maml": dataclasses.asdict(config.maml),
           "eval_inner_lr": config.eval.inner_lr or config.maml.inner_lr,

@@ -1,0 +1,99 @@
+"""The exported few-shot SavedModel, reloaded in a fresh process."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from lasium_tf import episodes, export
+from lasium_tf.maml import MAML
+from lasium_tf.protonets import ProtoNets
+from models.backbone import build_backbone, build_classifier
+from test_maml import batch_of_tasks, class_images, N_WAY
+
+RELOAD = """
+import sys
+import numpy as np
+import tensorflow as tf
+model = tf.saved_model.load(sys.argv[1])
+task = np.load(sys.argv[2])
+out = model.signatures["few_shot"](
+    support_images=tf.constant(task["support_images"]),
+    support_labels=tf.constant(task["support_labels"]),
+    query_images=tf.constant(task["query_images"]))["logits"]
+default = model.signatures["serving_default"](
+    support_images=tf.constant(task["support_images"]),
+    support_labels=tf.constant(task["support_labels"]),
+    query_images=tf.constant(task["query_images"]))["logits"]
+embeddings = model.signatures["embed"](
+    tf.constant(task["query_images"]))["embeddings"]
+np.savez(sys.argv[3], logits=out.numpy(), default=default.numpy(),
+         embeddings=embeddings.numpy())
+"""
+
+
+def trained(learner_name):
+  keras.utils.set_random_seed(0)
+  backbone = build_backbone("code", (16, 16, 1), filters=8)
+  if learner_name == "maml":
+    learner = MAML(build_classifier(backbone, N_WAY), inner_steps=1,
+                   first_order=True, eval_inner_steps=5)
+  else:
+    learner = ProtoNets(backbone)
+  stream = iter(episodes.labelled_episodes(class_images(), N_WAY, 1, 3,
+                                           seed=1).batch(2))
+  for _ in range(3):
+    learner.meta_step(next(stream))
+  return learner
+
+
+def reload_in_fresh_process(path, task, tmp_path):
+  task_file, out_file = tmp_path / "task.npz", tmp_path / "out.npz"
+  np.savez(task_file, **{k: np.asarray(v) for k, v in task._asdict().items()})
+  result = subprocess.run(
+      [sys.executable, "-c", RELOAD, str(path), str(task_file), str(out_file)],
+      capture_output=True, text=True, cwd=tmp_path, timeout=180,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+  assert result.returncode == 0, result.stderr[-2000:]
+  return np.load(out_file)
+
+
+@pytest.mark.parametrize("learner_name", ["maml", "protonets"])
+def test_few_shot_signature_matches_library_evaluation(learner_name, tmp_path):
+  learner = trained(learner_name)
+  path = export.export(learner, tmp_path / "exported", (16, 16, 1))
+  assert (path / "saved_model.pb").exists() and (path / "model.keras").exists()
+  task = episodes.Episode(*(p[0] for p in batch_of_tasks(1, k_query=4,
+                                                         seed=5)))
+  out = reload_in_fresh_process(path, task, tmp_path)
+  ours = learner.few_shot_logits(task.support_images, task.support_labels,
+                                 task.query_images).numpy()
+  assert out["logits"].shape == (N_WAY * 4, N_WAY)
+  np.testing.assert_array_equal(out["logits"].argmax(1), ours.argmax(1))
+  np.testing.assert_allclose(out["logits"], ours, rtol=1e-3, atol=1e-3)
+  np.testing.assert_allclose(out["default"], out["logits"])
+  accuracy = float(learner.evaluate(
+      episodes.Episode(*(p[None] for p in task)))[0])
+  assert accuracy == pytest.approx(
+      float((out["logits"].argmax(1) == task.query_labels.numpy()).mean()))
+  assert out["embeddings"].shape == (N_WAY * 4, 8)
+  reloaded = keras.saving.load_model(path / "model.keras")
+  assert reloaded.count_params() == learner.model.count_params()
+
+
+def test_maml_export_serves_fewer_ways_than_its_head(tmp_path):
+  learner = trained("maml")
+  path = export.export(learner, tmp_path / "exported", (16, 16, 1))
+  task = episodes.Episode(*(p[0] for p in batch_of_tasks(1, k_query=4)))
+  keep_s = task.support_labels < 2
+  keep_q = task.query_labels < 2
+  two_way = episodes.Episode(task.support_images[keep_s],
+                             task.support_labels[keep_s],
+                             task.query_images[keep_q],
+                             task.query_labels[keep_q])
+  out = reload_in_fresh_process(path, two_way, tmp_path)
+  assert out["logits"].shape == (8, 2)
