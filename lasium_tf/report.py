@@ -32,6 +32,9 @@ TABLE1_FLAGFILES = {
     "Supervised MAML": "flags/supervised_maml.cfg",
     "LASIUM-RO-GAN-MAML": "flags/lasium_ro_gan_maml.cfg",
     "LASIUM-N-VAE-MAML": "flags/lasium_n_vae_maml.cfg",
+    "Supervised ProtoNets": "flags/supervised_protonets.cfg",
+    "LASIUM-RO-GAN-ProtoNets": "flags/lasium_ro_gan_protonets.cfg",
+    "LASIUM-OC-VAE-ProtoNets": "flags/lasium_oc_vae_protonets.cfg",
 }
 
 # Table 7 (Omniglot, 5-way 1-shot, 1000 meta-iterations): policy rows.

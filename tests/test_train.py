@@ -57,6 +57,27 @@ def test_train_evaluate_resume_and_results(real_omniglot, tmp_path):
                                             iterations=5), verbose=False)
   assert evaluated["results"][1]["accuracy"] == again["results"][1]["accuracy"]
 
+  exported = train.run(dataclasses.replace(
+      config, mode="export", export_dir=str(tmp_path / "export")),
+      verbose=False)
+  assert exported["meta_iterations"] == 5
+  assert (tmp_path / "export" / "saved_model.pb").exists()
+  assert (tmp_path / "export" / "model.keras").exists()
+
+
+def test_protonets_through_the_same_loop(real_omniglot, tmp_path):
+  data_config, _ = real_omniglot
+  config = tiny_config(data_config, tmp_path, learner="protonets",
+                       method="Supervised ProtoNets (test)",
+                       eval=config_lib.EvalConfig(n_way=3, k_shots=(1, 5),
+                                                  k_query=3, num_tasks=4,
+                                                  tasks_per_call=2))
+  out = train.run(config, verbose=False)
+  assert out["meta_iterations"] == 3
+  assert set(out["results"]) == {1, 5}
+  assert out["results"][5]["hyperparameters"]["learner"] == "protonets"
+  assert out["results"][5]["n_way"] == 3  # No head: any N at test.
+
 
 def test_training_from_scratch_needs_no_checkpoint(real_omniglot, tmp_path):
   data_config, _ = real_omniglot
