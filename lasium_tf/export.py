@@ -21,10 +21,9 @@ itself is saved beside it as `model.keras` for fine-tuning in Keras.
 from __future__ import annotations
 
 import pathlib
-import shutil
-import tempfile
-
 import tensorflow as tf
+
+from lasium_tf.files import atomic_directory
 
 
 class _FewShotModule(tf.Module):
@@ -58,20 +57,10 @@ class _FewShotModule(tf.Module):
 
 def export(learner, path, image_shape) -> pathlib.Path:
   """Writes the SavedModel and `model.keras` to `path` (atomically)."""
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
   module = _FewShotModule(learner, tuple(image_shape))
-  tmp = pathlib.Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
-  try:
+  with atomic_directory(path) as tmp:
     tf.saved_model.save(module, str(tmp), signatures={
         "embed": module.embed, "few_shot": module.few_shot,
         "serving_default": module.few_shot})
     learner.model.save(tmp / "model.keras")
-    tmp.chmod(0o755)
-    if path.exists():
-      shutil.rmtree(path)
-    tmp.rename(path)
-  except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
-    raise
-  return path
+  return pathlib.Path(path)

@@ -17,12 +17,12 @@ needs none of this project's code to load.
 from __future__ import annotations
 
 import pathlib
-import shutil
-import tempfile
 from typing import Optional
 
 import keras
 import tensorflow as tf
+
+from lasium_tf.files import atomic_directory
 
 
 class KerasGenerator:
@@ -121,20 +121,10 @@ def export_generator(decoder: keras.Model, path,
   Written to a temporary folder beside `path` and renamed into place, so a
   failed export never leaves half a model where a good one was.
   """
-  path = pathlib.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
   module = _ExportModule(decoder, encoder)
   signatures = {"generate": module.generate}
   if encoder is not None:
     signatures["encode"] = module.encode
-  tmp = pathlib.Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
-  try:
+  with atomic_directory(path) as tmp:
     tf.saved_model.save(module, str(tmp), signatures=signatures)
-    tmp.chmod(0o755)  # mkdtemp makes 0700.
-    if path.exists():
-      shutil.rmtree(path)
-    tmp.rename(path)
-  except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
-    raise
-  return path
+  return pathlib.Path(path)

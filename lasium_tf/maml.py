@@ -19,27 +19,18 @@ The verbs:
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import keras
 import tensorflow as tf
 
 from lasium_tf.episodes import Episode
+from lasium_tf.learner import MetaLearner, accuracy, cross_entropy
 
 Weights = List[tf.Tensor]
 
 
-def cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-  return tf.reduce_mean(
-      tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
-
-
-def accuracy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
-  predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
-  return tf.reduce_mean(tf.cast(tf.equal(predictions, labels), tf.float32))
-
-
-class MAML:
+class MAML(MetaLearner):
   """Model-agnostic meta-learning of a Keras classifier's initial weights.
 
   Args:
@@ -58,17 +49,12 @@ class MAML:
                inner_steps: int = 5, first_order: bool = False,
                meta_lr: float = 1e-3, eval_inner_lr: Optional[float] = None,
                eval_inner_steps: int = 50, tasks_in_parallel: int = 8):
-    self.model = model
+    super().__init__(model, meta_lr, tasks_in_parallel)
     self.inner_lr = inner_lr
     self.inner_steps = inner_steps
     self.first_order = first_order
     self.eval_inner_lr = inner_lr if eval_inner_lr is None else eval_inner_lr
     self.eval_inner_steps = eval_inner_steps
-    self.tasks_in_parallel = tasks_in_parallel
-    self.optimizer = keras.optimizers.Adam(meta_lr)
-    self.optimizer.build(model.trainable_variables)
-    self.meta_step = tf.function(self._meta_step)
-    self.evaluate = tf.function(self._evaluate)
 
   @property
   def embedding(self) -> keras.Model:
@@ -77,7 +63,7 @@ class MAML:
                 if isinstance(layer, keras.Model))
 
   def initial_weights(self) -> Weights:
-    return [tf.convert_to_tensor(v) for v in self.model.trainable_variables]
+    return self.watched()
 
   def predict(self, weights: Weights, images: tf.Tensor,
               num_classes=None) -> tf.Tensor:
@@ -150,27 +136,6 @@ class MAML:
     return (cross_entropy(episode.query_labels, logits),
             accuracy(episode.query_labels, logits))
 
-  def meta_gradients(self, episodes: Episode):
-    """Meta-gradients (one per trainable variable) of a batch of tasks."""
-    meta_batch = episodes.support_images.shape[0]
-    with tf.GradientTape() as tape:
-      weights = self.initial_weights()
-      tape.watch(weights)
-      losses, accuracies = [], []
-      for t in range(meta_batch):
-        episode = Episode(*(part[t] for part in episodes))
-        loss, acc = self.task_loss(episode, weights)
-        losses.append(loss)
-        accuracies.append(acc)
-      loss = tf.reduce_mean(tf.stack(losses))
-    grads = tape.gradient(loss, weights)
-    return grads, {"loss": loss, "accuracy": tf.reduce_mean(accuracies)}
-
-  def _meta_step(self, episodes: Episode) -> Dict[str, tf.Tensor]:
-    grads, metrics = self.meta_gradients(episodes)
-    self.optimizer.apply(grads, self.model.trainable_variables)
-    return metrics
-
   def few_shot_logits(self, support_images, support_labels, query_images,
                       num_classes=None) -> tf.Tensor:
     """The evaluation procedure on one task: adapt, then query logits.
@@ -181,14 +146,3 @@ class MAML:
                               self.eval_inner_steps, self.eval_inner_lr,
                               num_classes=num_classes)
     return self.predict(fast, query_images, num_classes)
-
-  def adapt_and_score(self, episode: Episode) -> tf.Tensor:
-    """Evaluation of one task: adapt on the support set, query accuracy."""
-    return accuracy(episode.query_labels, self.few_shot_logits(
-        episode.support_images, episode.support_labels, episode.query_images))
-
-  def _evaluate(self, episodes: Episode) -> tf.Tensor:
-    """Query accuracy of every task of a batch [T, ...], adapted in one graph."""
-    return tf.map_fn(self.adapt_and_score, episodes,
-                     fn_output_signature=tf.float32,
-                     parallel_iterations=self.tasks_in_parallel)

@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
-from lasium_tf.data.omniglot import atomic_write
+from lasium_tf.files import atomic_write
 
 # Distinct, colour-blind-friendly edge colours (Okabe & Ito), then repeats.
 CLASS_COLOURS = np.array([

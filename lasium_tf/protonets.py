@@ -14,13 +14,11 @@ the evaluation do not know which learner they run.
 
 from __future__ import annotations
 
-from typing import Dict, Optional
-
 import keras
 import tensorflow as tf
 
 from lasium_tf.episodes import Episode
-from lasium_tf.maml import accuracy, cross_entropy
+from lasium_tf.learner import MetaLearner, accuracy, cross_entropy
 
 
 def prototype_logits(support: tf.Tensor, support_labels: tf.Tensor,
@@ -35,7 +33,7 @@ def prototype_logits(support: tf.Tensor, support_labels: tf.Tensor,
   return -distances
 
 
-class ProtoNets:
+class ProtoNets(MetaLearner):
   """Meta-learns an embedding whose class means classify queries.
 
   Args:
@@ -46,60 +44,36 @@ class ProtoNets:
 
   def __init__(self, model: keras.Model, meta_lr: float = 1e-3,
                tasks_in_parallel: int = 8):
-    self.model = model
-    self.tasks_in_parallel = tasks_in_parallel
-    self.optimizer = keras.optimizers.Adam(meta_lr)
-    self.optimizer.build(model.trainable_variables)
-    self.meta_step = tf.function(self._meta_step)
-    self.evaluate = tf.function(self._evaluate)
+    super().__init__(model, meta_lr, tasks_in_parallel)
 
   @property
   def embedding(self) -> keras.Model:
     return self.model
 
-  def embed(self, images: tf.Tensor) -> tf.Tensor:
-    return self.model(images, training=True)
+  def embed(self, images: tf.Tensor, weights=None) -> tf.Tensor:
+    """Features of `images` with `weights` (default: the model's own)."""
+    weights = self.watched() if weights is None else weights
+    features, _ = self.model.stateless_call(
+        weights, [tf.convert_to_tensor(v)
+                  for v in self.model.non_trainable_variables],
+        images, training=True)
+    return features
 
   def few_shot_logits(self, support_images, support_labels, query_images,
-                      num_classes=None) -> tf.Tensor:
+                      num_classes=None, weights=None) -> tf.Tensor:
     """Logits [num_query, N] of one task; N defaults to max(label) + 1."""
     if num_classes is None:
       num_classes = tf.reduce_max(support_labels) + 1
     count = tf.shape(support_images)[0]
-    embedded = self.embed(tf.concat([support_images, query_images], 0))
+    embedded = self.embed(tf.concat([support_images, query_images], 0),
+                          weights)
     return prototype_logits(embedded[:count], support_labels,
                             embedded[count:], num_classes)
 
-  def task_loss(self, episode: Episode, num_classes: int):
+  def task_loss(self, episode: Episode, weights=None):
+    """Query loss and accuracy of the prototype classifier."""
     logits = self.few_shot_logits(episode.support_images,
                                   episode.support_labels,
-                                  episode.query_images, num_classes)
+                                  episode.query_images, weights=weights)
     return (cross_entropy(episode.query_labels, logits),
             accuracy(episode.query_labels, logits))
-
-  def _meta_step(self, episodes: Episode) -> Dict[str, tf.Tensor]:
-    meta_batch = episodes.support_images.shape[0]
-    num_classes = tf.reduce_max(episodes.support_labels) + 1
-    with tf.GradientTape() as tape:
-      losses, accuracies = [], []
-      for t in range(meta_batch):
-        loss, acc = self.task_loss(Episode(*(p[t] for p in episodes)),
-                                   num_classes)
-        losses.append(loss)
-        accuracies.append(acc)
-      loss = tf.reduce_mean(tf.stack(losses))
-    grads = tape.gradient(loss, self.model.trainable_variables)
-    self.optimizer.apply(grads, self.model.trainable_variables)
-    return {"loss": loss, "accuracy": tf.reduce_mean(accuracies)}
-
-  def adapt_and_score(self, episode: Episode,
-                      num_classes: Optional[int] = None) -> tf.Tensor:
-    logits = self.few_shot_logits(episode.support_images,
-                                  episode.support_labels,
-                                  episode.query_images, num_classes)
-    return accuracy(episode.query_labels, logits)
-
-  def _evaluate(self, episodes: Episode) -> tf.Tensor:
-    return tf.map_fn(self.adapt_and_score, episodes,
-                     fn_output_signature=tf.float32,
-                     parallel_iterations=self.tasks_in_parallel)

@@ -25,6 +25,7 @@ import tensorflow as tf
 from lasium_tf import episodes as episodes_lib
 from lasium_tf.config import Config, ConfigError, EvalConfig
 from lasium_tf.data import omniglot
+from lasium_tf.files import atomic_write
 from lasium_tf.maml import MAML
 from lasium_tf.protonets import ProtoNets
 from lasium_tf.progress import Progress
@@ -144,7 +145,7 @@ def _git_commit() -> Optional[str]:
 
 
 def write_json(path: str, record: Dict) -> None:
-  omniglot.atomic_write(pathlib.Path(path), lambda f: f.write(
+  atomic_write(pathlib.Path(path), lambda f: f.write(
       (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()))
 
 
@@ -409,7 +410,7 @@ def _accumulate_seconds(experiment_dir: str, seconds: float) -> float:
     except ValueError:
       pass
   if seconds:
-    omniglot.atomic_write(path, lambda f: f.write(f"{total}\n".encode()))
+    atomic_write(path, lambda f: f.write(f"{total}\n".encode()))
   return total
 
 

@@ -11,6 +11,7 @@ import tensorflow_datasets as tfds
 
 from conftest import SHARED_OMNIGLOT, character_image, write_fake_omniglot
 from lasium_tf.config import DataConfig
+from lasium_tf import files
 from lasium_tf.data import omniglot
 
 
@@ -82,8 +83,23 @@ def test_interrupted_cache_write_leaves_nothing(tmp_path):
     raise KeyboardInterrupt
 
   with pytest.raises(KeyboardInterrupt):
-    omniglot.atomic_write(target, fail)
+    files.atomic_write(target, fail)
   assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_folder_write_keeps_the_old_folder(tmp_path):
+  target = tmp_path / "model"
+  target.mkdir()
+  (target / "old.txt").write_text("old")
+  with pytest.raises(RuntimeError):
+    with files.atomic_directory(target) as tmp:
+      (tmp / "new.txt").write_text("new")
+      raise RuntimeError("export failed")
+  assert [p.name for p in tmp_path.iterdir()] == ["model"]
+  assert [p.name for p in target.iterdir()] == ["old.txt"]
+  with files.atomic_directory(target) as tmp:
+    (tmp / "new.txt").write_text("new")
+  assert [p.name for p in target.iterdir()] == ["new.txt"]
 
 
 def test_missing_data_dir_names_the_fix(tmp_path):

@@ -6,7 +6,8 @@ import pytest
 import tensorflow as tf
 
 from lasium_tf import episodes
-from lasium_tf.maml import MAML, cross_entropy
+from lasium_tf.learner import cross_entropy
+from lasium_tf.maml import MAML
 from models.backbone import build_backbone, build_classifier
 
 N_WAY = 3

@@ -42,8 +42,7 @@ def test_gradients_reach_every_trainable_variable():
   learner = tiny_protonets()
   tasks = batch_of_tasks(2)
   with tf.GradientTape() as tape:
-    loss, _ = learner.task_loss(episodes.Episode(*(p[0] for p in tasks)),
-                                N_WAY)
+    loss, _ = learner.task_loss(episodes.Episode(*(p[0] for p in tasks)))
   grads = tape.gradient(loss, learner.model.trainable_variables)
   for grad, var in zip(grads, learner.model.trainable_variables):
     assert grad is not None and float(tf.reduce_max(tf.abs(grad))) > 0, (

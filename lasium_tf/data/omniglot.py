@@ -22,7 +22,6 @@ import json
 import os
 import pathlib
 import re
-import tempfile
 import zipfile
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -30,6 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from lasium_tf.config import DataConfig, OMNIGLOT_IMAGES_PER_CLASS
+from lasium_tf.files import atomic_write
 
 DATA_DIR_ENV = "LASIUM_DATA_DIR"
 CACHE_DIR_ENV = "LASIUM_CACHE_DIR"
@@ -220,27 +220,6 @@ def _cache_path(cache_dir: pathlib.Path, key: str, size: int) -> pathlib.Path:
   return cache_dir / f"omniglot-{size}px-{tag}.npy"
 
 
-def atomic_write(path: pathlib.Path, write_fn) -> None:
-  """Writes via write_fn(file) to a temporary file, then renames it into place."""
-  path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-  try:
-    with os.fdopen(fd, "wb") as f:
-      write_fn(f)
-    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; use the default.
-    os.replace(tmp, path)
-  except BaseException:
-    if os.path.exists(tmp):
-      os.unlink(tmp)
-    raise
-
-
-def _umask() -> int:
-  mask = os.umask(0)
-  os.umask(mask)
-  return mask
-
-
 def load_omniglot(config: DataConfig, verbose: bool = True) -> ClassImages:
   """All 1623 characters, sorted by name, as [1623, 20, H, W, 1] float32."""
   if config.source == "tfds":
@@ -323,4 +302,4 @@ def load_split(config: DataConfig, part: str,
 
 __all__ = ["ClassImages", "DataError", "load_omniglot", "load_split",
            "resolve_omniglot_dir", "vinyals_split", "authors_split",
-           "default_cache_dir", "atomic_write"]
+           "default_cache_dir"]

@@ -1,0 +1,83 @@
+"""What MAML and ProtoNets share: the verbs the training loop calls.
+
+A learner owns a Keras `model` and an Adam `optimizer` (both checkpointed)
+and answers:
+  * `meta_step(episodes)`: one optimizer step on a meta-batch [B, ...];
+  * `evaluate(episodes)`: query accuracy of each task of a batch [T, ...],
+    all adapted inside one compiled graph (`tf.map_fn`);
+  * `few_shot_logits(support_images, support_labels, query_images, N)`: the
+    whole test-time procedure on one task (what the exported SavedModel runs);
+  * `embedding`: the backbone, images -> features.
+Subclasses provide `meta_gradients`, `few_shot_logits` and `embedding`.
+"""
+
+from __future__ import annotations
+
+from typing import Dict
+
+import keras
+import tensorflow as tf
+
+from lasium_tf.episodes import Episode
+
+
+def cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+  return tf.reduce_mean(
+      tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
+
+
+def accuracy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+  predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
+  return tf.reduce_mean(tf.cast(tf.equal(predictions, labels), tf.float32))
+
+
+class MetaLearner:
+  """Base of the learners: optimizer, compiled verbs, batched evaluation."""
+
+  def __init__(self, model: keras.Model, meta_lr: float,
+               tasks_in_parallel: int):
+    self.model = model
+    self.tasks_in_parallel = tasks_in_parallel
+    self.optimizer = keras.optimizers.Adam(meta_lr)
+    self.optimizer.build(model.trainable_variables)
+    self.meta_step = tf.function(self._meta_step)
+    self.evaluate = tf.function(self._evaluate)
+
+  def _meta_step(self, episodes: Episode) -> Dict[str, tf.Tensor]:
+    grads, metrics = self.meta_gradients(episodes)
+    self.optimizer.apply(grads, self.model.trainable_variables)
+    return metrics
+
+  def adapt_and_score(self, episode: Episode) -> tf.Tensor:
+    """Evaluation of one task: the few-shot procedure, query accuracy."""
+    return accuracy(episode.query_labels, self.few_shot_logits(
+        episode.support_images, episode.support_labels, episode.query_images))
+
+  def _evaluate(self, episodes: Episode) -> tf.Tensor:
+    """Query accuracy of every task of a batch [T, ...], adapted in one graph."""
+    return tf.map_fn(self.adapt_and_score, episodes,
+                     fn_output_signature=tf.float32,
+                     parallel_iterations=self.tasks_in_parallel)
+
+  def task_loss(self, episode: Episode, weights=None):
+    raise NotImplementedError
+
+  def meta_gradients(self, episodes: Episode):
+    """Gradients (one per trainable variable) of the mean task loss."""
+    meta_batch = episodes.support_images.shape[0]
+    with tf.GradientTape() as tape:
+      watched = self.watched()
+      tape.watch(watched)
+      losses, accuracies = [], []
+      for t in range(meta_batch):
+        loss, acc = self.task_loss(Episode(*(p[t] for p in episodes)),
+                                   watched)
+        losses.append(loss)
+        accuracies.append(acc)
+      loss = tf.reduce_mean(tf.stack(losses))
+    grads = tape.gradient(loss, watched)
+    return grads, {"loss": loss, "accuracy": tf.reduce_mean(accuracies)}
+
+  def watched(self):
+    """What meta_gradients differentiates: tensors of the trainable weights."""
+    return [tf.convert_to_tensor(v) for v in self.model.trainable_variables]
