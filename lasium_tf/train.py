@@ -453,6 +453,7 @@ def _result_record(config: Config, k_shot: int, outcome: Dict,
           **lasium_hyperparameters,
       },
       **({"table": config.table} if config.table is not None else {}),
+      "config": dataclasses.asdict(config),
       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
           timespec="seconds"),
       "git_commit": _git_commit(),
