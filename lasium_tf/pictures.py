@@ -34,15 +34,18 @@ def to_rgb_uint8(images: np.ndarray) -> np.ndarray:
 
 
 def grid(images: np.ndarray, column_colours: Optional[np.ndarray] = None,
-         pad: int = 2, edge: int = 2, gap_after_row: Optional[int] = None
-         ) -> np.ndarray:
+         pad: int = 2, edge: int = 2, gap_after_row: Optional[int] = None,
+         scale: int = 1) -> np.ndarray:
   """Tiles [rows, cols, H, W, C] images into one uint8 RGB picture.
 
   Args:
     column_colours: [cols, 3] uint8 edge colour of each column (class).
     gap_after_row: rows before a wider white gap (support above query).
+    scale: integer upsampling of every image (nearest neighbour).
   """
   images = to_rgb_uint8(images)
+  if scale > 1:
+    images = np.repeat(np.repeat(images, scale, axis=-3), scale, axis=-2)
   rows, cols, h, w, _ = images.shape
   cell_h, cell_w = h + 2 * edge + pad, w + 2 * edge + pad
   gap = 3 * pad if gap_after_row else 0
@@ -68,8 +71,8 @@ def save_png(path, picture: np.ndarray) -> pathlib.Path:
   return path
 
 
-def task_picture(support: np.ndarray, query: np.ndarray, n_way: int
-                 ) -> np.ndarray:
+def task_picture(support: np.ndarray, query: np.ndarray, n_way: int,
+                 scale: int = 2) -> np.ndarray:
   """A task as the paper draws it: a column per class, support then query.
 
   `support` is [N * K_tr, H, W, C] and `query` [N * K_val, H, W, C], both
@@ -81,7 +84,7 @@ def task_picture(support: np.ndarray, query: np.ndarray, n_way: int
       np.asarray(support).reshape((n_way, k_shot) + support.shape[1:]),
       np.asarray(query).reshape((n_way, k_query) + query.shape[1:])], axis=1)
   return grid(np.swapaxes(by_class, 0, 1), CLASS_COLOURS,
-              gap_after_row=k_shot)
+              gap_after_row=k_shot, scale=scale)
 
 
 def stack_pictures(pictures: Sequence[np.ndarray], pad: int = 8) -> np.ndarray:
