@@ -35,7 +35,6 @@ def main(argv):
   from models.backbone import build_backbone, build_classifier
 
   n_way, k_query = 5, 15
-  keras.utils.set_random_seed(0)
   model = build_classifier(build_backbone("code", (28, 28, 1)), n_way)
   maml = MAML(model, eval_inner_steps=_STEPS.value,
               tasks_in_parallel=_PARALLEL.value)

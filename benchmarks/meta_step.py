@@ -30,7 +30,6 @@ def main(argv):
   from models.backbone import build_backbone, build_classifier
 
   n_way, k_shot, k_query, meta_batch = 5, 1, 5, 4
-  keras.utils.set_random_seed(0)
   model = build_classifier(build_backbone(_BACKBONE.value, (28, 28, 1)), n_way)
   maml = MAML(model, inner_lr=0.4, inner_steps=5,
               first_order=_ORDER.value == "1")

@@ -43,11 +43,11 @@ class GAN:
   def __init__(self, latent_dim: int = omniglot_gan.LATENT_DIM,
                learning_rate: float = 3e-4, mode_seeking_weight: float = 1.0,
                label_noise: float = 0.05, seed: int = 0, image_size: int = 28):
-    keras.utils.set_random_seed(seed)
     self.latent_dim = latent_dim
-    self.generator = omniglot_gan.build_generator(latent_dim,
-                                                  image_size=image_size)
-    self.discriminator = omniglot_gan.build_discriminator(image_size)
+    self.generator = omniglot_gan.build_generator(
+        latent_dim, image_size=image_size, seed=2 * seed)
+    self.discriminator = omniglot_gan.build_discriminator(
+        image_size, seed=2 * seed + 1)
     self.g_optimizer = keras.optimizers.Adam(learning_rate)
     self.d_optimizer = keras.optimizers.Adam(learning_rate)
     self.g_optimizer.build(self.generator.trainable_variables)
@@ -108,10 +108,11 @@ class VAE:
   def __init__(self, latent_dim: int = omniglot_vae.LATENT_DIM,
                learning_rate: float = 1e-3, seed: int = 0,
                image_size: int = 28):
-    keras.utils.set_random_seed(seed)
     self.latent_dim = latent_dim
-    self.encoder = omniglot_vae.build_encoder(latent_dim, image_size)
-    self.decoder = omniglot_vae.build_decoder(latent_dim, image_size)
+    self.encoder = omniglot_vae.build_encoder(latent_dim, image_size,
+                                              seed=2 * seed)
+    self.decoder = omniglot_vae.build_decoder(latent_dim, image_size,
+                                              seed=2 * seed + 1)
     self.optimizer = keras.optimizers.Adam(learning_rate)
     self.optimizer.build(self.trainable_variables)
     self.rng = tf.random.Generator.from_seed(seed)

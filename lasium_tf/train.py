@@ -40,11 +40,11 @@ def image_shape(config: Config):
 
 def build_learner(config: Config):
   """The configured backbone in its learner: MAML (with a head) or ProtoNets."""
-  keras.utils.set_random_seed(config.seed)
-  backbone = build_backbone(config.backbone, image_shape(config))
+  backbone = build_backbone(config.backbone, image_shape(config),
+                            seed=config.seed)
   if config.learner == "protonets":
     return ProtoNets(backbone, meta_lr=config.maml.meta_lr)
-  model = build_classifier(backbone, config.task.n_way)
+  model = build_classifier(backbone, config.task.n_way, seed=config.seed)
   return MAML(model, inner_lr=config.maml.inner_lr,
               inner_steps=config.maml.inner_steps,
               first_order=config.maml.first_order,

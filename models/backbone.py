@@ -23,12 +23,15 @@ from typing import Sequence
 import keras
 from keras import layers
 
+from models import seeded_initializers
+
 BACKBONES = ("paper", "code")
 
 
 def build_backbone(name: str, input_shape: Sequence[int],
-                   filters: int | None = None) -> keras.Model:
+                   filters: int | None = None, seed: int = 0) -> keras.Model:
   """Returns a Keras model mapping images [B, H, W, C] to features [B, D]."""
+  init = seeded_initializers(seed)
   if name not in BACKBONES:
     raise ValueError(f"unknown backbone {name!r}; use one of {BACKBONES}.")
   inputs = keras.Input(shape=tuple(input_shape))
@@ -36,7 +39,8 @@ def build_backbone(name: str, input_shape: Sequence[int],
   omniglot_like = input_shape[-1] == 1
   if name == "paper":
     for i in range(4):
-      x = layers.Conv2D(filters or 64, 3, padding="same", name=f"conv{i}")(x)
+      x = layers.Conv2D(filters or 64, 3, padding="same", name=f"conv{i}",
+                        kernel_initializer=next(init))(x)
       x = layers.BatchNormalization(name=f"bn{i}")(x)
       x = layers.ReLU()(x)
       x = layers.MaxPool2D(2, padding="valid")(x)
@@ -44,13 +48,14 @@ def build_backbone(name: str, input_shape: Sequence[int],
   elif omniglot_like:
     for i in range(4):
       x = layers.Conv2D(filters or 64, 3, strides=2, padding="same",
-                        name=f"conv{i}")(x)
+                        name=f"conv{i}", kernel_initializer=next(init))(x)
       x = layers.BatchNormalization(scale=False, name=f"bn{i}")(x)
       x = layers.ReLU()(x)
     x = layers.GlobalAveragePooling2D()(x)
   else:
     for i in range(4):
-      x = layers.Conv2D(filters or 32, 3, padding="valid", name=f"conv{i}")(x)
+      x = layers.Conv2D(filters or 32, 3, padding="valid", name=f"conv{i}",
+                        kernel_initializer=next(init))(x)
       x = layers.BatchNormalization(scale=False, name=f"bn{i}")(x)
       x = layers.MaxPool2D(2)(x)
       x = layers.ReLU()(x)
@@ -58,8 +63,11 @@ def build_backbone(name: str, input_shape: Sequence[int],
   return keras.Model(inputs, x, name=f"conv4_{name}")
 
 
-def build_classifier(backbone: keras.Model, n_way: int) -> keras.Model:
+def build_classifier(backbone: keras.Model, n_way: int,
+                     seed: int = 0) -> keras.Model:
   """Backbone + Dense(n_way) head: the network MAML adapts."""
   inputs = keras.Input(shape=backbone.input_shape[1:])
-  logits = layers.Dense(n_way, name="head")(backbone(inputs))
+  logits = layers.Dense(
+      n_way, name="head",
+      kernel_initializer=next(seeded_initializers(seed + 1)))(backbone(inputs))
   return keras.Model(inputs, logits, name="classifier")

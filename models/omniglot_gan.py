@@ -13,34 +13,40 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from models import seeded_initializers
+
 LATENT_DIM = 128  # The authors' Omniglot code.
 
 
 def build_generator(latent_dim: int = LATENT_DIM, width: int = 128,
-                    image_size: int = 28) -> keras.Model:
+                    image_size: int = 28, seed: int = 0) -> keras.Model:
   if image_size % 4:
     raise ValueError(f"image_size must be a multiple of 4, got {image_size}.")
   base = image_size // 4
+  init = seeded_initializers(seed)
   z = keras.Input((latent_dim,), name="z")
-  x = layers.Dense(base * base * width)(z)
+  x = layers.Dense(base * base * width, kernel_initializer=next(init))(z)
   x = layers.LeakyReLU(0.2)(x)
   x = layers.Reshape((base, base, width))(x)
   for _ in range(2):
-    x = layers.Conv2DTranspose(width, 4, strides=2, padding="same")(x)
+    x = layers.Conv2DTranspose(width, 4, strides=2, padding="same",
+                               kernel_initializer=next(init))(x)
     x = layers.LeakyReLU(0.2)(x)
   # Outputs in float32 even under a mixed-precision policy.
   images = layers.Conv2D(1, 7, padding="same", activation="sigmoid",
-                         dtype="float32")(x)
+                         dtype="float32", kernel_initializer=next(init))(x)
   return keras.Model(z, images, name="generator")
 
 
-def build_discriminator(image_size: int = 28,
-                        widths=(64, 128, 128)) -> keras.Model:
+def build_discriminator(image_size: int = 28, widths=(64, 128, 128),
+                        seed: int = 0) -> keras.Model:
+  init = seeded_initializers(seed)
   images = keras.Input((image_size, image_size, 1), name="images")
   x = images
   for width in widths:
-    x = layers.Conv2D(width, 3, strides=2, padding="same")(x)
+    x = layers.Conv2D(width, 3, strides=2, padding="same",
+                      kernel_initializer=next(init))(x)
     x = layers.LeakyReLU(0.2)(x)
   x = layers.GlobalMaxPooling2D()(x)
-  logit = layers.Dense(1, dtype="float32")(x)
+  logit = layers.Dense(1, dtype="float32", kernel_initializer=next(init))(x)
   return keras.Model(images, logit, name="discriminator")

@@ -16,36 +16,44 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from models import seeded_initializers
+
 LATENT_DIM = 20  # The paper and the authors' code.
 
 
-def build_encoder(latent_dim: int = LATENT_DIM,
-                  image_size: int = 28) -> keras.Model:
+def build_encoder(latent_dim: int = LATENT_DIM, image_size: int = 28,
+                  seed: int = 0) -> keras.Model:
+  init = seeded_initializers(seed)
   images = keras.Input((image_size, image_size, 1), name="images")
   x = images
   for _ in range(4):
-    x = layers.Conv2D(64, 3, strides=2, padding="same")(x)
+    x = layers.Conv2D(64, 3, strides=2, padding="same",
+                      kernel_initializer=next(init))(x)
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
   x = layers.Flatten()(x)
-  mean = layers.Dense(latent_dim, name="mean", dtype="float32")(x)
-  log_var = layers.Dense(latent_dim, name="log_var", dtype="float32")(x)
+  mean = layers.Dense(latent_dim, name="mean", dtype="float32",
+                      kernel_initializer=next(init))(x)
+  log_var = layers.Dense(latent_dim, name="log_var", dtype="float32",
+                         kernel_initializer=next(init))(x)
   return keras.Model(images, [mean, log_var], name="encoder")
 
 
-def build_decoder(latent_dim: int = LATENT_DIM,
-                  image_size: int = 28) -> keras.Model:
+def build_decoder(latent_dim: int = LATENT_DIM, image_size: int = 28,
+                  seed: int = 0) -> keras.Model:
   if image_size % 4:
     raise ValueError(f"image_size must be a multiple of 4, got {image_size}.")
   base = image_size // 4
+  init = seeded_initializers(seed)
   z = keras.Input((latent_dim,), name="z")
-  x = layers.Dense(base * base * 64)(z)
+  x = layers.Dense(base * base * 64, kernel_initializer=next(init))(z)
   x = layers.ReLU()(x)
   x = layers.Reshape((base, base, 64))(x)
   for _ in range(2):
-    x = layers.Conv2DTranspose(64, 3, strides=2, padding="same")(x)
+    x = layers.Conv2DTranspose(64, 3, strides=2, padding="same",
+                               kernel_initializer=next(init))(x)
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
   images = layers.Conv2D(1, 3, padding="same", activation="sigmoid",
-                         dtype="float32")(x)
+                         dtype="float32", kernel_initializer=next(init))(x)
   return keras.Model(z, images, name="decoder")

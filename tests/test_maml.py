@@ -14,9 +14,9 @@ N_WAY = 3
 
 
 def tiny_maml(seed=0, backbone="code", **kwargs):
-  keras.utils.set_random_seed(seed)
-  model = build_classifier(build_backbone(backbone, (16, 16, 1), filters=8),
-                           N_WAY)
+  model = build_classifier(
+      build_backbone(backbone, (16, 16, 1), filters=8, seed=seed), N_WAY,
+      seed=seed)
   kwargs.setdefault("inner_lr", 0.4)
   kwargs.setdefault("inner_steps", 2)
   return MAML(model, **kwargs)
@@ -38,6 +38,14 @@ def batch_of_tasks(count, k_shot=1, k_query=3, seed=0):
 
 def task(index=0):
   return episodes.Episode(*(p[index] for p in batch_of_tasks(2)))
+
+
+def test_same_seed_same_weights_other_seed_other_weights():
+  weights = lambda seed: [w.numpy() for w in tiny_maml(seed).model.weights]
+  for a, b in zip(weights(3), weights(3)):
+    np.testing.assert_array_equal(a, b)
+  assert any(not np.array_equal(a, b)
+             for a, b in zip(weights(3), weights(4)))
 
 
 def test_adapting_lowers_the_support_loss():
@@ -80,12 +88,14 @@ def test_second_order_gradient_matches_finite_differences():
   On a smooth float64 network: with ReLU the adapted weights jump where a
   unit switches, and finite differences mean nothing.
   """
-  keras.utils.set_random_seed(0)
+  init = keras.initializers.GlorotUniform
   model = keras.Sequential([
       keras.Input((16, 16, 1), dtype="float64"),
       keras.layers.Flatten(dtype="float64"),
-      keras.layers.Dense(6, activation="tanh", dtype="float64"),
-      keras.layers.Dense(N_WAY, dtype="float64")])
+      keras.layers.Dense(6, activation="tanh", dtype="float64",
+                         kernel_initializer=init(seed=0)),
+      keras.layers.Dense(N_WAY, dtype="float64",
+                         kernel_initializer=init(seed=1))])
   maml = MAML(model, inner_lr=0.5, inner_steps=2)
   single = task()
   episode = episodes.Episode(
@@ -122,18 +132,17 @@ def test_gradients_reach_every_trainable_variable(first_order):
     assert float(tf.reduce_max(tf.abs(grad))) > 0, var.path
 
 
-def test_meta_steps_improve_post_adaptation_query_accuracy():
-  maml = tiny_maml(meta_lr=0.003, inner_steps=1, first_order=True)
+def test_meta_steps_lower_post_adaptation_query_loss_on_new_tasks():
+  maml = tiny_maml(meta_lr=0.01, inner_steps=1, first_order=True)
   stream = iter(episodes.labelled_episodes(class_images(), N_WAY, 1, 3,
                                            seed=1).batch(4))
   held_out = batch_of_tasks(16, seed=99)
-  maml.eval_inner_steps = 1
-  before = float(tf.reduce_mean(maml.evaluate(held_out)))
-  for _ in range(40):
+  before = float(maml.meta_gradients(held_out)[1]["loss"])
+  for _ in range(60):
     metrics = maml.meta_step(next(stream))
-  after = float(tf.reduce_mean(maml.evaluate(held_out)))
+  after = float(maml.meta_gradients(held_out)[1]["loss"])
   assert set(metrics) == {"loss", "accuracy"}
-  assert after > before + 0.1
+  assert after < 0.8 * before  # Measured: 0.87 -> 0.57.
 
 
 def test_batched_evaluation_equals_one_task_at_a_time():

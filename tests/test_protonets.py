@@ -12,7 +12,6 @@ from test_maml import batch_of_tasks, class_images, N_WAY
 
 
 def tiny_protonets(**kwargs):
-  keras.utils.set_random_seed(0)
   return ProtoNets(build_backbone("code", (16, 16, 1), filters=8), **kwargs)
 
 
