@@ -134,14 +134,28 @@ def evaluate(learner, images: np.ndarray, eval_config: EvalConfig,
           "task_accuracies": accuracies}
 
 
-def _git_commit() -> Optional[str]:
+def _git(*args) -> Optional[str]:
   try:
     return subprocess.run(
-        ["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+        ["git", *args], capture_output=True, text=True,
         cwd=pathlib.Path(__file__).resolve().parent, check=True,
         timeout=10).stdout.strip()
   except (OSError, subprocess.SubprocessError):
     return None
+
+
+def code_version() -> Dict:
+  """The commit the running code came from, and whether it had edits.
+
+  Read when a run starts (the code a run executes is what was imported
+  then), so later commits during a long run do not mislabel its results.
+  """
+  status = _git("status", "--porcelain", "--untracked-files=no")
+  return {"git_commit": _git("rev-parse", "HEAD"),
+          "git_dirty": None if status is None else bool(status)}
+
+
+_CODE_VERSION = code_version()
 
 
 def write_json(path: str, record: Dict) -> None:
@@ -456,5 +470,5 @@ def _result_record(config: Config, k_shot: int, outcome: Dict,
       "config": dataclasses.asdict(config),
       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
           timespec="seconds"),
-      "git_commit": _git_commit(),
+      **_CODE_VERSION,
   }
