@@ -7,8 +7,12 @@ random state (`tf.random.Generator`, checkpointed with the weights), so a
 resumed run continues the same random stream.
 
 GAN: non-saturating GAN loss with 0.05 uniform label noise on the
-discriminator's targets, Adam 3e-4 for both networks, plus the mode-seeking
-regulariser of MSGAN (Mao et al., CVPR 2019) used by the LASIUM authors:
+discriminator's targets, Adam 3e-4 for both networks; the generator's
+adversarial loss is summed over its two latent batches (as the authors' code
+does; a mean doubles the mode-seeking term's relative weight, and in a first
+run here that drove the generator to high-contrast blobs for 4 epochs), plus
+the mode-seeking regulariser of MSGAN (Mao et al., CVPR 2019) used by the
+LASIUM authors:
 for two latent batches z1, z2 and their images G(z1), G(z2),
 ratio = mean_batch(mean_pixels |G(z1) - G(z2)| / mean_dims |z1 - z2|), and
 the generator adds 1 / (ratio + 1e-5). Both images come from the generator
@@ -84,9 +88,8 @@ class GAN:
     with tf.GradientTape() as tape:
       fake1 = self.generator(z1, training=True)
       fake2 = self.generator(z2, training=True)
-      adversarial = 0.5 * (
-          bce(ones, self.discriminator(fake1, training=True))
-          + bce(ones, self.discriminator(fake2, training=True)))
+      adversarial = (bce(ones, self.discriminator(fake1, training=True))
+                     + bce(ones, self.discriminator(fake2, training=True)))
       ratio = mode_seeking_ratio(fake1, fake2, z1, z2)
       g_loss = adversarial + self.mode_seeking_weight / (ratio + 1e-5)
     grads = tape.gradient(g_loss, self.generator.trainable_variables)
