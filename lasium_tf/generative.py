@@ -272,20 +272,28 @@ def as_generator(model) -> KerasGenerator:
 
 
 def load_generator(path: str):
-  """A generator from a SavedModel (path or hub handle) or a training folder.
+  """A generator from a preset name, a SavedModel or hub handle, or a folder.
 
-  Returns (generator, info) where info has at least `kind` ("gan"/"vae")
-  and, where known, `epochs`.
+  `path` is a preset of `generators.PRESETS` ("bigbigan", "progan"), a
+  SavedModel folder (a published generator, with its card.json), a TF-Hub
+  handle, or a generator training folder (its newest checkpoint). Returns
+  (generator, info); info has at least `kind` ("gan" or "vae").
   """
+  from lasium_tf import generators  # The preset table lives there.
+
+  if path in generators.PRESETS:
+    spec = generators.PRESETS[path]
+    return SavedModelGenerator(spec), {"kind": "gan", "source": spec.handle}
   if os.path.isdir(path) and not os.path.exists(
       os.path.join(path, "saved_model.pb")):
     model, config, epoch, _ = restore(path)
     return as_generator(model), {"kind": config.kind, "epochs": epoch,
                                  "source": path}
-  generator = SavedModelGenerator(path)
-  info = {"kind": "vae" if generator.can_encode else "gan", "source": path}
+  info = {"kind": "gan", "source": path}
   card = os.path.join(path, "card.json")
   if os.path.exists(card):
     with open(card) as f:
       info.update(json.load(f))
-  return generator, info
+  spec = generators.ModuleSpec(
+      path, encode_signature="encode" if info["kind"] == "vae" else None)
+  return SavedModelGenerator(spec), info

@@ -5,10 +5,13 @@ to `encode` real images into anchors). Two implementations:
 
 * `KerasGenerator`: our own Keras decoder (and encoder), in process.
 * `SavedModelGenerator`: a SavedModel loaded with `hub.load`, a local path
-  or a TF-Hub handle. Published Omniglot generators (`pretrained/`) have a
-  `generate` signature (input `z` [batch, latent] -> output `default`,
-  images in [0, 1]) and, for a VAE, an `encode` signature (input `images` ->
-  `mean`, `log_var`). The latent size is read from the signature.
+  or a TF-Hub handle, described by a `ModuleSpec` (signature, output key and
+  range, resizing, latent norm). Published Omniglot generators
+  (`pretrained/`) have a `generate` signature (input `z` [batch, latent] ->
+  output `default`, images in [0, 1]) and, for a VAE, an `encode` signature
+  (input `images` -> `mean`, `log_var`). `PRESETS` describe the paper's
+  TF-Hub generators (BigBiGAN, ProGAN). The latent size is always read from
+  the signature.
 
 `export_generator` writes such a SavedModel from a Keras decoder/encoder; it
 needs none of this project's code to load.
@@ -16,8 +19,9 @@ needs none of this project's code to load.
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
-from typing import Optional
+from typing import Optional, Tuple
 
 import keras
 import tensorflow as tf
@@ -48,42 +52,93 @@ class KerasGenerator:
     return mean
 
 
-class SavedModelGenerator:
-  """A generator SavedModel loaded through `hub.load` (path or handle)."""
+@dataclasses.dataclass(frozen=True)
+class ModuleSpec:
+  """How to call a generator SavedModel / TF-Hub module.
 
-  def __init__(self, handle: str, signature: str = "generate",
-               output_key: str = "default"):
+  The latent size is always read from the signature's input; what a signature
+  cannot say (the output range, the latent prior's norm) is stated here.
+  """
+
+  handle: str
+  signature: str = "generate"
+  output_key: str = "default"
+  output_range: Tuple[float, float] = (0.0, 1.0)
+  image_size: Optional[int] = None  # Resize outputs to this square size.
+  unit_latents: bool = False  # Normalise z to unit length before decoding.
+  encode_signature: Optional[str] = None
+
+
+# Off-the-shelf TF-Hub generators of the paper (mini-ImageNet, CelebA).
+PRESETS = {
+    # BigBiGAN: z [batch, 120] -> images 128x128x3 in [-1, 1].
+    "bigbigan": ModuleSpec("https://tfhub.dev/deepmind/bigbigan-resnet50/1",
+                           signature="generate", output_range=(-1.0, 1.0),
+                           image_size=84),
+    # ProGAN (CelebA): z [batch, 512] -> 128x128x3 in [0, 1]; the authors
+    # normalise latent vectors to unit length for it.
+    "progan": ModuleSpec("https://tfhub.dev/google/progan-128/1",
+                         signature="default", output_range=(0.0, 1.0),
+                         image_size=84, unit_latents=True),
+}
+
+
+class SavedModelGenerator:
+  """A generator SavedModel loaded through `hub.load` (path or handle).
+
+  `TFHUB_CACHE_DIR` is honoured by `hub.load` for downloaded handles; a local
+  folder (e.g. an extracted module) is loaded as it is.
+  """
+
+  def __init__(self, spec):
     import tensorflow_hub as hub  # Optional at import time of this module.
 
+    spec = spec if isinstance(spec, ModuleSpec) else ModuleSpec(spec)
+    self.spec = spec
+    handle = spec.handle
     path = pathlib.Path(handle).expanduser()
     if "://" not in handle and not path.exists():
       raise FileNotFoundError(
           f"no generator at {handle}: give a SavedModel folder (e.g. "
-          f"pretrained/omniglot_gan), or train one with "
+          f"pretrained/omniglot_gan), a TF-Hub handle, or train one with "
           f"--mode=train_generator and export it with --mode=export_generator.")
     self.module = hub.load(str(path) if path.exists() else handle)
-    if signature not in self.module.signatures:
-      raise ValueError(
-          f"{handle} has no {signature!r} signature (it has "
-          f"{sorted(self.module.signatures)}).")
-    self._generate = self.module.signatures[signature]
-    self._output_key = output_key
-    self._encode = self.module.signatures.get("encode")
+    signatures = self.module.signatures
+    if spec.signature not in signatures:
+      raise ValueError(f"{handle} has no {spec.signature!r} signature (it has "
+                       f"{sorted(signatures)}).")
+    self._generate = signatures[spec.signature]
+    self._encode = (signatures.get(spec.encode_signature)
+                    if spec.encode_signature else None)
     _, inputs = self._generate.structured_input_signature
-    self._input_name, spec = next(iter(inputs.items()))
-    self.latent_dim = int(spec.shape[-1])
+    self._input_name, input_spec = next(iter(inputs.items()))
+    self.latent_dim = int(input_spec.shape[-1])
+    outputs = self._generate.structured_outputs
+    if spec.output_key not in outputs:
+      raise ValueError(f"{handle}'s {spec.signature!r} signature has no "
+                       f"output {spec.output_key!r} (it has {sorted(outputs)}).")
 
   @property
   def can_encode(self) -> bool:
     return self._encode is not None
 
   def decode(self, z: tf.Tensor) -> tf.Tensor:
-    return self._generate(**{self._input_name: z})[self._output_key]
+    """Images in [0, 1], resized to the spec's image size."""
+    if self.spec.unit_latents:
+      z = tf.math.l2_normalize(z, axis=-1)
+    images = self._generate(**{self._input_name: z})[self.spec.output_key]
+    low, high = self.spec.output_range
+    if (low, high) != (0.0, 1.0):
+      images = (images - low) / (high - low)
+    if self.spec.image_size is not None:
+      images = tf.image.resize(images, [self.spec.image_size] * 2,
+                               method="bilinear", antialias=True)
+    return tf.clip_by_value(images, 0.0, 1.0)
 
   def encode(self, images: tf.Tensor) -> tf.Tensor:
     if self._encode is None:
-      raise ValueError("this generator has no 'encode' signature; VAE "
-                       "anchors need one.")
+      raise ValueError("this generator has no encode signature; VAE anchors "
+                       "need one.")
     return self._encode(images=images)["mean"]
 
 

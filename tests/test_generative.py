@@ -92,7 +92,8 @@ def test_export_loads_through_hub_and_matches_keras(vae_folder, tmp_path):
   path = generators.export_generator(keras_generator.decoder,
                                      tmp_path / "omniglot_vae",
                                      keras_generator.encoder)
-  loaded = generators.SavedModelGenerator(str(path))
+  loaded = generators.SavedModelGenerator(generators.ModuleSpec(
+      str(path), encode_signature="encode"))
   assert loaded.latent_dim == 20 and loaded.can_encode
   z = tf.random.stateless_normal([3, 20], [0, 0])
   np.testing.assert_allclose(loaded.decode(z), keras_generator.decode(z),
