@@ -106,7 +106,8 @@ def table1(records) -> List[str]:
            "5-shot (paper) | budget | command |",
            "| --- | --- | --- | --- | --- | --- | --- |"]
   for method, (paper1, paper5) in PAPER_TABLE1.items():
-    one, five = _find(records, method, 1), _find(records, method, 5)
+    one = _find(records, method, 1, table=1)
+    five = _find(records, method, 5, table=1)
     ran = one or five
     budget = _budget(ran) if ran else ""
     command = (_command(ran) if ran else

@@ -12,7 +12,7 @@ def write(path, **record):
 
 def test_rows_filled_from_results_and_missing_rows_marked(tmp_path):
   write(tmp_path / "omniglot" / "a.json", method="Supervised MAML", k_shot=1,
-        accuracy=90.5, ci95=0.5, dataset="omniglot",
+        accuracy=90.5, ci95=0.5, dataset="omniglot", table=1,
         command="python -m lasium_tf.main --flagfile=flags/supervised_maml.cfg",
         budget={"meta_iterations": 10000, "eval_tasks": 1000})
   write(tmp_path / "omniglot" / "b.json", method="LASIUM-RO-VAE-MAML",
@@ -20,6 +20,10 @@ def test_rows_filled_from_results_and_missing_rows_marked(tmp_path):
         hyperparameters={"alpha": 0.4, "generator_info": {"kind": "vae",
                                                           "epochs": 20}},
         command="x", budget={"meta_iterations": 1000, "eval_tasks": 1000})
+  # A Table 7 cell never fills a Table 1 row of the same method.
+  write(tmp_path / "omniglot" / "c.json", method="LASIUM-N-VAE-MAML",
+        k_shot=1, accuracy=60.0, ci95=0.7, table=7, dataset="omniglot",
+        hyperparameters={"sigma2": 0.5}, command="y", budget={})
   (tmp_path / "broken.json").write_text("{not json")
   assert report.main([str(tmp_path)]) == 0
   text = (tmp_path / "README.md").read_text()
@@ -27,6 +31,9 @@ def test_rows_filled_from_results_and_missing_rows_marked(tmp_path):
                   if l.startswith("| Supervised MAML"))
   assert "90.50 +- 0.50 | 94.46 | not run | 98.83" in maml_row
   assert "10000 meta-its" in maml_row
+  vae_row = next(l for l in text.splitlines()
+                 if l.startswith("| LASIUM-N-VAE-MAML"))
+  assert "not run | 76.11" in vae_row
   vae = text[text.index("### VAE-MAML"):text.index("### GAN-ProtoNets")]
   ro04 = next(l for l in vae.splitlines() if l.startswith("| RO alpha=0.4"))
   assert "71.00 +- 0.70 | 71.31" in ro04 and "VAE 20 epochs" in ro04
