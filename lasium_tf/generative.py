@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from typing import Dict, Optional
 
@@ -204,7 +205,7 @@ def train(model, images: np.ndarray, config: GenerativeConfig,
         tf.range(len(images)), [config.seed, int(epoch)])
     progress = Progress(steps_per_epoch,
                         f"{config.kind} epoch {int(epoch) + 1}/{config.epochs}",
-                        verbose and _tty())
+                        verbose and sys.stdout.isatty())
     sums: Dict[str, float] = {}
     for step in range(steps_per_epoch):
       batch = tf.gather(data, order[step * config.batch_size:
@@ -231,11 +232,6 @@ def train(model, images: np.ndarray, config: GenerativeConfig,
   writer.flush()
   return {"epochs": int(epoch), "seconds": time.perf_counter() - start,
           **metrics}
-
-
-def _tty() -> bool:
-  import sys
-  return sys.stdout.isatty()
 
 
 def restore(directory: str):

@@ -84,21 +84,26 @@ def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
   start = time.perf_counter()
   window: List[Dict[str, float]] = []
   current = start_step
-  for episodes in tasks.take(iterations - start_step):
-    metrics = {k: float(v) for k, v in learner.meta_step(episodes).items()}
-    current += 1
-    window = (window + [metrics])[-log_every:]
-    if step is not None:
-      step.assign(current)
-    if current % log_every == 0 or current == iterations:
-      mean = {k: float(np.mean([m[k] for m in window])) for k in metrics}
-      with writer.as_default(step=current):
-        for name, value in mean.items():
-          tf.summary.scalar(f"meta_train/{name}", value)
-      progbar.update(current, list(mean.items()))
-    if manager is not None and (current % checkpoint_every == 0
-                                or current == iterations):
-      manager.save(checkpoint_number=current)
+  try:
+    for episodes in tasks.take(iterations - start_step):
+      metrics = {k: float(v) for k, v in learner.meta_step(episodes).items()}
+      current += 1
+      window = (window + [metrics])[-log_every:]
+      if step is not None:
+        step.assign(current)
+      if current % log_every == 0 or current == iterations:
+        mean = {k: float(np.mean([m[k] for m in window])) for k in metrics}
+        with writer.as_default(step=current):
+          for name, value in mean.items():
+            tf.summary.scalar(f"meta_train/{name}", value)
+        progbar.update(current, list(mean.items()))
+      if manager is not None and (current % checkpoint_every == 0
+                                  or current == iterations):
+        manager.save(checkpoint_number=current)
+  except KeyboardInterrupt:
+    if manager is not None and current > start_step:
+      manager.save(checkpoint_number=current)  # Rerunning resumes here.
+    raise
   writer.flush()
   last = ({k: float(np.mean([m[k] for m in window])) for k in window[0]}
           if window else {})

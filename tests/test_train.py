@@ -149,3 +149,24 @@ def test_cli_errors(args, match, tmp_path):
   assert result.returncode != 0
   assert match in result.stderr
   assert "Traceback" not in result.stderr
+
+
+def test_interrupted_training_saves_a_checkpoint_to_resume_from(tmp_path):
+  from test_maml import batch_of_tasks, tiny_maml
+
+  maml = tiny_maml(inner_steps=1, first_order=True)
+  manager, step = train.checkpoint_manager(maml, str(tmp_path))
+  batches = [batch_of_tasks(2, seed=i) for i in range(3)]
+
+  class Interrupting:
+    def take(self, count):
+      yield batches[0]
+      yield batches[1]
+      raise KeyboardInterrupt
+
+  with pytest.raises(KeyboardInterrupt):
+    train.meta_train(maml, Interrupting(), 10, str(tmp_path),
+                     checkpoint_every=100, manager=manager, step=step,
+                     verbose=False)
+  assert manager.latest_checkpoint.endswith("ckpt-2")
+  assert int(step) == 2
