@@ -27,7 +27,6 @@ _STEPS = flags.DEFINE_integer("steps", 50, "Adaptation steps.")
 
 def main(argv):
   del argv
-  import keras
   import numpy as np
   import tensorflow as tf
   from lasium_tf.episodes import Episode, class_major_labels

@@ -23,7 +23,6 @@ _BACKBONE = flags.DEFINE_enum("backbone", "code", ["code", "paper"],
 
 def main(argv):
   del argv
-  import keras
   import tensorflow as tf
   from lasium_tf.episodes import Episode, class_major_labels
   from lasium_tf.maml import MAML

@@ -30,7 +30,7 @@ import json
 import os
 import sys
 import time
-from typing import Dict, Optional
+from typing import Dict
 
 import keras
 import numpy as np

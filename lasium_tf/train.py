@@ -18,7 +18,6 @@ import subprocess
 import time
 from typing import Dict, List, Optional
 
-import keras
 import numpy as np
 import tensorflow as tf
 

@@ -1,7 +1,6 @@
 """Omniglot loading, caching, splits and the errors users meet."""
 
 import os
-import pathlib
 import zipfile
 
 import numpy as np

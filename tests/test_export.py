@@ -7,7 +7,6 @@ import sys
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from lasium_tf import episodes, export
 from lasium_tf.maml import MAML

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lasium_tf import episodes, generative, generators, lasium
+from lasium_tf import generative, generators, lasium
 from lasium_tf.maml import MAML
 from models.backbone import build_backbone, build_classifier
 

@@ -1,8 +1,5 @@
 """The notebooks run top to bottom (smallest settings, headless kernel)."""
 
-import os
-import pathlib
-
 import pytest
 
 from conftest import REPO, SHARED_OMNIGLOT

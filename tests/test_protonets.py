@@ -1,8 +1,6 @@
 """ProtoNets behaviour on tiny inputs, and the shared learner interface."""
 
-import keras
 import numpy as np
-import pytest
 import tensorflow as tf
 
 from lasium_tf import episodes
