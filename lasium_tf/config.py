@@ -22,7 +22,11 @@ LEARNERS = ("maml", "protonets")
 TASK_SOURCES = ("labelled", "lasium", "none")
 POLICIES = ("n", "ro", "oc")
 BACKBONES = ("paper", "code")
-SPLITS = ("vinyals", "authors")
+DATASETS = ("omniglot", "mini_imagenet", "celeba", "celeba_attributes")
+# The splits each data set knows; the first is its default.
+DATASET_SPLITS = {"omniglot": ("vinyals", "authors"), "mini_imagenet": ("ravi",),
+                  "celeba": ("official",), "celeba_attributes": ("official",)}
+SPLITS = tuple(dict.fromkeys(s for v in DATASET_SPLITS.values() for s in v))
 DATA_SOURCES = ("local", "tfds")
 EVAL_SPLITS = ("train", "val", "test")
 GENERATOR_KINDS = ("gan", "vae")
@@ -34,25 +38,63 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-  """Where Omniglot comes from and how it is split.
+  """Which data set, where it comes from and how it is split.
 
   Attributes:
-    data_dir: a folder holding `omniglot/` (or the omniglot folder itself);
-      None means the `LASIUM_DATA_DIR` environment variable, then the
-      repository's `../shared/data`.
-    source: "local" (official zips or extracted folders) or "tfds".
-    split: "vinyals" (1028/172/423 characters) or "authors" (1200/100/323,
-      seed 47, as the paper's code).
-    image_size: side of the square images fed to the networks.
+    dataset: "omniglot", "mini_imagenet" (Ravi split), "celeba" (identity
+      tasks, the paper's Table 2) or "celeba_attributes" (2-way attribute
+      tasks, Table 3, the CACTUs protocol).
+    data_dir: a folder holding the data set's folder (`omniglot/`,
+      `mini_imagenet/`, `celeba/`) or that folder itself; None means the
+      `LASIUM_DATA_DIR` environment variable, then the repository's
+      `../shared/data`.
+    source: "local" (files on disk) or "tfds" (Omniglot, CelebA attributes).
+    split: Omniglot: "vinyals" (1028/172/423 characters) or "authors"
+      (1200/100/323, seed 47, as the paper's code); mini-ImageNet "ravi";
+      CelebA "official" (list_eval_partition.txt). None: the first.
+    image_size: side of the square images fed to the networks; None: 28 for
+      Omniglot, 84 for the others.
     cache_dir: where decoded arrays are cached; None means the user cache.
   """
 
   data_dir: Optional[str] = None
   source: str = "local"
-  split: str = "vinyals"
-  image_size: int = 28
+  split: Optional[str] = None
+  image_size: Optional[int] = None
   cache_dir: Optional[str] = None
+  dataset: str = "omniglot"
 
+  @property
+  def resolved_split(self) -> str:
+    return self.split or DATASET_SPLITS.get(self.dataset, ("",))[0]
+
+  @property
+  def resolved_image_size(self) -> int:
+    if self.image_size is not None:
+      return self.image_size
+    return 28 if self.dataset == "omniglot" else 84
+
+  @property
+  def channels(self) -> int:
+    """Omniglot is grey (1 channel), the others RGB."""
+    return 1 if self.dataset == "omniglot" else 3
+
+  @property
+  def image_shape(self) -> Tuple[int, int, int]:
+    size = self.resolved_image_size
+    return (size, size, self.channels)
+
+  def validate(self) -> None:
+    _one_of("dataset", self.dataset, DATASETS)
+    _one_of("data_source", self.source, DATA_SOURCES)
+    if self.split is not None:
+      _one_of("split", self.split, DATASET_SPLITS[self.dataset])
+    if self.image_size is not None:
+      _positive("image_size", self.image_size)
+    if self.source == "tfds" and self.dataset == "mini_imagenet":
+      raise ConfigError(
+          "--data_source=tfds has no mini-ImageNet; use --data_source=local "
+          "with a local copy of the images and the Ravi split CSVs.")
 
 @dataclasses.dataclass(frozen=True)
 class TaskConfig:
@@ -205,8 +247,7 @@ class Config:
     _one_of("task_source", self.task_source, TASK_SOURCES)
     _one_of("learner", self.learner, LEARNERS)
     _one_of("backbone", self.backbone, BACKBONES)
-    _one_of("source", self.data.source, DATA_SOURCES)
-    _one_of("split", self.data.split, SPLITS)
+    self.data.validate()
     _one_of("eval_split", self.eval.split, EVAL_SPLITS)
     _positive("n_way", self.task.n_way)
     _positive("k_shot", self.task.k_shot)
@@ -220,7 +261,6 @@ class Config:
     _positive("inner_lr", self.maml.inner_lr)
     _positive("meta_lr", self.maml.meta_lr)
     _positive("meta_batch_size", self.maml.meta_batch_size)
-    _positive("image_size", self.data.image_size)
     _positive("checkpoint_every", self.checkpoint_every)
     _positive("log_every", self.log_every)
     if self.eval.inner_lr is not None:
@@ -232,9 +272,27 @@ class Config:
                         "e.g. --eval_k_shots=1,5.")
     for k in self.eval.k_shots:
       _positive("eval_k_shots", k)
-    check_omniglot_shots(self.task.k_shot, self.task.k_query, "meta-training")
-    for k in self.eval.k_shots:
-      check_omniglot_shots(k, self.eval.k_query, "evaluation")
+    if self.data.dataset == "omniglot":
+      check_omniglot_shots(self.task.k_shot, self.task.k_query,
+                           "meta-training")
+      for k in self.eval.k_shots:
+        check_omniglot_shots(k, self.eval.k_query, "evaluation")
+    if self.data.dataset == "celeba_attributes":
+      if self.eval.n_way != 2:
+        raise ConfigError(
+            f"CelebA attribute tasks are 2-way (a conjunction of attribute "
+            f"values against its negation); set --eval_n_way=2, got "
+            f"{self.eval.n_way}.")
+      if self.task_source == "labelled" and self.mode in (
+          "train", "train_and_evaluate") and self.task.n_way != 2:
+        raise ConfigError(
+            f"labelled CelebA attribute tasks are 2-way; set --n_way=2, got "
+            f"{self.task.n_way}.")
+    if self.data.dataset != "omniglot" and self.mode == "train_generator":
+      raise ConfigError(
+          f"--mode=train_generator trains the paper's Omniglot GAN or VAE; "
+          f"for {self.data.dataset} the paper uses a TF-Hub generator "
+          f"(--generator=bigbigan or --generator=progan).")
     if self.mode == "train_generator":
       self.generative.validate()
     if self.mode in ("export", "export_generator") and not self.export_dir:

@@ -26,6 +26,7 @@ KL, which keeps decoded samples sharp), Adam 1e-3.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -271,15 +272,21 @@ def load_generator(path: str):
   """A generator from a preset name, a SavedModel or hub handle, or a folder.
 
   `path` is a preset of `generators.PRESETS` ("bigbigan", "progan"), a
-  SavedModel folder (a published generator, with its card.json), a TF-Hub
-  handle, or a generator training folder (its newest checkpoint). Returns
-  (generator, info); info has at least `kind` ("gan" or "vae").
+  preset pointed at another copy of its module ("bigbigan:/local/module",
+  "progan:https://..."), a SavedModel folder (a published generator, with
+  its card.json), a TF-Hub handle, or a generator training folder (its
+  newest checkpoint). Returns (generator, info); info has at least `kind`
+  ("gan" or "vae").
   """
   from lasium_tf import generators  # The preset table lives there.
 
-  if path in generators.PRESETS:
-    spec = generators.PRESETS[path]
-    return SavedModelGenerator(spec), {"kind": "gan", "source": spec.handle}
+  preset, _, handle = path.partition(":")
+  if preset in generators.PRESETS:
+    spec = generators.PRESETS[preset]
+    if handle:
+      spec = dataclasses.replace(spec, handle=handle)
+    return SavedModelGenerator(spec), {"kind": "gan", "preset": preset,
+                                       "source": spec.handle}
   if os.path.isdir(path) and not os.path.exists(
       os.path.join(path, "saved_model.pb")):
     model, config, epoch, _ = restore(path)

@@ -30,14 +30,23 @@ _BACKBONE = flags.DEFINE_enum(
     "backbone", "code", config_lib.BACKBONES,
     "paper: conv+maxpool blocks of the paper's text; code: the stride-2 "
     "network of the authors' code.")
+_DATASET = flags.DEFINE_enum(
+    "dataset", "omniglot", config_lib.DATASETS,
+    "omniglot; mini_imagenet (Ravi split); celeba (identity tasks, Table 2); "
+    "celeba_attributes (2-way attribute tasks, Table 3).")
 _DATA_DIR = flags.DEFINE_string(
-    "data_dir", None, "Folder with omniglot/ (or the omniglot folder); "
-    "default $LASIUM_DATA_DIR, then ../shared/data.")
+    "data_dir", None, "Folder with omniglot/, mini_imagenet/ or celeba/ (or "
+    "that folder itself); default $LASIUM_DATA_DIR, then ../shared/data.")
+_IMAGE_SIZE = flags.DEFINE_integer(
+    "image_size", None, "Side of the network's square input; default 28 for "
+    "Omniglot, 84 for the others.")
 _DATA_SOURCE = flags.DEFINE_enum("data_source", "local",
                                  config_lib.DATA_SOURCES,
                                  "local files or tensorflow-datasets.")
-_SPLIT = flags.DEFINE_enum("split", "vinyals", config_lib.SPLITS,
-                           "Character split.")
+_SPLIT = flags.DEFINE_enum(
+    "split", None, config_lib.SPLITS,
+    "Class split: Omniglot vinyals (default) or authors; mini-ImageNet ravi; "
+    "CelebA official.")
 _CACHE_DIR = flags.DEFINE_string("cache_dir", None,
                                  "Decoded-image cache (default user cache).")
 _N_WAY = flags.DEFINE_integer("n_way", 5, "Classes per meta-training task.")
@@ -122,7 +131,8 @@ def config_from_flags(argv) -> config_lib.Config:
       backbone=_BACKBONE.value,
       data=config_lib.DataConfig(
           data_dir=_DATA_DIR.value, source=_DATA_SOURCE.value,
-          split=_SPLIT.value, cache_dir=_CACHE_DIR.value),
+          split=_SPLIT.value, cache_dir=_CACHE_DIR.value,
+          dataset=_DATASET.value, image_size=_IMAGE_SIZE.value),
       task=config_lib.TaskConfig(n_way=_N_WAY.value, k_shot=_K_SHOT.value,
                                  k_query=_K_QUERY.value),
       maml=config_lib.MAMLConfig(

@@ -21,20 +21,16 @@ from typing import Dict, List, Optional
 import numpy as np
 import tensorflow as tf
 
-from lasium_tf import episodes as episodes_lib
 from lasium_tf.config import Config, ConfigError, EvalConfig
-from lasium_tf.data import omniglot
+from lasium_tf.data import load_parts
 from lasium_tf.files import atomic_write
 from lasium_tf.maml import MAML
 from lasium_tf.protonets import ProtoNets
 from lasium_tf.progress import Progress
 from models.backbone import build_backbone, build_classifier
 
-IMAGE_CHANNELS = 1  # Omniglot; other data sets arrive with later issues.
-
-
 def image_shape(config: Config):
-  return (config.data.image_size, config.data.image_size, IMAGE_CHANNELS)
+  return config.data.image_shape
 
 
 def build_learner(config: Config):
@@ -116,11 +112,15 @@ def mean_and_ci95(accuracies: np.ndarray):
           float(1.96 * accuracies.std() / np.sqrt(len(accuracies))))
 
 
-def evaluate(learner, images: np.ndarray, eval_config: EvalConfig,
+def evaluate(learner, task_source, eval_config: EvalConfig,
              k_shot: int, verbose: bool = True) -> Dict:
-  """Accuracy on `num_tasks` real tasks of the seed's fixed sequence."""
-  tasks = episodes_lib.labelled_episodes(
-      images, eval_config.n_way, k_shot, eval_config.k_query,
+  """Accuracy on `num_tasks` real tasks of the seed's fixed sequence.
+
+  `task_source` is a data part from `lasium_tf.data.load_parts` (anything
+  with `episodes(n_way, k_shot, k_query, seed, start, count)`).
+  """
+  tasks = task_source.episodes(
+      eval_config.n_way, k_shot, eval_config.k_query,
       seed=eval_config.seed, count=eval_config.num_tasks)
   tasks = tasks.batch(eval_config.tasks_per_call).prefetch(1)
   progbar = Progress(eval_config.num_tasks, f"evaluate {k_shot}-shot",
@@ -179,25 +179,35 @@ def result_paths(config: Config, k_shot: int) -> List[str]:
   return paths
 
 
-def _check_against_data(config: Config, train: omniglot.ClassImages,
-                        test: omniglot.ClassImages):
-  per_class = train.images.shape[1]
-  if config.task_source == "labelled" and config.mode != "evaluate":
+def _check_against_data(config: Config, parts: Dict):
+  name = f"the {config.data.dataset} {config.data.resolved_split} split's"
+  if "train" in parts and config.task_source == "labelled":
     try:
-      episodes_lib.check_task_shape(
-          train.num_classes, per_class, config.task.n_way, config.task.k_shot,
-          config.task.k_query, f"the {config.data.split} train split")
+      parts["train"].check(config.task.n_way, config.task.k_shot,
+                           config.task.k_query, f"{name} train part")
     except ValueError as e:
       raise ConfigError(str(e)) from None
   if config.mode != "train":
     for k in config.eval.k_shots:
       try:
-        episodes_lib.check_task_shape(
-            test.num_classes, per_class, config.eval.n_way, k,
-            config.eval.k_query,
-            f"the {config.data.split} {config.eval.split} split")
+        parts[config.eval.split].check(config.eval.n_way, k,
+                                       config.eval.k_query,
+                                       f"{name} {config.eval.split} part")
       except ValueError as e:
         raise ConfigError(str(e)) from None
+
+
+def _parts_needed(config: Config):
+  """The data parts this run reads: training tasks, VAE anchors, test tasks."""
+  training = (config.mode in ("train", "train_and_evaluate")
+              and config.task_source != "none")
+  parts = []
+  if training and (config.task_source == "labelled"
+                   or config.data.dataset == "omniglot"):
+    parts.append("train")
+  if config.mode in ("evaluate", "train_and_evaluate"):
+    parts.append(config.eval.split)
+  return list(dict.fromkeys(parts))
 
 
 def run(config: Config, verbose: bool = True) -> Dict:
@@ -213,10 +223,8 @@ def run(config: Config, verbose: bool = True) -> Dict:
     return export_generator(config, verbose)
   if config.mode == "draw_tasks":
     return draw_tasks(config, verbose)
-  everything = omniglot.load_omniglot(config.data, verbose=verbose)
-  train_images = omniglot.load_split(config.data, "train", everything)
-  test_images = omniglot.load_split(config.data, config.eval.split, everything)
-  _check_against_data(config, train_images, test_images)
+  parts = load_parts(config.data, _parts_needed(config), verbose)
+  _check_against_data(config, parts)
 
   os.makedirs(config.experiment_dir, exist_ok=True)
   write_json(os.path.join(config.experiment_dir, "config.json"),
@@ -247,14 +255,13 @@ def run(config: Config, verbose: bool = True) -> Dict:
   if config.mode != "evaluate" and int(step) < config.iterations:
     start = int(step)
     if config.task_source == "lasium":
-      sampler, generator_info = lasium_sampler(config, train_images)
+      sampler, generator_info = lasium_sampler(config, parts.get("train"))
       tasks = sampler.meta_batches(config.seed, config.maml.meta_batch_size,
                                    start_batch=start)
     else:
-      tasks = episodes_lib.labelled_episodes(
-          train_images.images, config.task.n_way, config.task.k_shot,
-          config.task.k_query, seed=config.seed,
-          start=start * config.maml.meta_batch_size)
+      tasks = parts["train"].episodes(
+          config.task.n_way, config.task.k_shot, config.task.k_query,
+          seed=config.seed, start=start * config.maml.meta_batch_size)
       tasks = tasks.batch(config.maml.meta_batch_size,
                           drop_remainder=True).prefetch(2)
     if verbose:
@@ -272,8 +279,8 @@ def run(config: Config, verbose: bool = True) -> Dict:
       if verbose:
         print(f"Evaluating {config.eval.num_tasks} {config.eval.n_way}-way "
               f"{k_shot}-shot tasks ({config.eval.split} split).", flush=True)
-      outcome = evaluate(learner, test_images.images, config.eval, k_shot,
-                         verbose)
+      outcome = evaluate(learner, parts[config.eval.split], config.eval,
+                         k_shot, verbose)
       record = _result_record(config, k_shot, outcome, int(step),
                               train_seconds, generator_info)
       for path in result_paths(config, k_shot):
@@ -286,24 +293,27 @@ def run(config: Config, verbose: bool = True) -> Dict:
           "meta_iterations": int(step)}
 
 
-def unlabeled_images(images: omniglot.ClassImages) -> np.ndarray:
-  """[classes, per_class, H, W, C] -> [n, H, W, C]: the labels dropped."""
-  return images.images.reshape((-1,) + images.images.shape[2:])
+def lasium_sampler(config: Config, train_images=None):
+  """The configured LASIUM task source and what is known of its generator.
 
-
-def lasium_sampler(config: Config, train_images: omniglot.ClassImages):
-  """The configured LASIUM task source and what is known of its generator."""
+  `train_images` (Omniglot's train part) gives a VAE its real anchor images;
+  a GAN needs none.
+  """
   from lasium_tf import generative, lasium  # Only LASIUM runs need them.
 
   generator, info = generative.load_generator(config.lasium.generator)
   kind = info["kind"]
+  if kind == "vae" and train_images is None:
+    raise ConfigError(
+        f"a VAE's anchors are encoded real images, which this project keeps "
+        f"for Omniglot only; use a GAN generator for {config.data.dataset}.")
   sampler = lasium.LasiumSampler(
       generator, kind, config.lasium.policy,
       lasium.TaskShape(config.task.n_way, config.task.k_shot,
                        config.task.k_query),
       config.lasium.policy_hyperparameters(),
       config.lasium.anchor_min_distance, config.lasium.max_anchor_tries,
-      real_images=unlabeled_images(train_images) if kind == "vae" else None)
+      real_images=train_images.unlabeled() if kind == "vae" else None)
   return sampler, info
 
 
@@ -329,7 +339,7 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
     trained = json.load(f)
   card = {"kind": gen_config.kind, "latent_dim": generator.latent_dim,
           "epochs": epoch, "planned_epochs": gen_config.epochs,
-          "split": trained["data"]["split"],
+          "split": trained["data"]["split"] or "vinyals",
           "train_images": "unlabeled images of the train split",
           "train_command": train_command, "export_command": config.command,
           "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
@@ -380,7 +390,8 @@ def draw_tasks(config: Config, verbose: bool = True) -> Dict:
   """One task per LASIUM policy, side by side (the paper's Figures 1 and 2)."""
   from lasium_tf import pictures
 
-  train_images = omniglot.load_split(config.data, "train")
+  train_images = (load_parts(config.data, ["train"], verbose)["train"]
+                  if config.data.dataset == "omniglot" else None)
   panels, paths = [], {}
   for policy in ("n", "ro", "oc"):
     lasium_config = dataclasses.replace(config.lasium, policy=policy)
@@ -405,15 +416,15 @@ def train_generator(config: Config, verbose: bool = True) -> Dict:
   """Trains the configured GAN or VAE on the train split's images, unlabeled."""
   from lasium_tf import generative  # Only this mode needs it.
 
-  images = unlabeled_images(omniglot.load_split(config.data, "train"))
+  images = load_parts(config.data, ["train"], verbose)["train"].unlabeled()
   os.makedirs(config.experiment_dir, exist_ok=True)
   write_json(os.path.join(config.experiment_dir, "config.json"),
              dataclasses.asdict(config))
   if verbose:
     print(f"Training the {config.generative.kind.upper()} on {len(images)} "
-          f"unlabeled images of the {config.data.split} train split for "
+          f"unlabeled images of the {config.data.resolved_split} train split for "
           f"{config.generative.epochs} epochs.", flush=True)
-  model = generative.build(config.generative, config.data.image_size)
+  model = generative.build(config.generative, config.data.resolved_image_size)
   return generative.train(model, images, config.generative,
                           config.experiment_dir, verbose)
 
@@ -445,7 +456,7 @@ def _result_record(config: Config, k_shot: int, outcome: Dict,
     }
   return {
       "method": config.method,
-      "dataset": "omniglot",
+      "dataset": config.data.dataset,
       "n_way": config.eval.n_way,
       "k_shot": k_shot,
       "k_query": config.eval.k_query,
@@ -462,7 +473,7 @@ def _result_record(config: Config, k_shot: int, outcome: Dict,
           "eval_seconds": round(outcome["seconds"], 1),
       },
       "hyperparameters": {
-          "backbone": config.backbone, "split": config.data.split,
+          "backbone": config.backbone, "split": config.data.resolved_split,
           "learner": config.learner,
           "train_task": dataclasses.asdict(config.task),
           "maml": dataclasses.asdict(config.maml),

@@ -14,48 +14,12 @@ import tensorflow as tf
 from lasium_tf import generative, generators, lasium
 from lasium_tf.maml import MAML
 from models.backbone import build_backbone, build_classifier
-
-
-class _BigBiGANLike(tf.Module):
-  """generate: z [batch, 120] -> {default, upsampled}: 128x128x3 in [-1, 1]."""
-
-  def __init__(self):
-    super().__init__()
-    self.w = tf.Variable(tf.random.stateless_normal([120, 8 * 8 * 3], [0, 1]))
-
-  @tf.function(input_signature=[tf.TensorSpec([None, 120], tf.float32)])
-  def generate(self, z):
-    small = tf.reshape(tf.tanh(z @ self.w), [-1, 8, 8, 3])
-    images = tf.image.resize(small, [128, 128])
-    return {"default": images, "upsampled": tf.image.resize(small, [256, 256])}
-
-  @tf.function(input_signature=[tf.TensorSpec([None, 128, 128, 3])])
-  def encode(self, x):
-    return {"default": tf.reduce_mean(x, axis=[1, 2, 3])[:, None] * tf.ones(
-        [1, 120])}
-
-
-class _ProGANLike(tf.Module):
-  """default: z [batch, 512] -> {default}: 128x128x3 in [0, 1].
-
-  The output is the input's norm, so a test sees what the module received.
-  """
-
-  @tf.function(input_signature=[tf.TensorSpec([None, 512], tf.float32)])
-  def default(self, z):
-    norm = tf.norm(z, axis=-1)[:, None, None, None]
-    return {"default": tf.clip_by_value(norm * tf.ones([1, 128, 128, 3]) / 4,
-                                        0.0, 1.0)}
-
-
-def save(module, path, signatures):
-  tf.saved_model.save(module, str(path), signatures=signatures)
-  return str(path)
+from stand_ins import BigBiGANLike, ProGANLike, save
 
 
 @pytest.fixture
 def bigbigan(tmp_path):
-  module = _BigBiGANLike()
+  module = BigBiGANLike()
   path = save(module, tmp_path / "bigbigan", {"generate": module.generate,
                                               "encode": module.encode})
   return generators.SavedModelGenerator(
@@ -73,7 +37,7 @@ def test_bigbigan_latent_size_range_and_resize(bigbigan):
 
 
 def test_progan_gets_unit_length_latents(tmp_path):
-  module = _ProGANLike()
+  module = ProGANLike()
   path = save(module, tmp_path / "progan", {"default": module.default})
   progan = generators.SavedModelGenerator(
       dataclasses.replace(generators.PRESETS["progan"], handle=path))
@@ -84,7 +48,7 @@ def test_progan_gets_unit_length_latents(tmp_path):
 
 
 def test_wrong_signature_or_output_is_named(tmp_path):
-  module = _ProGANLike()
+  module = ProGANLike()
   path = save(module, tmp_path / "progan", {"default": module.default})
   with pytest.raises(ValueError, match="no 'generate' signature"):
     generators.SavedModelGenerator(generators.ModuleSpec(path))

@@ -1,1 +1,37 @@
-"""Data loaders: Omniglot (official zips, folders or TFDS)."""
+"""Data sets: Omniglot in memory; mini-ImageNet and CelebA read from files.
+
+`load_parts(config, parts)` is the one entry point: it returns, for each part
+("train", "val", "test"), a task source with `episodes(...)` and `check(...)`
+(`omniglot.ClassImages`, `image_sets.LabelledImages` or
+`image_sets.AttributeImages`).
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Sequence
+
+from lasium_tf.config import DataConfig
+from lasium_tf.data.common import DataError
+
+
+def load_parts(config: DataConfig, parts: Sequence[str],
+               verbose: bool = True) -> Dict:
+  """{part: task source} for the configured data set."""
+  size = config.resolved_image_size
+  if config.dataset == "omniglot":
+    from lasium_tf.data import omniglot
+
+    everything = omniglot.load_omniglot(config, verbose=verbose)
+    return {p: omniglot.load_split(config, p, everything) for p in parts}
+  if config.dataset == "mini_imagenet":
+    from lasium_tf.data.mini_imagenet import load_mini_imagenet
+
+    return {p: load_mini_imagenet(config.data_dir, p, size) for p in parts}
+  from lasium_tf.data import celeba
+
+  load = (celeba.load_celeba_identities if config.dataset == "celeba"
+          else celeba.load_celeba_attributes)
+  return {p: load(config.data_dir, p, size, config.source) for p in parts}
+
+
+__all__ = ["DataError", "load_parts"]

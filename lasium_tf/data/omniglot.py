@@ -29,9 +29,10 @@ import numpy as np
 import tensorflow as tf
 
 from lasium_tf.config import DataConfig, OMNIGLOT_IMAGES_PER_CLASS
+from lasium_tf.data.common import DATA_DIR_ENV, DataError, base_dir
+from lasium_tf.episodes import check_task_shape, labelled_episodes
 from lasium_tf.files import atomic_write
 
-DATA_DIR_ENV = "LASIUM_DATA_DIR"
 CACHE_DIR_ENV = "LASIUM_CACHE_DIR"
 SETS = ("images_background", "images_evaluation")
 _CACHE_VERSION = 1
@@ -55,10 +56,6 @@ AUTHORS_SPLIT_SEED = 47
 AUTHORS_SPLIT_SIZES = (1200, 100, 323)
 
 
-class DataError(RuntimeError):
-  """Data missing, unreadable or in the wrong layout; says what to do."""
-
-
 @dataclasses.dataclass(frozen=True)
 class ClassImages:
   """A labelled image set: `images[c, i]` is drawing i of class c."""
@@ -69,6 +66,21 @@ class ClassImages:
   @property
   def num_classes(self) -> int:
     return self.images.shape[0]
+
+  def check(self, n_way: int, k_shot: int, k_query: int, what: str) -> None:
+    """Raises ValueError when an N-way K_tr+K_val task cannot be drawn."""
+    check_task_shape(self.num_classes, self.images.shape[1], n_way, k_shot,
+                     k_query, what)
+
+  def episodes(self, n_way: int, k_shot: int, k_query: int, seed: int,
+               start: int = 0, count: Optional[int] = None) -> tf.data.Dataset:
+    """Task `start, start + 1, ...` of the seed's sequence (`Episode`s)."""
+    return labelled_episodes(self.images, n_way, k_shot, k_query, seed,
+                             start, count)
+
+  def unlabeled(self) -> np.ndarray:
+    """[classes, per_class, H, W, C] -> [n, H, W, C]: the labels dropped."""
+    return self.images.reshape((-1,) + self.images.shape[2:])
 
   def subset(self, names: Sequence[str]) -> "ClassImages":
     index = {n: i for i, n in enumerate(self.class_names)}
@@ -87,19 +99,10 @@ def resolve_omniglot_dir(data_dir: Optional[str]) -> pathlib.Path:
   `LASIUM_DATA_DIR` environment variable is used, then the `shared/data`
   folder beside this repository.
   """
-  candidates = []
-  if data_dir:
-    candidates.append(pathlib.Path(data_dir).expanduser())
-  elif os.environ.get(DATA_DIR_ENV):
-    candidates.append(pathlib.Path(os.environ[DATA_DIR_ENV]).expanduser())
-  else:
-    repo = pathlib.Path(__file__).resolve().parents[2]
-    candidates.append(repo.parent / "shared" / "data")
-  for base in candidates:
-    for root in (base, base / "omniglot"):
-      if all(_set_path(root, s) is not None for s in SETS):
-        return root
-  where = candidates[0]
+  where = base_dir(data_dir)
+  for root in (where, where / "omniglot"):
+    if all(_set_path(root, s) is not None for s in SETS):
+      return root
   if not where.exists():
     problem = f"the data folder {where} does not exist"
   else:
@@ -229,7 +232,8 @@ def load_omniglot(config: DataConfig, verbose: bool = True) -> ClassImages:
   names = tuple(sorted(by_class))
   cache_dir = (pathlib.Path(config.cache_dir).expanduser()
                if config.cache_dir else default_cache_dir())
-  path = _cache_path(cache_dir, key, config.image_size)
+  size = config.resolved_image_size
+  path = _cache_path(cache_dir, key, size)
   meta_path = path.with_suffix(".json")
   if path.exists() and meta_path.exists():
     try:
@@ -247,12 +251,11 @@ def load_omniglot(config: DataConfig, verbose: bool = True) -> ClassImages:
         f"incomplete: download Omniglot again.")
   if verbose:
     print(f"Decoding {len(names) * OMNIGLOT_IMAGES_PER_CLASS} Omniglot images "
-          f"to {config.image_size}x{config.image_size} (cached in {path}).",
+          f"to {size}x{size} (cached in {path}).",
           flush=True)
   items = [item for n in names for item in sorted(by_class[n])]
-  images = _decode_all(items, config.image_size).reshape(
-      (len(names), OMNIGLOT_IMAGES_PER_CLASS, config.image_size,
-       config.image_size, 1))
+  images = _decode_all(items, size).reshape(
+      (len(names), OMNIGLOT_IMAGES_PER_CLASS, size, size, 1))
   atomic_write(path, lambda f: np.save(f, images))
   atomic_write(meta_path, lambda f: f.write(
       json.dumps({"class_names": names, "key": key}).encode()))
@@ -293,9 +296,10 @@ def load_split(config: DataConfig, part: str,
                everything: Optional[ClassImages] = None) -> ClassImages:
   """One part ("train", "val" or "test") of the configured split."""
   everything = everything if everything is not None else load_omniglot(config)
-  names = SPLIT_FUNCTIONS[config.split](everything.class_names)[part]
+  split = config.resolved_split
+  names = SPLIT_FUNCTIONS[split](everything.class_names)[part]
   if not names:
-    raise DataError(f"the {config.split} split has no {part} characters in "
+    raise DataError(f"the {split} split has no {part} characters in "
                     f"this data; is the data complete?")
   return everything.subset(names)
 
