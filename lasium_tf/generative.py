@@ -249,7 +249,7 @@ def restore(directory: str):
   with open(config_path) as f:
     saved = json.load(f)
   config = GenerativeConfig(**saved["generative"])
-  image_size = saved.get("data", {}).get("image_size", 28)
+  image_size = saved.get("data", {}).get("image_size") or 28
   model = build(config, image_size)
   epoch = tf.Variable(0, dtype=tf.int64, name="epoch")
   checkpoint = tf.train.Checkpoint(epoch=epoch, **model.trackables())

@@ -34,6 +34,15 @@ from lasium_tf.episodes import Episode, split_classes, task_seed
 AUTHORS_MIN_SQUARED_DISTANCE_RATIO = 246.09 / 256.0
 
 
+def interpolate(z: tf.Tensor, target: tf.Tensor, alpha) -> tf.Tensor:
+  """z + alpha (target - z): the point at alpha on the segment z -> target.
+
+  The one formula of LASIUM-RO (target a random vector) and LASIUM-OC
+  (target another class's anchor); also draws the interpolation strips.
+  """
+  return z + alpha * (target - z)
+
+
 def lasium_n(anchors: tf.Tensor, num_samples: int, seed: tf.Tensor,
              sigma2: float = 0.5, **_) -> tf.Tensor:
   """LASIUM-N: z' = z + e, e ~ N(0, sigma^2 I). Returns [N, M, d]."""
@@ -47,8 +56,7 @@ def lasium_ro(anchors: tf.Tensor, num_samples: int, seed: tf.Tensor,
   """LASIUM-RO: z' = z + alpha (v - z), v ~ N(0, I) a fresh random vector."""
   v = tf.random.stateless_normal(
       [tf.shape(anchors)[0], num_samples, tf.shape(anchors)[1]], seed)
-  z = anchors[:, None, :]
-  return z + alpha * (v - z)
+  return interpolate(anchors[:, None, :], v, alpha)
 
 
 def lasium_oc(anchors: tf.Tensor, num_samples: int, seed: tf.Tensor,
@@ -65,7 +73,7 @@ def lasium_oc(anchors: tf.Tensor, num_samples: int, seed: tf.Tensor,
   offsets = 1 + tf.range(num_samples) % n_way  # 1 .. N, N meaning itself.
   targets = (tf.range(n_way)[:, None] + offsets[None, :]) % n_way  # [N, M]
   z = anchors[:, None, :]
-  towards = z + alpha * (tf.gather(anchors, targets) - z)
+  towards = interpolate(z, tf.gather(anchors, targets), alpha)
   noise = tf.random.stateless_normal(tf.shape(towards), seed)
   noisy = z + math.sqrt(oc_sigma2) * noise
   is_self = tf.equal(offsets, n_way)[None, :, None]

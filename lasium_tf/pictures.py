@@ -1,14 +1,16 @@
 """Image grids written as PNG with TensorFlow alone (no matplotlib needed).
 
-Used for generator sample grids during training and for task pictures like
-the LASIUM paper's Figures 1 and 2: one column per class, support rows above
-query rows, a coloured edge per class.
+Used for generator sample grids during training, for task pictures like
+the LASIUM paper's Figures 1 and 2 (one column per class, support rows above
+query rows, a coloured edge per class) and for latent interpolation strips
+(what alpha means for LASIUM-RO and -OC).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
-from typing import Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -93,3 +95,44 @@ def stack_pictures(pictures: Sequence[np.ndarray], pad: int = 8) -> np.ndarray:
   padded = [np.pad(p, ((0, height - p.shape[0]), (0, pad), (0, 0)),
                    constant_values=255) for p in pictures]
   return np.concatenate(padded, axis=1)
+
+
+def interpolation_strips(generator, starts: tf.Tensor, ends: tf.Tensor,
+                         alphas: Sequence[float] = tuple(
+                             np.linspace(0.0, 1.0, 9)),
+                         scale: int = 2) -> np.ndarray:
+  """One row per (start, end) pair: decoded z + alpha (end - z) per alpha.
+
+  With `ends` random vectors a row shows LASIUM-RO's segment, with other
+  anchors LASIUM-OC's; the column at alpha = 0.2 is what RO with alpha 0.2
+  puts in the anchor's class. Columns are edged by how far along they are.
+  """
+  from lasium_tf.lasium import interpolate  # The policies' own formula.
+
+  alphas_t = tf.constant(alphas, tf.float32)[None, :, None]
+  z = interpolate(starts[:, None, :], ends[:, None, :], alphas_t)
+  rows, cols = z.shape[0], z.shape[1]
+  images = generator.decode(tf.reshape(z, [rows * cols, -1])).numpy()
+  images = images.reshape((rows, cols) + images.shape[1:])
+  shades = np.linspace(40, 215, cols).astype(np.uint8)
+  colours = np.stack([shades] * 3, axis=1)
+  return grid(images, column_colours=colours, scale=scale)
+
+
+def policy_tasks_picture(sampler, hyperparameters: Dict[str, Dict[str, float]],
+                         seed: int = 0, index: int = 0) -> np.ndarray:
+  """Task `index` of each policy side by side (the paper's Figures 1 and 2).
+
+  Args:
+    sampler: a `lasium.LasiumSampler` (its generator, kind and task shape).
+    hyperparameters: {policy: its hyperparameters}, in drawing order, e.g.
+      {"n": {"sigma2": 0.5}, "ro": {"alpha": 0.2}, "oc": {"alpha": 0.4}}.
+  """
+  panels = []
+  for policy, values in hyperparameters.items():
+    episode = dataclasses.replace(sampler, policy=policy,
+                                  hyperparameters=values).episode(seed, index)
+    panels.append(task_picture(episode.support_images.numpy(),
+                               episode.query_images.numpy(),
+                               sampler.shape.n_way))
+  return stack_pictures(panels)

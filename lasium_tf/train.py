@@ -187,7 +187,7 @@ def _check_against_data(config: Config, parts: Dict):
                            config.task.k_query, f"{name} train part")
     except ValueError as e:
       raise ConfigError(str(e)) from None
-  if config.mode != "train":
+  if config.eval.split in parts:
     for k in config.eval.k_shots:
       try:
         parts[config.eval.split].check(config.eval.n_way, k,
@@ -387,29 +387,57 @@ Prior samples (strokes drawn black):
 
 
 def draw_tasks(config: Config, verbose: bool = True) -> Dict:
-  """One task per LASIUM policy, side by side (the paper's Figures 1 and 2)."""
+  """One task per LASIUM policy side by side (the paper's Figures 1 and 2),
+  and interpolation strips showing what alpha means for RO and OC."""
   from lasium_tf import pictures
 
   train_images = (load_parts(config.data, ["train"], verbose)["train"]
                   if config.data.dataset == "omniglot" else None)
-  panels, paths = [], {}
-  for policy in ("n", "ro", "oc"):
-    lasium_config = dataclasses.replace(config.lasium, policy=policy)
-    sampler, info = lasium_sampler(
-        dataclasses.replace(config, lasium=lasium_config), train_images)
-    episode = sampler.episode(config.seed, 0)
-    panels.append(pictures.task_picture(episode.support_images.numpy(),
-                                        episode.query_images.numpy(),
-                                        config.task.n_way))
+  paths = {}
+  sampler, info = lasium_sampler(config, train_images)
+  hyperparameters = {
+      p: dataclasses.replace(config.lasium, policy=p).policy_hyperparameters()
+      for p in ("n", "ro", "oc")}
   figure = os.path.join(config.experiment_dir,
                         f"lasium_tasks_{info['kind']}.png")
-  pictures.save_png(figure, pictures.stack_pictures(panels))
+  pictures.save_png(figure, pictures.policy_tasks_picture(
+      sampler, hyperparameters, config.seed))
   paths["figure"] = figure
+  strips = os.path.join(config.experiment_dir,
+                        f"interpolation_{info['kind']}.png")
+  pictures.save_png(strips, interpolation_picture(
+      sampler.generator, train_images, config.seed))
+  paths["interpolation"] = strips
   if verbose:
     print(f"Wrote {figure}: LASIUM-N, -RO and -OC tasks from left to right, "
           f"a column per class, {config.task.k_shot} support row(s) above "
           f"{config.task.k_query} query rows.", flush=True)
+    print(f"Wrote {strips}: z + alpha (v - z) for alpha 0, 1/8, ..., 1; the "
+          f"top two rows towards random vectors (RO), the bottom two towards "
+          f"another anchor (OC).", flush=True)
   return paths
+
+
+def interpolation_picture(generator, train_images, seed: int) -> np.ndarray:
+  """Four interpolation strips: two towards random vectors, two between anchors.
+
+  Anchors are prior samples for a GAN and encoded real images for a VAE,
+  as LASIUM draws them.
+  """
+  from lasium_tf import pictures
+
+  z_seed, v_seed, pick_seed = tf.unstack(
+      tf.random.experimental.stateless_split([seed, 11], 3))
+  if train_images is not None and generator.can_encode:
+    real = train_images.unlabeled()
+    picks = tf.random.stateless_uniform([4], pick_seed, 0, len(real), tf.int32)
+    anchors = generator.encode(tf.gather(real, picks))
+  else:
+    anchors = tf.random.stateless_normal([4, generator.latent_dim], z_seed)
+  random_vectors = tf.random.stateless_normal([2, generator.latent_dim],
+                                              v_seed)
+  ends = tf.concat([random_vectors, anchors[3:], anchors[2:3]], axis=0)
+  return pictures.interpolation_strips(generator, anchors, ends)
 
 
 def train_generator(config: Config, verbose: bool = True) -> Dict:

@@ -143,6 +143,8 @@ def test_cli_modes_export_draw_and_lasium_meta_training(vae_folder, tmp_path,
       verbose=False)
   picture = tf.io.decode_png(tf.io.read_file(drawn["figure"]))
   assert picture.shape[-1] == 3 and picture.shape[1] > picture.shape[0]
+  strips = tf.io.decode_png(tf.io.read_file(drawn["interpolation"]))
+  assert strips.shape[0] < strips.shape[1]  # 4 rows of 9 alphas.
 
   out = train.run(config_lib.Config(
       mode="train_and_evaluate", task_source="lasium",

@@ -1,6 +1,7 @@
 """Task pictures: a column per class, support rows above query rows."""
 
 import numpy as np
+import tensorflow as tf
 
 from lasium_tf import pictures
 
@@ -32,3 +33,23 @@ def test_save_png_round_trip(tmp_path):
   import tensorflow as tf
   np.testing.assert_array_equal(tf.io.decode_png(tf.io.read_file(str(path))),
                                 image)
+
+
+class _Identity:
+  """Decodes a 4-d latent into the 2x2 image of its values."""
+
+  def decode(self, z):
+    return tf.reshape(z, [-1, 2, 2, 1])
+
+
+def test_interpolation_strips_run_from_start_to_end():
+  starts = tf.zeros([2, 4])
+  ends = tf.ones([2, 4])
+  picture = pictures.interpolation_strips(_Identity(), starts, ends,
+                                          alphas=(0.0, 0.5, 1.0), scale=1)
+  pad, edge, size = 2, 2, 2
+  cell = size + 2 * edge + pad
+  assert picture.shape == (2 * cell + pad, 3 * cell + pad, 3)
+  inner = [picture[pad + edge, pad + c * cell + edge, 0] for c in range(3)]
+  # Strokes are drawn dark: 0 -> white, 0.5 -> grey, 1 -> black.
+  assert inner == [255, 128, 0]

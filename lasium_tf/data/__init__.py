@@ -17,6 +17,8 @@ from lasium_tf.data.common import DataError
 def load_parts(config: DataConfig, parts: Sequence[str],
                verbose: bool = True) -> Dict:
   """{part: task source} for the configured data set."""
+  if not parts:
+    return {}
   size = config.resolved_image_size
   if config.dataset == "omniglot":
     from lasium_tf.data import omniglot
