@@ -239,6 +239,7 @@ class Config:
   seed: int = 0
   results_file: Optional[str] = None
   table: Optional[int] = None
+  study: Optional[str] = None
   command: str = ""
 
   def validate(self) -> "Config":
@@ -265,6 +266,9 @@ class Config:
     _positive("log_every", self.log_every)
     if self.eval.inner_lr is not None:
       _positive("eval_inner_lr", self.eval.inner_lr)
+    if self.table is not None and self.study is not None:
+      raise ConfigError("--table and --study exclude each other: a table row "
+                        "is one budget, a study a series of budgets.")
     if self.iterations < 0:
       raise ConfigError(f"--iterations must be >= 0, got {self.iterations}.")
     if not self.eval.k_shots:

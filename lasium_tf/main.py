@@ -113,6 +113,9 @@ _RESULTS_FILE = flags.DEFINE_string(
     "results_file", None, "Also write results here ({k_shot} is replaced).")
 _TABLE = flags.DEFINE_integer("table", None,
                               "Paper table this run reproduces.")
+_STUDY = flags.DEFINE_string(
+    "study", None, "Names a series of runs that vary one budget (e.g. "
+    "gan_epochs); its results feed the plots, not the paper tables.")
 
 
 def config_from_flags(argv) -> config_lib.Config:
@@ -163,6 +166,7 @@ def config_from_flags(argv) -> config_lib.Config:
       seed=_SEED.value,
       results_file=_RESULTS_FILE.value,
       table=_TABLE.value,
+      study=_STUDY.value,
       command=" ".join(shlex.quote(a) for a in ["python", "-m",
                                                  "lasium_tf.main"] + argv[1:]),
   )

@@ -69,6 +69,8 @@ def _find(records, method, k_shot, table=None, key=None, value=None):
       continue
     if record.get("dataset", "omniglot") != "omniglot":
       continue
+    if record.get("study"):
+      continue  # A budget series for the plots, not a table row.
     if table is not None and record.get("table") != table:
       continue
     if key is not None and record.get("hyperparameters", {}).get(key) != value:

@@ -510,6 +510,7 @@ def _result_record(config: Config, k_shot: int, outcome: Dict,
           **lasium_hyperparameters,
       },
       **({"table": config.table} if config.table is not None else {}),
+      **({"study": config.study} if config.study is not None else {}),
       "config": dataclasses.asdict(config),
       "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
           timespec="seconds"),

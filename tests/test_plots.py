@@ -1,0 +1,45 @@
+"""Accuracy-against-budget figures from result JSONs."""
+
+import json
+
+import pytest
+
+from lasium_tf import plots
+
+pytest.importorskip("matplotlib")
+
+
+def record(method, accuracy, iterations, epochs=None, sigma2=0.5, k_shot=1,
+           study=None):
+  hyper = {"policy": "n", "sigma2": sigma2}
+  if epochs is not None:
+    hyper["generator_info"] = {"kind": "gan", "epochs": epochs}
+  out = {"method": method, "k_shot": k_shot, "accuracy": accuracy,
+         "ci95": 0.5, "budget": {"meta_iterations": iterations},
+         "hyperparameters": hyper}
+  if study:
+    out["study"] = study
+  return out
+
+
+def test_curves_group_by_method_policy_and_budget(tmp_path):
+  records = [
+      record("LASIUM-N-GAN-MAML", 60.0, 1000, epochs=5, study="gan_epochs"),
+      record("LASIUM-N-GAN-MAML", 70.0, 1000, epochs=20),
+      record("LASIUM-N-GAN-MAML", 65.0, 1000, epochs=20, sigma2=1.0),
+      record("LASIUM-N-GAN-MAML", 75.0, 10000, epochs=20),
+      record("Supervised MAML", 91.0, 10000),
+  ]
+  for i, r in enumerate(records):
+    (tmp_path / f"r{i}.json").write_text(json.dumps(r))
+  paths, curves = plots.draw(tmp_path, tmp_path / "figures")
+  epochs = curves["generator_epochs"]
+  assert list(epochs) == ["LASIUM-N-GAN-MAML sigma^2=0.5, 1-shot"]
+  assert [p[:2] for p in epochs["LASIUM-N-GAN-MAML sigma^2=0.5, 1-shot"]] == [
+      (5, 60.0), (20, 70.0)]
+  iterations = curves["meta_iterations"]
+  assert list(iterations) == [
+      "LASIUM-N-GAN-MAML sigma^2=0.5, generator 20 ep, 1-shot"]
+  for path in paths:
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  assert not list((tmp_path / "figures").glob("*.tmp.png"))
