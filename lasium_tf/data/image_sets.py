@@ -84,9 +84,20 @@ class ImageArray:
     del sample  # Decoded already.
 
 
-def _index_stream(start: int, count: Optional[int]) -> tf.data.Dataset:
+def _task_stream(start: int, count: Optional[int], store, n_way: int,
+                 k_shot: int, per_class: int, pick) -> tf.data.Dataset:
+  """Episodes `start, start + 1, ...`: `pick(index)` gives class-major image
+  indices [n_way * per_class], fetched from `store` and split into
+  support (first K_tr of each class) and query."""
   stop = start + count if count is not None else np.iinfo(np.int64).max
-  return tf.data.Dataset.range(start, stop)
+
+  def sample(index):
+    images = store.fetch(pick(index))
+    return split_classes(
+        tf.reshape(images, [n_way, per_class] + images.shape[1:]), k_shot)
+
+  return tf.data.Dataset.range(start, stop).map(
+      sample, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,7 +141,7 @@ class LabelledImages:
     table = tf.constant(table)
     counts = tf.constant([len(m) for m in members], tf.int64)
 
-    def sample(index):
+    def pick(index):
       class_seed, image_seed = tf.unstack(
           tf.random.experimental.stateless_split(task_seed(seed, index), 2))
       classes = tf.math.top_k(tf.random.stateless_uniform(
@@ -143,13 +154,10 @@ class LabelledImages:
                < tf.gather(counts, classes)[:, None])
       scores = tf.where(valid, scores, -1.0)
       picks = tf.math.top_k(scores, per_class).indices
-      indices = tf.reshape(tf.gather(rows, picks, batch_dims=1), [-1])
-      images = self.store.fetch(indices)
-      return split_classes(
-          tf.reshape(images, [n_way, per_class] + images.shape[1:]), k_shot)
+      return tf.reshape(tf.gather(rows, picks, batch_dims=1), [-1])
 
-    return _index_stream(start, count).map(
-        sample, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return _task_stream(start, count, self.store, n_way, k_shot, per_class,
+                        pick)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,17 +212,14 @@ class AttributeImages:
     self.check(n_way, k_shot, k_query, "the data")
     per_class = k_shot + k_query
 
-    def sample(index):
+    def pick(index):
       indices = tf.numpy_function(
           lambda i: self.task_indices(seed, int(i), per_class), [index],
           tf.int64, stateful=False)
       indices.set_shape([2 * per_class])
-      images = self.store.fetch(indices)
-      return split_classes(
-          tf.reshape(images, [2, per_class] + images.shape[1:]), k_shot)
+      return indices
 
-    return _index_stream(start, count).map(
-        sample, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return _task_stream(start, count, self.store, 2, k_shot, per_class, pick)
 
 
 def labels_from_names(names: Sequence[str]) -> Tuple[np.ndarray, Tuple[str, ...]]:
