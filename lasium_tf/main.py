@@ -176,7 +176,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   from lasium_tf import train  # Imported here: TensorFlow loads slowly.
-  from lasium_tf.data.omniglot import DataError
+  from lasium_tf.data import DataError
 
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # Hide TensorFlow's INFO lines.

@@ -142,6 +142,10 @@ def run_cli(*args, timeout=120):
     (["--data_dir=/does/not/exist"], "Omniglot not found"),
     (["--eval_k_shots=one"], "comma-separated list of integers"),
     (["--meta_lr=-0.1"], "--meta_lr must be positive"),
+    (["--dataset=celeba", "--mode=evaluate", "--task_source=none",
+      "--data_dir=/does/not/exist"], "celeba not found"),
+    (["--dataset=mini_imagenet", "--split=vinyals"], "not one of ravi"),
+    (["--dataset=celeba_attributes", "--eval_n_way=5"], "--eval_n_way=2"),
 ])
 def test_cli_errors(args, match, tmp_path):
   result = run_cli(*args, f"--experiment_dir={tmp_path}")
