@@ -9,7 +9,11 @@ from conftest import REPO
 
 
 def last_json_line(script, *args):
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+  # The repository first on the path: the scripts import this checkout's
+  # library even where another checkout is the installed one.
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
+             PYTHONPATH=os.pathsep.join(
+                 [str(REPO)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
   result = subprocess.run([sys.executable, str(REPO / "benchmarks" / script),
                            *args], capture_output=True, text=True, cwd=REPO,
                           env=env, timeout=300)
