@@ -175,6 +175,8 @@ class LasiumConfig:
     policy: "n" (z + e), "ro" (towards a random vector), "oc" (towards
       another class's anchor).
     sigma2: LASIUM-N noise variance.
+    sigma_max: if set, LASIUM-N draws each class's noise scale
+      sigma ~ U(0, sigma_max) instead (the authors' VAE runs: 2).
     alpha: LASIUM-RO / -OC interpolation coefficient.
     oc_sigma2: noise variance of OC's every N-th sample (authors' code).
     anchor_min_distance: anchors closer than this are redrawn; None uses
@@ -184,6 +186,7 @@ class LasiumConfig:
   generator: Optional[str] = None
   policy: str = "ro"
   sigma2: float = 0.5
+  sigma_max: Optional[float] = None
   alpha: float = 0.2
   oc_sigma2: float = 1.0
   anchor_min_distance: Optional[float] = None
@@ -192,6 +195,8 @@ class LasiumConfig:
   def policy_hyperparameters(self):
     """The hyperparameters the chosen policy uses, by name."""
     if self.policy == "n":
+      if self.sigma_max is not None:
+        return {"sigma_max": self.sigma_max}
       return {"sigma2": self.sigma2}
     if self.policy == "ro":
       return {"alpha": self.alpha}
@@ -206,6 +211,8 @@ class LasiumConfig:
           "folder (--mode=train_generator makes one).")
     _positive("sigma2", self.sigma2)
     _positive("oc_sigma2", self.oc_sigma2)
+    if self.sigma_max is not None:
+      _positive("sigma_max", self.sigma_max)
     _positive("max_anchor_tries", self.max_anchor_tries)
     if not 0 < self.alpha < 1:
       raise ConfigError(f"--alpha must lie in (0, 1) (a point between the "

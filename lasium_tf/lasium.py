@@ -44,11 +44,24 @@ def interpolate(z: tf.Tensor, target: tf.Tensor, alpha) -> tf.Tensor:
 
 
 def lasium_n(anchors: tf.Tensor, num_samples: int, seed: tf.Tensor,
-             sigma2: float = 0.5, **_) -> tf.Tensor:
-  """LASIUM-N: z' = z + e, e ~ N(0, sigma^2 I). Returns [N, M, d]."""
+             sigma2: float = 0.5, sigma_max: Optional[float] = None,
+             **_) -> tf.Tensor:
+  """LASIUM-N: z' = z + e, e ~ N(0, sigma^2 I). Returns [N, M, d].
+
+  With `sigma_max`, each class draws its own sigma ~ U(0, sigma_max) instead
+  of the fixed sigma^2: the authors' VAE runs draw sigma ~ U(0, 2), so
+  classes range from tight to loose (shared/docs/authors-code-facts.md; one
+  sigma per class is our reading of it).
+  """
   noise = tf.random.stateless_normal(
       [tf.shape(anchors)[0], num_samples, tf.shape(anchors)[1]], seed)
-  return anchors[:, None, :] + math.sqrt(sigma2) * noise
+  if sigma_max is None:
+    sigma = math.sqrt(sigma2)
+  else:
+    sigma = tf.random.stateless_uniform(
+        [tf.shape(anchors)[0], 1, 1],
+        tf.random.experimental.stateless_fold_in(seed, 1), 0.0, sigma_max)
+  return anchors[:, None, :] + sigma * noise
 
 
 def lasium_ro(anchors: tf.Tensor, num_samples: int, seed: tf.Tensor,

@@ -100,6 +100,9 @@ _GENERATOR = flags.DEFINE_string(
 _POLICY = flags.DEFINE_enum("policy", "ro", config_lib.POLICIES,
                             "LASIUM in-class sampling policy.")
 _SIGMA2 = flags.DEFINE_float("sigma2", 0.5, "LASIUM-N noise variance.")
+_SIGMA_MAX = flags.DEFINE_float(
+    "sigma_max", None, "If set, LASIUM-N draws each class's noise scale "
+    "sigma ~ U(0, sigma_max) instead of --sigma2 (the authors' VAE: 2).")
 _ALPHA = flags.DEFINE_float("alpha", 0.2, "LASIUM-RO/-OC interpolation.")
 _OC_SIGMA2 = flags.DEFINE_float("oc_sigma2", 1.0,
                                 "LASIUM-OC: variance of every N-th sample.")
@@ -156,7 +159,8 @@ def config_from_flags(argv) -> config_lib.Config:
           samples_every=_SAMPLES_EVERY.value, seed=_SEED.value),
       lasium=config_lib.LasiumConfig(
           generator=_GENERATOR.value, policy=_POLICY.value,
-          sigma2=_SIGMA2.value, alpha=_ALPHA.value,
+          sigma2=_SIGMA2.value, sigma_max=_SIGMA_MAX.value,
+          alpha=_ALPHA.value,
           oc_sigma2=_OC_SIGMA2.value,
           anchor_min_distance=_ANCHOR_MIN.value),
       export_dir=_EXPORT_DIR.value,

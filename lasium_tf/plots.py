@@ -35,6 +35,8 @@ Point = Tuple[float, float, float]  # x, accuracy, ci95
 
 def _policy(record: Dict) -> str:
   hyper = record.get("hyperparameters", {})
+  if "sigma_max" in hyper and hyper.get("policy") == "n":
+    return f"sigma~U(0,{hyper['sigma_max']:g})"
   if "sigma2" in hyper and hyper.get("policy") == "n":
     return f"sigma^2={hyper['sigma2']:g}"
   if "alpha" in hyper:

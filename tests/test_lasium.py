@@ -108,6 +108,19 @@ def test_lasium_n_spread_grows_with_sigma():
   assert spreads == sorted(spreads)
 
 
+def test_lasium_n_with_sigma_max_draws_a_scale_per_class():
+  anchors = tf.zeros([6, 64])
+  seed = tf.constant([0, 1], tf.int64)
+  samples = lasium.lasium_n(anchors, 40, seed, sigma_max=2.0).numpy()
+  scales = samples.reshape(6, -1).std(axis=1)
+  assert scales.min() >= 0.0 and scales.max() <= 2.0 * 1.1
+  assert scales.max() - scales.min() > 0.2  # Classes differ in spread.
+  # Without sigma_max the stream is the fixed-sigma one, as before.
+  fixed = lasium.lasium_n(anchors, 40, seed, sigma2=0.5).numpy()
+  plain = tf.random.stateless_normal([6, 40, 64], seed).numpy()
+  np.testing.assert_allclose(fixed, math.sqrt(0.5) * plain, rtol=1e-6)
+
+
 @pytest.mark.parametrize("alpha", [0.2, 0.4])
 def test_lasium_ro_samples_lie_on_segments_towards_random_vectors(alpha):
   anchors = tf.random.stateless_normal([5, D], [1, 2])
