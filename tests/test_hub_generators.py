@@ -79,3 +79,19 @@ def test_lasium_tasks_and_a_meta_step_on_the_bigbigan_stand_in(bigbigan):
   maml = MAML(model, inner_lr=0.05, inner_steps=1, first_order=True)
   metrics = maml.meta_step(batch)
   assert np.isfinite(float(metrics["loss"]))
+
+
+def test_preset_handle_is_read_from_the_tfhub_cache(tmp_path, monkeypatch):
+  """With TFHUB_CACHE_DIR holding the module, the real handle loads offline."""
+  import hashlib
+  import shutil
+
+  handle = generators.PRESETS["bigbigan"].handle
+  module = BigBiGANLike()
+  source = save(module, tmp_path / "module", {"generate": module.generate})
+  cache = tmp_path / "cache"
+  shutil.copytree(source, cache / hashlib.sha1(handle.encode()).hexdigest())
+  monkeypatch.setenv("TFHUB_CACHE_DIR", str(cache))
+  generator, info = generative.load_generator("bigbigan")
+  assert info["source"] == handle
+  assert generator.decode(tf.zeros([1, 120])).shape == (1, 84, 84, 3)
