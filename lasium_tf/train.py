@@ -340,6 +340,7 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
   card = {"kind": gen_config.kind, "latent_dim": generator.latent_dim,
           "epochs": epoch, "planned_epochs": gen_config.epochs,
           "split": trained["data"]["split"] or "vinyals",
+          "stripe_score": round(generative.stripe_score(samples), 3),
           "train_images": "unlabeled images of the train split",
           "train_command": train_command, "export_command": config.command,
           "date": datetime.datetime.now(datetime.timezone.utc).isoformat(

@@ -168,3 +168,15 @@ def test_lasium_without_generator_is_refused():
   with pytest.raises(config_lib.ConfigError, match="--alpha"):
     config_lib.Config(task_source="lasium", lasium=config_lib.LasiumConfig(
         generator="x", alpha=1.5)).validate()
+
+
+def test_stripe_score_sees_alternate_rows_and_columns():
+  rng = np.random.default_rng(0)
+  clean = rng.uniform(size=(8, 28, 28, 1))
+  rows = clean.copy()
+  rows[:, 0::2] *= 0.1
+  cols = clean.copy()
+  cols[:, :, 1::2] *= 0.1
+  assert generative.stripe_score(clean) < 0.05
+  assert generative.stripe_score(rows) > 1.5
+  assert generative.stripe_score(cols) > 1.5
