@@ -39,3 +39,20 @@ def test_rows_filled_from_results_and_missing_rows_marked(tmp_path):
   assert "71.00 +- 0.70 | 71.31" in ro04 and "VAE 20 epochs" in ro04
   ro02 = next(l for l in vae.splitlines() if l.startswith("| RO alpha=0.2"))
   assert "not run" in ro02 and "flags/table7_ro_vae_maml_alpha02.cfg" in ro02
+
+
+def test_study_runs_are_listed_apart_and_never_fill_a_table(tmp_path):
+  write(tmp_path / "omniglot" / "a" / "s.json", method="LASIUM-N-GAN-MAML",
+        k_shot=1, accuracy=53.5, ci95=0.7, study="gan_epochs",
+        dataset="omniglot", hyperparameters={"sigma2": 0.5, "generator_info": {
+            "kind": "gan", "epochs": 5}},
+        command="python -m lasium_tf.main --flagfile=flags/study_gan_epochs.cfg",
+        budget={"meta_iterations": 1000, "eval_tasks": 1000})
+  assert report.main([str(tmp_path)]) == 0
+  text = (tmp_path / "README.md").read_text()
+  gan = text[text.index("### GAN-MAML"):text.index("### VAE-MAML")]
+  n05 = next(l for l in gan.splitlines() if l.startswith("| N sigma^2=0.5"))
+  assert "not run" in n05
+  study = text[text.index("## Studies"):]
+  assert "| gan_epochs | LASIUM-N-GAN-MAML | sigma2=0.5 | 1 | 53.50 +- 0.70 |" in study
+  assert "GAN 5 epochs" in study
