@@ -119,6 +119,28 @@ def interpolation_strips(generator, starts: tf.Tensor, ends: tf.Tensor,
   return grid(images, column_colours=colours, scale=scale)
 
 
+def anchor_interpolations(generator, seed: int = 0,
+                          real_images: Optional[np.ndarray] = None
+                          ) -> np.ndarray:
+  """Four strips: two from anchors towards random vectors, two between anchors.
+
+  Anchors are drawn as LASIUM draws them: prior samples for a GAN, encodings
+  of `real_images` for a VAE (pass them with a generator that can encode).
+  """
+  z_seed, v_seed, pick_seed = tf.unstack(
+      tf.random.experimental.stateless_split([seed, 11], 3))
+  if real_images is not None and generator.can_encode:
+    picks = tf.random.stateless_uniform([4], pick_seed, 0, len(real_images),
+                                        tf.int32)
+    anchors = generator.encode(tf.gather(real_images, picks))
+  else:
+    anchors = tf.random.stateless_normal([4, generator.latent_dim], z_seed)
+  random_vectors = tf.random.stateless_normal([2, generator.latent_dim],
+                                              v_seed)
+  ends = tf.concat([random_vectors, anchors[3:], anchors[2:3]], axis=0)
+  return interpolation_strips(generator, anchors, ends)
+
+
 def policy_tasks_picture(sampler, hyperparameters: Dict[str, Dict[str, float]],
                          seed: int = 0, index: int = 0) -> np.ndarray:
   """Task `index` of each policy side by side (the paper's Figures 1 and 2).

@@ -406,8 +406,9 @@ def draw_tasks(config: Config, verbose: bool = True) -> Dict:
   paths["figure"] = figure
   strips = os.path.join(config.experiment_dir,
                         f"interpolation_{info['kind']}.png")
-  pictures.save_png(strips, interpolation_picture(
-      sampler.generator, train_images, config.seed))
+  pictures.save_png(strips, pictures.anchor_interpolations(
+      sampler.generator, config.seed,
+      train_images.unlabeled() if info["kind"] == "vae" else None))
   paths["interpolation"] = strips
   if verbose:
     print(f"Wrote {figure}: LASIUM-N, -RO and -OC tasks from left to right, "
@@ -417,28 +418,6 @@ def draw_tasks(config: Config, verbose: bool = True) -> Dict:
           f"top two rows towards random vectors (RO), the bottom two towards "
           f"another anchor (OC).", flush=True)
   return paths
-
-
-def interpolation_picture(generator, train_images, seed: int) -> np.ndarray:
-  """Four interpolation strips: two towards random vectors, two between anchors.
-
-  Anchors are prior samples for a GAN and encoded real images for a VAE,
-  as LASIUM draws them.
-  """
-  from lasium_tf import pictures
-
-  z_seed, v_seed, pick_seed = tf.unstack(
-      tf.random.experimental.stateless_split([seed, 11], 3))
-  if train_images is not None and generator.can_encode:
-    real = train_images.unlabeled()
-    picks = tf.random.stateless_uniform([4], pick_seed, 0, len(real), tf.int32)
-    anchors = generator.encode(tf.gather(real, picks))
-  else:
-    anchors = tf.random.stateless_normal([4, generator.latent_dim], z_seed)
-  random_vectors = tf.random.stateless_normal([2, generator.latent_dim],
-                                              v_seed)
-  ends = tf.concat([random_vectors, anchors[3:], anchors[2:3]], axis=0)
-  return pictures.interpolation_strips(generator, anchors, ends)
 
 
 def train_generator(config: Config, verbose: bool = True) -> Dict:

@@ -21,6 +21,7 @@ sees the same test tasks.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
@@ -40,9 +41,13 @@ class ImageFiles:
   def __len__(self) -> int:
     return len(self.paths)
 
+  @functools.cached_property
+  def _path_table(self) -> tf.Tensor:
+    return tf.constant(self.paths)  # Built once, not at every trace.
+
   def fetch(self, indices: tf.Tensor) -> tf.Tensor:
     """float32 [n, S, S, 3] in [0, 1]: images `indices`, squashed to S x S."""
-    paths = tf.gather(tf.constant(self.paths), indices)
+    paths = tf.gather(self._path_table, indices)
     size = self.image_size
 
     def decode(path):
@@ -76,9 +81,14 @@ class ImageArray:
   def __len__(self) -> int:
     return len(self.images)
 
+  @functools.cached_property
+  def _table(self) -> tf.Tensor:
+    # One copy of the (possibly hundreds of MB) array as a tensor, made once
+    # and captured by the task stream, not rebuilt at every trace.
+    return tf.convert_to_tensor(self.images)
+
   def fetch(self, indices: tf.Tensor) -> tf.Tensor:
-    table = tf.constant(self.images)
-    return tf.cast(tf.gather(table, indices), tf.float32) / 255.0
+    return tf.cast(tf.gather(self._table, indices), tf.float32) / 255.0
 
   def check_readable(self, sample: int = 3) -> None:
     del sample  # Decoded already.
