@@ -140,6 +140,7 @@ class GenerativeConfig:
   epochs: int = 500
   batch_size: int = 128
   learning_rate: Optional[float] = None  # None: 3e-4 GAN, 1e-3 VAE.
+  adam_beta1: float = 0.9  # The GAN's Adam (Keras' default, as the authors').
   mode_seeking_weight: float = 1.0
   label_noise: float = 0.05
   samples_every: int = 5
@@ -160,6 +161,9 @@ class GenerativeConfig:
       _positive("latent_dim", self.latent_dim)
     if self.learning_rate is not None:
       _positive("generator_lr", self.learning_rate)
+    if not 0 <= self.adam_beta1 < 1:
+      raise ConfigError(f"--generator_beta1 must be in [0, 1), got "
+                        f"{self.adam_beta1}.")
     if self.mode_seeking_weight < 0:
       raise ConfigError(f"--mode_seeking_weight must be >= 0, got "
                         f"{self.mode_seeking_weight}.")

@@ -6,18 +6,11 @@ these functions (LASIUM is unsupervised). Both models are plain Keras models
 random state (`tf.random.Generator`, checkpointed with the weights), so a
 resumed run continues the same random stream.
 
-GAN: non-saturating GAN loss with 0.05 uniform label noise on the
-discriminator's targets, Adam 3e-4 for both networks; the generator's
-adversarial loss is summed over its two latent batches (as the authors' code
-does; a mean doubles the mode-seeking term's relative weight, and in a first
-run here that drove the generator to high-contrast blobs for 4 epochs), plus
-the mode-seeking regulariser of MSGAN (Mao et al., CVPR 2019) used by the
-LASIUM authors:
-for two latent batches z1, z2 and their images G(z1), G(z2),
-ratio = mean_batch(mean_pixels |G(z1) - G(z2)| / mean_dims |z1 - z2|), and
-the generator adds 1 / (ratio + 1e-5). Both images come from the generator
-step's own z1 and z2 (the authors' code took G(z1) from the discriminator
-step's batch, a bug not copied here).
+GAN: the objective of `gan_objective` (non-saturating loss, label noise,
+MSGAN's mode-seeking term), with Adam 3e-4 for both networks. Both images of
+the mode-seeking pair come from the generator step's own z1 and z2 (the
+authors' code took G(z1) from the discriminator step's batch, a bug not
+copied here).
 
 VAE: binary cross-entropy summed over the 784 pixels plus the KL divergence
 to N(0, I), averaged over latent dimensions as in the authors' code (a weak
@@ -37,7 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from lasium_tf import pictures
+from lasium_tf import gan_objective, pictures
 from lasium_tf.config import GENERATOR_KINDS, GenerativeConfig
 from lasium_tf.generators import KerasGenerator, SavedModelGenerator
 from lasium_tf.progress import Progress
@@ -48,14 +41,15 @@ class GAN:
 
   def __init__(self, latent_dim: int = omniglot_gan.LATENT_DIM,
                learning_rate: float = 3e-4, mode_seeking_weight: float = 1.0,
-               label_noise: float = 0.05, seed: int = 0, image_size: int = 28):
+               label_noise: float = 0.05, seed: int = 0, image_size: int = 28,
+               adam_beta1: float = 0.9):
     self.latent_dim = latent_dim
     self.generator = omniglot_gan.build_generator(
         latent_dim, image_size=image_size, seed=2 * seed)
     self.discriminator = omniglot_gan.build_discriminator(
         image_size, seed=2 * seed + 1)
-    self.g_optimizer = keras.optimizers.Adam(learning_rate)
-    self.d_optimizer = keras.optimizers.Adam(learning_rate)
+    self.g_optimizer = keras.optimizers.Adam(learning_rate, beta_1=adam_beta1)
+    self.d_optimizer = keras.optimizers.Adam(learning_rate, beta_1=adam_beta1)
     self.g_optimizer.build(self.generator.trainable_variables)
     self.d_optimizer.build(self.discriminator.trainable_variables)
     self.mode_seeking_weight = mode_seeking_weight
@@ -73,56 +67,30 @@ class GAN:
 
   def _train_step(self, real: tf.Tensor) -> Dict[str, tf.Tensor]:
     batch = tf.shape(real)[0]
-    bce = keras.losses.BinaryCrossentropy(from_logits=True)
     z = self.rng.normal([batch, self.latent_dim])
     real_targets = 1.0 - self.label_noise * self.rng.uniform([batch, 1])
     fake_targets = self.label_noise * self.rng.uniform([batch, 1])
     with tf.GradientTape() as tape:
       fake = self.generator(z, training=True)
-      d_loss = (bce(real_targets, self.discriminator(real, training=True))
-                + bce(fake_targets, self.discriminator(fake, training=True)))
+      d_loss = gan_objective.discriminator_loss(
+          self.discriminator(real, training=True),
+          self.discriminator(fake, training=True), real_targets, fake_targets)
     grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
     self.d_optimizer.apply(grads, self.discriminator.trainable_variables)
 
     z1 = self.rng.normal([batch, self.latent_dim])
     z2 = self.rng.normal([batch, self.latent_dim])
-    ones = tf.ones([batch, 1])
     with tf.GradientTape() as tape:
       fake1 = self.generator(z1, training=True)
       fake2 = self.generator(z2, training=True)
-      adversarial = (bce(ones, self.discriminator(fake1, training=True))
-                     + bce(ones, self.discriminator(fake2, training=True)))
-      ratio = mode_seeking_ratio(fake1, fake2, z1, z2)
-      g_loss = adversarial + self.mode_seeking_weight / (ratio + 1e-5)
+      ratio = gan_objective.mode_seeking_ratio(fake1, fake2, z1, z2)
+      g_loss, adversarial = gan_objective.generator_loss(
+          self.discriminator(fake1, training=True),
+          self.discriminator(fake2, training=True), ratio,
+          self.mode_seeking_weight)
     grads = tape.gradient(g_loss, self.generator.trainable_variables)
     self.g_optimizer.apply(grads, self.generator.trainable_variables)
     return {"d_loss": d_loss, "g_loss": adversarial, "mode_seeking": ratio}
-
-
-def stripe_score(images) -> float:
-  """How much brighter odd rows or columns are than even ones (0 = none).
-
-  The Omniglot GAN drifts in and out of a mode where strokes break into
-  alternate bright and dark rows (or columns), an artefact of its 4x4 stride-2
-  transposed convolutions (epoch 10, striped: 49.18% 5-way 1-shot for
-  LASIUM-N-GAN-MAML at 1000 meta-iterations and 1000 test tasks, against
-  53.49% after epoch 5; results/omniglot/gan_epochs/). The score is the larger of |log(odd / even)| over
-  row sums and over column sums of [batch, H, W, 1] images; under 0.25 the
-  samples look clean.
-  """
-  images = np.asarray(images, np.float64)[..., 0]
-  rows = images.mean(axis=(0, 2))
-  cols = images.mean(axis=(0, 1))
-  ratios = [a[1::2].sum() / max(a[0::2].sum(), 1e-12) for a in (rows, cols)]
-  return float(max(abs(np.log(max(r, 1e-12))) for r in ratios))
-
-
-def mode_seeking_ratio(images1, images2, z1, z2) -> tf.Tensor:
-  """MSGAN's image distance over latent distance, averaged over the batch."""
-  image_axes = tf.range(1, tf.rank(images1))
-  image_distance = tf.reduce_mean(tf.abs(images1 - images2), axis=image_axes)
-  latent_distance = tf.reduce_mean(tf.abs(z1 - z2), axis=1)
-  return tf.reduce_mean(image_distance / latent_distance)
 
 
 class VAE:
@@ -186,7 +154,7 @@ def build(config: GenerativeConfig, image_size: int = 28):
   if config.kind == "gan":
     return GAN(config.resolved_latent_dim, lr or 3e-4,
                config.mode_seeking_weight, config.label_noise, config.seed,
-               image_size)
+               image_size, config.adam_beta1)
   return VAE(config.resolved_latent_dim, lr or 1e-3, config.seed, image_size)
 
 
@@ -243,7 +211,7 @@ def train(model, images: np.ndarray, config: GenerativeConfig,
     samples = (model.decode(fixed_z).numpy()
                if draw or config.kind == "gan" else None)
     if config.kind == "gan":
-      metrics["stripes"] = stripe_score(samples)
+      metrics["stripes"] = gan_objective.stripe_score(samples)
       with writer.as_default(step=int(epoch)):
         tf.summary.scalar("gan/stripes", metrics["stripes"])
     if draw:
@@ -324,3 +292,47 @@ def load_generator(path: str):
   spec = generators.ModuleSpec(
       path, encode_signature="encode" if info["kind"] == "vae" else None)
   return SavedModelGenerator(spec), info
+
+
+def import_gan_weights(weights: str, directory: str, command: str = "") -> Dict:
+  """Makes a generator training folder from weights `gan_jax.train` wrote.
+
+  `weights` is `<run>/generator_epoch_XXXX.weights.h5`; `<run>/config.json`
+  (written by `scripts/gan_jax.py`) gives the GAN's configuration and training
+  command, and `<run>/discriminator_epoch_XXXX.weights.h5`, where present, the
+  discriminator. `directory` receives config.json and a checkpoint at that
+  epoch, so `load_generator`, `--generator` and `--mode=export_generator`
+  read it like a folder trained here. Resuming training from it starts
+  Adam's moments afresh (they are not carried over).
+  """
+  run_dir, name = os.path.split(weights)
+  prefix, suffix = "generator_epoch_", ".weights.h5"
+  if not (name.startswith(prefix) and name.endswith(suffix)
+          and name[len(prefix):-len(suffix)].isdigit()):
+    raise ValueError(f"{weights} is not a generator_epoch_XXXX.weights.h5 "
+                     f"file written by scripts/gan_jax.py.")
+  epoch = int(name[len(prefix):-len(suffix)])
+  config_path = os.path.join(run_dir, "config.json")
+  if not os.path.exists(config_path):
+    raise FileNotFoundError(f"{config_path} is missing: it says how the "
+                            f"weights beside it were trained.")
+  with open(config_path) as f:
+    saved = json.load(f)
+  config = GenerativeConfig(**saved["generative"])
+  model = build(config, saved.get("data", {}).get("image_size") or 28)
+  model.generator.load_weights(weights)
+  discriminator = os.path.join(run_dir,
+                               f"discriminator_epoch_{epoch:04d}{suffix}")
+  if os.path.exists(discriminator):
+    model.discriminator.load_weights(discriminator)
+  os.makedirs(directory, exist_ok=True)
+  saved["command"] = f"{saved.get('command', '')}; then {command}".strip("; ")
+  with open(os.path.join(directory, "config.json"), "w") as f:
+    json.dump(saved, f, indent=2, sort_keys=True)
+  epoch_var = tf.Variable(epoch, dtype=tf.int64, name="epoch")
+  checkpoint = tf.train.Checkpoint(epoch=epoch_var, **model.trackables())
+  tf.train.CheckpointManager(
+      checkpoint, os.path.join(directory, "checkpoints"),
+      max_to_keep=2).save(checkpoint_number=epoch)
+  return {"epoch": epoch, "directory": directory,
+          "discriminator": os.path.exists(discriminator)}

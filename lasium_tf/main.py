@@ -90,6 +90,8 @@ _GEN_BATCH = flags.DEFINE_integer("generator_batch_size", 128,
                                   "Generator training batch size.")
 _GEN_LR = flags.DEFINE_float("generator_lr", None,
                              "Adam lr (default 3e-4 GAN, 1e-3 VAE).")
+_GEN_BETA1 = flags.DEFINE_float("generator_beta1", 0.9,
+                                "Adam beta_1 of the GAN's two optimizers.")
 _MODE_SEEKING = flags.DEFINE_float("mode_seeking_weight", 1.0,
                                    "Weight of the MSGAN term (GAN).")
 _SAMPLES_EVERY = flags.DEFINE_integer("samples_every", 5,
@@ -154,7 +156,7 @@ def config_from_flags(argv) -> config_lib.Config:
       generative=config_lib.GenerativeConfig(
           kind=_GENERATOR_TYPE.value, latent_dim=_LATENT_DIM.value,
           epochs=_GEN_EPOCHS.value, batch_size=_GEN_BATCH.value,
-          learning_rate=_GEN_LR.value,
+          learning_rate=_GEN_LR.value, adam_beta1=_GEN_BETA1.value,
           mode_seeking_weight=_MODE_SEEKING.value,
           samples_every=_SAMPLES_EVERY.value, seed=_SEED.value),
       lasium=config_lib.LasiumConfig(

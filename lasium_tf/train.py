@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from lasium_tf.config import Config, ConfigError, EvalConfig
+from lasium_tf import gan_objective
 from lasium_tf.data import load_parts
 from lasium_tf.files import atomic_write
 from lasium_tf.maml import MAML
@@ -340,7 +341,7 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
   card = {"kind": gen_config.kind, "latent_dim": generator.latent_dim,
           "epochs": epoch, "planned_epochs": gen_config.epochs,
           "split": trained["data"]["split"] or "vinyals",
-          "stripe_score": round(generative.stripe_score(samples), 3),
+          "stripe_score": round(gan_objective.stripe_score(samples), 3),
           "train_images": "unlabeled images of the train split",
           "train_command": train_command, "export_command": config.command,
           "date": datetime.datetime.now(datetime.timezone.utc).isoformat(

@@ -1,0 +1,109 @@
+"""Trains the Omniglot GAN on a GPU machine that has JAX but not TensorFlow.
+
+Three steps, the first and last here (TensorFlow), the middle one there:
+
+  # 1. The unlabeled train-split images, as one file to carry:
+  python scripts/gan_jax.py --action=prepare --images=experiments/gan_jax/train_images.npz
+  # 2. On the GPU machine (Keras on JAX; needs keras, jax, absl-py, h5py):
+  python scripts/gan_jax.py --action=train --images=experiments/gan_jax/train_images.npz \
+      --out=RUN --generator_epochs=500 --snapshot_epochs=10,30,100,500
+  # 3. Back here: a generator training folder for --generator / export_generator:
+  python scripts/gan_jax.py --action=import --weights=RUN/generator_epoch_0100.weights.h5 \
+      --experiment_dir=$HOME/lasium_runs/omniglot_gan_jax_e100
+
+The library does the work (`lasium_tf.gan_jax.train`,
+`generative.import_gan_weights`); the GAN's flags mean what they mean in
+`lasium_tf.main`, and their defaults are the authors' Omniglot recipe.
+"""
+
+import dataclasses
+import json
+import os
+import shlex
+import sys
+
+from absl import app, flags
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                ".."))
+
+_ACTION = flags.DEFINE_enum("action", None, ["prepare", "train", "import"],
+                            "Which step to run.")
+_IMAGES = flags.DEFINE_string("images", None, "The .npz of train images.")
+_OUT = flags.DEFINE_string("out", None, "train: folder for weights and log.")
+_WEIGHTS = flags.DEFINE_string("weights", None,
+                               "import: a generator_epoch_XXXX.weights.h5.")
+_EXPERIMENT_DIR = flags.DEFINE_string(
+    "experiment_dir", None, "import: the generator training folder to write.")
+_DATA_DIR = flags.DEFINE_string("data_dir", None,
+                                "prepare: Omniglot folder (as in main).")
+_SPLIT = flags.DEFINE_string("split", "vinyals", "prepare: class split.")
+_EPOCHS = flags.DEFINE_integer("generator_epochs", 500, "Epochs.")
+_BATCH = flags.DEFINE_integer("generator_batch_size", 128, "Batch size.")
+_LR = flags.DEFINE_float("generator_lr", 3e-4, "Adam learning rate.")
+_BETA1 = flags.DEFINE_float("generator_beta1", 0.9, "Adam beta_1.")
+_MODE_SEEKING = flags.DEFINE_float("mode_seeking_weight", 1.0,
+                                   "Weight of the MSGAN term.")
+_LATENT = flags.DEFINE_integer("latent_dim", 128, "Latent size.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of weights and training.")
+_SNAPSHOTS = flags.DEFINE_list("snapshot_epochs", [],
+                               "Epochs whose generator weights are kept.")
+_MAX_SECONDS = flags.DEFINE_float(
+    "max_seconds", None, "Stop (saving both networks) after this long.")
+
+
+def _required(*names):
+  missing = [n for n in names if flags.FLAGS[n].value is None]
+  if missing:
+    raise app.UsageError(f"--action={_ACTION.value} needs "
+                         + ", ".join(f"--{n}" for n in missing))
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  _required("action")
+  command = " ".join(shlex.quote(a) for a in ["python"] + sys.argv)
+  if _ACTION.value == "prepare":
+    _required("images")
+    import numpy as np
+    from lasium_tf.config import DataConfig
+    from lasium_tf.data import load_parts
+    data = DataConfig(data_dir=_DATA_DIR.value, split=_SPLIT.value)
+    data.validate()
+    images = load_parts(data, ["train"])["train"].unlabeled()
+    os.makedirs(os.path.dirname(_IMAGES.value) or ".", exist_ok=True)
+    np.savez_compressed(_IMAGES.value, images=images, split=_SPLIT.value)
+    print(f"Wrote {len(images)} unlabeled images to {_IMAGES.value}.")
+  elif _ACTION.value == "train":
+    _required("images", "out")
+    os.environ["KERAS_BACKEND"] = "jax"
+    import numpy as np
+    from lasium_tf import gan_jax
+    from lasium_tf.config import GenerativeConfig
+    with np.load(_IMAGES.value) as f:
+      images, split = f["images"], str(f["split"])
+    config = GenerativeConfig(
+        kind="gan", latent_dim=_LATENT.value, epochs=_EPOCHS.value,
+        batch_size=_BATCH.value, learning_rate=_LR.value,
+        adam_beta1=_BETA1.value, mode_seeking_weight=_MODE_SEEKING.value,
+        seed=_SEED.value)
+    config.validate()
+    os.makedirs(_OUT.value, exist_ok=True)
+    with open(os.path.join(_OUT.value, "config.json"), "w") as f:
+      json.dump({"generative": dataclasses.asdict(config), "command": command,
+                 "data": {"dataset": "omniglot", "split": split,
+                          "image_size": int(images.shape[1])}}, f, indent=2)
+    gan_jax.train(images, _OUT.value, config,
+                  [int(e) for e in _SNAPSHOTS.value], _MAX_SECONDS.value)
+  else:
+    _required("weights", "experiment_dir")
+    from lasium_tf import generative
+    out = generative.import_gan_weights(_WEIGHTS.value, _EXPERIMENT_DIR.value,
+                                        command)
+    print(f"Wrote a GAN training folder at epoch {out['epoch']} to "
+          f"{out['directory']}.")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,158 @@
+"""The GAN trained with Keras on JAX (scripts/gan_jax.py) and imported here.
+
+JAX runs in a subprocess: a Keras backend is fixed per process, and this one
+runs TensorFlow.
+"""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from lasium_tf import gan_objective, generative
+from models import omniglot_gan
+
+pytest.importorskip("jax")
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+SCRIPT = str(REPO / "scripts" / "gan_jax.py")
+
+
+def run_script(*args, backend="tensorflow"):
+  env = dict(os.environ, KERAS_BACKEND=backend, JAX_PLATFORMS="cpu",
+             PYTHONPATH=os.pathsep.join(
+                 [str(REPO)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+  result = subprocess.run([sys.executable, SCRIPT, *args], env=env,
+                          capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return result
+
+
+@pytest.fixture(scope="module")
+def jax_run(tmp_path_factory):
+  """Two epochs of 2 batches of 4 on stroke-like images, epoch 1 kept."""
+  root = tmp_path_factory.mktemp("gan_jax")
+  rng = np.random.default_rng(0)
+  images = np.zeros((8, 28, 28, 1), np.float32)
+  for i in range(8):
+    images[i, rng.integers(4, 24), 4:24] = 1.0
+    images[i, 4:24, rng.integers(4, 24)] = 1.0
+  np.savez_compressed(root / "images.npz", images=images, split="vinyals")
+  run_script("--action=train", f"--images={root / 'images.npz'}",
+             f"--out={root / 'run'}", "--generator_epochs=2",
+             "--generator_batch_size=4", "--snapshot_epochs=1",
+             "--generator_beta1=0.5")
+  return root / "run"
+
+
+def test_jax_training_writes_snapshots_log_and_config(jax_run):
+  names = sorted(os.listdir(jax_run))
+  assert names == ["config.json", "discriminator_epoch_0002.weights.h5",
+                   "generator_epoch_0001.weights.h5",
+                   "generator_epoch_0002.weights.h5", "log.jsonl"]
+  log = [json.loads(line) for line in (jax_run / "log.jsonl").open()]
+  assert [m["epoch"] for m in log] == [1, 2]
+  for m in log:
+    assert all(np.isfinite(m[k]) for k in ("d_loss", "g_loss", "mode_seeking",
+                                           "stripes"))
+    assert m["mode_seeking"] > 0
+  config = json.loads((jax_run / "config.json").read_text())
+  assert config["generative"]["adam_beta1"] == 0.5
+  assert config["data"] == {"dataset": "omniglot", "split": "vinyals",
+                            "image_size": 28}
+  assert "--generator_epochs=2" in config["command"]
+
+
+def test_jax_weights_load_into_the_tensorflow_generator_and_train(jax_run):
+  z = tf.random.stateless_normal([4, omniglot_gan.LATENT_DIM], [0, 1])
+  outputs = []
+  for epoch in (1, 2):
+    g = omniglot_gan.build_generator()
+    g.load_weights(str(jax_run / f"generator_epoch_{epoch:04d}.weights.h5"))
+    outputs.append(g(z).numpy())
+  fresh = omniglot_gan.build_generator(seed=0)(z).numpy()
+  # Epoch 1 starts from the same seeded weights the TF trainer builds, and
+  # each epoch moves them.
+  assert np.abs(outputs[0] - fresh).max() > 1e-4
+  assert np.abs(outputs[1] - outputs[0]).max() > 1e-4
+
+
+def test_imported_weights_are_a_generator_training_folder(jax_run, tmp_path):
+  weights = jax_run / "generator_epoch_0002.weights.h5"
+  out = generative.import_gan_weights(str(weights), str(tmp_path / "gan"),
+                                      "import command")
+  assert out == {"epoch": 2, "directory": str(tmp_path / "gan"),
+                 "discriminator": True}
+  model, config, epoch, command = generative.restore(str(tmp_path / "gan"))
+  assert (epoch, config.adam_beta1) == (2, 0.5)
+  assert command.endswith("; then import command")
+  assert "--action=train" in command
+  direct = omniglot_gan.build_generator()
+  direct.load_weights(str(weights))
+  z = tf.random.stateless_normal([3, 128], [2, 3])
+  np.testing.assert_allclose(model.generator(z).numpy(), direct(z).numpy(),
+                             atol=1e-6)
+  reference = omniglot_gan.build_discriminator()
+  reference.load_weights(str(jax_run / "discriminator_epoch_0002.weights.h5"))
+  x = tf.random.stateless_uniform([2, 28, 28, 1], [4, 5])
+  np.testing.assert_allclose(model.discriminator(x).numpy(),
+                             reference(x).numpy(), atol=1e-6)
+  generator, info = generative.load_generator(str(tmp_path / "gan"))
+  images = generator.decode(z).numpy()
+  assert images.shape == (3, 28, 28, 1) and info["epochs"] == 2
+  assert 0.0 <= images.min() and images.max() <= 1.0
+
+
+def test_import_refuses_files_it_did_not_write(jax_run, tmp_path):
+  stray = tmp_path / "gen.weights.h5"
+  stray.write_bytes(b"")
+  with pytest.raises(ValueError, match="generator_epoch_XXXX"):
+    generative.import_gan_weights(str(stray), str(tmp_path / "out"))
+  lonely = tmp_path / "generator_epoch_0001.weights.h5"
+  lonely.write_bytes((jax_run / "generator_epoch_0001.weights.h5").read_bytes())
+  with pytest.raises(FileNotFoundError, match="config.json"):
+    generative.import_gan_weights(str(lonely), str(tmp_path / "out"))
+
+
+def test_train_refuses_the_tensorflow_backend(tmp_path):
+  np.savez_compressed(tmp_path / "x.npz", images=np.zeros((4, 28, 28, 1)),
+                      split="vinyals")
+  env = dict(os.environ, PYTHONPATH=str(REPO))
+  result = subprocess.run(
+      [sys.executable, "-c",
+       "import keras, numpy as np\n"
+       "from lasium_tf import gan_jax\n"
+       "from lasium_tf.config import GenerativeConfig\n"
+       "gan_jax.train(np.zeros((4, 28, 28, 1)), 'x', GenerativeConfig())"],
+      env=dict(env, KERAS_BACKEND="tensorflow"), capture_output=True,
+      text=True, timeout=300)
+  assert result.returncode != 0
+  assert "KERAS_BACKEND=jax" in result.stderr
+
+
+def test_generator_loss_sums_both_batches_and_adds_the_mode_seeking_term():
+  logits = tf.zeros([4, 1])
+  total, adversarial = gan_objective.generator_loss(logits, logits, 0.5, 2.0)
+  assert float(adversarial) == pytest.approx(2 * np.log(2), rel=1e-5)
+  assert float(total) == pytest.approx(2 * np.log(2) + 2.0 / (0.5 + 1e-5),
+                                       rel=1e-5)
+  d = gan_objective.discriminator_loss(tf.fill([4, 1], 10.0),
+                                       tf.fill([4, 1], -10.0),
+                                       tf.ones([4, 1]), tf.zeros([4, 1]))
+  assert float(d) < 1e-3
+
+
+def test_prepare_writes_the_unlabeled_train_split(real_omniglot, tmp_path):
+  config, _ = real_omniglot
+  out = tmp_path / "images.npz"
+  run_script("--action=prepare", f"--images={out}",
+             f"--data_dir={config.data_dir}")
+  with np.load(out) as f:
+    assert f["images"].shape == (1028 * 20, 28, 28, 1)
+    assert str(f["split"]) == "vinyals"
+    assert f.files == ["images", "split"]
