@@ -228,10 +228,12 @@ def run(config: Config, verbose: bool = True) -> Dict:
   _check_against_data(config, parts)
 
   os.makedirs(config.experiment_dir, exist_ok=True)
-  write_json(os.path.join(config.experiment_dir, "config.json"),
-             dataclasses.asdict(config))
   learner = build_learner(config)
   manager, step = checkpoint_manager(learner, config.experiment_dir)
+  if manager.latest_checkpoint:
+    _check_resume(config)
+  write_json(os.path.join(config.experiment_dir, "config.json"),
+             dataclasses.asdict(config))
   if manager.latest_checkpoint:
     manager.checkpoint.restore(manager.latest_checkpoint).assert_consumed()
     if verbose:
@@ -257,6 +259,7 @@ def run(config: Config, verbose: bool = True) -> Dict:
     start = int(step)
     if config.task_source == "lasium":
       sampler, generator_info = lasium_sampler(config, parts.get("train"))
+      _check_generator(config.experiment_dir, generator_info)
       tasks = sampler.meta_batches(config.seed, config.maml.meta_batch_size,
                                    start_batch=start)
     else:
@@ -273,6 +276,8 @@ def run(config: Config, verbose: bool = True) -> Dict:
                           config.log_every, start, manager, step, verbose)
   train_seconds = _accumulate_seconds(config.experiment_dir,
                                       training.get("seconds", 0.0))
+  if generator_info is None and config.task_source == "lasium":
+    generator_info = _saved_generator(config.experiment_dir)
 
   results = {}
   if config.mode != "train":
@@ -292,6 +297,60 @@ def run(config: Config, verbose: bool = True) -> Dict:
       results[k_shot] = record
   return {"training": training, "results": results,
           "meta_iterations": int(step)}
+
+
+# What a checkpoint was trained on; a resumed run must not change it.
+_RESUME_KEYS = ("task_source", "learner", "backbone", "task", "maml", "lasium",
+                "seed")
+
+
+def _check_resume(config: Config) -> None:
+  """Refuses to resume (or evaluate) a checkpoint under other training flags."""
+  path = os.path.join(config.experiment_dir, "config.json")
+  if not os.path.exists(path):
+    return
+  with open(path) as f:
+    saved = json.load(f)
+  now = json.loads(json.dumps(dataclasses.asdict(config)))
+  changed = [k for k in _RESUME_KEYS if k in saved and saved[k] != now[k]]
+  old_data = dataclasses.replace(config.data, **{
+      k: v for k, v in saved.get("data", {}).items()
+      if k in ("dataset", "split", "image_size")})
+  for key in ("dataset", "resolved_split", "resolved_image_size"):
+    if getattr(old_data, key) != getattr(config.data, key):
+      changed.append(f"data.{key.replace('resolved_', '')}")
+  if changed:
+    raise ConfigError(
+        f"{config.experiment_dir} holds a checkpoint trained with other "
+        f"settings ({', '.join(changed)} differ from its config.json); "
+        f"use a fresh --experiment_dir, or the flags it was trained with.")
+
+
+def _saved_generator(experiment_dir: str) -> Optional[Dict]:
+  path = os.path.join(experiment_dir, "generator.json")
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def _check_generator(experiment_dir: str, info: Dict) -> None:
+  """Records the generator a run trains on; refuses a different one later.
+
+  A generator path (pretrained/omniglot_gan) can be republished with other
+  weights; resuming on those would mix two generators in one result.
+  """
+  saved = _saved_generator(experiment_dir)
+  info = json.loads(json.dumps(info))
+  if saved is None:
+    write_json(os.path.join(experiment_dir, "generator.json"), info)
+  elif saved != info:
+    raise ConfigError(
+        f"{experiment_dir} was meta-trained on another generator "
+        f"({saved.get('source')}, {saved.get('epochs')} epochs, dated "
+        f"{saved.get('date')}) than --generator gives now "
+        f"({info.get('source')}, {info.get('epochs')} epochs, dated "
+        f"{info.get('date')}); use a fresh --experiment_dir.")
 
 
 def lasium_sampler(config: Config, train_images=None):
@@ -343,6 +402,7 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
           "split": trained["data"]["split"] or "vinyals",
           "stripe_score": round(gan_objective.stripe_score(samples), 3),
           "train_images": "unlabeled images of the train split",
+          "trainer": trained.get("trainer", "lasium_tf.generative (TensorFlow)"),
           "train_command": train_command, "export_command": config.command,
           "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
               timespec="seconds")}
@@ -353,6 +413,7 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
       planned=gen_config.epochs, split=card["split"],
       latent=generator.latent_dim, train_command=train_command,
       export_command=config.command, size=size / 2**20,
+      trainer=card["trainer"],
       encode=("\n- `encode(images: float32[batch, 28, 28, 1])` -> "
               "`{\"mean\", \"log_var\"}`: the posterior (VAE anchors)."
               if generator.encoder is not None else ""),
@@ -368,6 +429,7 @@ _GENERATOR_CARD = """# Omniglot {kind} for LASIUM ({name})
 
 - Trained {epochs} epochs (of {planned} planned) on the unlabeled images of
   the {split} train split: no labels were used.
+- Trained by {trainer}.
 - Train command: `{train_command}`
 - Export command: `{export_command}`
 - Size on disk: {size:.1f} MiB.

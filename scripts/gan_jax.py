@@ -78,6 +78,7 @@ def main(argv):
   elif _ACTION.value == "train":
     _required("images", "out")
     os.environ["KERAS_BACKEND"] = "jax"
+    import jax
     import numpy as np
     from lasium_tf import gan_jax
     from lasium_tf.config import GenerativeConfig
@@ -92,6 +93,7 @@ def main(argv):
     os.makedirs(_OUT.value, exist_ok=True)
     with open(os.path.join(_OUT.value, "config.json"), "w") as f:
       json.dump({"generative": dataclasses.asdict(config), "command": command,
+                 "trainer": f"lasium_tf.gan_jax on {jax.devices()[0]}",
                  "data": {"dataset": "omniglot", "split": split,
                           "image_size": int(images.shape[1])}}, f, indent=2)
     gan_jax.train(images, _OUT.value, config,

@@ -66,6 +66,7 @@ def test_jax_training_writes_snapshots_log_and_config(jax_run):
   assert config["data"] == {"dataset": "omniglot", "split": "vinyals",
                             "image_size": 28}
   assert "--generator_epochs=2" in config["command"]
+  assert config["trainer"].startswith("lasium_tf.gan_jax on ")
 
 
 def test_jax_weights_load_into_the_tensorflow_generator_and_train(jax_run):

@@ -160,6 +160,29 @@ def test_cli_modes_export_draw_and_lasium_meta_training(vae_folder, tmp_path,
   assert record["hyperparameters"]["sigma2"] == 1.0
   assert record["hyperparameters"]["policy"] == "n"
   assert record["hyperparameters"]["generator_info"]["epochs"] == 1
+  lasium_run = config_lib.Config(
+      mode="evaluate", task_source="lasium",
+      method="LASIUM-N-VAE-MAML (test)", experiment_dir=str(tmp_path / "m"),
+      data=data_config, lasium=lasium_config, table=7,
+      maml=config_lib.MAMLConfig(inner_steps=1, first_order=True,
+                                 meta_batch_size=2),
+      eval=config_lib.EvalConfig(k_shots=(1,), k_query=2, num_tasks=2,
+                                 inner_steps=1, tasks_per_call=2),
+      iterations=2)
+  # Evaluating the finished run alone still names the generator it used.
+  evaluated = train.run(lasium_run, verbose=False)
+  assert evaluated["results"][1]["hyperparameters"]["generator_info"] == (
+      record["hyperparameters"]["generator_info"])
+  # A generator republished at the same path is not silently resumed on.
+  card["epochs"] = 7
+  (export_dir / "card.json").write_text(json.dumps(card))
+  with pytest.raises(config_lib.ConfigError, match="another generator"):
+    train.run(dataclasses.replace(lasium_run, mode="train_and_evaluate",
+                                  iterations=3), verbose=False)
+  # Nor are other task settings.
+  with pytest.raises(config_lib.ConfigError, match="lasium differ"):
+    train.run(dataclasses.replace(lasium_run, lasium=dataclasses.replace(
+        lasium_config, sigma2=0.5)), verbose=False)
 
 
 def test_lasium_without_generator_is_refused():

@@ -62,6 +62,11 @@ def test_train_evaluate_resume_and_results(real_omniglot, tmp_path):
   assert exported["meta_iterations"] == 5
   assert (tmp_path / "export" / "saved_model.pb").exists()
   assert (tmp_path / "export" / "model.keras").exists()
+  # The checkpoint is not resumed under other training settings.
+  with pytest.raises(config_lib.ConfigError, match=r"seed, data.split differ"):
+    train.run(dataclasses.replace(
+        config, seed=1, iterations=6,
+        data=dataclasses.replace(data_config, split="authors")), verbose=False)
 
 
 def test_protonets_through_the_same_loop(real_omniglot, tmp_path):
