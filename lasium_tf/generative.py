@@ -281,9 +281,9 @@ def load_generator(path: str):
                                        "source": spec.handle}
   if os.path.isdir(path) and not os.path.exists(
       os.path.join(path, "saved_model.pb")):
-    model, config, epoch, _ = restore(path)
+    model, config, epoch, command = restore(path)
     return as_generator(model), {"kind": config.kind, "epochs": epoch,
-                                 "source": path}
+                                 "source": path, "train_command": command}
   info = {"kind": "gan", "source": path}
   card = os.path.join(path, "card.json")
   if os.path.exists(card):

@@ -43,3 +43,24 @@ def test_curves_group_by_method_policy_and_budget(tmp_path):
   for path in paths:
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
   assert not list((tmp_path / "figures").glob("*.tmp.png"))
+
+
+def test_gpu_trained_generators_get_their_own_curves(tmp_path):
+  def run(accuracy, epochs, command):
+    r = record("LASIUM-N-GAN-MAML", accuracy, 1000, epochs=epochs)
+    r["hyperparameters"]["generator_info"]["train_command"] = command
+    return r
+
+  jax = "python scripts/gan_jax.py --action=train --out=runs/a"
+  records = [
+      record("LASIUM-N-GAN-MAML", 53.0, 1000, epochs=5),
+      record("LASIUM-N-GAN-MAML", 50.0, 1000, epochs=19),
+      run(60.0, 30, jax), run(65.0, 140, jax),
+      run(61.0, 140, jax + " --generator_beta1=0.5"),
+  ]
+  curves = plots.generator_epoch_curves(records)
+  assert sorted(curves) == [
+      "LASIUM-N-GAN-MAML (JAX-trained) sigma^2=0.5, 1-shot",
+      "LASIUM-N-GAN-MAML sigma^2=0.5, 1-shot"]
+  assert [p[0] for p in curves[
+      "LASIUM-N-GAN-MAML (JAX-trained) sigma^2=0.5, 1-shot"]] == [30, 140]
