@@ -146,7 +146,7 @@ def test_cli_modes_export_draw_and_lasium_meta_training(vae_folder, tmp_path,
   strips = tf.io.decode_png(tf.io.read_file(drawn["interpolation"]))
   assert strips.shape[0] < strips.shape[1]  # 4 rows of 9 alphas.
 
-  out = train.run(config_lib.Config(
+  lasium_run = config_lib.Config(
       mode="train_and_evaluate", task_source="lasium",
       method="LASIUM-N-VAE-MAML (test)", experiment_dir=str(tmp_path / "m"),
       data=data_config, lasium=lasium_config, table=7,
@@ -154,22 +154,15 @@ def test_cli_modes_export_draw_and_lasium_meta_training(vae_folder, tmp_path,
                                  meta_batch_size=2),
       eval=config_lib.EvalConfig(k_shots=(1,), k_query=2, num_tasks=2,
                                  inner_steps=1, tasks_per_call=2),
-      iterations=2, log_every=1), verbose=False)
+      iterations=2, log_every=1)
+  out = train.run(lasium_run, verbose=False)
   record = out["results"][1]
   assert record["table"] == 7
   assert record["hyperparameters"]["sigma2"] == 1.0
   assert record["hyperparameters"]["policy"] == "n"
   assert record["hyperparameters"]["generator_info"]["epochs"] == 1
-  lasium_run = config_lib.Config(
-      mode="evaluate", task_source="lasium",
-      method="LASIUM-N-VAE-MAML (test)", experiment_dir=str(tmp_path / "m"),
-      data=data_config, lasium=lasium_config, table=7,
-      maml=config_lib.MAMLConfig(inner_steps=1, first_order=True,
-                                 meta_batch_size=2),
-      eval=config_lib.EvalConfig(k_shots=(1,), k_query=2, num_tasks=2,
-                                 inner_steps=1, tasks_per_call=2),
-      iterations=2)
   # Evaluating the finished run alone still names the generator it used.
+  lasium_run = dataclasses.replace(lasium_run, mode="evaluate")
   evaluated = train.run(lasium_run, verbose=False)
   assert evaluated["results"][1]["hyperparameters"]["generator_info"] == (
       record["hyperparameters"]["generator_info"])
