@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import collections
 import pathlib
-import re
 import sys
 from typing import Dict, List, Tuple
 
-from lasium_tf.report import REPO, load_results
+from lasium_tf.report import REPO, generator_run, load_results
 
 # The authors' plot (LASIUM-N, GAN-MAML, Omniglot 5-way 1-shot) against GAN
 # epochs, read from their code (shared/docs/authors-code-facts.md).
@@ -50,24 +49,6 @@ def _generator_epochs(record: Dict):
   return info.get("epochs")
 
 
-def _generator_run(record: Dict) -> str:
-  """Which generator training run a record used, where runs differ.
-
-  GANs trained with `scripts/gan_jax.py` (on a GPU) and with the TensorFlow
-  trainer are separate runs with their own epoch counts, so they get their
-  own curves; so does a run with another Adam beta_1.
-  """
-  info = record.get("hyperparameters", {}).get("generator_info") or {}
-  text = " ".join(str(info.get(k, "")) for k in ("train_command", "source",
-                                                 "trainer"))
-  if "gan_jax" not in text:
-    return ""
-  beta1 = re.search(r"--generator_beta1=([0-9.]+)", text)
-  if beta1 or "beta05" in text:
-    return f" (JAX-trained, Adam beta1 {beta1.group(1) if beta1 else '0.5'})"
-  return " (JAX-trained)"
-
-
 def generator_epoch_curves(records: List[Dict]) -> Dict[str, List[Point]]:
   """{label: [(epochs, accuracy, ci)]} for runs at 1000 meta-iterations.
 
@@ -79,7 +60,7 @@ def generator_epoch_curves(records: List[Dict]) -> Dict[str, List[Point]]:
     epochs = _generator_epochs(r)
     if epochs is None or r.get("budget", {}).get("meta_iterations") != 1000:
       continue
-    label = f"{r['method']}{_generator_run(r)} {_policy(r)}, {r['k_shot']}-shot"
+    label = f"{r['method']}{generator_run(r)} {_policy(r)}, {r['k_shot']}-shot"
     curves[label].setdefault(epochs, (epochs, r["accuracy"], r["ci95"]))
   return {k: sorted(v.values()) for k, v in curves.items() if len(v) >= 2}
 
@@ -93,7 +74,7 @@ def meta_iteration_curves(records: List[Dict]) -> Dict[str, List[Point]]:
       continue
     epochs = _generator_epochs(r)
     generator = f", generator {epochs} ep" if epochs is not None else ""
-    label = (f"{r['method']}{_generator_run(r)} {_policy(r)}{generator}, "
+    label = (f"{r['method']}{generator_run(r)} {_policy(r)}{generator}, "
              f"{r['k_shot']}-shot")
     curves[label].setdefault(iterations, (iterations, r["accuracy"],
                                           r["ci95"]))

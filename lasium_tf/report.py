@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 import sys
 from typing import Dict, List, Optional, Tuple
 
@@ -85,6 +86,24 @@ def _cell(record: Optional[Dict]) -> str:
   return f"{record['accuracy']:.2f} +- {record['ci95']:.2f}"
 
 
+def generator_run(record: Dict) -> str:
+  """Which generator training run a record used, where runs differ.
+
+  GANs trained with `scripts/gan_jax.py` (on a GPU) and with the TensorFlow
+  trainer are separate runs with their own epoch counts, so tables and
+  curves tell them apart; so is a run with another Adam beta_1.
+  """
+  info = record.get("hyperparameters", {}).get("generator_info") or {}
+  text = " ".join(str(info.get(k, "")) for k in ("train_command", "source",
+                                                 "trainer"))
+  if "gan_jax" not in text:
+    return ""
+  beta1 = re.search(r"--generator_beta1=([0-9.]+)", text)
+  if beta1 or "beta05" in text:
+    return f" (JAX-trained, Adam beta1 {beta1.group(1) if beta1 else '0.5'})"
+  return " (JAX-trained)"
+
+
 def _budget(record: Dict) -> str:
   budget = record.get("budget", {})
   parts = []
@@ -92,7 +111,8 @@ def _budget(record: Dict) -> str:
     parts.append(f"{budget['meta_iterations']} meta-its")
   generator = record.get("hyperparameters", {}).get("generator_info") or {}
   if generator.get("epochs") is not None:
-    parts.append(f"{generator['kind'].upper()} {generator['epochs']} epochs")
+    parts.append(f"{generator['kind'].upper()} {generator['epochs']} epochs"
+                 f"{generator_run(record)}")
   if "eval_tasks" in budget:
     parts.append(f"{budget['eval_tasks']} tasks")
   return ", ".join(parts)
