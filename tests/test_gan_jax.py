@@ -157,3 +157,23 @@ def test_prepare_writes_the_unlabeled_train_split(real_omniglot, tmp_path):
     assert f["images"].shape == (1028 * 20, 28, 28, 1)
     assert str(f["split"]) == "vinyals"
     assert f.files == ["images", "split"]
+
+
+def test_latent_spread_reports_each_policy(jax_run, real_omniglot, tmp_path):
+  del real_omniglot  # Only its presence: the script reads the shared data.
+  generative.import_gan_weights(
+      str(jax_run / "generator_epoch_0002.weights.h5"), str(tmp_path / "gan"))
+  env = dict(os.environ, PYTHONPATH=str(REPO))
+  result = subprocess.run(
+      [sys.executable, str(REPO / "scripts" / "latent_spread.py"),
+       f"--generator={tmp_path / 'gan'}", "--samples=8"],
+      env=env, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-2000:]
+  lines = result.stdout.strip().splitlines()
+  assert lines[0].startswith("real Omniglot: two drawings of a character")
+  assert [l.split(":")[0] for l in lines[1:]] == [
+      "RO alpha 0.2", "RO alpha 0.4", "N sigma^2 0.5", "N sigma^2 1",
+      "N sigma^2 2"]
+  fractions = [float(l.split(": ")[1].split()[0]) for l in lines[1:]]
+  assert all(0 < f < 2 for f in fractions)
+  assert fractions[0] < fractions[1]  # RO moves further at a larger alpha.
