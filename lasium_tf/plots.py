@@ -49,6 +49,12 @@ def _generator_epochs(record: Dict):
   return info.get("epochs")
 
 
+def _split(record: Dict) -> str:
+  """', authors' split' for runs off the default class split, else ''."""
+  split = (record.get("config", {}).get("data") or {}).get("split")
+  return f", {split} split" if split not in (None, "vinyals") else ""
+
+
 def generator_epoch_curves(records: List[Dict]) -> Dict[str, List[Point]]:
   """{label: [(epochs, accuracy, ci)]} for runs at 1000 meta-iterations.
 
@@ -60,7 +66,8 @@ def generator_epoch_curves(records: List[Dict]) -> Dict[str, List[Point]]:
     epochs = _generator_epochs(r)
     if epochs is None or r.get("budget", {}).get("meta_iterations") != 1000:
       continue
-    label = f"{r['method']}{generator_run(r)} {_policy(r)}, {r['k_shot']}-shot"
+    label = (f"{r['method']}{generator_run(r)} {_policy(r)}{_split(r)}, "
+             f"{r['k_shot']}-shot")
     curves[label].setdefault(epochs, (epochs, r["accuracy"], r["ci95"]))
   return {k: sorted(v.values()) for k, v in curves.items() if len(v) >= 2}
 

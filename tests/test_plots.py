@@ -57,6 +57,7 @@ def test_gpu_trained_generators_get_their_own_curves(tmp_path):
       record("LASIUM-N-GAN-MAML", 50.0, 1000, epochs=19),
       run(60.0, 30, jax), run(65.0, 140, jax),
       run(61.0, 140, jax + " --generator_beta1=0.5"),
+      dict(run(66.0, 151, jax), config={"data": {"split": "authors"}}),
   ]
   curves = plots.generator_epoch_curves(records)
   assert sorted(curves) == [
