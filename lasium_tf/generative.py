@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import pathlib
 import sys
 import time
 from typing import Dict
@@ -32,6 +33,7 @@ import tensorflow as tf
 
 from lasium_tf import gan_objective, pictures
 from lasium_tf.config import GENERATOR_KINDS, GenerativeConfig
+from lasium_tf.files import atomic_write
 from lasium_tf.generators import KerasGenerator, SavedModelGenerator
 from lasium_tf.progress import Progress
 from models import omniglot_gan, omniglot_vae
@@ -327,8 +329,8 @@ def import_gan_weights(weights: str, directory: str, command: str = "") -> Dict:
     model.discriminator.load_weights(discriminator)
   os.makedirs(directory, exist_ok=True)
   saved["command"] = f"{saved.get('command', '')}; then {command}".strip("; ")
-  with open(os.path.join(directory, "config.json"), "w") as f:
-    json.dump(saved, f, indent=2, sort_keys=True)
+  atomic_write(pathlib.Path(directory) / "config.json", lambda f: f.write(
+      (json.dumps(saved, indent=2, sort_keys=True) + "\n").encode()))
   epoch_var = tf.Variable(epoch, dtype=tf.int64, name="epoch")
   checkpoint = tf.train.Checkpoint(epoch=epoch_var, **model.trackables())
   tf.train.CheckpointManager(

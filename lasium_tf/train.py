@@ -21,8 +21,8 @@ from typing import Dict, List, Optional
 import numpy as np
 import tensorflow as tf
 
-from lasium_tf.config import Config, ConfigError, EvalConfig
 from lasium_tf import gan_objective
+from lasium_tf.config import Config, ConfigError, EvalConfig
 from lasium_tf.data import load_parts
 from lasium_tf.files import atomic_write
 from lasium_tf.maml import MAML
