@@ -28,6 +28,7 @@ DATASET_SPLITS = {"omniglot": ("vinyals", "authors"), "mini_imagenet": ("ravi",)
                   "celeba": ("official",), "celeba_attributes": ("official",)}
 SPLITS = tuple(dict.fromkeys(s for v in DATASET_SPLITS.values() for s in v))
 DATA_SOURCES = ("local", "tfds")
+STROKES = ("white", "black")
 EVAL_SPLITS = ("train", "val", "test")
 GENERATOR_KINDS = ("gan", "vae")
 
@@ -55,6 +56,9 @@ class DataConfig:
     image_size: side of the square images fed to the networks; None: 28 for
       Omniglot, 84 for the others.
     cache_dir: where decoded arrays are cached; None means the user cache.
+    strokes: Omniglot's ink: "white" (strokes 1 on a background of 0, as the
+      original MAML code reads Omniglot) or "black" (strokes 0 on 1, the
+      files as they are, which is how the LASIUM authors' code reads them).
   """
 
   data_dir: Optional[str] = None
@@ -63,6 +67,7 @@ class DataConfig:
   image_size: Optional[int] = None
   cache_dir: Optional[str] = None
   dataset: str = "omniglot"
+  strokes: str = "white"
 
   @property
   def resolved_split(self) -> str:
@@ -91,6 +96,11 @@ class DataConfig:
       _one_of("split", self.split, DATASET_SPLITS[self.dataset])
     if self.image_size is not None:
       _positive("image_size", self.image_size)
+    _one_of("strokes", self.strokes, STROKES)
+    if self.strokes != "white" and self.dataset != "omniglot":
+      raise ConfigError(
+          f"--strokes={self.strokes} is for Omniglot only; {self.dataset} is "
+          f"read as its files are.")
     if self.source == "tfds" and self.dataset == "mini_imagenet":
       raise ConfigError(
           "--data_source=tfds has no mini-ImageNet; use --data_source=local "

@@ -284,8 +284,13 @@ def load_generator(path: str):
   if os.path.isdir(path) and not os.path.exists(
       os.path.join(path, "saved_model.pb")):
     model, config, epoch, command = restore(path)
-    return as_generator(model), {"kind": config.kind, "epochs": epoch,
-                                 "source": path, "train_command": command}
+    info = {"kind": config.kind, "epochs": epoch, "source": path,
+            "train_command": command}
+    with open(os.path.join(path, "config.json")) as f:
+      strokes = json.load(f).get("data", {}).get("strokes", "white")
+    if strokes != "white":
+      info["strokes"] = strokes
+    return as_generator(model), info
   info = {"kind": "gan", "source": path}
   card = os.path.join(path, "card.json")
   if os.path.exists(card):

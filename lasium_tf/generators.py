@@ -142,6 +142,30 @@ class SavedModelGenerator:
     return self._encode(images=images)["mean"]
 
 
+class InkSwapped:
+  """Another generator's images with ink and paper swapped (1 - x).
+
+  An Omniglot generator draws in the stroke convention it was trained on
+  (`DataConfig.strokes`); seen through this, one trained on white strokes
+  makes tasks for `--strokes=black` (and a VAE encodes black-stroke anchors),
+  the same images up to that swap, so no generator is trained twice.
+  """
+
+  def __init__(self, generator):
+    self.generator = generator
+    self.latent_dim = generator.latent_dim
+
+  @property
+  def can_encode(self) -> bool:
+    return self.generator.can_encode
+
+  def decode(self, z: tf.Tensor) -> tf.Tensor:
+    return 1.0 - self.generator.decode(z)
+
+  def encode(self, images: tf.Tensor) -> tf.Tensor:
+    return self.generator.encode(1.0 - images)
+
+
 class _ExportModule(tf.Module):
 
   def __init__(self, decoder, encoder):

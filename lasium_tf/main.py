@@ -47,6 +47,10 @@ _SPLIT = flags.DEFINE_enum(
     "split", None, config_lib.SPLITS,
     "Class split: Omniglot vinyals (default) or authors; mini-ImageNet ravi; "
     "CelebA official.")
+_STROKES = flags.DEFINE_enum(
+    "strokes", "white", config_lib.STROKES,
+    "Omniglot's ink: white strokes on black (the original MAML code) or "
+    "black on white (the files as they are, as the LASIUM authors' code).")
 _CACHE_DIR = flags.DEFINE_string("cache_dir", None,
                                  "Decoded-image cache (default user cache).")
 _N_WAY = flags.DEFINE_integer("n_way", 5, "Classes per meta-training task.")
@@ -140,7 +144,8 @@ def config_from_flags(argv) -> config_lib.Config:
       data=config_lib.DataConfig(
           data_dir=_DATA_DIR.value, source=_DATA_SOURCE.value,
           split=_SPLIT.value, cache_dir=_CACHE_DIR.value,
-          dataset=_DATASET.value, image_size=_IMAGE_SIZE.value),
+          dataset=_DATASET.value, image_size=_IMAGE_SIZE.value,
+          strokes=_STROKES.value),
       task=config_lib.TaskConfig(n_way=_N_WAY.value, k_shot=_K_SHOT.value,
                                  k_query=_K_QUERY.value),
       maml=config_lib.MAMLConfig(

@@ -49,10 +49,12 @@ def _generator_epochs(record: Dict):
   return info.get("epochs")
 
 
-def _split(record: Dict) -> str:
-  """', authors' split' for runs off the default class split, else ''."""
-  split = (record.get("config", {}).get("data") or {}).get("split")
-  return f", {split} split" if split not in (None, "vinyals") else ""
+def _data(record: Dict) -> str:
+  """', authors split' / ', black strokes' for runs off the default data."""
+  data = record.get("config", {}).get("data") or {}
+  split = data.get("split")
+  label = f", {split} split" if split not in (None, "vinyals") else ""
+  return label + (", black strokes" if data.get("strokes") == "black" else "")
 
 
 def generator_epoch_curves(records: List[Dict]) -> Dict[str, List[Point]]:
@@ -66,7 +68,7 @@ def generator_epoch_curves(records: List[Dict]) -> Dict[str, List[Point]]:
     epochs = _generator_epochs(r)
     if epochs is None or r.get("budget", {}).get("meta_iterations") != 1000:
       continue
-    label = (f"{r['method']}{generator_run(r)} {_policy(r)}{_split(r)}, "
+    label = (f"{r['method']}{generator_run(r)} {_policy(r)}{_data(r)}, "
              f"{r['k_shot']}-shot")
     curves[label].setdefault(epochs, (epochs, r["accuracy"], r["ci95"]))
   return {k: sorted(v.values()) for k, v in curves.items() if len(v) >= 2}

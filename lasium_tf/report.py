@@ -115,6 +115,8 @@ def _budget(record: Dict) -> str:
                  f"{generator_run(record)}")
   if "eval_tasks" in budget:
     parts.append(f"{budget['eval_tasks']} tasks")
+  if record.get("hyperparameters", {}).get("strokes") == "black":
+    parts.append("black strokes")
   return ", ".join(parts)
 
 

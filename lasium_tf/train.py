@@ -313,10 +313,11 @@ def _check_resume(config: Config) -> None:
     saved = json.load(f)
   now = json.loads(json.dumps(dataclasses.asdict(config)))
   changed = [k for k in _RESUME_KEYS if k in saved and saved[k] != now[k]]
+  saved_data = {"strokes": "white", **saved.get("data", {})}
   old_data = dataclasses.replace(config.data, **{
-      k: v for k, v in saved.get("data", {}).items()
-      if k in ("dataset", "split", "image_size")})
-  for key in ("dataset", "resolved_split", "resolved_image_size"):
+      k: v for k, v in saved_data.items()
+      if k in ("dataset", "split", "image_size", "strokes")})
+  for key in ("dataset", "resolved_split", "resolved_image_size", "strokes"):
     if getattr(old_data, key) != getattr(config.data, key):
       changed.append(f"data.{key.replace('resolved_', '')}")
   if changed:
@@ -362,6 +363,7 @@ def lasium_sampler(config: Config, train_images=None):
   from lasium_tf import generative, lasium  # Only LASIUM runs need them.
 
   generator, info = generative.load_generator(config.lasium.generator)
+  generator, info = _match_strokes(generator, info, config.data)
   kind = info["kind"]
   if kind == "vae" and train_images is None:
     raise ConfigError(
@@ -375,6 +377,21 @@ def lasium_sampler(config: Config, train_images=None):
       config.lasium.anchor_min_distance, config.lasium.max_anchor_tries,
       real_images=train_images.unlabeled() if kind == "vae" else None)
   return sampler, info
+
+
+def _match_strokes(generator, info: Dict, data):
+  """Swaps an Omniglot generator's ink when it was trained on the other one.
+
+  Generators trained before `--strokes` existed drew white strokes.
+  """
+  from lasium_tf import generators
+
+  trained_on = info.get("strokes", "white")
+  if data.dataset != "omniglot" or trained_on == data.strokes:
+    return generator, info
+  return generators.InkSwapped(generator), {
+      **info, "ink_swapped": f"trained on {trained_on} strokes, "
+                             f"used with {data.strokes}"}
 
 
 def export_generator(config: Config, verbose: bool = True) -> Dict:
@@ -392,15 +409,18 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
   path = generators.export_generator(generator.decoder, config.export_dir,
                                      generator.encoder)
   z = tf.random.stateless_normal([64, generator.latent_dim], [config.seed, 7])
-  samples = generator.decode(z).numpy()
-  pictures.save_png(path / "samples.png",
-                    pictures.grid(samples.reshape((8, 8) + samples.shape[1:])))
   with open(os.path.join(config.experiment_dir, "config.json")) as f:
     trained = json.load(f)
+  strokes = trained["data"].get("strokes", "white")
+  samples = generator.decode(z).numpy()
+  white = samples if strokes == "white" else 1.0 - samples
+  pictures.save_png(path / "samples.png",
+                    pictures.grid(white.reshape((8, 8) + white.shape[1:])))
   card = {"kind": gen_config.kind, "latent_dim": generator.latent_dim,
           "epochs": epoch, "planned_epochs": gen_config.epochs,
           "split": trained["data"]["split"] or "vinyals",
-          "stripe_score": round(gan_objective.stripe_score(samples), 3),
+          "strokes": strokes,
+          "stripe_score": round(gan_objective.stripe_score(white), 3),
           "train_images": "unlabeled images of the train split",
           "trainer": trained.get("trainer", "lasium_tf.generative (TensorFlow)"),
           "train_command": train_command, "export_command": config.command,
@@ -414,6 +434,8 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
       latent=generator.latent_dim, train_command=train_command,
       export_command=config.command, size=size / 2**20,
       trainer=card["trainer"],
+      ink=("strokes 0 on a 1 background" if card["strokes"] == "black"
+           else "strokes 1 on a 0 background"),
       encode=("\n- `encode(images: float32[batch, 28, 28, 1])` -> "
               "`{\"mean\", \"log_var\"}`: the posterior (VAE anchors)."
               if generator.encoder is not None else ""),
@@ -436,7 +458,7 @@ _GENERATOR_CARD = """# Omniglot {kind} for LASIUM ({name})
 
 ## Signatures (load with `hub.load`, no lasium_tf code needed)
 - `generate(z: float32[batch, {latent}])` -> `{{"default": float32[batch, 28,
-  28, 1]}}`: images in [0, 1], strokes 1 on a 0 background.{encode}
+  28, 1]}}`: images in [0, 1], {ink}.{encode}
 
 ```python
 import tensorflow as tf, tensorflow_hub as hub
@@ -455,6 +477,9 @@ def draw_tasks(config: Config, verbose: bool = True) -> Dict:
   and interpolation strips showing what alpha means for RO and OC."""
   from lasium_tf import pictures
 
+  # Pictures draw strokes dark from white-stroke arrays, whatever --strokes.
+  config = dataclasses.replace(
+      config, data=dataclasses.replace(config.data, strokes="white"))
   train_images = (load_parts(config.data, ["train"], verbose)["train"]
                   if config.data.dataset == "omniglot" else None)
   paths = {}
@@ -545,6 +570,8 @@ def _result_record(config: Config, k_shot: int, outcome: Dict,
       },
       "hyperparameters": {
           "backbone": config.backbone, "split": config.data.resolved_split,
+          **({"strokes": config.data.strokes}
+             if config.data.dataset == "omniglot" else {}),
           "learner": config.learner,
           "train_task": dataclasses.asdict(config.task),
           "maml": dataclasses.asdict(config.maml),

@@ -38,6 +38,8 @@ _EXPERIMENT_DIR = flags.DEFINE_string(
 _DATA_DIR = flags.DEFINE_string("data_dir", None,
                                 "prepare: Omniglot folder (as in main).")
 _SPLIT = flags.DEFINE_string("split", "vinyals", "prepare: class split.")
+_STROKES = flags.DEFINE_enum("strokes", "white", ["white", "black"],
+                             "prepare: Omniglot's ink (as in main).")
 _EPOCHS = flags.DEFINE_integer("generator_epochs", 500, "Epochs.")
 _BATCH = flags.DEFINE_integer("generator_batch_size", 128, "Batch size.")
 _LR = flags.DEFINE_float("generator_lr", 3e-4, "Adam learning rate.")
@@ -69,11 +71,13 @@ def main(argv):
     import numpy as np
     from lasium_tf.config import DataConfig
     from lasium_tf.data import load_parts
-    data = DataConfig(data_dir=_DATA_DIR.value, split=_SPLIT.value)
+    data = DataConfig(data_dir=_DATA_DIR.value, split=_SPLIT.value,
+                      strokes=_STROKES.value)
     data.validate()
     images = load_parts(data, ["train"])["train"].unlabeled()
     os.makedirs(os.path.dirname(_IMAGES.value) or ".", exist_ok=True)
-    np.savez_compressed(_IMAGES.value, images=images, split=_SPLIT.value)
+    np.savez_compressed(_IMAGES.value, images=images, split=_SPLIT.value,
+                        strokes=_STROKES.value)
     print(f"Wrote {len(images)} unlabeled images to {_IMAGES.value}.")
   elif _ACTION.value == "train":
     _required("images", "out")
@@ -84,6 +88,7 @@ def main(argv):
     from lasium_tf.config import GenerativeConfig
     with np.load(_IMAGES.value) as f:
       images, split = f["images"], str(f["split"])
+      strokes = str(f["strokes"]) if "strokes" in f else "white"
     config = GenerativeConfig(
         kind="gan", latent_dim=_LATENT.value, epochs=_EPOCHS.value,
         batch_size=_BATCH.value, learning_rate=_LR.value,
@@ -95,6 +100,7 @@ def main(argv):
       json.dump({"generative": dataclasses.asdict(config), "command": command,
                  "trainer": f"lasium_tf.gan_jax on {jax.devices()[0]}",
                  "data": {"dataset": "omniglot", "split": split,
+                          "strokes": strokes,
                           "image_size": int(images.shape[1])}}, f, indent=2)
     gan_jax.train(images, _OUT.value, config,
                   [int(e) for e in _SNAPSHOTS.value], _MAX_SECONDS.value)

@@ -36,6 +36,15 @@ def test_zip_images_are_28px_strokes_one_background_zero(fake_omniglot,
   assert not np.allclose(data.images[0, 0], data.images[1, 0])
 
 
+def test_black_strokes_are_the_files_as_drawn_from_the_same_cache(
+    fake_omniglot, tmp_path):
+  white = load(fake_omniglot, tmp_path)
+  black = load(fake_omniglot, tmp_path, strokes="black")
+  np.testing.assert_allclose(black.images, 1.0 - white.images)
+  assert black.images[0, 0, 0, 0, 0] == pytest.approx(1.0)  # The paper.
+  assert len(list((tmp_path / "cache").iterdir())) == 2  # One cache entry.
+
+
 def test_extracted_folders_equal_zips(tmp_path):
   zipped = write_fake_omniglot(tmp_path / "z", as_zip=True)
   folders = write_fake_omniglot(tmp_path / "f", as_zip=False)

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -103,6 +104,37 @@ def test_export_loads_through_hub_and_matches_keras(vae_folder, tmp_path):
                              keras_generator.encode(images), atol=1e-5)
 
 
+def test_a_generator_meets_data_of_the_other_ink_through_a_swap(vae_folder,
+                                                               tmp_path):
+  generator, info = generative.load_generator(str(vae_folder))
+  same, same_info = train._match_strokes(generator, info,
+                                         config_lib.DataConfig())
+  assert same is generator and same_info == info
+  swapped, swapped_info = train._match_strokes(
+      generator, info, config_lib.DataConfig(strokes="black"))
+  assert swapped_info["ink_swapped"] == ("trained on white strokes, used "
+                                         "with black")
+  z = tf.random.stateless_normal([3, 20], [0, 1])
+  np.testing.assert_allclose(swapped.decode(z), 1.0 - generator.decode(z),
+                             atol=1e-6)
+  images = random_images(3)
+  np.testing.assert_allclose(swapped.encode(1.0 - images),
+                             generator.encode(images), atol=1e-5)
+  # A generator trained on black strokes says so, and is swapped for white.
+  black_folder = tmp_path / "black_vae"
+  shutil.copytree(vae_folder, black_folder)
+  saved = json.loads((black_folder / "config.json").read_text())
+  saved["data"]["strokes"] = "black"
+  (black_folder / "config.json").write_text(json.dumps(saved))
+  generator, info = generative.load_generator(str(black_folder))
+  assert info["strokes"] == "black"
+  assert train._match_strokes(generator, info, config_lib.DataConfig(
+      strokes="black"))[0] is generator
+  assert isinstance(train._match_strokes(generator, info,
+                                         config_lib.DataConfig())[0],
+                    generators.InkSwapped)
+
+
 def test_missing_generator_names_the_fix(tmp_path):
   with pytest.raises(FileNotFoundError, match="--mode=train_generator"):
     generators.SavedModelGenerator(str(tmp_path / "nothing"))
@@ -124,6 +156,7 @@ def test_cli_modes_export_draw_and_lasium_meta_training(vae_folder, tmp_path,
     assert (export_dir / name).exists(), name
   card = json.loads((export_dir / "card.json").read_text())
   assert card["train_command"].endswith("flags/train_vae.cfg")
+  assert card["strokes"] == "white"
 
   # Plain TensorFlow in a fresh process loads it: no lasium_tf code needed.
   script = ("import tensorflow as tf; m = tf.saved_model.load(%r); "
@@ -172,6 +205,10 @@ def test_cli_modes_export_draw_and_lasium_meta_training(vae_folder, tmp_path,
   with pytest.raises(config_lib.ConfigError, match="another generator"):
     train.run(dataclasses.replace(lasium_run, mode="train_and_evaluate",
                                   iterations=3), verbose=False)
+  # Nor another ink.
+  with pytest.raises(config_lib.ConfigError, match="data.strokes differ"):
+    train.run(dataclasses.replace(lasium_run, data=dataclasses.replace(
+        data_config, strokes="black")), verbose=False)
   # Nor are other task settings.
   with pytest.raises(config_lib.ConfigError, match="lasium differ"):
     train.run(dataclasses.replace(lasium_run, lasium=dataclasses.replace(

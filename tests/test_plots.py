@@ -55,7 +55,9 @@ def test_gpu_trained_generators_get_their_own_curves(tmp_path):
   records = [
       record("LASIUM-N-GAN-MAML", 53.0, 1000, epochs=5),
       record("LASIUM-N-GAN-MAML", 50.0, 1000, epochs=19),
-      run(60.0, 30, jax), run(65.0, 140, jax),
+      run(60.0, 30, jax),
+      dict(run(67.0, 140, jax), config={"data": {"strokes": "black"}}),
+      run(65.0, 140, jax),
       run(61.0, 140, jax + " --generator_beta1=0.5"),
       dict(run(66.0, 151, jax), config={"data": {"split": "authors"}}),
   ]
@@ -63,5 +65,6 @@ def test_gpu_trained_generators_get_their_own_curves(tmp_path):
   assert sorted(curves) == [
       "LASIUM-N-GAN-MAML (JAX-trained) sigma^2=0.5, 1-shot",
       "LASIUM-N-GAN-MAML sigma^2=0.5, 1-shot"]
-  assert [p[0] for p in curves[
-      "LASIUM-N-GAN-MAML (JAX-trained) sigma^2=0.5, 1-shot"]] == [30, 140]
+  assert [p[:2] for p in curves[
+      "LASIUM-N-GAN-MAML (JAX-trained) sigma^2=0.5, 1-shot"]] == [
+          (30, 60.0), (140, 65.0)]

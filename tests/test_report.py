@@ -56,3 +56,14 @@ def test_study_runs_are_listed_apart_and_never_fill_a_table(tmp_path):
   study = text[text.index("## Studies"):]
   assert "| gan_epochs | LASIUM-N-GAN-MAML | sigma2=0.5 | 1 | 53.50 +- 0.70 |" in study
   assert "GAN 5 epochs" in study
+  assert "black strokes" not in study
+  write(tmp_path / "omniglot" / "a" / "b.json", method="Training from scratch",
+        k_shot=1, accuracy=49.0, ci95=0.6, study="strokes", table=1,
+        hyperparameters={"strokes": "black"}, budget={"eval_tasks": 1000})
+  assert report.main([str(tmp_path)]) == 0
+  text = (tmp_path / "README.md").read_text()
+  assert ("| strokes | Training from scratch |  | 1 | 49.00 +- 0.60 | "
+          "1000 tasks, black strokes |") in text
+  scratch = next(l for l in text.splitlines()
+                 if l.startswith("| Training from scratch |"))
+  assert "not run" in scratch

@@ -114,6 +114,9 @@ def test_more_ways_than_test_classes_is_refused(real_omniglot, tmp_path):
     (dict(eval=config_lib.EvalConfig(k_shots=(5,), k_query=16)), "only 20"),
     (dict(mode="train", task_source="none"), "--mode=evaluate"),
     (dict(backbone="resnet"), "backbone"),
+    (dict(data=config_lib.DataConfig(strokes="grey")), "strokes"),
+    (dict(data=config_lib.DataConfig(dataset="mini_imagenet",
+                                     strokes="black")), "Omniglot only"),
 ])
 def test_impossible_configs_name_the_problem(change, match):
   with pytest.raises(config_lib.ConfigError, match=match):

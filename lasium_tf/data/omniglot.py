@@ -224,7 +224,10 @@ def _cache_path(cache_dir: pathlib.Path, key: str, size: int) -> pathlib.Path:
 
 
 def load_omniglot(config: DataConfig, verbose: bool = True) -> ClassImages:
-  """All 1623 characters, sorted by name, as [1623, 20, H, W, 1] float32."""
+  """All 1623 characters, sorted by name, as [1623, 20, H, W, 1] float32.
+
+  Strokes are 1 on 0 unless `config.strokes` is "black" (see DataConfig).
+  """
   if config.source == "tfds":
     by_class, key = _read_tfds(config.data_dir)
   else:
@@ -240,7 +243,7 @@ def load_omniglot(config: DataConfig, verbose: bool = True) -> ClassImages:
       meta = json.loads(meta_path.read_text())
       images = np.load(path, mmap_mode=None)
       if tuple(meta["class_names"]) == names and images.shape[0] == len(names):
-        return ClassImages(images, names)
+        return ClassImages(_ink(images, config.strokes), names)
     except (OSError, ValueError, KeyError):
       pass  # An unreadable cache is rebuilt below.
   bad = [n for n in names if len(by_class[n]) != OMNIGLOT_IMAGES_PER_CLASS]
@@ -259,7 +262,12 @@ def load_omniglot(config: DataConfig, verbose: bool = True) -> ClassImages:
   atomic_write(path, lambda f: np.save(f, images))
   atomic_write(meta_path, lambda f: f.write(
       json.dumps({"class_names": names, "key": key}).encode()))
-  return ClassImages(images, names)
+  return ClassImages(_ink(images, config.strokes), names)
+
+
+def _ink(images: np.ndarray, strokes: str) -> np.ndarray:
+  """The cache holds white strokes on black; "black" turns them back."""
+  return 1.0 - images if strokes == "black" else images
 
 
 def vinyals_split(names: Sequence[str]) -> Dict[str, List[str]]:
