@@ -64,7 +64,7 @@ def test_jax_training_writes_snapshots_log_and_config(jax_run):
   config = json.loads((jax_run / "config.json").read_text())
   assert config["generative"]["adam_beta1"] == 0.5
   assert config["data"] == {"dataset": "omniglot", "split": "vinyals",
-                            "image_size": 28}
+                            "strokes": "white", "image_size": 28}
   assert "--generator_epochs=2" in config["command"]
   assert config["trainer"].startswith("lasium_tf.gan_jax on ")
 
@@ -155,8 +155,14 @@ def test_prepare_writes_the_unlabeled_train_split(real_omniglot, tmp_path):
              f"--data_dir={config.data_dir}")
   with np.load(out) as f:
     assert f["images"].shape == (1028 * 20, 28, 28, 1)
-    assert str(f["split"]) == "vinyals"
-    assert f.files == ["images", "split"]
+    assert str(f["split"]) == "vinyals" and str(f["strokes"]) == "white"
+    assert sorted(f.files) == ["images", "split", "strokes"]
+    white = f["images"]
+  run_script("--action=prepare", f"--images={out}", "--strokes=black",
+             f"--data_dir={config.data_dir}")
+  with np.load(out) as f:
+    assert str(f["strokes"]) == "black"
+    np.testing.assert_allclose(f["images"], 1.0 - white)
 
 
 def test_latent_spread_reports_each_policy(jax_run, real_omniglot, tmp_path):
