@@ -107,15 +107,19 @@ def generator_run(record: Dict) -> str:
 def _budget(record: Dict) -> str:
   budget = record.get("budget", {})
   parts = []
+  hyper = record.get("hyperparameters", {})
   if "meta_iterations" in budget:
-    parts.append(f"{budget['meta_iterations']} meta-its")
-  generator = record.get("hyperparameters", {}).get("generator_info") or {}
+    trained = (hyper.get("train_task") or {}).get("k_shot")
+    shots = (f" of {trained}-shot tasks" if budget["meta_iterations"]
+             and trained not in (None, record.get("k_shot")) else "")
+    parts.append(f"{budget['meta_iterations']} meta-its{shots}")
+  generator = hyper.get("generator_info") or {}
   if generator.get("epochs") is not None:
     parts.append(f"{generator['kind'].upper()} {generator['epochs']} epochs"
                  f"{generator_run(record)}")
   if "eval_tasks" in budget:
     parts.append(f"{budget['eval_tasks']} tasks")
-  if record.get("hyperparameters", {}).get("strokes") == "black":
+  if hyper.get("strokes") == "black":
     parts.append("black strokes")
   return ", ".join(parts)
 

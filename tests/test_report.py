@@ -67,3 +67,10 @@ def test_study_runs_are_listed_apart_and_never_fill_a_table(tmp_path):
   scratch = next(l for l in text.splitlines()
                  if l.startswith("| Training from scratch |"))
   assert "not run" in scratch
+  write(tmp_path / "omniglot" / "a" / "c.json", method="LASIUM-RO-GAN-ProtoNets",
+        k_shot=5, accuracy=80.0, ci95=0.5, study="train_shots",
+        hyperparameters={"alpha": 0.4, "train_task": {"k_shot": 1}},
+        budget={"meta_iterations": 1000, "eval_tasks": 1000})
+  assert report.main([str(tmp_path)]) == 0
+  text = (tmp_path / "README.md").read_text()
+  assert "1000 meta-its of 1-shot tasks, 1000 tasks" in text
