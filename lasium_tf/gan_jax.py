@@ -35,16 +35,37 @@ def _weights_path(directory: str, network: str, epoch: int) -> str:
   return os.path.join(directory, f"{network}_epoch_{epoch:04d}.weights.h5")
 
 
+def _resume_epoch(directory: str) -> int:
+  """The newest epoch with both networks' weights in `directory`, else 0."""
+  if not os.path.isdir(directory):
+    return 0
+  epochs = [int(name[len("discriminator_epoch_"):-len(".weights.h5")])
+            for name in os.listdir(directory)
+            if name.startswith("discriminator_epoch_")
+            and name.endswith(".weights.h5")
+            and name[len("discriminator_epoch_"):-len(".weights.h5")].isdigit()]
+  epochs = [e for e in epochs
+            if os.path.exists(_weights_path(directory, "generator", e))]
+  return max(epochs, default=0)
+
+
+def _optimizer_path(directory: str, epoch: int) -> str:
+  return os.path.join(directory, f"optimizer_epoch_{epoch:04d}.npz")
+
+
 def train(images: np.ndarray, directory: str, config: GenerativeConfig,
           snapshot_epochs: Iterable[int] = (),
           max_seconds: Optional[float] = None, verbose: bool = True) -> Dict:
-  """Trains the GAN on unlabeled `images` [n, H, W, 1] in [0, 1] (strokes 1).
+  """Trains the GAN on unlabeled `images` [n, H, W, 1] in [0, 1].
 
   Saves the generator's weights after each epoch in `snapshot_epochs` and at
-  the last epoch, with the discriminator's at the last epoch too, and appends
-  one JSON line of losses and stripe score per epoch to `log.jsonl`. Stops
-  early, saving both networks, once `max_seconds` of training have passed.
-  Returns the last epoch's metrics.
+  the last epoch, with the discriminator's and both Adam states at the last
+  epoch too, and appends one JSON line of losses and stripe score per epoch
+  to `log.jsonl`. Stops early, saving all of it, once `max_seconds` of
+  training have passed. Resumes from the newest epoch `directory` holds both
+  networks of: exactly (epoch e always draws from the key of epoch e) where
+  the Adam states were saved beside them, with fresh Adam moments where not
+  (runs from before this was saved). Returns the last epoch's metrics.
   """
   if keras.backend.backend() != "jax":
     raise RuntimeError("lasium_tf.gan_jax needs KERAS_BACKEND=jax set before "
@@ -65,6 +86,22 @@ def train(images: np.ndarray, directory: str, config: GenerativeConfig,
   d_opt = keras.optimizers.Adam(lr, beta_1=config.adam_beta1)
   g_opt.build(generator.trainable_variables)
   d_opt.build(discriminator.trainable_variables)
+  resumed = _resume_epoch(directory)
+  if resumed:
+    generator.load_weights(_weights_path(directory, "generator", resumed))
+    discriminator.load_weights(
+        _weights_path(directory, "discriminator", resumed))
+    saved_optimizers = _optimizer_path(directory, resumed)
+    if os.path.exists(saved_optimizers):
+      with np.load(saved_optimizers) as f:
+        for name, opt in (("g", g_opt), ("d", d_opt)):
+          for i, v in enumerate(opt.variables):
+            v.assign(f[f"{name}{i}"])
+    if verbose:
+      print(f"Resuming at epoch {resumed} from {directory}"
+            + ("" if os.path.exists(saved_optimizers)
+               else " (no Adam state saved there: fresh moments)") + ".",
+            flush=True)
   state = tuple([v.value for v in variables] for variables in (
       generator.trainable_variables, discriminator.trainable_variables,
       g_opt.variables, d_opt.variables))
@@ -125,6 +162,14 @@ def train(images: np.ndarray, directory: str, config: GenerativeConfig,
     network.save_weights(path + ".partial.weights.h5")
     os.replace(path + ".partial.weights.h5", path)
 
+  def save_optimizers(g_vars, d_vars, epoch):
+    path = _optimizer_path(directory, epoch)
+    with open(path + ".partial", "wb") as f:
+      np.savez(f, **{f"{name}{i}": np.asarray(value)
+                     for name, values in (("g", g_vars), ("d", d_vars))
+                     for i, value in enumerate(values)})
+    os.replace(path + ".partial", path)
+
   os.makedirs(directory, exist_ok=True)
   data = jnp.asarray(images, jnp.float32)
   fixed_z = jax.random.normal(jax.random.key(config.seed + 7), (64, latent))
@@ -132,8 +177,11 @@ def train(images: np.ndarray, directory: str, config: GenerativeConfig,
   snapshots = set(snapshot_epochs)
   start = time.perf_counter()
   metrics: Dict = {}
+  if resumed >= config.epochs and verbose:
+    print(f"{directory} already holds epoch {resumed} of {config.epochs}; "
+          f"raise --generator_epochs to train on.", flush=True)
   with open(os.path.join(directory, "log.jsonl"), "a") as log:
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(resumed + 1, config.epochs + 1):
       state, means = run_epoch(state, data, jax.random.fold_in(base_key, epoch))
       d_loss, g_loss, ratio = (float(x) for x in np.asarray(means))
       metrics = {"epoch": epoch, "d_loss": d_loss, "g_loss": g_loss,
@@ -152,5 +200,6 @@ def train(images: np.ndarray, directory: str, config: GenerativeConfig,
         save(generator, state[0], epoch)
       if last:
         save(discriminator, state[1], epoch)
+        save_optimizers(state[2], state[3], epoch)
         break
   return metrics

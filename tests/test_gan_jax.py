@@ -54,7 +54,8 @@ def test_jax_training_writes_snapshots_log_and_config(jax_run):
   names = sorted(os.listdir(jax_run))
   assert names == ["config.json", "discriminator_epoch_0002.weights.h5",
                    "generator_epoch_0001.weights.h5",
-                   "generator_epoch_0002.weights.h5", "log.jsonl"]
+                   "generator_epoch_0002.weights.h5", "log.jsonl",
+                   "optimizer_epoch_0002.npz"]
   log = [json.loads(line) for line in (jax_run / "log.jsonl").open()]
   assert [m["epoch"] for m in log] == [1, 2]
   for m in log:
@@ -67,6 +68,29 @@ def test_jax_training_writes_snapshots_log_and_config(jax_run):
                             "strokes": "white", "image_size": 28}
   assert "--generator_epochs=2" in config["command"]
   assert config["trainer"].startswith("lasium_tf.gan_jax on ")
+
+
+def test_stopped_training_resumes_exactly(jax_run, tmp_path):
+  images = jax_run.parent / "images.npz"
+  common = [f"--images={images}", f"--out={tmp_path / 'run'}",
+            "--generator_batch_size=4", "--generator_beta1=0.5"]
+  run_script("--action=train", "--generator_epochs=1", *common)
+  result = run_script("--action=train", "--generator_epochs=2", *common)
+  assert "Resuming at epoch 1" in result.stdout
+  log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").open()]
+  assert [m["epoch"] for m in log] == [1, 2]
+  resumed = omniglot_gan.build_generator(128)
+  resumed.load_weights(str(tmp_path / "run" / "generator_epoch_0002.weights.h5"))
+  straight = omniglot_gan.build_generator(128)
+  straight.load_weights(str(jax_run / "generator_epoch_0002.weights.h5"))
+  first = omniglot_gan.build_generator(128)
+  first.load_weights(str(jax_run / "generator_epoch_0001.weights.h5"))
+  for a, b, c in zip(resumed.weights, straight.weights, first.weights):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+  assert any(not np.allclose(b.numpy(), c.numpy())
+             for b, c in zip(straight.weights, first.weights))
+  done = run_script("--action=train", "--generator_epochs=2", *common)
+  assert "already holds epoch 2" in done.stdout
 
 
 def test_jax_weights_load_into_the_tensorflow_generator_and_train(jax_run):
