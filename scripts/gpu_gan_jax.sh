@@ -4,6 +4,10 @@
 # weights into tars of at most 15 MiB under $OUT.
 #   OUT=/tmp/out MAX_SECONDS=400 scripts/gpu_gan_jax.sh
 # Needs experiments/gan_jax/train_images.npz (scripts/gan_jax.py --action=prepare).
+# VARIANTS picks runs (default all three). A run folder already under runs/
+# (carried over with its newest generator and discriminator weights and
+# config.json) is resumed, e.g. the published GAN's run from epoch 140:
+#   OUT=/tmp/out VARIANTS=authors MAX_SECONDS=500 scripts/gpu_gan_jax.sh
 set -uo pipefail
 export XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
 images=${IMAGES:-experiments/gan_jax/train_images.npz}
@@ -14,12 +18,18 @@ train() {  # name, extra flags...
     > runs/$name.log 2>&1 && mv runs/$name.log runs/$name/train.log &
 }
 mkdir -p runs "$OUT"
-# The authors' recipe (Adam 3e-4, beta_1 0.9, mode-seeking weight 1).
-train authors --snapshot_epochs=10,30,100
-# DCGAN's Adam (beta_1 0.5), otherwise the same.
-train beta05 --generator_beta1=0.5 --snapshot_epochs=30,100
-# DCGAN's Adam and learning rate (2e-4, beta_1 0.5).
-train dcgan --generator_beta1=0.5 --generator_lr=2e-4 --snapshot_epochs=30,100
+for variant in ${VARIANTS:-authors beta05 dcgan}; do
+  case $variant in
+    # The authors' recipe (Adam 3e-4, beta_1 0.9, mode-seeking weight 1).
+    authors) train authors --snapshot_epochs=10,30,100,200,300,400 ;;
+    # DCGAN's Adam (beta_1 0.5), otherwise the same.
+    beta05) train beta05 --generator_beta1=0.5 --snapshot_epochs=30,100 ;;
+    # DCGAN's Adam and learning rate (2e-4, beta_1 0.5).
+    dcgan) train dcgan --generator_beta1=0.5 --generator_lr=2e-4 \
+             --snapshot_epochs=30,100 ;;
+    *) echo "unknown variant $variant" >&2; exit 2 ;;
+  esac
+done
 wait
 python3 - <<'PY'
 import os, tarfile
@@ -38,4 +48,4 @@ for run in sorted(os.listdir("runs")):
       part.append(f); size += s
 PY
 ls -la $OUT
-tail -n 3 runs/*/train.log runs/*.log 2>/dev/null
+tail -n 3 runs/*/train.log runs/*.log 2>/dev/null || true

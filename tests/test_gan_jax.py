@@ -9,6 +9,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import tarfile
 
 import numpy as np
 import pytest
@@ -207,3 +208,34 @@ def test_latent_spread_reports_each_policy(jax_run, real_omniglot, tmp_path):
   fractions = [float(l.split(": ")[1].split()[0]) for l in lines[1:]]
   assert all(0 < f < 2 for f in fractions)
   assert fractions[0] < fractions[1]  # RO moves further at a larger alpha.
+
+
+def test_gpu_script_trains_picked_variants_resumes_and_packs(jax_run,
+                                                             tmp_path):
+  (tmp_path / "scripts").symlink_to(REPO / "scripts")
+  images = jax_run.parent / "images.npz"
+
+  def gpu_script(out, epochs):
+    env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
+               OUT=str(out), IMAGES=str(images), VARIANTS="authors",
+               EXTRA=f"--generator_batch_size=4 --generator_epochs={epochs}",
+               PYTHONPATH=str(REPO))
+    result = subprocess.run(["bash", "scripts/gpu_gan_jax.sh"], cwd=tmp_path,
+                            env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+  gpu_script(tmp_path / "out1", 1)
+  assert sorted(os.listdir(tmp_path / "runs")) == ["authors"]  # Picked only.
+  gpu_script(tmp_path / "out2", 2)
+  assert "Resuming at epoch 1" in (
+      tmp_path / "runs" / "authors" / "train.log").read_text()
+  names = []
+  for path in sorted((tmp_path / "out2").glob("authors_*.tar")):
+    assert path.stat().st_size <= 16 * 2**20  # What a device run returns.
+    with tarfile.open(path) as tar:
+      names += tar.getnames()
+  assert {"authors/generator_epoch_0002.weights.h5",
+          "authors/discriminator_epoch_0002.weights.h5",
+          "authors/optimizer_epoch_0002.npz", "authors/train.log"} <= set(names)
