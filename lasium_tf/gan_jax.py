@@ -55,8 +55,12 @@ def _optimizer_path(directory: str, epoch: int) -> str:
 
 def train(images: np.ndarray, directory: str, config: GenerativeConfig,
           snapshot_epochs: Iterable[int] = (),
-          max_seconds: Optional[float] = None, verbose: bool = True) -> Dict:
+          max_seconds: Optional[float] = None, verbose: bool = True,
+          strokes: str = "white") -> Dict:
   """Trains the GAN on unlabeled `images` [n, H, W, 1] in [0, 1].
+
+  `strokes` is the images' ink (`DataConfig.strokes`); the stripe score
+  reads samples as white strokes on black.
 
   Saves the generator's weights after each epoch in `snapshot_epochs` and at
   the last epoch, with the discriminator's and both Adam states at the last
@@ -154,6 +158,7 @@ def train(images: np.ndarray, directory: str, config: GenerativeConfig,
 
   sample = jax.jit(lambda g, z: generator.stateless_call(
       g, [], z, training=False)[0])
+  white = (lambda x: 1.0 - x) if strokes == "black" else (lambda x: x)
 
   def save(network, values, epoch):
     for v, value in zip(network.trainable_variables, values):
@@ -187,7 +192,7 @@ def train(images: np.ndarray, directory: str, config: GenerativeConfig,
       metrics = {"epoch": epoch, "d_loss": d_loss, "g_loss": g_loss,
                  "mode_seeking": ratio,
                  "stripes": gan_objective.stripe_score(
-                     np.asarray(sample(state[0], fixed_z))),
+                     white(np.asarray(sample(state[0], fixed_z)))),
                  "seconds": round(time.perf_counter() - start, 1)}
       log.write(json.dumps(metrics) + "\n")
       log.flush()

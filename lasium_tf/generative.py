@@ -161,12 +161,15 @@ def build(config: GenerativeConfig, image_size: int = 28):
 
 
 def train(model, images: np.ndarray, config: GenerativeConfig,
-          directory: str, verbose: bool = True) -> Dict:
+          directory: str, verbose: bool = True,
+          strokes: str = "white") -> Dict:
   """Trains `model` (GAN or VAE) on unlabeled `images` [n, H, W, C].
 
   Resumes from the newest checkpoint in `directory/checkpoints`; saves one
   every epoch, a sample grid `samples/epoch_XXXX.png` every
-  `config.samples_every` epochs, and losses to TensorBoard.
+  `config.samples_every` epochs, and losses to TensorBoard. `strokes` is the
+  images' ink (`DataConfig.strokes`): grids and the stripe score read
+  samples as white strokes on black.
   """
   if images.ndim != 4:
     raise ValueError(f"expected unlabeled images [n, H, W, C], got shape "
@@ -212,6 +215,8 @@ def train(model, images: np.ndarray, config: GenerativeConfig,
     draw = int(epoch) % config.samples_every == 0 or int(epoch) == config.epochs
     samples = (model.decode(fixed_z).numpy()
                if draw or config.kind == "gan" else None)
+    if samples is not None and strokes == "black":
+      samples = 1.0 - samples
     if config.kind == "gan":
       metrics["stripes"] = gan_objective.stripe_score(samples)
       with writer.as_default(step=int(epoch)):

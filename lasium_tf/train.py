@@ -522,7 +522,7 @@ def train_generator(config: Config, verbose: bool = True) -> Dict:
           f"{config.generative.epochs} epochs.", flush=True)
   model = generative.build(config.generative, config.data.resolved_image_size)
   return generative.train(model, images, config.generative,
-                          config.experiment_dir, verbose)
+                          config.experiment_dir, verbose, config.data.strokes)
 
 
 def _accumulate_seconds(experiment_dir: str, seconds: float) -> float:

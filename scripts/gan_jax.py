@@ -103,7 +103,8 @@ def main(argv):
                           "strokes": strokes,
                           "image_size": int(images.shape[1])}}, f, indent=2)
     gan_jax.train(images, _OUT.value, config,
-                  [int(e) for e in _SNAPSHOTS.value], _MAX_SECONDS.value)
+                  [int(e) for e in _SNAPSHOTS.value], _MAX_SECONDS.value,
+                  strokes=strokes)
   else:
     _required("weights", "experiment_dir")
     from lasium_tf import generative

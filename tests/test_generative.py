@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from lasium_tf import config as config_lib
-from lasium_tf import gan_objective, generative, generators, train
+from lasium_tf import gan_objective, generative, generators, pictures, train
 
 
 def random_images(n=192, seed=0):
@@ -47,6 +47,20 @@ def test_training_runs_checkpoints_draws_and_resumes(kind, tmp_path):
   assert again["epochs"] == 2
   assert sorted(os.listdir(tmp_path / "samples")) == ["epoch_0001.png",
                                                        "epoch_0002.png"]
+
+
+def test_black_stroke_training_draws_samples_white_on_black(tmp_path):
+  config = config_lib.GenerativeConfig(kind="vae", epochs=1, batch_size=64,
+                                       samples_every=1)
+  model = generative.build(config)
+  generative.train(model, 1.0 - random_images(), config, str(tmp_path),
+                   verbose=False, strokes="black")
+  z = tf.random.stateless_normal([64, model.latent_dim], [config.seed, 7])
+  samples = model.decode(z).numpy()
+  drawn = tf.io.decode_png(tf.io.read_file(
+      str(tmp_path / "samples" / "epoch_0001.png"))).numpy()
+  np.testing.assert_array_equal(drawn, pictures.grid(
+      (1.0 - samples).reshape((8, 8) + samples.shape[1:])))
 
 
 def test_gan_step_changes_both_networks():
