@@ -29,6 +29,16 @@ DATASET_SPLITS = {"omniglot": ("vinyals", "authors"), "mini_imagenet": ("ravi",)
 SPLITS = tuple(dict.fromkeys(s for v in DATASET_SPLITS.values() for s in v))
 DATA_SOURCES = ("local", "tfds")
 STROKES = ("white", "black")
+
+
+def white_strokes(images, strokes: str):
+  """Images drawn in `strokes` ink as white strokes on black, and back.
+
+  Swapping ink (1 - x) is its own inverse, so this one function turns
+  black-stroke arrays (or tensors) into the white-stroke form that the image
+  cache, pictures and the stripe score use, and white ones into black.
+  """
+  return 1.0 - images if strokes == "black" else images
 EVAL_SPLITS = ("train", "val", "test")
 GENERATOR_KINDS = ("gan", "vae")
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from typing import Dict, Iterable, Optional
 
@@ -27,7 +28,7 @@ import keras
 import numpy as np
 
 from lasium_tf import gan_objective
-from lasium_tf.config import GenerativeConfig
+from lasium_tf.config import GenerativeConfig, white_strokes
 from models import omniglot_gan
 
 
@@ -37,16 +38,12 @@ def _weights_path(directory: str, network: str, epoch: int) -> str:
 
 def _resume_epoch(directory: str) -> int:
   """The newest epoch with both networks' weights in `directory`, else 0."""
-  if not os.path.isdir(directory):
-    return 0
-  epochs = [int(name[len("discriminator_epoch_"):-len(".weights.h5")])
-            for name in os.listdir(directory)
-            if name.startswith("discriminator_epoch_")
-            and name.endswith(".weights.h5")
-            and name[len("discriminator_epoch_"):-len(".weights.h5")].isdigit()]
-  epochs = [e for e in epochs
-            if os.path.exists(_weights_path(directory, "generator", e))]
-  return max(epochs, default=0)
+  pattern = re.compile(r"discriminator_epoch_(\d+)\.weights\.h5")
+  names = os.listdir(directory) if os.path.isdir(directory) else []
+  epochs = [int(m.group(1)) for m in map(pattern.fullmatch, names) if m]
+  complete = [e for e in epochs
+              if os.path.exists(_weights_path(directory, "generator", e))]
+  return max(complete, default=0)
 
 
 def _optimizer_path(directory: str, epoch: int) -> str:
@@ -158,7 +155,6 @@ def train(images: np.ndarray, directory: str, config: GenerativeConfig,
 
   sample = jax.jit(lambda g, z: generator.stateless_call(
       g, [], z, training=False)[0])
-  white = (lambda x: 1.0 - x) if strokes == "black" else (lambda x: x)
 
   def save(network, values, epoch):
     for v, value in zip(network.trainable_variables, values):
@@ -192,7 +188,8 @@ def train(images: np.ndarray, directory: str, config: GenerativeConfig,
       metrics = {"epoch": epoch, "d_loss": d_loss, "g_loss": g_loss,
                  "mode_seeking": ratio,
                  "stripes": gan_objective.stripe_score(
-                     white(np.asarray(sample(state[0], fixed_z)))),
+                     white_strokes(np.asarray(sample(state[0], fixed_z)),
+                                   strokes)),
                  "seconds": round(time.perf_counter() - start, 1)}
       log.write(json.dumps(metrics) + "\n")
       log.flush()

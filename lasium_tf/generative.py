@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from lasium_tf import gan_objective, pictures
-from lasium_tf.config import GENERATOR_KINDS, GenerativeConfig
+from lasium_tf.config import GENERATOR_KINDS, GenerativeConfig, white_strokes
 from lasium_tf.files import atomic_write
 from lasium_tf.generators import KerasGenerator, SavedModelGenerator
 from lasium_tf.progress import Progress
@@ -213,10 +213,8 @@ def train(model, images: np.ndarray, config: GenerativeConfig,
         tf.summary.scalar(f"{config.kind}/{k}", v)
     manager.save(checkpoint_number=int(epoch))
     draw = int(epoch) % config.samples_every == 0 or int(epoch) == config.epochs
-    samples = (model.decode(fixed_z).numpy()
+    samples = (white_strokes(model.decode(fixed_z).numpy(), strokes)
                if draw or config.kind == "gan" else None)
-    if samples is not None and strokes == "black":
-      samples = 1.0 - samples
     if config.kind == "gan":
       metrics["stripes"] = gan_objective.stripe_score(samples)
       with writer.as_default(step=int(epoch)):

@@ -26,6 +26,7 @@ from typing import Optional, Tuple
 import keras
 import tensorflow as tf
 
+from lasium_tf.config import white_strokes
 from lasium_tf.files import atomic_directory
 
 
@@ -160,10 +161,10 @@ class InkSwapped:
     return self.generator.can_encode
 
   def decode(self, z: tf.Tensor) -> tf.Tensor:
-    return 1.0 - self.generator.decode(z)
+    return white_strokes(self.generator.decode(z), "black")
 
   def encode(self, images: tf.Tensor) -> tf.Tensor:
-    return self.generator.encode(1.0 - images)
+    return self.generator.encode(white_strokes(images, "black"))
 
 
 class _ExportModule(tf.Module):

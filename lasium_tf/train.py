@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from lasium_tf import gan_objective
-from lasium_tf.config import Config, ConfigError, EvalConfig
+from lasium_tf.config import Config, ConfigError, EvalConfig, white_strokes
 from lasium_tf.data import load_parts
 from lasium_tf.files import atomic_write
 from lasium_tf.maml import MAML
@@ -412,8 +412,7 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
   with open(os.path.join(config.experiment_dir, "config.json")) as f:
     trained = json.load(f)
   strokes = trained["data"].get("strokes", "white")
-  samples = generator.decode(z).numpy()
-  white = samples if strokes == "white" else 1.0 - samples
+  white = white_strokes(generator.decode(z).numpy(), strokes)
   pictures.save_png(path / "samples.png",
                     pictures.grid(white.reshape((8, 8) + white.shape[1:])))
   card = {"kind": gen_config.kind, "latent_dim": generator.latent_dim,

@@ -19,6 +19,7 @@ The library does the work (`lasium_tf.gan_jax.train`,
 import dataclasses
 import json
 import os
+import pathlib
 import shlex
 import sys
 
@@ -95,13 +96,18 @@ def main(argv):
         adam_beta1=_BETA1.value, mode_seeking_weight=_MODE_SEEKING.value,
         seed=_SEED.value)
     config.validate()
-    os.makedirs(_OUT.value, exist_ok=True)
-    with open(os.path.join(_OUT.value, "config.json"), "w") as f:
-      json.dump({"generative": dataclasses.asdict(config), "command": command,
-                 "trainer": f"lasium_tf.gan_jax on {jax.devices()[0]}",
-                 "data": {"dataset": "omniglot", "split": split,
-                          "strokes": strokes,
-                          "image_size": int(images.shape[1])}}, f, indent=2)
+    from lasium_tf.files import atomic_write
+    config_path = pathlib.Path(_OUT.value) / "config.json"
+    if config_path.exists():  # A resumed run keeps how it began.
+      began = json.loads(config_path.read_text())["command"]
+      command = f"{began}; then {command}"
+    record = {"generative": dataclasses.asdict(config), "command": command,
+              "trainer": f"lasium_tf.gan_jax on {jax.devices()[0]}",
+              "data": {"dataset": "omniglot", "split": split,
+                       "strokes": strokes,
+                       "image_size": int(images.shape[1])}}
+    atomic_write(config_path, lambda f: f.write(
+        json.dumps(record, indent=2).encode()))
     gan_jax.train(images, _OUT.value, config,
                   [int(e) for e in _SNAPSHOTS.value], _MAX_SECONDS.value,
                   strokes=strokes)

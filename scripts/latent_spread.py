@@ -31,6 +31,7 @@ def main(argv):
   from lasium_tf.config import DataConfig
   from lasium_tf.data import load_parts
   from lasium_tf.generative import load_generator
+  from lasium_tf.lasium import POLICIES
 
   n, seed = _SAMPLES.value, _SEED.value
   classes = load_parts(DataConfig(), ["train"], verbose=False)["train"].images
@@ -41,15 +42,18 @@ def main(argv):
   print(f"real Omniglot: two drawings of a character {same / other:.2f} of "
         f"two characters' distance")
   generator, _ = load_generator(_GENERATOR.value)
-  dim = generator.latent_dim
-  z, v, e = (tf.random.stateless_normal([n, dim], [seed, i]) for i in (1, 2, 3))
+  z = tf.random.stateless_normal([n, generator.latent_dim], [seed, 1])
   anchors = generator.decode(z).numpy()
   between = np.abs(anchors - np.roll(anchors, 1, axis=0)).mean()
-  policies = {"RO alpha 0.2": z + 0.2 * (v - z), "RO alpha 0.4": z + 0.4 * (v - z),
-              "N sigma^2 0.5": z + 0.5 ** 0.5 * e, "N sigma^2 1": z + e,
-              "N sigma^2 2": z + 2 ** 0.5 * e}
-  for name, moved in policies.items():
-    spread = np.abs(anchors - generator.decode(moved).numpy()).mean()
+  settings = [("RO alpha 0.2", "ro", {"alpha": 0.2}),
+              ("RO alpha 0.4", "ro", {"alpha": 0.4}),
+              ("N sigma^2 0.5", "n", {"sigma2": 0.5}),
+              ("N sigma^2 1", "n", {"sigma2": 1.0}),
+              ("N sigma^2 2", "n", {"sigma2": 2.0})]
+  for name, policy, hyperparameters in settings:
+    # One in-class vector per anchor, from the sampler's own policy.
+    moved = POLICIES[policy](z, 1, tf.constant([seed, 2]), **hyperparameters)
+    spread = np.abs(anchors - generator.decode(moved[:, 0]).numpy()).mean()
     print(f"{name}: {spread / between:.2f} of two anchors' distance")
 
 

@@ -78,6 +78,9 @@ def test_stopped_training_resumes_exactly(jax_run, tmp_path):
   run_script("--action=train", "--generator_epochs=1", *common)
   result = run_script("--action=train", "--generator_epochs=2", *common)
   assert "Resuming at epoch 1" in result.stdout
+  began, then = json.loads(
+      (tmp_path / "run" / "config.json").read_text())["command"].split("; then ")
+  assert "--generator_epochs=1" in began and "--generator_epochs=2" in then
   log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").open()]
   assert [m["epoch"] for m in log] == [1, 2]
   resumed = omniglot_gan.build_generator(128)

@@ -28,7 +28,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from lasium_tf.config import DataConfig, OMNIGLOT_IMAGES_PER_CLASS
+from lasium_tf.config import (DataConfig, OMNIGLOT_IMAGES_PER_CLASS,
+                              white_strokes)
 from lasium_tf.data.common import DATA_DIR_ENV, DataError, base_dir
 from lasium_tf.episodes import check_task_shape, labelled_episodes
 from lasium_tf.files import atomic_write
@@ -243,7 +244,7 @@ def load_omniglot(config: DataConfig, verbose: bool = True) -> ClassImages:
       meta = json.loads(meta_path.read_text())
       images = np.load(path, mmap_mode=None)
       if tuple(meta["class_names"]) == names and images.shape[0] == len(names):
-        return ClassImages(_ink(images, config.strokes), names)
+        return ClassImages(white_strokes(images, config.strokes), names)
     except (OSError, ValueError, KeyError):
       pass  # An unreadable cache is rebuilt below.
   bad = [n for n in names if len(by_class[n]) != OMNIGLOT_IMAGES_PER_CLASS]
@@ -262,12 +263,7 @@ def load_omniglot(config: DataConfig, verbose: bool = True) -> ClassImages:
   atomic_write(path, lambda f: np.save(f, images))
   atomic_write(meta_path, lambda f: f.write(
       json.dumps({"class_names": names, "key": key}).encode()))
-  return ClassImages(_ink(images, config.strokes), names)
-
-
-def _ink(images: np.ndarray, strokes: str) -> np.ndarray:
-  """The cache holds white strokes on black; "black" turns them back."""
-  return 1.0 - images if strokes == "black" else images
+  return ClassImages(white_strokes(images, config.strokes), names)
 
 
 def vinyals_split(names: Sequence[str]) -> Dict[str, List[str]]:
