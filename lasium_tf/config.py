@@ -29,6 +29,10 @@ DATASET_SPLITS = {"omniglot": ("vinyals", "authors"), "mini_imagenet": ("ravi",)
 SPLITS = tuple(dict.fromkeys(s for v in DATASET_SPLITS.values() for s in v))
 DATA_SOURCES = ("local", "tfds")
 STROKES = ("white", "black")
+SHIFT_FILLS = ("background", "ink")
+# Which policies redraw anchors that lie too close: the authors' paper-era
+# code never did ("none"), their later code did for LASIUM-N only ("n").
+ANCHOR_REJECTIONS = ("all", "n", "none")
 
 
 def white_strokes(images, strokes: str):
@@ -39,8 +43,55 @@ def white_strokes(images, strokes: str):
   cache, pictures and the stripe score use, and white ones into black.
   """
   return 1.0 - images if strokes == "black" else images
+
+
+def shift_fill_value(dataset: str, strokes: str, fill: str) -> float:
+  """The pixel value a query shift puts where it uncovers the image.
+
+  "background" is the paper's page colour (0 for Omniglot read white on
+  black, 1 for black on white; 0, black, for RGB data sets); "ink" is
+  Omniglot's stroke value, which is what the authors' code wrote (it filled
+  with 0 on images whose strokes are 0, so shifted queries got ink bars).
+  """
+  if dataset != "omniglot":
+    if fill == "ink":
+      raise ConfigError(
+          f"--shift_fill=ink is Omniglot's stroke value; {dataset} images "
+          f"have no ink colour: use --shift_fill=background (0).")
+    return 0.0
+  background = 1.0 if strokes == "black" else 0.0
+  return background if fill == "background" else 1.0 - background
+
+
 EVAL_SPLITS = ("train", "val", "test")
+
+# Named recipes: settings by flag name, applied by the command line to every
+# flag the user did not give (an explicit flag always wins). "none" is every
+# flag's own default: the pipeline this project ran before the query shift.
+# "authors" is everything as the authors' paper-era code ran it
+# (shared/docs/authors-code-facts.md), the ink-valued shift fill included.
+# "ours" is the project's best measured recipe: the authors' query shift with
+# a background fill, on our defaults otherwise (results/README.md).
+RECIPES = {
+    "none": {},
+    "authors": {
+        "query_shift": 5, "shift_fill": "ink", "strokes": "black",
+        "split": "authors", "anchor_rejection": "none",
+        "gan_generator_loss": "summed_logits", "gan_fake_targets": "overshoot",
+        "keep_last_batch": True,
+    },
+    "ours": {
+        "query_shift": 5, "shift_fill": "background",
+    },
+}
 GENERATOR_KINDS = ("gan", "vae")
+# The generator's adversarial loss: one cross-entropy per latent batch, summed
+# (ours), or one cross-entropy on the two batches' summed logits (authors').
+GAN_GENERATOR_LOSSES = ("per_batch", "summed_logits")
+# Label noise on fake targets: towards the real label, 0.05 U(0, 1) (ours),
+# or beyond the fake label, -0.05 U(0, 1) (the authors' code, in our
+# real = 1 convention).
+GAN_FAKE_TARGETS = ("smoothed", "overshoot")
 
 
 class ConfigError(ValueError):
@@ -118,11 +169,22 @@ class DataConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TaskConfig:
-  """An N-way task with K_tr support and K_val query images per class."""
+  """A meta-training task: N-way, K_tr support and K_val query images per class.
+
+  Attributes:
+    query_shift: S > 0 translates every query image of every meta-training
+      task by integer offsets uniform on {-S, ..., S - 1} per axis, as the
+      authors' paper-era pipeline did with S = 5 (`lasium_tf.augment`); 0
+      (default) shifts nothing. Test tasks are never shifted.
+    shift_fill: what the shift uncovers: "background" or "ink" (the
+      authors' literal behaviour on Omniglot); see `shift_fill_value`.
+  """
 
   n_way: int = 5
   k_shot: int = 1
   k_query: int = 5
+  query_shift: int = 0
+  shift_fill: str = "background"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,6 +227,9 @@ class GenerativeConfig:
   label_noise: float = 0.05
   samples_every: int = 5
   seed: int = 0
+  generator_loss: str = "per_batch"
+  fake_targets: str = "smoothed"
+  keep_last_batch: bool = False
 
   @property
   def resolved_latent_dim(self) -> int:
@@ -177,6 +242,8 @@ class GenerativeConfig:
     _positive("generator_epochs", self.epochs)
     _positive("generator_batch_size", self.batch_size)
     _positive("samples_every", self.samples_every)
+    _one_of("gan_generator_loss", self.generator_loss, GAN_GENERATOR_LOSSES)
+    _one_of("gan_fake_targets", self.fake_targets, GAN_FAKE_TARGETS)
     if self.latent_dim is not None:
       _positive("latent_dim", self.latent_dim)
     if self.learning_rate is not None:
@@ -198,33 +265,51 @@ class LasiumConfig:
       TF-Hub handle), or a generator training folder with checkpoints.
     policy: "n" (z + e), "ro" (towards a random vector), "oc" (towards
       another class's anchor).
-    sigma2: LASIUM-N noise variance.
+    sigma2: LASIUM-N noise variance (the paper's Table 7 labels).
+    sigma: LASIUM-N noise standard deviation; when set it replaces sigma2.
+      The authors' code ran "0.5" as a standard deviation
+      (shared/docs/authors-code-facts.md).
     sigma_max: if set, LASIUM-N draws each class's noise scale
       sigma ~ U(0, sigma_max) instead (the authors' VAE runs: 2).
     alpha: LASIUM-RO / -OC interpolation coefficient.
     oc_sigma2: noise variance of OC's every N-th sample (authors' code).
     anchor_min_distance: anchors closer than this are redrawn; None uses
       the authors' threshold for a GAN, 0 for a VAE.
+    anchor_rejection: which policies redraw close anchors: "all" (our
+      default), "n" (the authors' later code) or "none" (their paper-era
+      code).
   """
 
   generator: Optional[str] = None
   policy: str = "ro"
   sigma2: float = 0.5
+  sigma: Optional[float] = None
   sigma_max: Optional[float] = None
   alpha: float = 0.2
   oc_sigma2: float = 1.0
   anchor_min_distance: Optional[float] = None
   max_anchor_tries: int = 100
+  anchor_rejection: str = "all"
 
   def policy_hyperparameters(self):
     """The hyperparameters the chosen policy uses, by name."""
     if self.policy == "n":
       if self.sigma_max is not None:
         return {"sigma_max": self.sigma_max}
+      if self.sigma is not None:
+        return {"sigma": self.sigma}
       return {"sigma2": self.sigma2}
     if self.policy == "ro":
       return {"alpha": self.alpha}
     return {"alpha": self.alpha, "oc_sigma2": self.oc_sigma2}
+
+  @property
+  def resolved_min_distance(self) -> Optional[float]:
+    """The anchor threshold for this policy: 0 where it rejects nothing."""
+    if self.anchor_rejection == "none" or (
+        self.anchor_rejection == "n" and self.policy != "n"):
+      return 0.0
+    return self.anchor_min_distance
 
   def validate(self) -> None:
     _one_of("policy", self.policy, POLICIES)
@@ -235,6 +320,12 @@ class LasiumConfig:
           "folder (--mode=train_generator makes one).")
     _positive("sigma2", self.sigma2)
     _positive("oc_sigma2", self.oc_sigma2)
+    _one_of("anchor_rejection", self.anchor_rejection, ANCHOR_REJECTIONS)
+    if self.sigma is not None:
+      _positive("sigma", self.sigma)
+      if self.sigma_max is not None:
+        raise ConfigError("--sigma fixes LASIUM-N's noise scale and "
+                          "--sigma_max draws it per class: give one.")
     if self.sigma_max is not None:
       _positive("sigma_max", self.sigma_max)
     _positive("max_anchor_tries", self.max_anchor_tries)
@@ -271,6 +362,7 @@ class Config:
   results_file: Optional[str] = None
   table: Optional[int] = None
   study: Optional[str] = None
+  recipe: str = "none"
   command: str = ""
 
   def validate(self) -> "Config":
@@ -284,6 +376,19 @@ class Config:
     _positive("n_way", self.task.n_way)
     _positive("k_shot", self.task.k_shot)
     _positive("k_query", self.task.k_query)
+    _one_of("recipe", self.recipe, tuple(RECIPES))
+    _one_of("shift_fill", self.task.shift_fill, SHIFT_FILLS)
+    if self.task.query_shift < 0:
+      raise ConfigError(f"--query_shift must be >= 0 (0: no shift), got "
+                        f"{self.task.query_shift}.")
+    if self.task.query_shift:
+      shift_fill_value(self.data.dataset, self.data.strokes,
+                       self.task.shift_fill)
+      if self.task.query_shift * 2 >= self.data.resolved_image_size:
+        raise ConfigError(
+            f"--query_shift={self.task.query_shift} would move a query past "
+            f"its own {self.data.resolved_image_size}-pixel image; the "
+            f"authors shift by up to 5 on 28x28 Omniglot.")
     _positive("eval_n_way", self.eval.n_way)
     _positive("eval_queries", self.eval.k_query)
     _positive("eval_tasks", self.eval.num_tasks)

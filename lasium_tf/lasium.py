@@ -26,6 +26,7 @@ from typing import Callable, Dict, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
+from lasium_tf.augment import shift_queries
 from lasium_tf.episodes import Episode, split_classes, task_seed
 
 # The authors reject 128-d anchor sets whose smallest pairwise squared
@@ -45,8 +46,12 @@ def interpolate(z: tf.Tensor, target: tf.Tensor, alpha) -> tf.Tensor:
 
 def lasium_n(anchors: tf.Tensor, num_samples: int, seed: tf.Tensor,
              sigma2: float = 0.5, sigma_max: Optional[float] = None,
-             **_) -> tf.Tensor:
+             sigma: Optional[float] = None, **_) -> tf.Tensor:
   """LASIUM-N: z' = z + e, e ~ N(0, sigma^2 I). Returns [N, M, d].
+
+  The paper's Table 7 names the noise by its variance (`sigma2`); the
+  authors' code took its "0.5" as the standard deviation, which `sigma`
+  gives directly (it wins over `sigma2`).
 
   With `sigma_max`, each class draws its own sigma ~ U(0, sigma_max) instead
   of the fixed sigma^2: the authors' VAE runs draw sigma ~ U(0, 2), so
@@ -56,7 +61,7 @@ def lasium_n(anchors: tf.Tensor, num_samples: int, seed: tf.Tensor,
   noise = tf.random.stateless_normal(
       [tf.shape(anchors)[0], num_samples, tf.shape(anchors)[1]], seed)
   if sigma_max is None:
-    sigma = math.sqrt(sigma2)
+    sigma = math.sqrt(sigma2) if sigma is None else sigma
   else:
     sigma = tf.random.stateless_uniform(
         [tf.shape(anchors)[0], 1, 1],
@@ -220,6 +225,9 @@ class LasiumSampler:
     min_distance: anchor separation; None uses default_min_distance for a
       GAN and 0 for a VAE (encodings of distinct images).
     real_images: the unlabeled images VAE anchors come from.
+    query_shift, shift_fill: the authors' query shift (`lasium_tf.augment`):
+      every query image moved by offsets in {-S, ..., S - 1}, uncovered
+      pixels set to `shift_fill`; 0 shifts nothing.
   """
 
   generator: object
@@ -230,6 +238,8 @@ class LasiumSampler:
   min_distance: Optional[float] = None
   max_tries: int = 100
   real_images: Optional[np.ndarray] = None
+  query_shift: int = 0
+  shift_fill: float = 0.0
 
   def __post_init__(self):
     if self.policy not in POLICIES:
@@ -287,9 +297,11 @@ class LasiumSampler:
   def _episode_from(self, real, seed, index) -> Episode:
     task = task_seed(seed, index)
     if self.kind == "gan":
-      return sample_gan_task(self.generator, task, self.shape, self.policy,
-                             self.threshold, self.max_tries,
-                             **self.hyperparameters)
-    return sample_vae_task(self.generator, real, task, self.shape,
-                           self.policy, self.threshold, self.max_tries,
-                           **self.hyperparameters)
+      episode = sample_gan_task(self.generator, task, self.shape, self.policy,
+                                self.threshold, self.max_tries,
+                                **self.hyperparameters)
+    else:
+      episode = sample_vae_task(self.generator, real, task, self.shape,
+                                self.policy, self.threshold, self.max_tries,
+                                **self.hyperparameters)
+    return shift_queries(episode, task, self.query_shift, self.shift_fill)

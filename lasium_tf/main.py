@@ -56,6 +56,19 @@ _CACHE_DIR = flags.DEFINE_string("cache_dir", None,
 _N_WAY = flags.DEFINE_integer("n_way", 5, "Classes per meta-training task.")
 _K_SHOT = flags.DEFINE_integer("k_shot", 1, "Support images per class (K_tr).")
 _K_QUERY = flags.DEFINE_integer("k_query", 5, "Query images per class (K_val).")
+_QUERY_SHIFT = flags.DEFINE_integer(
+    "query_shift", 0, "Shift every meta-training query image by integer "
+    "offsets uniform on {-S..S-1} per axis (the authors' pipeline: 5); 0: "
+    "none. Test tasks are never shifted.")
+_SHIFT_FILL = flags.DEFINE_enum(
+    "shift_fill", "background", config_lib.SHIFT_FILLS,
+    "What a query shift uncovers: the background, or Omniglot's ink value "
+    "(the authors' code).")
+_RECIPE = flags.DEFINE_enum(
+    "recipe", "none", tuple(config_lib.RECIPES),
+    "Named settings applied to every flag not given: authors (as the "
+    "authors' paper-era code ran), ours (our best: the query shift with a "
+    "background fill), none (each flag's default).")
 _INNER_LR = flags.DEFINE_float("inner_lr", 0.4, "MAML inner learning rate.")
 _INNER_STEPS = flags.DEFINE_integer("inner_steps", 5, "MAML inner steps.")
 _FIRST_ORDER = flags.DEFINE_bool("first_order", False, "First-order MAML.")
@@ -100,12 +113,26 @@ _MODE_SEEKING = flags.DEFINE_float("mode_seeking_weight", 1.0,
                                    "Weight of the MSGAN term (GAN).")
 _SAMPLES_EVERY = flags.DEFINE_integer("samples_every", 5,
                                       "Epochs between sample grids.")
+_GAN_GENERATOR_LOSS = flags.DEFINE_enum(
+    "gan_generator_loss", "per_batch", config_lib.GAN_GENERATOR_LOSSES,
+    "GAN generator loss: a cross-entropy per latent batch, summed, or one on "
+    "the two batches' summed logits (the authors' code).")
+_GAN_FAKE_TARGETS = flags.DEFINE_enum(
+    "gan_fake_targets", "smoothed", config_lib.GAN_FAKE_TARGETS,
+    "Label noise on the discriminator's fake targets: towards the real label "
+    "or beyond the fake label (the authors' code).")
+_KEEP_LAST_BATCH = flags.DEFINE_bool(
+    "keep_last_batch", False, "Generator training keeps each epoch's last "
+    "partial batch (the authors' code) instead of dropping it.")
 _GENERATOR = flags.DEFINE_string(
     "generator", None, "LASIUM: a generator SavedModel (pretrained/...), "
     "TF-Hub handle, or generator training folder.")
 _POLICY = flags.DEFINE_enum("policy", "ro", config_lib.POLICIES,
                             "LASIUM in-class sampling policy.")
 _SIGMA2 = flags.DEFINE_float("sigma2", 0.5, "LASIUM-N noise variance.")
+_SIGMA = flags.DEFINE_float(
+    "sigma", None, "LASIUM-N noise standard deviation, instead of --sigma2 "
+    "(the authors' code ran 0.5 as a standard deviation).")
 _SIGMA_MAX = flags.DEFINE_float(
     "sigma_max", None, "If set, LASIUM-N draws each class's noise scale "
     "sigma ~ U(0, sigma_max) instead of --sigma2 (the authors' VAE: 2).")
@@ -115,6 +142,10 @@ _OC_SIGMA2 = flags.DEFINE_float("oc_sigma2", 1.0,
 _ANCHOR_MIN = flags.DEFINE_float(
     "anchor_min_distance", None, "Redraw anchors closer than this (default: "
     "the authors' threshold for a GAN, 0 for a VAE).")
+_ANCHOR_REJECTION = flags.DEFINE_enum(
+    "anchor_rejection", "all", config_lib.ANCHOR_REJECTIONS,
+    "Policies that redraw close anchors: all, n (the authors' later code) or "
+    "none (their paper-era code).")
 _EXPORT_DIR = flags.DEFINE_string(
     "export_dir", None, "Where --mode=export (a meta-learned backbone) or "
     "--mode=export_generator writes its SavedModel.")
@@ -127,7 +158,18 @@ _STUDY = flags.DEFINE_string(
     "gan_epochs); its results feed the plots, not the paper tables.")
 
 
+def apply_recipe(name: str) -> None:
+  """Sets the recipe's flags that were not given (an explicit flag wins)."""
+  for flag, value in config_lib.RECIPES[name].items():
+    if not flags.FLAGS[flag].present:
+      flags.FLAGS[flag].value = value
+
+
 def config_from_flags(argv) -> config_lib.Config:
+  if flags.FLAGS["sigma"].present and flags.FLAGS["sigma2"].present:
+    raise app.UsageError("--sigma (standard deviation) and --sigma2 "
+                         "(variance) set the same LASIUM-N noise: give one.")
+  apply_recipe(_RECIPE.value)
   try:
     k_shots = tuple(int(k) for k in _EVAL_K_SHOTS.value)
   except ValueError:
@@ -147,7 +189,9 @@ def config_from_flags(argv) -> config_lib.Config:
           dataset=_DATASET.value, image_size=_IMAGE_SIZE.value,
           strokes=_STROKES.value),
       task=config_lib.TaskConfig(n_way=_N_WAY.value, k_shot=_K_SHOT.value,
-                                 k_query=_K_QUERY.value),
+                                 k_query=_K_QUERY.value,
+                                 query_shift=_QUERY_SHIFT.value,
+                                 shift_fill=_SHIFT_FILL.value),
       maml=config_lib.MAMLConfig(
           inner_lr=_INNER_LR.value, inner_steps=_INNER_STEPS.value,
           first_order=_FIRST_ORDER.value, meta_lr=_META_LR.value,
@@ -163,13 +207,17 @@ def config_from_flags(argv) -> config_lib.Config:
           epochs=_GEN_EPOCHS.value, batch_size=_GEN_BATCH.value,
           learning_rate=_GEN_LR.value, adam_beta1=_GEN_BETA1.value,
           mode_seeking_weight=_MODE_SEEKING.value,
-          samples_every=_SAMPLES_EVERY.value, seed=_SEED.value),
+          samples_every=_SAMPLES_EVERY.value, seed=_SEED.value,
+          generator_loss=_GAN_GENERATOR_LOSS.value,
+          fake_targets=_GAN_FAKE_TARGETS.value,
+          keep_last_batch=_KEEP_LAST_BATCH.value),
       lasium=config_lib.LasiumConfig(
           generator=_GENERATOR.value, policy=_POLICY.value,
-          sigma2=_SIGMA2.value, sigma_max=_SIGMA_MAX.value,
-          alpha=_ALPHA.value,
+          sigma2=_SIGMA2.value, sigma=_SIGMA.value,
+          sigma_max=_SIGMA_MAX.value, alpha=_ALPHA.value,
           oc_sigma2=_OC_SIGMA2.value,
-          anchor_min_distance=_ANCHOR_MIN.value),
+          anchor_min_distance=_ANCHOR_MIN.value,
+          anchor_rejection=_ANCHOR_REJECTION.value),
       export_dir=_EXPORT_DIR.value,
       iterations=_ITERATIONS.value,
       checkpoint_every=_CHECKPOINT_EVERY.value,
@@ -178,6 +226,7 @@ def config_from_flags(argv) -> config_lib.Config:
       results_file=_RESULTS_FILE.value,
       table=_TABLE.value,
       study=_STUDY.value,
+      recipe=_RECIPE.value,
       command=" ".join(shlex.quote(a) for a in ["python", "-m",
                                                  "lasium_tf.main"] + argv[1:]),
   )

@@ -21,8 +21,9 @@ from typing import Dict, List, Optional
 import numpy as np
 import tensorflow as tf
 
-from lasium_tf import gan_objective
-from lasium_tf.config import Config, ConfigError, EvalConfig, white_strokes
+from lasium_tf import augment, gan_objective
+from lasium_tf.config import (Config, ConfigError, EvalConfig,
+                              shift_fill_value, white_strokes)
 from lasium_tf.data import load_parts
 from lasium_tf.files import atomic_write
 from lasium_tf.maml import MAML
@@ -32,6 +33,12 @@ from models.backbone import build_backbone, build_classifier
 
 def image_shape(config: Config):
   return config.data.image_shape
+
+
+def shift_fill(config: Config) -> float:
+  """The pixel value the meta-training query shift uncovers."""
+  return shift_fill_value(config.data.dataset, config.data.strokes,
+                          config.task.shift_fill)
 
 
 def build_learner(config: Config):
@@ -263,9 +270,13 @@ def run(config: Config, verbose: bool = True) -> Dict:
       tasks = sampler.meta_batches(config.seed, config.maml.meta_batch_size,
                                    start_batch=start)
     else:
+      first = start * config.maml.meta_batch_size
       tasks = parts["train"].episodes(
           config.task.n_way, config.task.k_shot, config.task.k_query,
-          seed=config.seed, start=start * config.maml.meta_batch_size)
+          seed=config.seed, start=first)
+      tasks = augment.shift_query_stream(
+          tasks, config.seed, first, config.task.query_shift,
+          shift_fill(config))
       tasks = tasks.batch(config.maml.meta_batch_size,
                           drop_remainder=True).prefetch(2)
     if verbose:
@@ -312,6 +323,11 @@ def _check_resume(config: Config) -> None:
   with open(path) as f:
     saved = json.load(f)
   now = json.loads(json.dumps(dataclasses.asdict(config)))
+  defaults = json.loads(json.dumps(dataclasses.asdict(Config())))
+  # Settings added since a config.json was written held their defaults then.
+  saved = {k: ({**defaults[k], **v} if isinstance(v, dict)
+               and isinstance(defaults.get(k), dict) else v)
+           for k, v in saved.items()}
   changed = [k for k in _RESUME_KEYS if k in saved and saved[k] != now[k]]
   saved_data = {"strokes": "white", **saved.get("data", {})}
   old_data = dataclasses.replace(config.data, **{
@@ -374,8 +390,9 @@ def lasium_sampler(config: Config, train_images=None):
       lasium.TaskShape(config.task.n_way, config.task.k_shot,
                        config.task.k_query),
       config.lasium.policy_hyperparameters(),
-      config.lasium.anchor_min_distance, config.lasium.max_anchor_tries,
-      real_images=train_images.unlabeled() if kind == "vae" else None)
+      config.lasium.resolved_min_distance, config.lasium.max_anchor_tries,
+      real_images=train_images.unlabeled() if kind == "vae" else None,
+      query_shift=config.task.query_shift, shift_fill=shift_fill(config))
   return sampler, info
 
 
@@ -538,6 +555,13 @@ def _accumulate_seconds(experiment_dir: str, seconds: float) -> float:
   return total
 
 
+def noise_std(lasium_config) -> float:
+  """LASIUM-N's noise standard deviation, however it was given."""
+  if lasium_config.sigma is not None:
+    return lasium_config.sigma
+  return round(float(np.sqrt(lasium_config.sigma2)), 6)
+
+
 def _result_record(config: Config, k_shot: int, outcome: Dict,
                    meta_iterations: int, train_seconds: float,
                    generator_info: Optional[Dict] = None) -> Dict:
@@ -546,6 +570,10 @@ def _result_record(config: Config, k_shot: int, outcome: Dict,
     lasium_hyperparameters = {
         "policy": config.lasium.policy,
         **config.lasium.policy_hyperparameters(),
+        **({"sigma": noise_std(config.lasium)}
+           if config.lasium.policy == "n" and config.lasium.sigma_max is None
+           else {}),
+        "anchor_rejection": config.lasium.anchor_rejection,
         "generator": config.lasium.generator,
         "generator_info": generator_info,
     }
@@ -572,6 +600,7 @@ def _result_record(config: Config, k_shot: int, outcome: Dict,
           **({"strokes": config.data.strokes}
              if config.data.dataset == "omniglot" else {}),
           "learner": config.learner,
+          "recipe": config.recipe,
           "train_task": dataclasses.asdict(config.task),
           "maml": dataclasses.asdict(config.maml),
           "eval_inner_lr": config.eval.inner_lr or config.maml.inner_lr,
