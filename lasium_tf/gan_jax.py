@@ -107,6 +107,7 @@ def train(images: np.ndarray, directory: str, config: GenerativeConfig,
       generator.trainable_variables, discriminator.trainable_variables,
       g_opt.variables, d_opt.variables))
   noise, weight = config.label_noise, config.mode_seeking_weight
+  rest = n - steps * batch if config.keep_last_batch else 0
 
   def gen(g, z):
     return generator.stateless_call(g, [], z, training=True)[0]
@@ -117,10 +118,12 @@ def train(images: np.ndarray, directory: str, config: GenerativeConfig,
   def step(state, inputs):
     g, d, g_vars, d_vars = state
     real, key = inputs
+    size = real.shape[0]  # The batch, or an epoch's last partial batch.
     keys = jax.random.split(key, 5)
-    z = jax.random.normal(keys[0], (batch, latent))
-    real_targets = 1.0 - noise * jax.random.uniform(keys[1], (batch, 1))
-    fake_targets = noise * jax.random.uniform(keys[2], (batch, 1))
+    z = jax.random.normal(keys[0], (size, latent))
+    real_targets, fake_targets = gan_objective.discriminator_targets(
+        jax.random.uniform(keys[1], (size, 1)),
+        jax.random.uniform(keys[2], (size, 1)), noise, config.fake_targets)
 
     def d_loss_fn(d):
       return gan_objective.discriminator_loss(
@@ -128,14 +131,15 @@ def train(images: np.ndarray, directory: str, config: GenerativeConfig,
 
     d_loss, grads = jax.value_and_grad(d_loss_fn)(d)
     d, d_vars = d_opt.stateless_apply(d_vars, grads, d)
-    z1 = jax.random.normal(keys[3], (batch, latent))
-    z2 = jax.random.normal(keys[4], (batch, latent))
+    z1 = jax.random.normal(keys[3], (size, latent))
+    z2 = jax.random.normal(keys[4], (size, latent))
 
     def g_loss_fn(g):
       fake1, fake2 = gen(g, z1), gen(g, z2)
       ratio = gan_objective.mode_seeking_ratio(fake1, fake2, z1, z2)
       total, adversarial = gan_objective.generator_loss(
-          disc(d, fake1), disc(d, fake2), ratio, weight)
+          disc(d, fake1), disc(d, fake2), ratio, weight,
+          config.generator_loss)
       return total, (adversarial, ratio)
 
     (_, (adversarial, ratio)), grads = jax.value_and_grad(
@@ -146,12 +150,16 @@ def train(images: np.ndarray, directory: str, config: GenerativeConfig,
   @jax.jit
   def run_epoch(state, data, key):
     order_key, steps_key = jax.random.split(key)
-    order = jax.random.permutation(order_key, n)[:steps * batch]
-    batches = order.reshape(steps, batch)
+    order = jax.random.permutation(order_key, n)
+    batches = order[:steps * batch].reshape(steps, batch)
     state, metrics = jax.lax.scan(
         lambda s, x: step(s, (data[x[0]], x[1])), state,
         (batches, jax.random.split(steps_key, steps)))
-    return state, metrics.mean(axis=0)
+    if not rest:
+      return state, metrics.mean(axis=0)
+    state, last = step(state, (data[order[steps * batch:]],
+                               jax.random.fold_in(steps_key, steps)))
+    return state, (metrics.sum(axis=0) + last) / (steps + 1)
 
   sample = jax.jit(lambda g, z: generator.stateless_call(
       g, [], z, training=False)[0])

@@ -40,14 +40,36 @@ def mode_seeking_ratio(images1, images2, z1, z2):
   return ops.mean(image_distance / latent_distance)
 
 
-def generator_loss(logits1, logits2, ratio, mode_seeking_weight: float):
+def discriminator_targets(real_uniform, fake_uniform, label_noise: float,
+                          fake_targets: str = "smoothed"):
+  """(real, fake) targets from U(0, 1) draws: 1 - noise u, and +/- noise u.
+
+  "smoothed" moves fake targets towards the real label, into [0, noise];
+  "overshoot" is the authors' code: it adds the noise to every target in its
+  own convention (fake = 1, real = 0), which in ours (real = 1) puts fake
+  targets beyond the fake label, in [-noise, 0]. Real targets are
+  [1 - noise, 1] either way. Cross-entropy from logits is defined for such
+  targets (TensorFlow and JAX both compute -t log s - (1 - t) log (1 - s)).
+  """
+  sign = -1.0 if fake_targets == "overshoot" else 1.0
+  return 1.0 - label_noise * real_uniform, sign * label_noise * fake_uniform
+
+
+def generator_loss(logits1, logits2, ratio, mode_seeking_weight: float,
+                   generator_loss_kind: str = "per_batch"):
   """(total, adversarial): fool the discriminator on both batches, spread out.
 
   `logits1`, `logits2` are the discriminator's logits on G(z1) and G(z2);
-  `ratio` is `mode_seeking_ratio` of the same images.
+  `ratio` is `mode_seeking_ratio` of the same images. "per_batch" sums one
+  cross-entropy per batch; "summed_logits" is the authors' code: one
+  cross-entropy of D(G(z1)) + D(G(z2)) against "real", which pushes the two
+  batches' logits up together rather than each on its own.
   """
   ones = ops.ones_like(logits1)
-  adversarial = _bce(ones, logits1) + _bce(ones, logits2)
+  if generator_loss_kind == "summed_logits":
+    adversarial = _bce(ones, logits1 + logits2)
+  else:
+    adversarial = _bce(ones, logits1) + _bce(ones, logits2)
   return adversarial + mode_seeking_weight / (ratio + 1e-5), adversarial
 
 

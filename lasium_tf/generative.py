@@ -44,7 +44,8 @@ class GAN:
   def __init__(self, latent_dim: int = omniglot_gan.LATENT_DIM,
                learning_rate: float = 3e-4, mode_seeking_weight: float = 1.0,
                label_noise: float = 0.05, seed: int = 0, image_size: int = 28,
-               adam_beta1: float = 0.9):
+               adam_beta1: float = 0.9, generator_loss: str = "per_batch",
+               fake_targets: str = "smoothed"):
     self.latent_dim = latent_dim
     self.generator = omniglot_gan.build_generator(
         latent_dim, image_size=image_size, seed=2 * seed)
@@ -56,6 +57,8 @@ class GAN:
     self.d_optimizer.build(self.discriminator.trainable_variables)
     self.mode_seeking_weight = mode_seeking_weight
     self.label_noise = label_noise
+    self.generator_loss = generator_loss
+    self.fake_targets = fake_targets
     self.rng = tf.random.Generator.from_seed(seed)
     self.train_step = tf.function(self._train_step)
 
@@ -70,8 +73,9 @@ class GAN:
   def _train_step(self, real: tf.Tensor) -> Dict[str, tf.Tensor]:
     batch = tf.shape(real)[0]
     z = self.rng.normal([batch, self.latent_dim])
-    real_targets = 1.0 - self.label_noise * self.rng.uniform([batch, 1])
-    fake_targets = self.label_noise * self.rng.uniform([batch, 1])
+    real_targets, fake_targets = gan_objective.discriminator_targets(
+        self.rng.uniform([batch, 1]), self.rng.uniform([batch, 1]),
+        self.label_noise, self.fake_targets)
     with tf.GradientTape() as tape:
       fake = self.generator(z, training=True)
       d_loss = gan_objective.discriminator_loss(
@@ -89,7 +93,7 @@ class GAN:
       g_loss, adversarial = gan_objective.generator_loss(
           self.discriminator(fake1, training=True),
           self.discriminator(fake2, training=True), ratio,
-          self.mode_seeking_weight)
+          self.mode_seeking_weight, self.generator_loss)
     grads = tape.gradient(g_loss, self.generator.trainable_variables)
     self.g_optimizer.apply(grads, self.generator.trainable_variables)
     return {"d_loss": d_loss, "g_loss": adversarial, "mode_seeking": ratio}
@@ -156,8 +160,15 @@ def build(config: GenerativeConfig, image_size: int = 28):
   if config.kind == "gan":
     return GAN(config.resolved_latent_dim, lr or 3e-4,
                config.mode_seeking_weight, config.label_noise, config.seed,
-               image_size, config.adam_beta1)
+               image_size, config.adam_beta1, config.generator_loss,
+               config.fake_targets)
   return VAE(config.resolved_latent_dim, lr or 1e-3, config.seed, image_size)
+
+
+def batches_per_epoch(num_images: int, config: GenerativeConfig) -> int:
+  """Full batches, plus the last partial one if `keep_last_batch` (authors')."""
+  full, rest = divmod(num_images, config.batch_size)
+  return full + int(bool(rest) and config.keep_last_batch)
 
 
 def train(model, images: np.ndarray, config: GenerativeConfig,
@@ -185,8 +196,8 @@ def train(model, images: np.ndarray, config: GenerativeConfig,
             flush=True)
   writer = tf.summary.create_file_writer(os.path.join(directory, "tensorboard"))
   fixed_z = tf.random.stateless_normal([8 * 8, model.latent_dim], [config.seed, 7])
-  steps_per_epoch = len(images) // config.batch_size
-  if steps_per_epoch == 0:
+  steps_per_epoch = batches_per_epoch(len(images), config)
+  if len(images) < config.batch_size:
     raise ValueError(f"{len(images)} images are fewer than one batch of "
                      f"{config.batch_size}; lower --generator_batch_size.")
   data = tf.constant(images)

@@ -25,6 +25,8 @@ import sys
 
 from absl import app, flags
 
+from lasium_tf import config as config_lib
+
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
 
@@ -51,6 +53,15 @@ _LATENT = flags.DEFINE_integer("latent_dim", 128, "Latent size.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of weights and training.")
 _SNAPSHOTS = flags.DEFINE_list("snapshot_epochs", [],
                                "Epochs whose generator weights are kept.")
+_DEFAULTS = config_lib.GenerativeConfig()
+_GAN_GENERATOR_LOSS = flags.DEFINE_enum(
+    "gan_generator_loss", _DEFAULTS.generator_loss,
+    config_lib.GAN_GENERATOR_LOSSES, "As in lasium_tf.main.")
+_GAN_FAKE_TARGETS = flags.DEFINE_enum(
+    "gan_fake_targets", _DEFAULTS.fake_targets, config_lib.GAN_FAKE_TARGETS,
+    "As in lasium_tf.main.")
+_KEEP_LAST_BATCH = flags.DEFINE_bool(
+    "keep_last_batch", _DEFAULTS.keep_last_batch, "As in lasium_tf.main.")
 _MAX_SECONDS = flags.DEFINE_float(
     "max_seconds", None, "Stop (saving both networks) after this long.")
 
@@ -94,7 +105,9 @@ def main(argv):
         kind="gan", latent_dim=_LATENT.value, epochs=_EPOCHS.value,
         batch_size=_BATCH.value, learning_rate=_LR.value,
         adam_beta1=_BETA1.value, mode_seeking_weight=_MODE_SEEKING.value,
-        seed=_SEED.value)
+        seed=_SEED.value, generator_loss=_GAN_GENERATOR_LOSS.value,
+        fake_targets=_GAN_FAKE_TARGETS.value,
+        keep_last_batch=_KEEP_LAST_BATCH.value)
     config.validate()
     from lasium_tf.files import atomic_write
     config_path = pathlib.Path(_OUT.value) / "config.json"

@@ -172,6 +172,29 @@ def test_authors_split_sizes_disjoint_and_fixed(real_omniglot):
   assert again == split
 
 
+def test_authors_split_is_their_python_shuffle_of_sorted_full_paths(
+    real_omniglot):
+  """Their code, literally: full paths of both sets sorted, random.seed(47)."""
+  import random
+  _, everything = real_omniglot
+  background = {n.split("/")[1] for n in zipfile.ZipFile(
+      SHARED_OMNIGLOT / "images_background.zip").namelist() if "/" in n}
+  paths = sorted(
+      ("/data/images_background/" if name.split("/")[0] in background
+       else "/data/images_evaluation/") + name
+      for name in everything.class_names)
+  random.seed(47)
+  random.shuffle(paths)
+  names = ["/".join(p.split("/")[-2:]) for p in paths]
+  split = omniglot.authors_split(everything.class_names)
+  assert split["train"] == names[:1200]
+  assert split["val"] == names[1200:1300]
+  assert split["test"] == names[1300:]
+  # Their test characters come from alphabets also seen in training.
+  train_alphabets = {n.split("/")[0] for n in split["train"]}
+  assert {n.split("/")[0] for n in split["test"]} <= train_alphabets
+
+
 def test_load_split_selects_characters(real_omniglot):
   config, everything = real_omniglot
   test = omniglot.load_split(config, "test", everything)

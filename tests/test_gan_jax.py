@@ -176,6 +176,55 @@ def test_generator_loss_sums_both_batches_and_adds_the_mode_seeking_term():
   assert float(d) < 1e-3
 
 
+def test_authors_generator_loss_is_one_cross_entropy_of_summed_logits():
+  l1, l2 = tf.fill([4, 1], 1.0), tf.fill([4, 1], -1.0)
+  _, per_batch = gan_objective.generator_loss(l1, l2, 1.0, 0.0)
+  _, summed = gan_objective.generator_loss(l1, l2, 1.0, 0.0, "summed_logits")
+  softplus = lambda x: np.log1p(np.exp(x))  # noqa: E731
+  assert float(per_batch) == pytest.approx(softplus(-1) + softplus(1),
+                                           rel=1e-5)
+  assert float(summed) == pytest.approx(np.log(2), rel=1e-5)  # logit 0.
+
+
+@pytest.mark.parametrize("kind, low, high", [("smoothed", 0.0, 0.05),
+                                             ("overshoot", -0.05, 0.0)])
+def test_fake_targets_smoothed_towards_real_or_beyond_the_fake_label(
+    kind, low, high):
+  u = tf.random.stateless_uniform([1000, 1], [0, 1])
+  real, fake = gan_objective.discriminator_targets(u, u, 0.05, kind)
+  assert 0.95 <= float(tf.reduce_min(real)) and float(
+      tf.reduce_max(real)) <= 1.0
+  assert low <= float(tf.reduce_min(fake)) and float(
+      tf.reduce_max(fake)) <= high
+  assert float(tf.reduce_max(fake) - tf.reduce_min(fake)) > 0.04
+  # The discriminator's loss is finite and its gradient pushes fakes down.
+  logits = tf.Variable(tf.zeros([1000, 1]))
+  with tf.GradientTape() as tape:
+    loss = gan_objective.discriminator_loss(tf.zeros([1000, 1]), logits,
+                                            real, fake)
+  assert np.isfinite(float(loss))
+  assert float(tf.reduce_min(tape.gradient(loss, logits))) > 0
+
+
+def test_authors_recipe_trains_with_jax_on_partial_batches(tmp_path):
+  images = np.random.default_rng(1).uniform(size=(10, 28, 28, 1))
+  np.savez_compressed(tmp_path / "images.npz",
+                      images=images.astype(np.float32), split="authors",
+                      strokes="black")
+  run_script("--action=train", f"--images={tmp_path / 'images.npz'}",
+             f"--out={tmp_path / 'run'}", "--generator_epochs=1",
+             "--generator_batch_size=4", "--keep_last_batch",
+             "--gan_generator_loss=summed_logits",
+             "--gan_fake_targets=overshoot", backend="jax")
+  record = json.loads((tmp_path / "run" / "config.json").read_text())
+  assert record["generative"]["keep_last_batch"] is True
+  assert record["generative"]["generator_loss"] == "summed_logits"
+  assert record["generative"]["fake_targets"] == "overshoot"
+  assert record["data"]["split"] == "authors"
+  log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").open()]
+  assert np.isfinite(log[0]["d_loss"]) and np.isfinite(log[0]["g_loss"])
+
+
 def test_prepare_writes_the_unlabeled_train_split(real_omniglot, tmp_path):
   config, _ = real_omniglot
   out = tmp_path / "images.npz"

@@ -76,6 +76,23 @@ def test_gan_step_changes_both_networks():
                for b, w in zip(before, model.trainable_weights))
 
 
+@pytest.mark.parametrize("keep, steps", [(False, 1), (True, 2)])
+def test_last_partial_batch_is_kept_only_when_asked(keep, steps, tmp_path):
+  config = config_lib.GenerativeConfig(
+      kind="gan", epochs=1, batch_size=64, keep_last_batch=keep,
+      generator_loss="summed_logits", fake_targets="overshoot")
+  assert generative.batches_per_epoch(70, config) == steps
+  assert generative.batches_per_epoch(128, config) == 2
+  gan = generative.build(config)
+  sizes = []
+  step = gan.train_step
+  gan.train_step = lambda batch: sizes.append(len(batch)) or step(batch)
+  out = generative.train(gan, random_images(70), config, str(tmp_path),
+                         verbose=False)
+  assert sizes == [64, 6][:steps]
+  assert np.isfinite(out["d_loss"]) and np.isfinite(out["g_loss"])
+
+
 def test_vae_lowers_its_loss_on_fixed_images():
   vae = generative.build(config_lib.GenerativeConfig(kind="vae"))
   images = tf.constant(np.round(random_images(32)))

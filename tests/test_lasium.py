@@ -121,6 +121,41 @@ def test_lasium_n_with_sigma_max_draws_a_scale_per_class():
   np.testing.assert_allclose(fixed, math.sqrt(0.5) * plain, rtol=1e-6)
 
 
+def test_lasium_n_sigma_is_a_standard_deviation_and_wins_over_sigma2():
+  anchors = tf.zeros([5, 64])
+  seed = tf.constant([2, 3], tf.int64)
+  by_std = lasium.lasium_n(anchors, 40, seed, sigma2=2.0, sigma=0.5).numpy()
+  by_variance = lasium.lasium_n(anchors, 40, seed, sigma2=0.25).numpy()
+  np.testing.assert_allclose(by_std, by_variance, rtol=1e-6)
+  assert by_std.std() == pytest.approx(0.5, rel=0.05)
+
+
+@pytest.mark.parametrize("rejection, policy, rejects", [
+    ("all", "n", True), ("all", "ro", True), ("all", "oc", True),
+    ("n", "n", True), ("n", "ro", False), ("n", "oc", False),
+    ("none", "n", False), ("none", "ro", False),
+])
+def test_anchor_rejection_per_policy(rejection, policy, rejects):
+  from lasium_tf.config import LasiumConfig
+  threshold = 1.5
+  config = LasiumConfig(generator="g", policy=policy,
+                        anchor_rejection=rejection,
+                        anchor_min_distance=threshold)
+  sampler = lasium.LasiumSampler(
+      IdentityGenerator(), "gan", policy, lasium.TaskShape(5, 1, 1),
+      config.policy_hyperparameters(), config.resolved_min_distance)
+  # Five 4-d anchors are closer than 1.5 in most draws: with rejection they
+  # are redrawn until they are not.
+  spreads = [float(lasium.min_pairwise_distance(tf.constant(by_class(
+      sampler.episode(0, i), 5, 1, 1)[:, 0]))) for i in range(20)]
+  if rejects:
+    assert sampler.threshold == threshold
+    assert min(spreads) >= threshold
+  else:
+    assert sampler.threshold == 0.0
+    assert min(spreads) < threshold
+
+
 @pytest.mark.parametrize("alpha", [0.2, 0.4])
 def test_lasium_ro_samples_lie_on_segments_towards_random_vectors(alpha):
   anchors = tf.random.stateless_normal([5, D], [1, 2])

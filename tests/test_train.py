@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from absl import flags
 
@@ -98,6 +99,49 @@ def test_evaluate_without_checkpoint_is_refused(real_omniglot, tmp_path):
               verbose=False)
 
 
+def has_ink_bar(images):
+  """Whether any image has a whole edge row or column of ink (value 1)."""
+  images = images.reshape((-1,) + images.shape[-3:])
+  edges = [images[:, 0], images[:, -1], images[:, :, 0], images[:, :, -1]]
+  return bool(np.any([np.all(e == 1.0, axis=(1, 2)) for e in edges]))
+
+
+def test_query_shift_acts_on_meta_training_queries_never_on_test_tasks(
+    real_omniglot, tmp_path, monkeypatch):
+  data_config, _ = real_omniglot
+  seen = {"train_support": [], "train_query": [], "test": []}
+  build_learner = train.build_learner
+
+  def spied_learner(config):
+    learner = build_learner(config)
+    meta_step, evaluate = learner.meta_step, learner.evaluate
+
+    def spy_step(episodes):
+      seen["train_support"].append(episodes.support_images.numpy())
+      seen["train_query"].append(episodes.query_images.numpy())
+      return meta_step(episodes)
+
+    def spy_evaluate(episodes):
+      seen["test"] += [episodes.support_images.numpy(),
+                       episodes.query_images.numpy()]
+      return evaluate(episodes)
+
+    learner.meta_step, learner.evaluate = spy_step, spy_evaluate
+    return learner
+
+  monkeypatch.setattr(train, "build_learner", spied_learner)
+  config = tiny_config(data_config, tmp_path, task=config_lib.TaskConfig(
+      n_way=5, k_shot=1, k_query=4, query_shift=5, shift_fill="ink"))
+  record = train.run(config, verbose=False)["results"][1]
+  queries = np.concatenate(seen["train_query"])
+  assert has_ink_bar(queries)
+  assert not has_ink_bar(np.concatenate(seen["train_support"]))
+  assert not any(has_ink_bar(images) for images in seen["test"])
+  assert record["hyperparameters"]["train_task"]["query_shift"] == 5
+  assert record["hyperparameters"]["train_task"]["shift_fill"] == "ink"
+  assert record["hyperparameters"]["recipe"] == "none"
+
+
 def test_more_ways_than_test_classes_is_refused(real_omniglot, tmp_path):
   data_config, _ = real_omniglot
   config = tiny_config(data_config, tmp_path,
@@ -117,25 +161,84 @@ def test_more_ways_than_test_classes_is_refused(real_omniglot, tmp_path):
     (dict(data=config_lib.DataConfig(strokes="grey")), "strokes"),
     (dict(data=config_lib.DataConfig(dataset="mini_imagenet",
                                      strokes="black")), "Omniglot only"),
+    (dict(task=config_lib.TaskConfig(query_shift=-1)), "--query_shift"),
+    (dict(task=config_lib.TaskConfig(query_shift=14)), "past its own"),
+    (dict(task=config_lib.TaskConfig(query_shift=5, shift_fill="grey")),
+     "shift_fill"),
+    (dict(data=config_lib.DataConfig(dataset="celeba"),
+          task=config_lib.TaskConfig(query_shift=5, shift_fill="ink")),
+     "no ink colour"),
+    (dict(recipe="best"), "recipe"),
+    (dict(task_source="lasium", lasium=config_lib.LasiumConfig(
+        generator="g", policy="n", sigma=0.5, sigma_max=2.0)),
+     "give one"),
+    (dict(task_source="lasium", lasium=config_lib.LasiumConfig(
+        generator="g", sigma=-1.0)), "--sigma must be positive"),
+    (dict(task_source="lasium", lasium=config_lib.LasiumConfig(
+        generator="g", anchor_rejection="some")), "anchor_rejection"),
+    (dict(mode="train_generator", generative=config_lib.GenerativeConfig(
+        generator_loss="mean")), "gan_generator_loss"),
+    (dict(mode="train_generator", generative=config_lib.GenerativeConfig(
+        fake_targets="flipped")), "gan_fake_targets"),
 ])
 def test_impossible_configs_name_the_problem(change, match):
   with pytest.raises(config_lib.ConfigError, match=match):
     dataclasses.replace(config_lib.Config(), **change).validate()
 
 
-@pytest.mark.parametrize("flagfile", sorted((REPO / "flags").glob("*.cfg")))
-def test_every_flagfile_parses_to_a_valid_config(flagfile):
+FLAGFILES = sorted((REPO / "flags").rglob("*.cfg"))
+
+
+def parse_flags(*args):
   from lasium_tf import main
-  first_line = flagfile.read_text().splitlines()[0]
-  assert first_line.startswith("#")
-  assert f"--flagfile=flags/{flagfile.name}" in flagfile.read_text()
   try:
-    flags.FLAGS(["main", f"--flagfile={flagfile}"])
-    config = main.config_from_flags(["main", f"--flagfile={flagfile}"])
+    flags.FLAGS(["main", *args])
+    return main.config_from_flags(["main", *args])
   finally:
     flags.FLAGS.unparse_flags()
+
+
+@pytest.mark.parametrize("flagfile", FLAGFILES,
+                         ids=[str(f.relative_to(REPO)) for f in FLAGFILES])
+def test_every_flagfile_parses_to_a_valid_config(flagfile):
+  text = flagfile.read_text()
+  assert text.splitlines()[0].startswith("#")
+  config = parse_flags(f"--flagfile={flagfile}")
+  if flagfile.parent.name == "base":
+    return  # A base is included by the flagfiles of its family.
+  relative = flagfile.relative_to(REPO).as_posix()
+  assert f"--flagfile={relative}" in text  # Its command, in the header.
   config.validate()
   assert config.command.endswith(f"--flagfile={flagfile}")
+
+
+def test_recipes_set_the_flags_not_given_and_explicit_flags_win():
+  plain = parse_flags()
+  assert (plain.recipe, plain.task.query_shift, plain.data.strokes) == (
+      "none", 0, "white")
+  authors = parse_flags("--recipe=authors")
+  assert authors.recipe == "authors"
+  assert (authors.task.query_shift, authors.task.shift_fill) == (5, "ink")
+  assert (authors.data.strokes, authors.data.split) == ("black", "authors")
+  assert authors.lasium.anchor_rejection == "none"
+  assert (authors.generative.generator_loss, authors.generative.fake_targets,
+          authors.generative.keep_last_batch) == (
+              "summed_logits", "overshoot", True)
+  ours = parse_flags("--recipe=ours")
+  assert (ours.task.query_shift, ours.task.shift_fill) == (5, "background")
+  assert (ours.data.strokes, ours.lasium.anchor_rejection) == ("white", "all")
+  mixed = parse_flags("--recipe=authors", "--shift_fill=background",
+                      "--query_shift=3")
+  assert (mixed.task.query_shift, mixed.task.shift_fill) == (3, "background")
+  assert mixed.data.strokes == "black"
+  # A recipe never leaks into the next parse.
+  assert parse_flags().task.query_shift == 0
+
+
+def test_sigma_and_sigma2_together_are_refused():
+  from absl import app
+  with pytest.raises(app.UsageError, match="give one"):
+    parse_flags("--sigma=0.5", "--sigma2=0.25")
 
 
 def run_cli(*args, timeout=120):

@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import pathlib
+import random
 import re
 import zipfile
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -53,6 +54,12 @@ VINYALS_TEST_ALPHABETS = (
     "Tengwar", "Tibetan", "ULOG")
 VINYALS_TEST_CHARACTERS = tuple(
     f"Gurmukhi/character{i}" for i in (42, 43, 44, 45))
+# The 20 alphabets of the official images_evaluation set.
+EVALUATION_ALPHABETS = (
+    "Angelic", "Atemayar_Qelisayer", "Atlantean", "Aurek-Besh", "Avesta",
+    "Ge_ez", "Glagolitic", "Gurmukhi", "Kannada", "Keble", "Malayalam",
+    "Manipuri", "Mongolian", "Old_Church_Slavonic_(Cyrillic)", "Oriya",
+    "Sylheti", "Syriac_(Serto)", "Tengwar", "Tibetan", "ULOG")
 AUTHORS_SPLIT_SEED = 47
 AUTHORS_SPLIT_SIZES = (1200, 100, 323)
 
@@ -281,13 +288,22 @@ def vinyals_split(names: Sequence[str]) -> Dict[str, List[str]]:
 
 
 def authors_split(names: Sequence[str]) -> Dict[str, List[str]]:
-  """The LASIUM code's split: all characters shuffled with seed 47, 1200/100/323.
+  """The LASIUM code's split: 1200 / 100 / 323 characters, exactly as drawn.
 
-  The authors listed characters in filesystem order, which no other machine
-  reproduces; here they are sorted first, so the split is the same everywhere.
+  Their code pooled the character folders of both sets as full paths
+  (`.../images_background/<Alphabet>/<character>`, then
+  `.../images_evaluation/...`), sorted them, and shuffled the list with
+  Python's `random.seed(47); random.shuffle` (shared/docs/
+  authors-code-facts.md). Sorting makes it the same on every machine; the
+  set a character belongs to is known from its alphabet.
   """
-  order = list(sorted(names))
-  np.random.RandomState(AUTHORS_SPLIT_SEED).shuffle(order)
+  def full_path(name):
+    alphabet = name.split("/")[0]
+    return (f"{SETS[1] if alphabet in EVALUATION_ALPHABETS else SETS[0]}/"
+            f"{name}")
+
+  order = sorted(names, key=full_path)
+  random.Random(AUTHORS_SPLIT_SEED).shuffle(order)
   n_train, n_val, _ = AUTHORS_SPLIT_SIZES
   return {"train": order[:n_train], "val": order[n_train:n_train + n_val],
           "test": order[n_train + n_val:]}
