@@ -37,6 +37,8 @@ def _policy(record: Dict) -> str:
   hyper = record.get("hyperparameters", {})
   if "sigma_max" in hyper and hyper.get("policy") == "n":
     return f"sigma~U(0,{hyper['sigma_max']:g})"
+  if "sigma" in hyper and "sigma2" not in hyper and hyper.get("policy") == "n":
+    return f"sigma={hyper['sigma']:g}"
   if "sigma2" in hyper and hyper.get("policy") == "n":
     return f"sigma^2={hyper['sigma2']:g}"
   if "alpha" in hyper:
@@ -54,7 +56,11 @@ def _data(record: Dict) -> str:
   data = record.get("config", {}).get("data") or {}
   split = data.get("split")
   label = f", {split} split" if split not in (None, "vinyals") else ""
-  return label + (", black strokes" if data.get("strokes") == "black" else "")
+  label += ", black strokes" if data.get("strokes") == "black" else ""
+  task = record.get("hyperparameters", {}).get("train_task") or {}
+  if task.get("query_shift"):
+    label += f", shift {task['query_shift']} ({task.get('shift_fill')} fill)"
+  return label
 
 
 def generator_epoch_curves(records: List[Dict]) -> Dict[str, List[Point]]:
@@ -83,8 +89,8 @@ def meta_iteration_curves(records: List[Dict]) -> Dict[str, List[Point]]:
       continue
     epochs = _generator_epochs(r)
     generator = f", generator {epochs} ep" if epochs is not None else ""
-    label = (f"{r['method']}{generator_run(r)} {_policy(r)}{generator}, "
-             f"{r['k_shot']}-shot")
+    label = (f"{r['method']}{generator_run(r)} {_policy(r)}{generator}"
+             f"{_data(r)}, {r['k_shot']}-shot")
     curves[label].setdefault(iterations, (iterations, r["accuracy"],
                                           r["ci95"]))
   return {k: sorted(v.values()) for k, v in curves.items() if len(v) >= 2}

@@ -64,7 +64,21 @@ def load_results(results_dir: pathlib.Path) -> List[Dict]:
   return records
 
 
-def _find(records, method, k_shot, table=None, key=None, value=None):
+# Runs before this date drew --split=authors with numpy's RandomState(47),
+# not the authors' Python random.seed(47) over sorted full paths.
+AUTHORS_SPLIT_EXACT_SINCE = "2026-11-28"
+RECIPES = ("none", "authors", "ours")
+RECIPE_NAMES = {"none": "no shift", "authors": "authors' recipe",
+                "ours": "our recipe"}
+
+
+def recipe_of(record: Dict) -> str:
+  """The named recipe of a run; runs from before recipes existed are "none"."""
+  return record.get("hyperparameters", {}).get("recipe", "none")
+
+
+def _find(records, method, k_shot, table=None, key=None, value=None,
+          recipe=None):
   for record in records:
     if record["method"] != method or record["k_shot"] != k_shot:
       continue
@@ -74,10 +88,20 @@ def _find(records, method, k_shot, table=None, key=None, value=None):
       continue  # A budget series for the plots, not a table row.
     if table is not None and record.get("table") != table:
       continue
-    if key is not None and record.get("hyperparameters", {}).get(key) != value:
+    if recipe is not None and recipe_of(record) != recipe:
       continue
+    hyper = record.get("hyperparameters", {})
+    if key is not None and hyper.get(key) != value:
+      continue
+    if key == "sigma" and "sigma2" in hyper:
+      continue  # Given as a variance; the recipes' N cells give a std.
     return record
   return None
+
+
+def reaches_paper(record: Optional[Dict], paper: float) -> bool:
+  """Whether the paper's number lies within or below our 95% interval."""
+  return record is not None and record["accuracy"] + record["ci95"] >= paper
 
 
 def _cell(record: Optional[Dict]) -> str:
@@ -121,6 +145,10 @@ def _budget(record: Dict) -> str:
     parts.append(f"{budget['eval_tasks']} tasks")
   if hyper.get("strokes") == "black":
     parts.append("black strokes")
+  if hyper.get("split") == "authors":
+    parts.append("authors' split" + (
+        " (an earlier permutation)"
+        if record.get("date", "") < AUTHORS_SPLIT_EXACT_SINCE else ""))
   return ", ".join(parts)
 
 
@@ -128,46 +156,142 @@ def _command(record: Dict) -> str:
   return f"`{record.get('command', '')}`"
 
 
+def settings(record: Dict) -> str:
+  """The policy's hyperparameters and the query shift of a run, in short."""
+  hyper = record.get("hyperparameters", {})
+  parts = [f"{k} {hyper[k]:g}" for k in ("sigma2", "sigma", "sigma_max",
+                                          "alpha") if k in hyper]
+  task = hyper.get("train_task") or {}
+  if task.get("query_shift"):
+    parts.append(f"shift {task['query_shift']} ({task.get('shift_fill')})")
+  return ", ".join(parts)
+
+
+def _recipe_flagfile(flagfile: str, recipe: str) -> str:
+  """flags/x.cfg (no shift) -> flags/<recipe>/x.cfg."""
+  if recipe == "none":
+    return flagfile
+  return f"flags/{recipe}/{flagfile[len('flags/'):]}"
+
+
 def table1(records) -> List[str]:
   lines = ["## Table 1: Omniglot, 5-way", "",
-           "| method | 1-shot (ours) | 1-shot (paper) | 5-shot (ours) | "
-           "5-shot (paper) | budget | command |",
-           "| --- | --- | --- | --- | --- | --- | --- |"]
+           "One row per recipe and setting that was run (bold: the paper's "
+           "number lies within or below our 95% interval). Recipes: "
+           "`--recipe=none`, the pipeline before the query shift; "
+           "`authors`, everything as the authors' paper-era code ran it; "
+           "`ours`, the query shift with a background fill "
+           "(`lasium_tf/config.py`, `RECIPES`).", "",
+           "| method | recipe | settings | 1-shot (ours) | 1-shot (paper) | "
+           "5-shot (ours) | 5-shot (paper) | budget | command |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
   for method, (paper1, paper5) in PAPER_TABLE1.items():
-    one = _find(records, method, 1, table=1)
-    five = _find(records, method, 5, table=1)
-    ran = one or five
-    budget = _budget(ran) if ran else ""
-    command = (_command(ran) if ran else
-               f"not run yet: `{TABLE1_FLAGFILES[method]}`"
-               if method in TABLE1_FLAGFILES else "not run yet: no flagfile")
-    lines.append(f"| {method} | {_cell(one)} | {paper1:.2f} | {_cell(five)} | "
-                 f"{paper5:.2f} | {budget} | {command} |")
+    runs = [r for r in records if r["method"] == method
+            and r.get("table") == 1 and not r.get("study")
+            and r.get("dataset", "omniglot") == "omniglot"]
+    groups: Dict[Tuple[str, str], Dict[int, Dict]] = {}
+    for r in runs:
+      groups.setdefault((recipe_of(r), settings(r)), {}).setdefault(
+          r["k_shot"], r)
+    flagfile = TABLE1_FLAGFILES.get(method)
+    for recipe in RECIPES:
+      keys = sorted(k for k in groups if k[0] == recipe)
+      if not keys:
+        path = flagfile and _recipe_flagfile(flagfile, recipe)
+        if path and (REPO / path).exists():
+          lines.append(f"| {method} | {recipe} |  | not run | {paper1:.2f} "
+                       f"| not run | {paper5:.2f} |  | not run yet: "
+                       f"`{path}` |")
+        continue
+      for key in keys:
+        one, five = groups[key].get(1), groups[key].get(5)
+        ran = one or five
+        lines.append(
+            f"| {method} | {recipe} | {key[1]} | "
+            f"{_marked(one, paper1)} | {paper1:.2f} | "
+            f"{_marked(five, paper5)} | {paper5:.2f} | {_budget(ran)} | "
+            f"{_command(ran)} |")
   return lines
+
+
+def _marked(record: Optional[Dict], paper: float) -> str:
+  cell = _cell(record)
+  return f"**{cell}**" if reaches_paper(record, paper) else cell
+
+
+def _table7_record(records, method, recipe, key, value):
+  if key == "sigma2" and recipe != "none":
+    key = "sigma"  # The recipes run N's value as a standard deviation.
+  return _find(records, method, 1, table=7, key=key, value=value,
+               recipe=recipe)
+
+
+def _table7_flagfile(policy, generator, learner, key, value, recipe) -> str:
+  tag = f"{value:g}".replace(".", "")
+  if recipe == "none":
+    return (f"flags/table7_{policy.lower()}_{generator.lower()}_"
+            f"{learner.lower()}_{key}{tag}.cfg")
+  name = "sigma" if key == "sigma2" else key
+  return (f"flags/{recipe}/table7_{policy.lower()}_{generator.lower()}_"
+          f"{learner.lower()}_{name}{tag}.cfg")
 
 
 def table7(records) -> List[str]:
-  lines = ["## Table 7: Omniglot, 5-way 1-shot, 1000 meta-iterations", ""]
+  lines = ["## Table 7: Omniglot, 5-way 1-shot, 1000 meta-iterations", "",
+           "The paper labels LASIUM-N's rows by the variance sigma^2; the "
+           "authors' code ran those values as the standard deviation. The "
+           "no-shift column ran them as variances (`--sigma2`), the recipe "
+           "columns as standard deviations (`--sigma`). Bold: the paper's "
+           "number lies within or below our 95% interval. Budgets and "
+           "commands of every cell follow below.", ""]
+  reached = {recipe: [0, 0] for recipe in RECIPES}
   for (generator, learner), paper in PAPER_TABLE7.items():
     lines += [f"### {generator}-{learner}", "",
-              "| policy | ours | paper | budget | command |",
-              "| --- | --- | --- | --- | --- |"]
+              "| policy | paper | " + " | ".join(
+                  RECIPE_NAMES[r] for r in RECIPES) + " |",
+              "| --- | --- | " + " | ".join("---" for _ in RECIPES) + " |"]
     for (policy, key, value), paper_value in zip(TABLE7_ROWS, paper):
       method = f"LASIUM-{policy}-{generator}-{learner}"
-      record = _find(records, method, 1, table=7, key=key, value=value)
-      symbol = "sigma^2" if key == "sigma2" else "alpha"
-      tag = f"{value:g}".replace(".", "")
-      flagfile = (f"flags/table7_{policy.lower()}_{generator.lower()}_"
-                  f"{learner.lower()}_{key}{tag}.cfg")
-      exists = (REPO / flagfile).exists()
-      command = (_command(record) if record else
-                 f"not run yet: `{flagfile}`" if exists
-                 else "not run yet: no flagfile")
-      lines.append(f"| {policy} {symbol}={value:g} | {_cell(record)} | "
-                   f"{paper_value:.2f} | {_budget(record) if record else ''} "
-                   f"| {command} |")
+      cells = []
+      for recipe in RECIPES:
+        record = _table7_record(records, method, recipe, key, value)
+        if record is not None:
+          reached[recipe][1] += 1
+          reached[recipe][0] += reaches_paper(record, paper_value)
+        cells.append(_marked(record, paper_value))
+      lines.append(f"| {policy} {value:g} | {paper_value:.2f} | "
+                   + " | ".join(cells) + " |")
     lines.append("")
+  lines += ["Cells at or above the paper (within our 95% interval), of the "
+            "cells run: " + "; ".join(
+                f"{RECIPE_NAMES[r]} {reached[r][0]} of {reached[r][1]}"
+                for r in RECIPES) + ".", ""]
+  for recipe in RECIPES:
+    lines += table7_runs(records, recipe)
   return lines
+
+
+def table7_runs(records, recipe) -> List[str]:
+  """Every Table 7 cell of one recipe with its budget and command."""
+  rows = []
+  for (generator, learner), paper in PAPER_TABLE7.items():
+    for (policy, key, value), paper_value in zip(TABLE7_ROWS, paper):
+      method = f"LASIUM-{policy}-{generator}-{learner}"
+      record = _table7_record(records, method, recipe, key, value)
+      flagfile = _table7_flagfile(policy, generator, learner, key, value,
+                                  recipe)
+      if record is None and not (REPO / flagfile).exists():
+        continue
+      command = (_command(record) if record else
+                 f"not run yet: `{flagfile}`")
+      rows.append(f"| {generator}-{learner} | {policy} {value:g} | "
+                  f"{_cell(record)} | {paper_value:.2f} | "
+                  f"{_budget(record) if record else ''} | {command} |")
+  if not rows:
+    return []
+  return [f"### Table 7 runs: {RECIPE_NAMES[recipe]} (`--recipe={recipe}`)",
+          "", "| column | policy | ours | paper | budget | command |",
+          "| --- | --- | --- | --- | --- | --- |"] + rows + [""]
 
 
 def studies(records) -> List[str]:
@@ -177,14 +301,12 @@ def studies(records) -> List[str]:
   if not rows:
     return []
   lines = ["## Studies (budget series; drawn by `python -m lasium_tf.plots`)",
-           "", "| study | method | policy | shot | ours | budget | command |",
-           "| --- | --- | --- | --- | --- | --- | --- |"]
+           "", "| study | method | recipe | settings | shot | ours | budget "
+           "| command |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
   for r in rows:
-    hyper = r.get("hyperparameters", {})
-    policy = ", ".join(f"{k}={hyper[k]:g}" for k in
-                       ("sigma2", "sigma_max", "alpha") if k in hyper)
-    lines.append(f"| {r['study']} | {r['method']} | {policy} | {r['k_shot']} "
-                 f"| {_cell(r)} | {_budget(r)} | {_command(r)} |")
+    lines.append(f"| {r['study']} | {r['method']} | {recipe_of(r)} | "
+                 f"{settings(r)} | {r['k_shot']} | {_cell(r)} | {_budget(r)} "
+                 f"| {_command(r)} |")
   return lines
 
 
