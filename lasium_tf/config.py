@@ -117,6 +117,9 @@ class DataConfig:
     image_size: side of the square images fed to the networks; None: 28 for
       Omniglot, 84 for the others.
     cache_dir: where decoded arrays are cached; None means the user cache.
+    train_rotations: labelled meta-training on Omniglot also draws each
+      train class rotated by 90, 180 and 270 degrees, as new classes (the
+      original MAML protocol; for the supervised baselines).
     strokes: Omniglot's ink: "white" (strokes 1 on a background of 0, as the
       original MAML code reads Omniglot) or "black" (strokes 0 on 1, the
       files as they are, which is how the LASIUM authors' code reads them).
@@ -129,6 +132,7 @@ class DataConfig:
   cache_dir: Optional[str] = None
   dataset: str = "omniglot"
   strokes: str = "white"
+  train_rotations: bool = False
 
   @property
   def resolved_split(self) -> str:
@@ -162,6 +166,10 @@ class DataConfig:
       raise ConfigError(
           f"--strokes={self.strokes} is for Omniglot only; {self.dataset} is "
           f"read as its files are.")
+    if self.train_rotations and self.dataset != "omniglot":
+      raise ConfigError(
+          f"--train_rotations makes Omniglot's rotated characters new "
+          f"classes; {self.dataset}'s rotated images are not new classes.")
     if self.source == "tfds" and self.dataset == "mini_imagenet":
       raise ConfigError(
           "--data_source=tfds has no mini-ImageNet; use --data_source=local "
@@ -447,6 +455,11 @@ class Config:
                                      self.mode in ("train",
                                                    "train_and_evaluate")):
       self.lasium.validate()
+    if self.data.train_rotations and self.task_source != "labelled":
+      raise ConfigError(
+          "--train_rotations adds rotated classes to labelled meta-training "
+          "tasks (--task_source=labelled); LASIUM tasks have no classes to "
+          "rotate.")
     if self.task_source == "none" and self.mode in ("train",
                                                      "train_and_evaluate"):
       raise ConfigError(

@@ -51,6 +51,9 @@ _STROKES = flags.DEFINE_enum(
     "strokes", "white", config_lib.STROKES,
     "Omniglot's ink: white strokes on black (the original MAML code) or "
     "black on white (the files as they are, as the LASIUM authors' code).")
+_TRAIN_ROTATIONS = flags.DEFINE_bool(
+    "train_rotations", False, "Labelled Omniglot meta-training also draws "
+    "each train class rotated by 90, 180 and 270 degrees as new classes.")
 _CACHE_DIR = flags.DEFINE_string("cache_dir", None,
                                  "Decoded-image cache (default user cache).")
 _N_WAY = flags.DEFINE_integer("n_way", 5, "Classes per meta-training task.")
@@ -187,7 +190,7 @@ def config_from_flags(argv) -> config_lib.Config:
           data_dir=_DATA_DIR.value, source=_DATA_SOURCE.value,
           split=_SPLIT.value, cache_dir=_CACHE_DIR.value,
           dataset=_DATASET.value, image_size=_IMAGE_SIZE.value,
-          strokes=_STROKES.value),
+          strokes=_STROKES.value, train_rotations=_TRAIN_ROTATIONS.value),
       task=config_lib.TaskConfig(n_way=_N_WAY.value, k_shot=_K_SHOT.value,
                                  k_query=_K_QUERY.value,
                                  query_shift=_QUERY_SHIFT.value,

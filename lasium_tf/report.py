@@ -145,6 +145,8 @@ def _budget(record: Dict) -> str:
     parts.append(f"{budget['eval_tasks']} tasks")
   if hyper.get("strokes") == "black":
     parts.append("black strokes")
+  if hyper.get("train_rotations"):
+    parts.append("rotation classes")
   if hyper.get("split") == "authors":
     parts.append("authors' split" + (
         " (an earlier permutation)"

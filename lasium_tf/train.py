@@ -232,6 +232,8 @@ def run(config: Config, verbose: bool = True) -> Dict:
   if config.mode == "draw_tasks":
     return draw_tasks(config, verbose)
   parts = load_parts(config.data, _parts_needed(config), verbose)
+  if config.data.train_rotations and "train" in parts:
+    parts["train"] = parts["train"].with_rotations()
   _check_against_data(config, parts)
 
   os.makedirs(config.experiment_dir, exist_ok=True)
@@ -332,8 +334,10 @@ def _check_resume(config: Config) -> None:
   saved_data = {"strokes": "white", **saved.get("data", {})}
   old_data = dataclasses.replace(config.data, **{
       k: v for k, v in saved_data.items()
-      if k in ("dataset", "split", "image_size", "strokes")})
-  for key in ("dataset", "resolved_split", "resolved_image_size", "strokes"):
+      if k in ("dataset", "split", "image_size", "strokes",
+               "train_rotations")})
+  for key in ("dataset", "resolved_split", "resolved_image_size", "strokes",
+              "train_rotations"):
     if getattr(old_data, key) != getattr(config.data, key):
       changed.append(f"data.{key.replace('resolved_', '')}")
   if changed:
@@ -599,6 +603,8 @@ def _result_record(config: Config, k_shot: int, outcome: Dict,
           "backbone": config.backbone, "split": config.data.resolved_split,
           **({"strokes": config.data.strokes}
              if config.data.dataset == "omniglot" else {}),
+          **({"train_rotations": True} if config.data.train_rotations
+             else {}),
           "learner": config.learner,
           "recipe": config.recipe,
           "train_task": dataclasses.asdict(config.task),

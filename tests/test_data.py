@@ -195,6 +195,22 @@ def test_authors_split_is_their_python_shuffle_of_sorted_full_paths(
   assert {n.split("/")[0] for n in split["test"]} <= train_alphabets
 
 
+def test_rotation_classes_are_the_characters_turned_by_quarter_turns():
+  rng = np.random.default_rng(0)
+  images = rng.random((3, 4, 5, 5, 1)).astype(np.float32)
+  rotated = omniglot.ClassImages(images, ("A/c1", "A/c2", "B/c1"))
+  four = rotated.with_rotations()
+  assert four.images.shape == (12, 4, 5, 5, 1)
+  assert four.class_names[:4] == ("A/c1", "A/c2", "B/c1", "A/c1/rot090")
+  assert four.class_names[-1] == "B/c1/rot270"
+  np.testing.assert_array_equal(four.images[:3], images)
+  # Class 3 is class 0 turned 90 degrees counter-clockwise, drawing by drawing.
+  np.testing.assert_array_equal(four.images[3, 2, :, :, 0],
+                                np.rot90(images[0, 2, :, :, 0]))
+  np.testing.assert_array_equal(four.images[9 + 1, 0, :, :, 0],
+                                np.rot90(images[1, 0, :, :, 0], 3))
+
+
 def test_load_split_selects_characters(real_omniglot):
   config, everything = real_omniglot
   test = omniglot.load_split(config, "test", everything)

@@ -142,6 +142,24 @@ def test_query_shift_acts_on_meta_training_queries_never_on_test_tasks(
   assert record["hyperparameters"]["recipe"] == "none"
 
 
+def test_rotation_classes_train_on_four_times_the_characters(
+    real_omniglot, tmp_path, monkeypatch):
+  data_config, _ = real_omniglot
+  drawn = {}
+  check = train._check_against_data
+
+  def spy(config, parts):
+    drawn["train"] = parts["train"]
+    return check(config, parts)
+
+  monkeypatch.setattr(train, "_check_against_data", spy)
+  config = tiny_config(data_config, tmp_path, data=dataclasses.replace(
+      data_config, train_rotations=True), iterations=1)
+  record = train.run(config, verbose=False)["results"][1]
+  assert drawn["train"].num_classes == 4 * 1028
+  assert record["hyperparameters"]["train_rotations"] is True
+
+
 def test_more_ways_than_test_classes_is_refused(real_omniglot, tmp_path):
   data_config, _ = real_omniglot
   config = tiny_config(data_config, tmp_path,
@@ -169,6 +187,11 @@ def test_more_ways_than_test_classes_is_refused(real_omniglot, tmp_path):
           task=config_lib.TaskConfig(query_shift=5, shift_fill="ink")),
      "no ink colour"),
     (dict(recipe="best"), "recipe"),
+    (dict(data=config_lib.DataConfig(train_rotations=True),
+          task_source="lasium", lasium=config_lib.LasiumConfig(
+              generator="g")), "--task_source=labelled"),
+    (dict(data=config_lib.DataConfig(dataset="celeba",
+                                     train_rotations=True)), "Omniglot"),
     (dict(task_source="lasium", lasium=config_lib.LasiumConfig(
         generator="g", policy="n", sigma=0.5, sigma_max=2.0)),
      "give one"),

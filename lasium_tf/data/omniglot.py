@@ -90,6 +90,18 @@ class ClassImages:
     """[classes, per_class, H, W, C] -> [n, H, W, C]: the labels dropped."""
     return self.images.reshape((-1,) + self.images.shape[2:])
 
+  def with_rotations(self) -> "ClassImages":
+    """Each class and its rotations by 90, 180 and 270 degrees as new classes.
+
+    The original MAML Omniglot protocol's augmentation of the training
+    classes (4x the classes; names gain `/rot090` and so on), for the
+    supervised baselines (`--train_rotations`).
+    """
+    rotated = [np.rot90(self.images, k, axes=(2, 3)) for k in range(4)]
+    names = tuple(f"{n}/rot{90 * k:03d}" if k else n
+                  for k in range(4) for n in self.class_names)
+    return ClassImages(np.ascontiguousarray(np.concatenate(rotated)), names)
+
   def subset(self, names: Sequence[str]) -> "ClassImages":
     index = {n: i for i, n in enumerate(self.class_names)}
     missing = [n for n in names if n not in index]
