@@ -20,7 +20,10 @@ itself is saved beside it as `model.keras` for fine-tuning in Keras.
 
 from __future__ import annotations
 
+import json
 import pathlib
+from typing import Dict, Optional
+
 import tensorflow as tf
 
 from lasium_tf.files import atomic_directory
@@ -55,12 +58,52 @@ class _FewShotModule(tf.Module):
     return {"logits": logits[:, :num_classes]}
 
 
-def export(learner, path, image_shape) -> pathlib.Path:
-  """Writes the SavedModel and `model.keras` to `path` (atomically)."""
+def export(learner, path, image_shape,
+           card: Optional[Dict] = None) -> pathlib.Path:
+  """Writes the SavedModel and `model.keras` to `path` (atomically).
+
+  With `card` (what produced the weights: commands, budget, accuracy), also
+  `card.json` and a README saying how to use it.
+  """
   module = _FewShotModule(learner, tuple(image_shape))
   with atomic_directory(path) as tmp:
     tf.saved_model.save(module, str(tmp), signatures={
         "embed": module.embed, "few_shot": module.few_shot,
         "serving_default": module.few_shot})
     learner.model.save(tmp / "model.keras")
+    if card is not None:
+      (tmp / "card.json").write_text(
+          json.dumps(card, indent=2, sort_keys=True) + "\n")
+      (tmp / "README.md").write_text(_readme(card, pathlib.Path(path).name,
+                                             image_shape))
   return pathlib.Path(path)
+
+
+def _readme(card: Dict, name: str, image_shape) -> str:
+  accuracy = "\n".join(
+      f"- {r['n_way']}-way {r['k_shot']}-shot: {r['accuracy']:.2f} +- "
+      f"{r['ci95']:.2f}% on {r['num_tasks']} test tasks"
+      for r in card.get("results", [])) or "- not evaluated"
+  shape = ", ".join(str(d) for d in image_shape)
+  return f"""# {card['method']}: a meta-learned few-shot classifier ({name})
+
+- Learner: {card['learner']}, meta-trained {card['meta_iterations']}
+  meta-iterations.
+- Train command: `{card['train_command']}`
+- Export command: `{card['export_command']}`
+
+## Accuracy (the run's own evaluation)
+{accuracy}
+
+## Use (no lasium_tf code needed)
+```python
+import tensorflow as tf
+model = tf.saved_model.load("{name}")
+logits = model.signatures["few_shot"](
+    support_images=support,   # float32[N * K, {shape}] in [0, 1]
+    support_labels=labels,    # int32[N * K], classes 0 .. N-1
+    query_images=queries)["logits"]  # -> float32[num_query, N]
+```
+`embed(images)` gives the backbone's features. BatchNorm uses the statistics
+of the batch it is given, as in training: pass whole tasks, not single images.
+"""

@@ -14,6 +14,7 @@ import datetime
 import json
 import os
 import pathlib
+import re
 import subprocess
 import time
 from typing import Dict, List, Optional
@@ -241,8 +242,10 @@ def run(config: Config, verbose: bool = True) -> Dict:
   manager, step = checkpoint_manager(learner, config.experiment_dir)
   if manager.latest_checkpoint:
     _check_resume(config)
-  write_json(os.path.join(config.experiment_dir, "config.json"),
-             dataclasses.asdict(config))
+  config_path = os.path.join(config.experiment_dir, "config.json")
+  if config.mode in ("train", "train_and_evaluate") or not os.path.exists(
+      config_path):  # Evaluating or exporting keeps the training record.
+    write_json(config_path, dataclasses.asdict(config))
   if manager.latest_checkpoint:
     manager.checkpoint.restore(manager.latest_checkpoint).assert_consumed()
     if verbose:
@@ -256,7 +259,8 @@ def run(config: Config, verbose: bool = True) -> Dict:
 
   if config.mode == "export":
     from lasium_tf import export  # Only this mode needs it.
-    path = export.export(learner, config.export_dir, image_shape(config))
+    path = export.export(learner, config.export_dir, image_shape(config),
+                         _export_card(config, int(step)))
     if verbose:
       print(f"Exported the {config.learner} learner at meta-iteration "
             f"{int(step)} to {path}.", flush=True)
@@ -310,6 +314,35 @@ def run(config: Config, verbose: bool = True) -> Dict:
       results[k_shot] = record
   return {"training": training, "results": results,
           "meta_iterations": int(step)}
+
+
+def _export_card(config: Config, meta_iterations: int) -> Dict:
+  """What an exported backbone is: its training command, budget, accuracy.
+
+  The accuracy is the training run's own results (`results_Kshot.json` in
+  the experiment folder) at the exported meta-iteration, where there are any.
+  """
+  trained = {}
+  path = os.path.join(config.experiment_dir, "config.json")
+  if os.path.exists(path):
+    with open(path) as f:
+      trained = json.load(f)
+  results = []
+  for name in sorted(os.listdir(config.experiment_dir)):
+    if re.fullmatch(r"results_\d+shot\.json", name):
+      with open(os.path.join(config.experiment_dir, name)) as f:
+        record = json.load(f)
+      if record.get("budget", {}).get("meta_iterations") == meta_iterations:
+        results.append({k: record[k] for k in (
+            "n_way", "k_shot", "accuracy", "ci95", "num_tasks")})
+  return {"method": config.method, "learner": config.learner,
+          "backbone": config.backbone, "recipe": config.recipe,
+          "meta_iterations": meta_iterations,
+          "train_command": trained.get("command", config.command),
+          "export_command": config.command,
+          "results": sorted(results, key=lambda r: r["k_shot"]),
+          "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+              timespec="seconds"), **_CODE_VERSION}
 
 
 # What a checkpoint was trained on; a resumed run must not change it.

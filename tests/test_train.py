@@ -35,7 +35,7 @@ def tiny_config(data_config, tmp_path, **overrides):
 
 def test_train_evaluate_resume_and_results(real_omniglot, tmp_path):
   data_config, _ = real_omniglot
-  config = tiny_config(data_config, tmp_path)
+  config = tiny_config(data_config, tmp_path, command="python train-cmd")
   out = train.run(config, verbose=False)
   assert out["meta_iterations"] == 3
   record = out["results"][1]
@@ -58,11 +58,21 @@ def test_train_evaluate_resume_and_results(real_omniglot, tmp_path):
   assert evaluated["results"][1]["accuracy"] == again["results"][1]["accuracy"]
 
   exported = train.run(dataclasses.replace(
-      config, mode="export", export_dir=str(tmp_path / "export")),
-      verbose=False)
+      config, mode="export", export_dir=str(tmp_path / "export"),
+      command="python -m lasium_tf.main --mode=export"), verbose=False)
   assert exported["meta_iterations"] == 5
   assert (tmp_path / "export" / "saved_model.pb").exists()
   assert (tmp_path / "export" / "model.keras").exists()
+  # Its card names the training run and the accuracy at the exported step.
+  card = json.loads((tmp_path / "export" / "card.json").read_text())
+  assert card["meta_iterations"] == 5
+  assert card["results"] == [{k: evaluated["results"][1][k] for k in (
+      "n_way", "k_shot", "accuracy", "ci95", "num_tasks")}]
+  assert card["export_command"] == "python -m lasium_tf.main --mode=export"
+  # Evaluating and exporting kept the training run's config.json.
+  assert card["train_command"] == "python train-cmd"
+  readme = (tmp_path / "export" / "README.md").read_text()
+  assert f"{evaluated['results'][1]['accuracy']:.2f}" in readme
   # The checkpoint is not resumed under other training settings.
   with pytest.raises(config_lib.ConfigError, match=r"seed, data.split differ"):
     train.run(dataclasses.replace(
