@@ -371,6 +371,10 @@ class Config:
   table: Optional[int] = None
   study: Optional[str] = None
   recipe: str = "none"
+  # MAML adapts the tasks of a meta-batch and of an evaluation call as one
+  # stacked network (grouped convolutions, `lasium_tf.batched`); False: one
+  # network copy per task, the reference path. Same numbers up to rounding.
+  batched_tasks: bool = True
   command: str = ""
 
   def validate(self) -> "Config":

@@ -99,6 +99,10 @@ _EVAL_SPLIT = flags.DEFINE_enum("eval_split", "test", config_lib.EVAL_SPLITS,
                                 "Split the test tasks come from.")
 _EVAL_PER_CALL = flags.DEFINE_integer("eval_tasks_per_call", 50,
                                       "Test tasks adapted per graph call.")
+_BATCHED_TASKS = flags.DEFINE_bool(
+    "batched_tasks", True, "MAML adapts a meta-batch's or an evaluation "
+    "call's tasks as one stacked network (grouped convolutions); false: "
+    "task by task (the reference path).")
 _GENERATOR_TYPE = flags.DEFINE_enum("generator_type", "gan",
                                     config_lib.GENERATOR_KINDS,
                                     "Generative model to train.")
@@ -230,6 +234,7 @@ def config_from_flags(argv) -> config_lib.Config:
       table=_TABLE.value,
       study=_STUDY.value,
       recipe=_RECIPE.value,
+      batched_tasks=_BATCHED_TASKS.value,
       command=" ".join(shlex.quote(a) for a in ["python", "-m",
                                                  "lasium_tf.main"] + argv[1:]),
   )

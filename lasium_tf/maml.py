@@ -24,8 +24,20 @@ from typing import List, Optional
 import keras
 import tensorflow as tf
 
+from lasium_tf import batched
+from lasium_tf.batched import BatchedNetwork
 from lasium_tf.episodes import Episode
 from lasium_tf.learner import MetaLearner, accuracy, cross_entropy
+
+
+def task_cross_entropies(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
+  """[T] mean cross-entropy of each task, from labels [T, B], logits [T, B, N].
+
+  The gradient of their sum with respect to stacked weights is each task's
+  own gradient: the tasks share no weight.
+  """
+  return tf.reduce_mean(
+      tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits), axis=1)
 
 Weights = List[tf.Tensor]
 
@@ -41,20 +53,26 @@ class MAML(MetaLearner):
     meta_lr: Adam learning rate of the outer loop.
     eval_inner_lr: adaptation step size at evaluation (default inner_lr).
     eval_inner_steps: adaptation steps at evaluation (paper: 50).
-    tasks_in_parallel: how many tasks of an evaluation batch the graph
-      adapts at once (`tf.map_fn`'s parallel_iterations).
+    tasks_in_parallel: how many tasks of an evaluation batch the per-task
+      path adapts at once (`tf.map_fn`'s parallel_iterations).
+    batched: adapt all tasks of an evaluation batch as one stacked network
+      (`lasium_tf.batched`: grouped convolutions) where the model allows;
+      False keeps the per-task path, the reference.
   """
 
   def __init__(self, model: keras.Model, inner_lr: float = 0.4,
                inner_steps: int = 5, first_order: bool = False,
                meta_lr: float = 1e-3, eval_inner_lr: Optional[float] = None,
-               eval_inner_steps: int = 50, tasks_in_parallel: int = 8):
+               eval_inner_steps: int = 50, tasks_in_parallel: int = 8,
+               batched: bool = True):
     super().__init__(model, meta_lr, tasks_in_parallel)
     self.inner_lr = inner_lr
     self.inner_steps = inner_steps
     self.first_order = first_order
     self.eval_inner_lr = inner_lr if eval_inner_lr is None else eval_inner_lr
     self.eval_inner_steps = eval_inner_steps
+    self.batched = (BatchedNetwork(model)
+                    if batched and BatchedNetwork.supports(model) else None)
 
   @property
   def embedding(self) -> keras.Model:
@@ -128,6 +146,79 @@ class MAML(MetaLearner):
     _, *weights = tf.while_loop(lambda i, *_: i < steps, body,
                                 (tf.constant(0), *weights))
     return list(weights)
+
+  def adapt_tasks(self, support_images: tf.Tensor, support_labels: tf.Tensor,
+                  steps: int, lr: float) -> Weights:
+    """First-order adaptation of T tasks at once: stacked fast weights.
+
+    `support_images` [T, B, H, W, C]; returns every weight with a leading
+    task axis, task t's equal to `adapt_in_loop` on task t alone (up to
+    float rounding). Needs the stacked network (`self.batched`).
+    """
+    net = self.batched
+    tasks = tf.shape(support_images)[0]
+
+    def body(i, *weights):
+      weights = list(weights)
+      with tf.GradientTape() as tape:
+        tape.watch(weights)
+        loss = tf.reduce_sum(task_cross_entropies(
+            support_labels, net.forward(weights, support_images)))
+      grads = tape.gradient(loss, weights)
+      return (i + 1, *[w - lr * g for w, g in zip(weights, grads)])
+
+    _, *weights = tf.while_loop(
+        lambda i, *_: i < steps, body,
+        (tf.constant(0), *batched.stack(self.initial_weights(), tasks)))
+    return list(weights)
+
+  def _evaluate(self, episodes: Episode) -> tf.Tensor:
+    """Query accuracy of every task of a batch [T, ...].
+
+    On the stacked network where the model allows (one grouped convolution
+    per layer for all T tasks), else task by task under `tf.map_fn`.
+    """
+    if self.batched is None:
+      return super()._evaluate(episodes)
+    weights = self.adapt_tasks(episodes.support_images,
+                               episodes.support_labels, self.eval_inner_steps,
+                               self.eval_inner_lr)
+    logits = self.batched.forward(weights, episodes.query_images)
+    predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    return tf.reduce_mean(tf.cast(
+        tf.equal(predictions, episodes.query_labels), tf.float32), axis=1)
+
+  def meta_gradients(self, episodes: Episode):
+    """Gradients of the meta-batch's mean query loss after adaptation.
+
+    On the stacked network the T tasks adapt as one (second-order terms
+    included unless first_order); else task by task (`MetaLearner`).
+    """
+    if self.batched is None:
+      return super().meta_gradients(episodes)
+    net = self.batched
+    with tf.GradientTape() as tape:
+      watched = self.watched()
+      tape.watch(watched)
+      weights = batched.stack(watched, tf.shape(episodes.support_images)[0])
+      for _ in range(self.inner_steps):
+        with tf.GradientTape() as inner:
+          inner.watch(weights)
+          loss = tf.reduce_sum(task_cross_entropies(
+              episodes.support_labels,
+              net.forward(weights, episodes.support_images)))
+        grads = inner.gradient(loss, weights)
+        if self.first_order:
+          grads = [tf.stop_gradient(g) for g in grads]
+        weights = [w - self.inner_lr * g for w, g in zip(weights, grads)]
+      logits = net.forward(weights, episodes.query_images)
+      loss = tf.reduce_mean(task_cross_entropies(episodes.query_labels,
+                                                 logits))
+    predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    accuracy_ = tf.reduce_mean(tf.cast(
+        tf.equal(predictions, episodes.query_labels), tf.float32))
+    return tape.gradient(loss, watched), {"loss": loss,
+                                          "accuracy": accuracy_}
 
   def task_loss(self, episode: Episode, weights: Optional[Weights] = None):
     """Query loss and accuracy after adapting to the support set."""

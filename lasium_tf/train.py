@@ -54,7 +54,8 @@ def build_learner(config: Config):
               first_order=config.maml.first_order,
               meta_lr=config.maml.meta_lr,
               eval_inner_lr=config.eval.inner_lr,
-              eval_inner_steps=config.eval.inner_steps)
+              eval_inner_steps=config.eval.inner_steps,
+              batched=config.batched_tasks)
 
 
 def checkpoint_manager(learner, directory: str):
@@ -144,6 +145,8 @@ def evaluate(learner, task_source, eval_config: EvalConfig,
   mean, ci95 = mean_and_ci95(accuracies)
   return {"accuracy": mean, "ci95": ci95, "num_tasks": len(accuracies),
           "seconds": time.perf_counter() - start,
+          "path": ("batched" if getattr(learner, "batched", None) is not None
+                   else "per_task"),
           "task_accuracies": accuracies}
 
 
@@ -631,6 +634,7 @@ def _result_record(config: Config, k_shot: int, outcome: Dict,
           "eval_tasks": outcome["num_tasks"],
           "eval_adaptation_steps": config.eval.inner_steps,
           "eval_seconds": round(outcome["seconds"], 1),
+          "eval_path": outcome.get("path", "per_task"),
       },
       "hyperparameters": {
           "backbone": config.backbone, "split": config.data.resolved_split,

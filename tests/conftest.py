@@ -1,4 +1,13 @@
-"""Shared fixtures: tiny Omniglot stand-ins in the official layout, real data."""
+"""Shared fixtures: tiny Omniglot stand-ins in the official layout, real data.
+
+Tests come in two tiers. Unit tests run in-process on tiny inputs in
+seconds. Integration tests (marker `integration`) start subprocesses or
+notebook kernels, or read the real Omniglot files: those marked by hand, and
+every test that uses the `real_omniglot` fixture, marked here.
+
+  python -m pytest -q -m "not integration" tests   # the unit tier
+  python -m pytest -q tests                         # everything (CI)
+"""
 
 import os
 import pathlib
@@ -72,3 +81,11 @@ def real_omniglot(tmp_path_factory):
   config = DataConfig(data_dir=str(SHARED_OMNIGLOT),
                       cache_dir=str(tmp_path_factory.mktemp("cache")))
   return config, omniglot.load_omniglot(config, verbose=False)
+
+
+def pytest_collection_modifyitems(config, items):
+  """Tests on the real Omniglot files belong to the integration tier."""
+  del config
+  for item in items:
+    if "real_omniglot" in getattr(item, "fixturenames", ()):
+      item.add_marker(pytest.mark.integration)

@@ -5,7 +5,11 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
+
+pytestmark = pytest.mark.integration  # Subprocesses and kernels.
 
 
 def last_json_line(script, *args):
@@ -24,14 +28,16 @@ def last_json_line(script, *args):
 def test_meta_step_benchmark():
   out = last_json_line("meta_step.py", "--order=1", "--steps=2")
   assert out["order"] == 1 and out["steps"] == 2
-  assert out["seconds_per_step"] > 0
+  assert out["seconds_per_step"] > 0 and out["per_task_seconds_per_step"] > 0
+  assert out["same_first_loss"] is True
 
 
 def test_evaluation_benchmark():
   out = last_json_line("evaluation.py", "--tasks=4", "--tasks_per_call=2",
                        "--steps=2")
   assert out["same_accuracies"] is True
-  assert out["speedup"] > 0
+  assert out["speedup"] > 0 and out["speedup_over_map_fn"] > 0
+  assert out["seconds_per_1000_tasks"] > 0
 
 
 def test_sampler_benchmark():
@@ -39,3 +45,8 @@ def test_sampler_benchmark():
                        "--order=1")
   assert out["sampler_tasks_per_second"] > 0
   assert out["sampler_over_consumption"] > 0
+
+
+def test_bfloat16_benchmark():
+  out = last_json_line("bfloat16.py", "--repeats=1")
+  assert out["gan_decode_ratio"] > 0 and out["meta_step_ratio"] > 0

@@ -60,6 +60,7 @@ def reload_in_fresh_process(path, task, tmp_path):
   return np.load(out_file)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("learner_name", ["maml", "protonets"])
 def test_few_shot_signature_matches_library_evaluation(learner_name, tmp_path):
   learner = trained(learner_name)
@@ -83,6 +84,7 @@ def test_few_shot_signature_matches_library_evaluation(learner_name, tmp_path):
   assert reloaded.count_params() == learner.model.count_params()
 
 
+@pytest.mark.integration
 def test_maml_export_serves_fewer_ways_than_its_head(tmp_path):
   learner = trained("maml")
   path = export.export(learner, tmp_path / "exported", (16, 16, 1))

@@ -51,6 +51,7 @@ def jax_run(tmp_path_factory):
   return root / "run"
 
 
+@pytest.mark.integration
 def test_jax_training_writes_snapshots_log_and_config(jax_run):
   names = sorted(os.listdir(jax_run))
   assert names == ["config.json", "discriminator_epoch_0002.weights.h5",
@@ -71,6 +72,7 @@ def test_jax_training_writes_snapshots_log_and_config(jax_run):
   assert config["trainer"].startswith("lasium_tf.gan_jax on ")
 
 
+@pytest.mark.integration
 def test_stopped_training_resumes_exactly(jax_run, tmp_path):
   images = jax_run.parent / "images.npz"
   common = [f"--images={images}", f"--out={tmp_path / 'run'}",
@@ -97,6 +99,7 @@ def test_stopped_training_resumes_exactly(jax_run, tmp_path):
   assert "already holds epoch 2" in done.stdout
 
 
+@pytest.mark.integration
 def test_jax_weights_load_into_the_tensorflow_generator_and_train(jax_run):
   z = tf.random.stateless_normal([4, omniglot_gan.LATENT_DIM], [0, 1])
   outputs = []
@@ -111,6 +114,7 @@ def test_jax_weights_load_into_the_tensorflow_generator_and_train(jax_run):
   assert np.abs(outputs[1] - outputs[0]).max() > 1e-4
 
 
+@pytest.mark.integration
 def test_imported_weights_are_a_generator_training_folder(jax_run, tmp_path):
   weights = jax_run / "generator_epoch_0002.weights.h5"
   out = generative.import_gan_weights(str(weights), str(tmp_path / "gan"),
@@ -137,6 +141,7 @@ def test_imported_weights_are_a_generator_training_folder(jax_run, tmp_path):
   assert 0.0 <= images.min() and images.max() <= 1.0
 
 
+@pytest.mark.integration
 def test_import_refuses_files_it_did_not_write(jax_run, tmp_path):
   stray = tmp_path / "gen.weights.h5"
   stray.write_bytes(b"")
@@ -148,6 +153,7 @@ def test_import_refuses_files_it_did_not_write(jax_run, tmp_path):
     generative.import_gan_weights(str(lonely), str(tmp_path / "out"))
 
 
+@pytest.mark.integration
 def test_train_refuses_the_tensorflow_backend(tmp_path):
   np.savez_compressed(tmp_path / "x.npz", images=np.zeros((4, 28, 28, 1)),
                       split="vinyals")
@@ -206,6 +212,7 @@ def test_fake_targets_smoothed_towards_real_or_beyond_the_fake_label(
   assert float(tf.reduce_min(tape.gradient(loss, logits))) > 0
 
 
+@pytest.mark.integration
 def test_authors_recipe_trains_with_jax_on_partial_batches(tmp_path):
   images = np.random.default_rng(1).uniform(size=(10, 28, 28, 1))
   np.savez_compressed(tmp_path / "images.npz",
@@ -225,6 +232,7 @@ def test_authors_recipe_trains_with_jax_on_partial_batches(tmp_path):
   assert np.isfinite(log[0]["d_loss"]) and np.isfinite(log[0]["g_loss"])
 
 
+@pytest.mark.integration
 def test_prepare_writes_the_unlabeled_train_split(real_omniglot, tmp_path):
   config, _ = real_omniglot
   out = tmp_path / "images.npz"
@@ -242,6 +250,7 @@ def test_prepare_writes_the_unlabeled_train_split(real_omniglot, tmp_path):
     np.testing.assert_allclose(f["images"], 1.0 - white)
 
 
+@pytest.mark.integration
 def test_latent_spread_reports_each_policy(jax_run, real_omniglot, tmp_path):
   del real_omniglot  # Only its presence: the script reads the shared data.
   generative.import_gan_weights(
@@ -262,6 +271,7 @@ def test_latent_spread_reports_each_policy(jax_run, real_omniglot, tmp_path):
   assert fractions[0] < fractions[1]  # RO moves further at a larger alpha.
 
 
+@pytest.mark.integration
 def test_gpu_script_trains_picked_variants_resumes_and_packs(jax_run,
                                                              tmp_path):
   (tmp_path / "scripts").symlink_to(REPO / "scripts")

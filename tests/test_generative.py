@@ -173,6 +173,7 @@ def test_missing_generator_names_the_fix(tmp_path):
     generative.restore(str(tmp_path))
 
 
+@pytest.mark.integration
 def test_cli_modes_export_draw_and_lasium_meta_training(vae_folder, tmp_path,
                                                         real_omniglot):
   data_config, _ = real_omniglot

@@ -5,6 +5,8 @@ import pytest
 from conftest import REPO, SHARED_OMNIGLOT
 from stand_ins import write_hub_modules
 
+pytestmark = pytest.mark.integration  # Subprocesses and kernels.
+
 nbclient = pytest.importorskip("nbclient")
 nbformat = pytest.importorskip("nbformat")
 

@@ -56,6 +56,14 @@ def test_train_evaluate_resume_and_results(real_omniglot, tmp_path):
   evaluated = train.run(dataclasses.replace(config, mode="evaluate",
                                             iterations=5), verbose=False)
   assert evaluated["results"][1]["accuracy"] == again["results"][1]["accuracy"]
+  # The per-task reference path agrees (up to a query on a near-tie).
+  reference = train.run(dataclasses.replace(
+      config, mode="evaluate", iterations=5, batched_tasks=False),
+      verbose=False)
+  assert evaluated["results"][1]["budget"]["eval_path"] == "batched"
+  assert reference["results"][1]["budget"]["eval_path"] == "per_task"
+  assert abs(reference["results"][1]["accuracy"]
+             - evaluated["results"][1]["accuracy"]) <= 100 / 60
 
   exported = train.run(dataclasses.replace(
       config, mode="export", export_dir=str(tmp_path / "export"),
@@ -281,6 +289,7 @@ def run_cli(*args, timeout=120):
                         timeout=timeout)
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("args, match", [
     (["--not_a_flag=1"], "Unknown command line flag"),
     (["--data_dir=/does/not/exist"], "Omniglot not found"),

@@ -1,0 +1,82 @@
+"""Does Keras' mixed_bfloat16 policy speed up our networks on this machine?
+
+Times, under float32 and then under `mixed_bfloat16` (bfloat16 compute,
+float32 variables), in the same run: decoding a LASIUM meta-batch's 120
+images (4 tasks x 5 classes x 6 images) through the Omniglot GAN's
+generator, and one second-order MAML meta-step of the paper's Omniglot
+configuration (per-task path). Random weights and data: only speed is
+measured here. The last line printed is one JSON object with each time and
+the bfloat16 / float32 ratio (below 1: bfloat16 is faster).
+
+  python benchmarks/bfloat16.py --repeats=20
+"""
+
+import json
+import statistics
+import sys
+import time
+
+from absl import app, flags
+
+_REPEATS = flags.DEFINE_integer("repeats", 20, "Timed calls per measurement.")
+
+
+def _median_seconds(fn, repeats):
+  fn()  # Compile.
+  times = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    fn()
+    times.append(time.perf_counter() - start)
+  return statistics.median(times)
+
+
+def _measure(policy, repeats):
+  import keras
+  import tensorflow as tf
+  from lasium_tf.episodes import Episode, class_major_labels
+  from lasium_tf.maml import MAML
+  from models import omniglot_gan
+  from models.backbone import build_backbone, build_classifier
+
+  keras.config.set_dtype_policy(policy)
+  try:
+    generator = omniglot_gan.build_generator(128)
+    decode = tf.function(lambda z: generator(z, training=False))
+    z = tf.random.normal([120, 128])
+    decode_seconds = _median_seconds(lambda: decode(z).numpy(), repeats)
+
+    model = build_classifier(build_backbone("code", (28, 28, 1)), 5)
+    maml = MAML(model, inner_lr=0.4, inner_steps=5, batched=False)
+    rng = tf.random.Generator.from_seed(0)
+    episodes = Episode(
+        rng.uniform([4, 5, 28, 28, 1]),
+        tf.tile(class_major_labels(5, 1)[None], [4, 1]),
+        rng.uniform([4, 25, 28, 28, 1]),
+        tf.tile(class_major_labels(5, 5)[None], [4, 1]))
+    step_seconds = _median_seconds(
+        lambda: maml.meta_step(episodes)["loss"].numpy(), repeats)
+  finally:
+    keras.config.set_dtype_policy("float32")
+  return decode_seconds, step_seconds
+
+
+def main(argv):
+  del argv
+  repeats = _REPEATS.value
+  decode32, step32 = _measure("float32", repeats)
+  decode16, step16 = _measure("mixed_bfloat16", repeats)
+  print(json.dumps({
+      "benchmark": "bfloat16",
+      "gan_decode_120_float32_seconds": decode32,
+      "gan_decode_120_bfloat16_seconds": decode16,
+      "gan_decode_ratio": decode16 / decode32,
+      "meta_step_float32_seconds": step32,
+      "meta_step_bfloat16_seconds": step16,
+      "meta_step_ratio": step16 / step32,
+  }))
+  sys.stdout.flush()
+
+
+if __name__ == "__main__":
+  app.run(main)

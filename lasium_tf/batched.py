@@ -1,0 +1,177 @@
+"""T tasks' copies of one Keras network in one graph, weights stacked.
+
+MAML adapts a separate copy of the network to each task. Run one task at a
+time (or T of them under `tf.map_fn`) and each step is a few dozen tiny ops
+whose cost is per-op overhead, not arithmetic. Here the T copies run as one
+network instead: every weight gains a leading task axis, the T tasks'
+activations sit side by side on the channel axis, and each convolution is a
+single grouped convolution (`feature_group_count` = T: group t sees only task
+t's channels and kernel). BatchNorm normalises every (task, channel) on its
+own task's batch, and the Dense head is a batched matmul. Gradients of the
+summed task losses with respect to the stacked weights are each task's own
+gradients, so T adaptations are one adaptation of the stacked weights.
+
+`BatchedNetwork.supports(model)` says whether a Keras model is built of the
+layers this understands (the backbones of `models/backbone.py` with a Dense
+head); callers keep the per-task path for anything else.
+"""
+
+from __future__ import annotations
+
+from typing import List, Sequence
+
+import keras
+import tensorflow as tf
+
+Weights = List[tf.Tensor]
+
+_SUPPORTED = (keras.layers.InputLayer, keras.layers.Conv2D,
+              keras.layers.BatchNormalization, keras.layers.ReLU,
+              keras.layers.MaxPooling2D, keras.layers.GlobalAveragePooling2D,
+              keras.layers.Flatten, keras.layers.Dense)
+
+
+def _layers(model: keras.Model) -> List[keras.layers.Layer]:
+  """The model's layers in call order, nested models flattened."""
+  out = []
+  for layer in model.layers:
+    if isinstance(layer, keras.Model):
+      out += _layers(layer)
+    elif not isinstance(layer, keras.layers.InputLayer):
+      out.append(layer)
+  return out
+
+
+def _is_sequential_chain(model: keras.Model) -> bool:
+  """Whether every layer feeds the next one only (no branches, no merges)."""
+  for layer in model.layers:
+    if len(layer._inbound_nodes) > 1:  # Shared layers are not a chain.
+      return False
+    if isinstance(layer, keras.Model) and not _is_sequential_chain(layer):
+      return False
+  return True
+
+
+class BatchedNetwork:
+  """Runs a Keras classifier for T tasks at once with stacked weights.
+
+  Args:
+    model: the network; its `trainable_variables` order is the weight order
+      of `stateless_call`, and `forward` takes the same list with a leading
+      task axis on every tensor.
+  """
+
+  def __init__(self, model: keras.Model):
+    if not self.supports(model):
+      raise ValueError(f"{model.name} has layers the batched path does not "
+                       f"run; use the per-task path.")
+    self.layers = _layers(model)
+    index = {id(v): i for i, v in enumerate(model.trainable_variables)}
+    self.weight_index = [[index[id(v)] for v in layer.trainable_variables]
+                         for layer in self.layers]
+
+  @staticmethod
+  def supports(model: keras.Model) -> bool:
+    layers = _layers(model)
+    if not layers or not all(isinstance(l, _SUPPORTED) for l in layers):
+      return False
+    if not _is_sequential_chain(model):
+      return False
+    for layer in layers:
+      if isinstance(layer, keras.layers.Conv2D):
+        if layer.data_format != "channels_last" or layer.groups != 1 or (
+            tuple(layer.dilation_rate) != (1, 1)) or layer.activation not in (
+                keras.activations.linear, None):
+          return False
+      if isinstance(layer, keras.layers.BatchNormalization) and (
+          layer.axis not in (-1, 3, [-1], [3])):
+        return False
+      if isinstance(layer, keras.layers.Dense) and layer.activation not in (
+          keras.activations.linear, None):
+        return False
+      if isinstance(layer, (keras.layers.MaxPooling2D,
+                            keras.layers.GlobalAveragePooling2D,
+                            keras.layers.Flatten)) and getattr(
+                                layer, "data_format",
+                                "channels_last") != "channels_last":
+        return False
+    return True
+
+  def forward(self, weights: Weights, images: tf.Tensor) -> tf.Tensor:
+    """Logits [T, B, N] of images [T, B, H, W, C] under stacked weights.
+
+    BatchNorm uses the statistics of each task's batch (training mode, as
+    MAML's `predict` runs it).
+    """
+    tasks = tf.shape(images)[0]
+    batch = tf.shape(images)[1]
+    x = _tasks_to_channels(images)  # [B, H, W, T * C]
+    channels = images.shape[-1]
+    features = None  # [T, B, D] once the spatial part is done.
+    for layer, indices in zip(self.layers, self.weight_index):
+      w = [weights[i] for i in indices]
+      if isinstance(layer, keras.layers.Conv2D):
+        kernel = w[0]  # [T, kh, kw, C, O]
+        out = kernel.shape[-1]
+        grouped = tf.reshape(
+            tf.transpose(kernel, [1, 2, 3, 0, 4]),
+            tf.concat([tf.shape(kernel)[1:4], [tasks * out]], 0))
+        x = tf.nn.conv2d(x, grouped, strides=layer.strides,
+                         padding=layer.padding.upper())
+        if layer.use_bias:
+          x = x + tf.reshape(w[1], [-1])
+        channels = out
+      elif isinstance(layer, keras.layers.BatchNormalization):
+        x = _batch_norm(x, w, layer, tasks, channels)
+      elif isinstance(layer, keras.layers.ReLU):
+        x = _relu(x, layer)
+      elif isinstance(layer, keras.layers.MaxPooling2D):
+        x = tf.nn.max_pool2d(x, layer.pool_size, layer.strides,
+                             layer.padding.upper())
+      elif isinstance(layer, keras.layers.GlobalAveragePooling2D):
+        pooled = tf.reduce_mean(x, axis=[1, 2])  # [B, T * C]
+        features = tf.transpose(
+            tf.reshape(pooled, [batch, tasks, channels]), [1, 0, 2])
+      elif isinstance(layer, keras.layers.Flatten):
+        spatial = tf.shape(x)[1:3]
+        x5 = tf.reshape(x, tf.concat([[batch], spatial, [tasks, channels]],
+                                     0))
+        features = tf.reshape(tf.transpose(x5, [3, 0, 1, 2, 4]),
+                              [tasks, batch, -1])
+      elif isinstance(layer, keras.layers.Dense):
+        features = tf.einsum("tbd,tdn->tbn", features, w[0])
+        if layer.use_bias:
+          features = features + w[1][:, None, :]
+    return features
+
+
+def _tasks_to_channels(images: tf.Tensor) -> tf.Tensor:
+  """[T, B, H, W, C] -> [B, H, W, T * C], task-major channels."""
+  shape = tf.shape(images)
+  x = tf.transpose(images, [1, 2, 3, 0, 4])
+  return tf.reshape(x, [shape[1], shape[2], shape[3], shape[0] * shape[4]])
+
+
+def _batch_norm(x, w, layer, tasks, channels):
+  """Training-mode BatchNorm of every (task, channel) on its own batch."""
+  mean, variance = tf.nn.moments(x, axes=[0, 1, 2])
+  x = (x - mean) * tf.math.rsqrt(variance + layer.epsilon)
+  w = list(w)
+  if layer.scale:
+    x = x * tf.reshape(w.pop(0), [-1])
+  if layer.center:
+    x = x + tf.reshape(w.pop(0), [-1])
+  return x
+
+
+def _relu(x, layer):
+  if layer.max_value is None and not layer.negative_slope and not (
+      layer.threshold):
+    return tf.nn.relu(x)
+  return layer(x)
+
+
+def stack(weights: Sequence[tf.Tensor], tasks) -> Weights:
+  """The same weights for each of `tasks` tasks: a leading axis of size T."""
+  return [tf.tile(w[None], tf.concat([[tasks], tf.ones_like(tf.shape(w))], 0))
+          for w in weights]
