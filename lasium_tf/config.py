@@ -1,7 +1,7 @@
 """Frozen configuration dataclasses.
 
 Only `lasium_tf/main.py` reads absl FLAGS; it builds a `Config` and hands it to
-`lasium_tf.train.run`. Every library function takes explicit arguments or one
+`lasium_tf.modes.run`. Every library function takes explicit arguments or one
 of these dataclasses, so notebooks and tests build a config directly.
 
 `Config.validate` checks everything that can be checked without touching data

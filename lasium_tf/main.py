@@ -1,4 +1,4 @@
-"""Command line: parses flags into a `Config` and calls `lasium_tf.train.run`.
+"""Command line: parses flags into a `Config` and calls `lasium_tf.modes.run`.
 
   python -m lasium_tf.main --flagfile=flags/supervised_maml.cfg
 
@@ -243,14 +243,14 @@ def config_from_flags(argv) -> config_lib.Config:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from lasium_tf import train  # Imported here: TensorFlow loads slowly.
+  from lasium_tf import modes  # Imported here: TensorFlow loads slowly.
   from lasium_tf.data import DataError
 
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # Hide TensorFlow's INFO lines.
   config = config_from_flags(sys.argv)
   try:
-    train.run(config.validate())
+    modes.run(config)
   except (config_lib.ConfigError, DataError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)

@@ -12,7 +12,8 @@ import pytest
 import tensorflow as tf
 
 from lasium_tf import config as config_lib
-from lasium_tf import gan_objective, generative, generators, pictures, train
+from lasium_tf import (experiment, gan_objective, generative, generators,
+                       modes, pictures, rundir)
 
 
 def random_images(n=192, seed=0):
@@ -111,7 +112,7 @@ def vae_folder(tmp_path_factory):
       command="python -m lasium_tf.main --flagfile=flags/train_vae.cfg",
       generative=config_lib.GenerativeConfig(kind="vae", epochs=1,
                                              batch_size=64))
-  train.write_json(str(folder / "config.json"), dataclasses.asdict(config))
+  rundir.write_json(str(folder / "config.json"), dataclasses.asdict(config))
   generative.train(generative.build(config.generative), random_images(),
                    config.generative, str(folder), verbose=False)
   return folder
@@ -138,10 +139,10 @@ def test_export_loads_through_hub_and_matches_keras(vae_folder, tmp_path):
 def test_a_generator_meets_data_of_the_other_ink_through_a_swap(vae_folder,
                                                                tmp_path):
   generator, info = generative.load_generator(str(vae_folder))
-  same, same_info = train._match_strokes(generator, info,
+  same, same_info = experiment.match_strokes(generator, info,
                                          config_lib.DataConfig())
   assert same is generator and same_info == info
-  swapped, swapped_info = train._match_strokes(
+  swapped, swapped_info = experiment.match_strokes(
       generator, info, config_lib.DataConfig(strokes="black"))
   assert swapped_info["ink_swapped"] == ("trained on white strokes, used "
                                          "with black")
@@ -159,9 +160,9 @@ def test_a_generator_meets_data_of_the_other_ink_through_a_swap(vae_folder,
   (black_folder / "config.json").write_text(json.dumps(saved))
   generator, info = generative.load_generator(str(black_folder))
   assert info["strokes"] == "black"
-  assert train._match_strokes(generator, info, config_lib.DataConfig(
+  assert experiment.match_strokes(generator, info, config_lib.DataConfig(
       strokes="black"))[0] is generator
-  assert isinstance(train._match_strokes(generator, info,
+  assert isinstance(experiment.match_strokes(generator, info,
                                          config_lib.DataConfig())[0],
                     generators.InkSwapped)
 
@@ -178,7 +179,7 @@ def test_cli_modes_export_draw_and_lasium_meta_training(vae_folder, tmp_path,
                                                         real_omniglot):
   data_config, _ = real_omniglot
   export_dir = tmp_path / "pretrained" / "omniglot_vae"
-  exported = train.run(config_lib.Config(
+  exported = modes.run(config_lib.Config(
       mode="export_generator", experiment_dir=str(vae_folder),
       export_dir=str(export_dir), data=data_config,
       command="python -m lasium_tf.main --mode=export_generator"),
@@ -201,7 +202,7 @@ def test_cli_modes_export_draw_and_lasium_meta_training(vae_folder, tmp_path,
 
   lasium_config = config_lib.LasiumConfig(generator=str(export_dir),
                                           policy="n", sigma2=1.0)
-  drawn = train.run(config_lib.Config(
+  drawn = modes.run(config_lib.Config(
       mode="draw_tasks", experiment_dir=str(tmp_path / "draw"),
       data=data_config, lasium=lasium_config,
       task=config_lib.TaskConfig(n_way=3, k_shot=1, k_query=2)),
@@ -220,7 +221,7 @@ def test_cli_modes_export_draw_and_lasium_meta_training(vae_folder, tmp_path,
       eval=config_lib.EvalConfig(k_shots=(1,), k_query=2, num_tasks=2,
                                  inner_steps=1, tasks_per_call=2),
       iterations=2, log_every=1)
-  out = train.run(lasium_run, verbose=False)
+  out = modes.run(lasium_run, verbose=False)
   record = out["results"][1]
   assert record["table"] == 7
   assert record["hyperparameters"]["sigma2"] == 1.0
@@ -228,22 +229,22 @@ def test_cli_modes_export_draw_and_lasium_meta_training(vae_folder, tmp_path,
   assert record["hyperparameters"]["generator_info"]["epochs"] == 1
   # Evaluating the finished run alone still names the generator it used.
   lasium_run = dataclasses.replace(lasium_run, mode="evaluate")
-  evaluated = train.run(lasium_run, verbose=False)
+  evaluated = modes.run(lasium_run, verbose=False)
   assert evaluated["results"][1]["hyperparameters"]["generator_info"] == (
       record["hyperparameters"]["generator_info"])
   # A generator republished at the same path is not silently resumed on.
   card["epochs"] = 7
   (export_dir / "card.json").write_text(json.dumps(card))
   with pytest.raises(config_lib.ConfigError, match="another generator"):
-    train.run(dataclasses.replace(lasium_run, mode="train_and_evaluate",
+    modes.run(dataclasses.replace(lasium_run, mode="train_and_evaluate",
                                   iterations=3), verbose=False)
   # Nor another ink.
   with pytest.raises(config_lib.ConfigError, match="data.strokes differ"):
-    train.run(dataclasses.replace(lasium_run, data=dataclasses.replace(
+    modes.run(dataclasses.replace(lasium_run, data=dataclasses.replace(
         data_config, strokes="black")), verbose=False)
   # Nor are other task settings.
   with pytest.raises(config_lib.ConfigError, match="lasium differ"):
-    train.run(dataclasses.replace(lasium_run, lasium=dataclasses.replace(
+    modes.run(dataclasses.replace(lasium_run, lasium=dataclasses.replace(
         lasium_config, sigma2=0.5)), verbose=False)
 
 

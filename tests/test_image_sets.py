@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lasium_tf import train
+from lasium_tf import modes
 from lasium_tf.config import (Config, ConfigError, DataConfig, EvalConfig,
                               LasiumConfig, MAMLConfig)
 from lasium_tf.data import DataError, load_parts
@@ -162,7 +162,7 @@ def test_lasium_on_a_hub_generator_then_mini_imagenet_evaluation(tmp_path):
       iterations=2, log_every=1,
       eval=EvalConfig(k_shots=(1,), k_query=2, num_tasks=4, inner_steps=1,
                       tasks_per_call=2))
-  outcome = train.run(config, verbose=False)
+  outcome = modes.run(config, verbose=False)
   record = outcome["results"][1]
   assert record["dataset"] == "mini_imagenet"
   assert record["hyperparameters"]["split"] == "ravi"

@@ -12,7 +12,7 @@ from absl import flags
 
 from conftest import REPO
 from lasium_tf import config as config_lib
-from lasium_tf import train
+from lasium_tf import experiment, modes
 
 REQUIRED_KEYS = {"method", "dataset", "n_way", "k_shot", "num_tasks",
                  "accuracy", "ci95", "command", "budget"}
@@ -36,7 +36,7 @@ def tiny_config(data_config, tmp_path, **overrides):
 def test_train_evaluate_resume_and_results(real_omniglot, tmp_path):
   data_config, _ = real_omniglot
   config = tiny_config(data_config, tmp_path, command="python train-cmd")
-  out = train.run(config, verbose=False)
+  out = modes.run(config, verbose=False)
   assert out["meta_iterations"] == 3
   record = out["results"][1]
   assert REQUIRED_KEYS <= set(record)
@@ -49,15 +49,15 @@ def test_train_evaluate_resume_and_results(real_omniglot, tmp_path):
   assert list((experiment / "tensorboard").iterdir())
 
   # Rerunning with a larger budget resumes at iteration 3, not 0.
-  again = train.run(dataclasses.replace(config, iterations=5), verbose=False)
+  again = modes.run(dataclasses.replace(config, iterations=5), verbose=False)
   assert again["meta_iterations"] == 5
   assert again["training"]["seconds"] > 0
   # Same tasks, same (restored) weights: evaluation alone reproduces.
-  evaluated = train.run(dataclasses.replace(config, mode="evaluate",
+  evaluated = modes.run(dataclasses.replace(config, mode="evaluate",
                                             iterations=5), verbose=False)
   assert evaluated["results"][1]["accuracy"] == again["results"][1]["accuracy"]
   # The per-task reference path agrees (up to a query on a near-tie).
-  reference = train.run(dataclasses.replace(
+  reference = modes.run(dataclasses.replace(
       config, mode="evaluate", iterations=5, batched_tasks=False),
       verbose=False)
   assert evaluated["results"][1]["budget"]["eval_path"] == "batched"
@@ -65,7 +65,7 @@ def test_train_evaluate_resume_and_results(real_omniglot, tmp_path):
   assert abs(reference["results"][1]["accuracy"]
              - evaluated["results"][1]["accuracy"]) <= 100 / 60
 
-  exported = train.run(dataclasses.replace(
+  exported = modes.run(dataclasses.replace(
       config, mode="export", export_dir=str(tmp_path / "export"),
       command="python -m lasium_tf.main --mode=export"), verbose=False)
   assert exported["meta_iterations"] == 5
@@ -83,7 +83,7 @@ def test_train_evaluate_resume_and_results(real_omniglot, tmp_path):
   assert f"{evaluated['results'][1]['accuracy']:.2f}" in readme
   # The checkpoint is not resumed under other training settings.
   with pytest.raises(config_lib.ConfigError, match=r"seed, data.split differ"):
-    train.run(dataclasses.replace(
+    modes.run(dataclasses.replace(
         config, seed=1, iterations=6,
         data=dataclasses.replace(data_config, split="authors")), verbose=False)
 
@@ -95,7 +95,7 @@ def test_protonets_through_the_same_loop(real_omniglot, tmp_path):
                        eval=config_lib.EvalConfig(n_way=3, k_shots=(1, 5),
                                                   k_query=3, num_tasks=4,
                                                   tasks_per_call=2))
-  out = train.run(config, verbose=False)
+  out = modes.run(config, verbose=False)
   assert out["meta_iterations"] == 3
   assert set(out["results"]) == {1, 5}
   assert out["results"][5]["hyperparameters"]["learner"] == "protonets"
@@ -106,14 +106,14 @@ def test_training_from_scratch_needs_no_checkpoint(real_omniglot, tmp_path):
   data_config, _ = real_omniglot
   config = tiny_config(data_config, tmp_path, mode="evaluate",
                        task_source="none", method="Training from scratch")
-  out = train.run(config, verbose=False)
+  out = modes.run(config, verbose=False)
   assert out["meta_iterations"] == 0 and out["results"][1]["num_tasks"] == 4
 
 
 def test_evaluate_without_checkpoint_is_refused(real_omniglot, tmp_path):
   data_config, _ = real_omniglot
   with pytest.raises(config_lib.ConfigError, match="no checkpoint"):
-    train.run(tiny_config(data_config, tmp_path, mode="evaluate"),
+    modes.run(tiny_config(data_config, tmp_path, mode="evaluate"),
               verbose=False)
 
 
@@ -128,7 +128,7 @@ def test_query_shift_acts_on_meta_training_queries_never_on_test_tasks(
     real_omniglot, tmp_path, monkeypatch):
   data_config, _ = real_omniglot
   seen = {"train_support": [], "train_query": [], "test": []}
-  build_learner = train.build_learner
+  build_learner = experiment.build_learner
 
   def spied_learner(config):
     learner = build_learner(config)
@@ -147,10 +147,10 @@ def test_query_shift_acts_on_meta_training_queries_never_on_test_tasks(
     learner.meta_step, learner.evaluate = spy_step, spy_evaluate
     return learner
 
-  monkeypatch.setattr(train, "build_learner", spied_learner)
+  monkeypatch.setattr(experiment, "build_learner", spied_learner)
   config = tiny_config(data_config, tmp_path, task=config_lib.TaskConfig(
       n_way=5, k_shot=1, k_query=4, query_shift=5, shift_fill="ink"))
-  record = train.run(config, verbose=False)["results"][1]
+  record = modes.run(config, verbose=False)["results"][1]
   queries = np.concatenate(seen["train_query"])
   assert has_ink_bar(queries)
   assert not has_ink_bar(np.concatenate(seen["train_support"]))
@@ -164,16 +164,16 @@ def test_rotation_classes_train_on_four_times_the_characters(
     real_omniglot, tmp_path, monkeypatch):
   data_config, _ = real_omniglot
   drawn = {}
-  check = train._check_against_data
+  check = experiment._check_against_data
 
   def spy(config, parts):
     drawn["train"] = parts["train"]
     return check(config, parts)
 
-  monkeypatch.setattr(train, "_check_against_data", spy)
+  monkeypatch.setattr(experiment, "_check_against_data", spy)
   config = tiny_config(data_config, tmp_path, data=dataclasses.replace(
       data_config, train_rotations=True), iterations=1)
-  record = train.run(config, verbose=False)["results"][1]
+  record = modes.run(config, verbose=False)["results"][1]
   assert drawn["train"].num_classes == 4 * 1028
   assert record["hyperparameters"]["train_rotations"] is True
 
@@ -184,7 +184,7 @@ def test_more_ways_than_test_classes_is_refused(real_omniglot, tmp_path):
                        task=config_lib.TaskConfig(n_way=500),
                        eval=config_lib.EvalConfig(n_way=500))
   with pytest.raises(config_lib.ConfigError, match="lower --n_way"):
-    train.run(config, verbose=False)
+    modes.run(config, verbose=False)
 
 
 @pytest.mark.parametrize("change, match", [
@@ -253,6 +253,10 @@ def test_every_flagfile_parses_to_a_valid_config(flagfile):
   assert config.command.endswith(f"--flagfile={flagfile}")
 
 
+def test_every_mode_has_its_program():
+  assert tuple(modes.MODES) == config_lib.MODES
+
+
 def test_recipes_set_the_flags_not_given_and_explicit_flags_win():
   plain = parse_flags()
   assert (plain.recipe, plain.task.query_shift, plain.data.strokes) == (
@@ -311,7 +315,7 @@ def test_interrupted_training_saves_a_checkpoint_to_resume_from(tmp_path):
   from test_maml import batch_of_tasks, tiny_maml
 
   maml = tiny_maml(inner_steps=1, first_order=True)
-  manager, step = train.checkpoint_manager(maml, str(tmp_path))
+  manager, step = experiment.checkpoint_manager(maml, str(tmp_path))
   batches = [batch_of_tasks(2, seed=i) for i in range(3)]
 
   class Interrupting:
@@ -321,7 +325,7 @@ def test_interrupted_training_saves_a_checkpoint_to_resume_from(tmp_path):
       raise KeyboardInterrupt
 
   with pytest.raises(KeyboardInterrupt):
-    train.meta_train(maml, Interrupting(), 10, str(tmp_path),
+    experiment.meta_train(maml, Interrupting(), 10, str(tmp_path),
                      checkpoint_every=100, manager=manager, step=step,
                      verbose=False)
   assert manager.latest_checkpoint.endswith("ckpt-2")

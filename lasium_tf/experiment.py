@@ -1,0 +1,306 @@
+"""Meta-learning as an experiment: the loop and the evaluation protocol.
+
+`meta_learn(config)` is what `--mode=train`, `evaluate`,
+`train_and_evaluate` and `export` run; the outer loop is `meta_train`
+below, visible in one place: draw a meta-batch of tasks from tf.data, take
+one `meta_step`, log, checkpoint. Rerunning the same command resumes from the
+newest checkpoint in `experiment_dir` on the same task stream (tasks are
+pure functions of seed and index). The run folder's files belong to
+`lasium_tf.rundir`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Dict, List
+
+import numpy as np
+import tensorflow as tf
+
+from lasium_tf import augment
+from lasium_tf.config import (Config, ConfigError, EvalConfig,
+                              shift_fill_value)
+from lasium_tf.data import load_parts
+from lasium_tf.maml import MAML
+from lasium_tf.progress import Progress
+from lasium_tf.protonets import ProtoNets
+from lasium_tf.rundir import RunDir, export_card, result_record
+from models.backbone import build_backbone, build_classifier
+
+
+def image_shape(config: Config):
+  return config.data.image_shape
+
+
+def shift_fill(config: Config) -> float:
+  """The pixel value the meta-training query shift uncovers."""
+  return shift_fill_value(config.data.dataset, config.data.strokes,
+                          config.task.shift_fill)
+
+
+def build_learner(config: Config):
+  """The configured backbone in its learner: MAML (with a head) or ProtoNets."""
+  backbone = build_backbone(config.backbone, image_shape(config),
+                            seed=config.seed)
+  if config.learner == "protonets":
+    return ProtoNets(backbone, meta_lr=config.maml.meta_lr)
+  model = build_classifier(backbone, config.task.n_way, seed=config.seed)
+  return MAML(model, inner_lr=config.maml.inner_lr,
+              inner_steps=config.maml.inner_steps,
+              first_order=config.maml.first_order,
+              meta_lr=config.maml.meta_lr,
+              eval_inner_lr=config.eval.inner_lr,
+              eval_inner_steps=config.eval.inner_steps,
+              batched=config.batched_tasks)
+
+
+def checkpoint_manager(learner, directory: str):
+  step = tf.Variable(0, dtype=tf.int64, name="step")
+  checkpoint = tf.train.Checkpoint(model=learner.model,
+                                   optimizer=learner.optimizer, step=step)
+  manager = tf.train.CheckpointManager(
+      checkpoint, os.path.join(directory, "checkpoints"), max_to_keep=3)
+  return manager, step
+
+
+def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
+               experiment_dir: str, checkpoint_every: int = 500,
+               log_every: int = 50, start_step: int = 0,
+               manager=None, step=None, verbose: bool = True) -> Dict:
+  """The outer loop: `iterations - start_step` meta-steps on `tasks`.
+
+  Args:
+    learner: the MAML learner (its model and optimizer are checkpointed).
+    tasks: batched Episodes, the first one being meta-batch `start_step`.
+    iterations: the total number of meta-steps to reach.
+    manager, step: a CheckpointManager and its step variable.
+
+  Returns:
+    The mean loss and accuracy of the last `log_every` steps and the seconds
+    spent in this call.
+  """
+  writer = tf.summary.create_file_writer(
+      os.path.join(experiment_dir, "tensorboard"))
+  progbar = Progress(iterations, "meta-train", verbose)
+  start = time.perf_counter()
+  window: List[Dict[str, float]] = []
+  current = start_step
+  try:
+    for episodes in tasks.take(iterations - start_step):
+      metrics = {k: float(v) for k, v in learner.meta_step(episodes).items()}
+      current += 1
+      window = (window + [metrics])[-log_every:]
+      if step is not None:
+        step.assign(current)
+      if current % log_every == 0 or current == iterations:
+        mean = {k: float(np.mean([m[k] for m in window])) for k in metrics}
+        with writer.as_default(step=current):
+          for name, value in mean.items():
+            tf.summary.scalar(f"meta_train/{name}", value)
+        progbar.update(current, list(mean.items()))
+      if manager is not None and (current % checkpoint_every == 0
+                                  or current == iterations):
+        manager.save(checkpoint_number=current)
+  except KeyboardInterrupt:
+    if manager is not None and current > start_step:
+      manager.save(checkpoint_number=current)  # Rerunning resumes here.
+    raise
+  writer.flush()
+  last = ({k: float(np.mean([m[k] for m in window])) for k in window[0]}
+          if window else {})
+  return {"seconds": time.perf_counter() - start, **last}
+
+
+def mean_and_ci95(accuracies: np.ndarray):
+  """Mean accuracy and the half-width 1.96 * std / sqrt(n), in percent."""
+  accuracies = np.asarray(accuracies, dtype=np.float64) * 100.0
+  return (float(accuracies.mean()),
+          float(1.96 * accuracies.std() / np.sqrt(len(accuracies))))
+
+
+def evaluate(learner, task_source, eval_config: EvalConfig,
+             k_shot: int, verbose: bool = True) -> Dict:
+  """Accuracy on `num_tasks` real tasks of the seed's fixed sequence.
+
+  `task_source` is a data part from `lasium_tf.data.load_parts` (anything
+  with `episodes(n_way, k_shot, k_query, seed, start, count)`).
+  """
+  tasks = task_source.episodes(
+      eval_config.n_way, k_shot, eval_config.k_query,
+      seed=eval_config.seed, count=eval_config.num_tasks)
+  tasks = tasks.batch(eval_config.tasks_per_call).prefetch(1)
+  progbar = Progress(eval_config.num_tasks, f"evaluate {k_shot}-shot",
+                     verbose)
+  start = time.perf_counter()
+  accuracies = []
+  for batch in tasks:
+    accuracies.append(learner.evaluate(batch).numpy())
+    done = sum(len(a) for a in accuracies)
+    progbar.update(done, [("accuracy", float(np.concatenate(accuracies).mean()))])
+  accuracies = np.concatenate(accuracies)
+  mean, ci95 = mean_and_ci95(accuracies)
+  return {"accuracy": mean, "ci95": ci95, "num_tasks": len(accuracies),
+          "seconds": time.perf_counter() - start,
+          "path": ("batched" if getattr(learner, "batched", None) is not None
+                   else "per_task"),
+          "task_accuracies": accuracies}
+
+
+def _check_against_data(config: Config, parts: Dict):
+  name = f"the {config.data.dataset} {config.data.resolved_split} split's"
+  if "train" in parts and config.task_source == "labelled":
+    try:
+      parts["train"].check(config.task.n_way, config.task.k_shot,
+                           config.task.k_query, f"{name} train part")
+    except ValueError as e:
+      raise ConfigError(str(e)) from None
+  if config.eval.split in parts:
+    for k in config.eval.k_shots:
+      try:
+        parts[config.eval.split].check(config.eval.n_way, k,
+                                       config.eval.k_query,
+                                       f"{name} {config.eval.split} part")
+      except ValueError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _parts_needed(config: Config):
+  """The data parts this run reads: training tasks, VAE anchors, test tasks."""
+  training = (config.mode in ("train", "train_and_evaluate")
+              and config.task_source != "none")
+  parts = []
+  if training and (config.task_source == "labelled"
+                   or config.data.dataset == "omniglot"):
+    parts.append("train")
+  if config.mode in ("evaluate", "train_and_evaluate"):
+    parts.append(config.eval.split)
+  return list(dict.fromkeys(parts))
+
+
+def meta_learn(config: Config, verbose: bool = True) -> Dict:
+  """Meta-trains, evaluates or exports a learner as configured.
+
+  Writes checkpoints, TensorBoard logs and the run folder's records
+  (`lasium_tf.rundir`) into `config.experiment_dir`; returns the training
+  metrics, one result record per evaluated shot and the meta-iteration.
+  """
+  parts = load_parts(config.data, _parts_needed(config), verbose)
+  if config.data.train_rotations and "train" in parts:
+    parts["train"] = parts["train"].with_rotations()
+  _check_against_data(config, parts)
+
+  run = RunDir(config.experiment_dir)
+  os.makedirs(config.experiment_dir, exist_ok=True)
+  learner = build_learner(config)
+  manager, step = checkpoint_manager(learner, config.experiment_dir)
+  if manager.latest_checkpoint:
+    run.check_resume(config)
+  run.record_config(config)
+  if manager.latest_checkpoint:
+    manager.checkpoint.restore(manager.latest_checkpoint).assert_consumed()
+    if verbose:
+      print(f"Resumed from {manager.latest_checkpoint} "
+            f"(meta-iteration {int(step)}).", flush=True)
+  elif config.mode in ("evaluate", "export") and config.task_source != "none":
+    raise ConfigError(
+        f"--mode={config.mode} found no checkpoint under {config.experiment_dir}/"
+        f"checkpoints; train first (--mode=train) or point --experiment_dir "
+        f"at a trained experiment.")
+
+  if config.mode == "export":
+    from lasium_tf import export  # Only this mode needs it.
+    path = export.export(learner, config.export_dir, image_shape(config),
+                         export_card(config, int(step)))
+    if verbose:
+      print(f"Exported the {config.learner} learner at meta-iteration "
+            f"{int(step)} to {path}.", flush=True)
+    return {"path": str(path), "meta_iterations": int(step)}
+
+  training = {}
+  generator_info = None
+  if config.mode != "evaluate" and int(step) < config.iterations:
+    start = int(step)
+    if config.task_source == "lasium":
+      sampler, generator_info = lasium_sampler(config, parts.get("train"))
+      run.check_generator(generator_info)
+      tasks = sampler.meta_batches(config.seed, config.maml.meta_batch_size,
+                                   start_batch=start)
+    else:
+      first = start * config.maml.meta_batch_size
+      tasks = parts["train"].episodes(
+          config.task.n_way, config.task.k_shot, config.task.k_query,
+          seed=config.seed, start=first)
+      tasks = augment.shift_query_stream(
+          tasks, config.seed, first, config.task.query_shift,
+          shift_fill(config))
+      tasks = tasks.batch(config.maml.meta_batch_size,
+                          drop_remainder=True).prefetch(2)
+    if verbose:
+      print(f"Meta-training {config.iterations - start} iterations "
+            f"({start} done) on {config.task_source} tasks.", flush=True)
+    training = meta_train(learner, tasks, config.iterations,
+                          config.experiment_dir, config.checkpoint_every,
+                          config.log_every, start, manager, step, verbose)
+  train_seconds = run.add_train_seconds(training.get("seconds", 0.0))
+  if generator_info is None and config.task_source == "lasium":
+    generator_info = run.saved_generator()
+
+  results = {}
+  if config.mode != "train":
+    for k_shot in config.eval.k_shots:
+      if verbose:
+        print(f"Evaluating {config.eval.num_tasks} {config.eval.n_way}-way "
+              f"{k_shot}-shot tasks ({config.eval.split} split).", flush=True)
+      outcome = evaluate(learner, parts[config.eval.split], config.eval,
+                         k_shot, verbose)
+      record = result_record(config, k_shot, outcome, int(step),
+                             train_seconds, generator_info)
+      run.write_result(config, record)
+      if verbose:
+        print(f"{config.method}: {k_shot}-shot accuracy "
+              f"{record['accuracy']:.2f} +- {record['ci95']:.2f}%", flush=True)
+      results[k_shot] = record
+  return {"training": training, "results": results,
+          "meta_iterations": int(step)}
+
+
+def lasium_sampler(config: Config, train_images=None):
+  """The configured LASIUM task source and what is known of its generator.
+
+  `train_images` (Omniglot's train part) gives a VAE its real anchor images;
+  a GAN needs none.
+  """
+  from lasium_tf import generative, lasium  # Only LASIUM runs need them.
+
+  generator, info = generative.load_generator(config.lasium.generator)
+  generator, info = match_strokes(generator, info, config.data)
+  kind = info["kind"]
+  if kind == "vae" and train_images is None:
+    raise ConfigError(
+        f"a VAE's anchors are encoded real images, which this project keeps "
+        f"for Omniglot only; use a GAN generator for {config.data.dataset}.")
+  sampler = lasium.LasiumSampler(
+      generator, kind, config.lasium.policy,
+      lasium.TaskShape(config.task.n_way, config.task.k_shot,
+                       config.task.k_query),
+      config.lasium.policy_hyperparameters(),
+      config.lasium.resolved_min_distance, config.lasium.max_anchor_tries,
+      real_images=train_images.unlabeled() if kind == "vae" else None,
+      query_shift=config.task.query_shift, shift_fill=shift_fill(config))
+  return sampler, info
+
+
+def match_strokes(generator, info: Dict, data):
+  """Swaps an Omniglot generator's ink when it was trained on the other one.
+
+  Generators trained before `--strokes` existed drew white strokes.
+  """
+  from lasium_tf import generators
+
+  trained_on = info.get("strokes", "white")
+  if data.dataset != "omniglot" or trained_on == data.strokes:
+    return generator, info
+  return generators.InkSwapped(generator), {
+      **info, "ink_swapped": f"trained on {trained_on} strokes, "
+                             f"used with {data.strokes}"}

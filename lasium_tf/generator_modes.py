@@ -1,0 +1,147 @@
+"""The generator programs: train a GAN or VAE, publish it, draw its tasks.
+
+`--mode=train_generator`, `--mode=export_generator` and `--mode=draw_tasks`
+(`lasium_tf.modes` maps each mode to its function). The networks and their
+training steps live in `lasium_tf.generative`; this module is what the
+command line runs around them: data, run folder, cards and pictures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Dict
+
+import tensorflow as tf
+
+from lasium_tf import gan_objective
+from lasium_tf.config import Config, white_strokes
+from lasium_tf.data import load_parts
+from lasium_tf.experiment import lasium_sampler
+from lasium_tf.rundir import RunDir, now, write_json
+
+
+def export_generator(config: Config, verbose: bool = True) -> Dict:
+  """Publishes the generator of a training folder as a hub.load SavedModel.
+
+  Writes `export_dir` with the `generate` (and, for a VAE, `encode`)
+  signatures, `samples.png` (8x8 prior samples), `card.json` and a README
+  card saying how it was trained.
+  """
+  from lasium_tf import generative, generators, pictures
+
+  model, gen_config, epoch, train_command = generative.restore(
+      config.experiment_dir)
+  generator = generative.as_generator(model)
+  path = generators.export_generator(generator.decoder, config.export_dir,
+                                     generator.encoder)
+  z = tf.random.stateless_normal([64, generator.latent_dim], [config.seed, 7])
+  trained = RunDir(config.experiment_dir).saved_config()
+  strokes = trained["data"].get("strokes", "white")
+  white = white_strokes(generator.decode(z).numpy(), strokes)
+  pictures.save_png(path / "samples.png",
+                    pictures.grid(white.reshape((8, 8) + white.shape[1:])))
+  card = {"kind": gen_config.kind, "latent_dim": generator.latent_dim,
+          "epochs": epoch, "planned_epochs": gen_config.epochs,
+          "split": trained["data"]["split"] or "vinyals",
+          "strokes": strokes,
+          "stripe_score": round(gan_objective.stripe_score(white), 3),
+          "train_images": "unlabeled images of the train split",
+          "trainer": trained.get("trainer", "lasium_tf.generative (TensorFlow)"),
+          "train_command": train_command, "export_command": config.command,
+          "date": now()}
+  write_json(path / "card.json", card)
+  size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+  readme = _GENERATOR_CARD.format(
+      kind=gen_config.kind.upper(), epochs=epoch,
+      planned=gen_config.epochs, split=card["split"],
+      latent=generator.latent_dim, train_command=train_command,
+      export_command=config.command, size=size / 2**20,
+      trainer=card["trainer"],
+      ink=("strokes 0 on a 1 background" if card["strokes"] == "black"
+           else "strokes 1 on a 0 background"),
+      encode=("\n- `encode(images: float32[batch, 28, 28, 1])` -> "
+              "`{\"mean\", \"log_var\"}`: the posterior (VAE anchors)."
+              if generator.encoder is not None else ""),
+      name=path.name)
+  (path / "README.md").write_text(readme)
+  if verbose:
+    print(f"Exported the {gen_config.kind.upper()} at epoch {epoch} to "
+          f"{path} ({size / 2**20:.1f} MiB).", flush=True)
+  return {"path": str(path), **card}
+
+
+_GENERATOR_CARD = """# Omniglot {kind} for LASIUM ({name})
+
+- Trained {epochs} epochs (of {planned} planned) on the unlabeled images of
+  the {split} train split: no labels were used.
+- Trained by {trainer}.
+- Train command: `{train_command}`
+- Export command: `{export_command}`
+- Size on disk: {size:.1f} MiB.
+
+## Signatures (load with `hub.load`, no lasium_tf code needed)
+- `generate(z: float32[batch, {latent}])` -> `{{"default": float32[batch, 28,
+  28, 1]}}`: images in [0, 1], {ink}.{encode}
+
+```python
+import tensorflow as tf, tensorflow_hub as hub
+module = hub.load("pretrained/{name}")
+images = module.signatures["generate"](z=tf.random.normal([16, {latent}]))["default"]
+```
+
+Prior samples (strokes drawn black):
+
+![samples](samples.png)
+"""
+
+
+def draw_tasks(config: Config, verbose: bool = True) -> Dict:
+  """One task per LASIUM policy side by side (the paper's Figures 1 and 2),
+  and interpolation strips showing what alpha means for RO and OC."""
+  from lasium_tf import pictures
+
+  # Pictures draw strokes dark from white-stroke arrays, whatever --strokes.
+  config = dataclasses.replace(
+      config, data=dataclasses.replace(config.data, strokes="white"))
+  train_images = (load_parts(config.data, ["train"], verbose)["train"]
+                  if config.data.dataset == "omniglot" else None)
+  paths = {}
+  sampler, info = lasium_sampler(config, train_images)
+  hyperparameters = {
+      p: dataclasses.replace(config.lasium, policy=p).policy_hyperparameters()
+      for p in ("n", "ro", "oc")}
+  figure = os.path.join(config.experiment_dir,
+                        f"lasium_tasks_{info['kind']}.png")
+  pictures.save_png(figure, pictures.policy_tasks_picture(
+      sampler, hyperparameters, config.seed))
+  paths["figure"] = figure
+  strips = os.path.join(config.experiment_dir,
+                        f"interpolation_{info['kind']}.png")
+  pictures.save_png(strips, pictures.anchor_interpolations(
+      sampler.generator, config.seed,
+      train_images.unlabeled() if info["kind"] == "vae" else None))
+  paths["interpolation"] = strips
+  if verbose:
+    print(f"Wrote {figure}: LASIUM-N, -RO and -OC tasks from left to right, "
+          f"a column per class, {config.task.k_shot} support row(s) above "
+          f"{config.task.k_query} query rows.", flush=True)
+    print(f"Wrote {strips}: z + alpha (v - z) for alpha 0, 1/8, ..., 1; the "
+          f"top two rows towards random vectors (RO), the bottom two towards "
+          f"another anchor (OC).", flush=True)
+  return paths
+
+
+def train_generator(config: Config, verbose: bool = True) -> Dict:
+  """Trains the configured GAN or VAE on the train split's images, unlabeled."""
+  from lasium_tf import generative  # Only this mode needs it.
+
+  images = load_parts(config.data, ["train"], verbose)["train"].unlabeled()
+  RunDir(config.experiment_dir).record_config(config)
+  if verbose:
+    print(f"Training the {config.generative.kind.upper()} on {len(images)} "
+          f"unlabeled images of the {config.data.resolved_split} train split for "
+          f"{config.generative.epochs} epochs.", flush=True)
+  model = generative.build(config.generative, config.data.resolved_image_size)
+  return generative.train(model, images, config.generative,
+                          config.experiment_dir, verbose, config.data.strokes)

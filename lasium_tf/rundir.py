@@ -1,0 +1,277 @@
+"""The experiment folder and the result record: one owner for their files.
+
+A meta-learning run's folder (`--experiment_dir`) holds
+  * `config.json`: the training run's `Config` (evaluating or exporting the
+    run later never overwrites it);
+  * `generator.json`: what is known of the LASIUM generator it trained on;
+  * `train_seconds.txt`: meta-training wall time summed over resumed runs;
+  * `results_Kshot.json`: one result record per evaluated shot;
+  * `checkpoints/` and `tensorboard/` (written by `lasium_tf.experiment`).
+`RunDir` reads and writes these files, and refuses to resume a checkpoint
+under other training settings or another generator. `result_record` is the
+one schema of a result JSON (also copied to `--results_file`), which
+`lasium_tf.report` and `lasium_tf.plots` read.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import functools
+import json
+import os
+import pathlib
+import re
+import subprocess
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from lasium_tf.config import Config, ConfigError
+from lasium_tf.files import atomic_write
+
+# What a checkpoint was trained on; a resumed run must not change it.
+_RESUME_KEYS = ("task_source", "learner", "backbone", "task", "maml", "lasium",
+                "seed")
+_RESUME_DATA_KEYS = ("dataset", "split", "image_size", "strokes",
+                     "train_rotations")
+
+
+def write_json(path, record: Dict) -> None:
+  """Writes a JSON record atomically (sorted keys, indented)."""
+  atomic_write(pathlib.Path(path), lambda f: f.write(
+      (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()))
+
+
+def _read_json(path: pathlib.Path) -> Optional[Dict]:
+  if not path.exists():
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def _git(*args) -> Optional[str]:
+  try:
+    return subprocess.run(
+        ["git", *args], capture_output=True, text=True,
+        cwd=pathlib.Path(__file__).resolve().parent, check=True,
+        timeout=10).stdout.strip()
+  except (OSError, subprocess.SubprocessError):
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def code_version() -> Dict:
+  """The commit the running code came from, and whether it had edits.
+
+  Read once, at the first call (a run asks when it starts), so later commits
+  during a long run do not mislabel its results, and importing the library
+  runs no git.
+  """
+  status = _git("status", "--porcelain", "--untracked-files=no")
+  return {"git_commit": _git("rev-parse", "HEAD"),
+          "git_dirty": None if status is None else bool(status)}
+
+
+def _migrated(saved: Dict) -> Dict:
+  """A config.json as today's schema: settings added since hold defaults."""
+  defaults = json.loads(json.dumps(dataclasses.asdict(Config())))
+  return {k: ({**defaults[k], **v} if isinstance(v, dict)
+              and isinstance(defaults.get(k), dict) else v)
+          for k, v in saved.items()}
+
+
+class RunDir:
+  """The files of one experiment folder (see the module docstring)."""
+
+  def __init__(self, path):
+    self.path = pathlib.Path(path)
+    code_version()  # Provenance of the code this run imported.
+
+  @property
+  def config_path(self) -> pathlib.Path:
+    return self.path / "config.json"
+
+  def saved_config(self) -> Optional[Dict]:
+    """The training run's config.json, migrated to today's schema."""
+    saved = _read_json(self.config_path)
+    return None if saved is None else _migrated(saved)
+
+  def record_config(self, config: Config) -> None:
+    """Writes config.json for a training run; other modes keep the old one."""
+    if config.mode in ("train", "train_and_evaluate", "train_generator") or (
+        not self.config_path.exists()):
+      self.path.mkdir(parents=True, exist_ok=True)
+      write_json(self.config_path, dataclasses.asdict(config))
+
+  def check_resume(self, config: Config) -> None:
+    """Refuses to resume (or evaluate) a checkpoint under other settings."""
+    saved = self.saved_config()
+    if saved is None:
+      return
+    now = json.loads(json.dumps(dataclasses.asdict(config)))
+    changed = [k for k in _RESUME_KEYS if k in saved and saved[k] != now[k]]
+    saved_data = {"strokes": "white", **saved.get("data", {})}
+    old_data = dataclasses.replace(config.data, **{
+        k: v for k, v in saved_data.items() if k in _RESUME_DATA_KEYS})
+    for key in ("dataset", "resolved_split", "resolved_image_size",
+                "strokes", "train_rotations"):
+      if getattr(old_data, key) != getattr(config.data, key):
+        changed.append(f"data.{key.replace('resolved_', '')}")
+    if changed:
+      raise ConfigError(
+          f"{config.experiment_dir} holds a checkpoint trained with other "
+          f"settings ({', '.join(changed)} differ from its config.json); "
+          f"use a fresh --experiment_dir, or the flags it was trained with.")
+
+  def saved_generator(self) -> Optional[Dict]:
+    return _read_json(self.path / "generator.json")
+
+  def check_generator(self, info: Dict) -> None:
+    """Records the generator a run trains on; refuses a different one later.
+
+    A generator path (pretrained/omniglot_gan) can be republished with other
+    weights; resuming on those would mix two generators in one result.
+    """
+    saved = self.saved_generator()
+    info = json.loads(json.dumps(info))
+    if saved is None:
+      write_json(self.path / "generator.json", info)
+    elif saved != info:
+      raise ConfigError(
+          f"{self.path} was meta-trained on another generator "
+          f"({saved.get('source')}, {saved.get('epochs')} epochs, dated "
+          f"{saved.get('date')}) than --generator gives now "
+          f"({info.get('source')}, {info.get('epochs')} epochs, dated "
+          f"{info.get('date')}); use a fresh --experiment_dir.")
+
+  def add_train_seconds(self, seconds: float) -> float:
+    """Total meta-training wall time across resumed runs."""
+    path = self.path / "train_seconds.txt"
+    total = seconds
+    if path.exists():
+      try:
+        total += float(path.read_text())
+      except ValueError:
+        pass
+    if seconds:
+      atomic_write(path, lambda f: f.write(f"{total}\n".encode()))
+    return total
+
+  def result_paths(self, config: Config, k_shot: int) -> List[pathlib.Path]:
+    """results_Kshot.json here, plus --results_file (with {k_shot})."""
+    paths = [self.path / f"results_{k_shot}shot.json"]
+    if config.results_file:
+      template = config.results_file
+      if "{k_shot}" not in template:
+        stem, ext = os.path.splitext(template)
+        template = f"{stem}_{{k_shot}}shot{ext or '.json'}"
+      paths.append(pathlib.Path(template.format(k_shot=k_shot)))
+    return paths
+
+  def write_result(self, config: Config, record: Dict) -> None:
+    for path in self.result_paths(config, record["k_shot"]):
+      write_json(path, record)
+
+  def results_at(self, meta_iterations: int) -> List[Dict]:
+    """This run's own result records at a meta-iteration, by shot."""
+    records = []
+    for path in sorted(self.path.glob("results_*shot.json")):
+      if re.fullmatch(r"results_\d+shot\.json", path.name):
+        record = _read_json(path)
+        if record.get("budget", {}).get("meta_iterations") == meta_iterations:
+          records.append(record)
+    return sorted(records, key=lambda r: r["k_shot"])
+
+
+def noise_std(lasium_config) -> float:
+  """LASIUM-N's noise standard deviation, however it was given."""
+  if lasium_config.sigma is not None:
+    return lasium_config.sigma
+  return round(float(np.sqrt(lasium_config.sigma2)), 6)
+
+
+def now() -> str:
+  return datetime.datetime.now(datetime.timezone.utc).isoformat(
+      timespec="seconds")
+
+
+def result_record(config: Config, k_shot: int, outcome: Dict,
+                  meta_iterations: int, train_seconds: float,
+                  generator_info: Optional[Dict] = None) -> Dict:
+  """The result JSON of one evaluated shot: accuracy, budget, settings.
+
+  `outcome` is `experiment.evaluate`'s; every setting is stated once under
+  "hyperparameters" (what report and plots read), the whole config under
+  "config".
+  """
+  lasium_hyperparameters = {}
+  if config.task_source == "lasium":
+    lasium_hyperparameters = {
+        "policy": config.lasium.policy,
+        **config.lasium.policy_hyperparameters(),
+        **({"sigma": noise_std(config.lasium)}
+           if config.lasium.policy == "n" and config.lasium.sigma_max is None
+           else {}),
+        "anchor_rejection": config.lasium.anchor_rejection,
+        "generator": config.lasium.generator,
+        "generator_info": generator_info,
+    }
+  return {
+      "method": config.method,
+      "dataset": config.data.dataset,
+      "n_way": config.eval.n_way,
+      "k_shot": k_shot,
+      "k_query": config.eval.k_query,
+      "num_tasks": outcome["num_tasks"],
+      "accuracy": round(outcome["accuracy"], 2),
+      "ci95": round(outcome["ci95"], 2),
+      "command": config.command,
+      "budget": {
+          "meta_iterations": meta_iterations,
+          "meta_batch_size": config.maml.meta_batch_size,
+          "meta_train_seconds": round(train_seconds, 1),
+          "eval_tasks": outcome["num_tasks"],
+          "eval_adaptation_steps": config.eval.inner_steps,
+          "eval_seconds": round(outcome["seconds"], 1),
+          "eval_path": outcome.get("path", "per_task"),
+      },
+      "hyperparameters": {
+          "backbone": config.backbone, "split": config.data.resolved_split,
+          **({"strokes": config.data.strokes}
+             if config.data.dataset == "omniglot" else {}),
+          **({"train_rotations": True} if config.data.train_rotations
+             else {}),
+          "learner": config.learner,
+          "recipe": config.recipe,
+          "train_task": dataclasses.asdict(config.task),
+          "maml": dataclasses.asdict(config.maml),
+          "eval_inner_lr": config.eval.inner_lr or config.maml.inner_lr,
+          "eval_seed": config.eval.seed, "seed": config.seed,
+          **lasium_hyperparameters,
+      },
+      **({"table": config.table} if config.table is not None else {}),
+      **({"study": config.study} if config.study is not None else {}),
+      "config": dataclasses.asdict(config),
+      "date": now(),
+      **code_version(),
+  }
+
+
+def export_card(config: Config, meta_iterations: int) -> Dict:
+  """What an exported backbone is: its training command, budget, accuracy.
+
+  The accuracy is the training run's own results at the exported
+  meta-iteration, where there are any.
+  """
+  run = RunDir(config.experiment_dir)
+  trained = run.saved_config() or {}
+  results = [{k: r[k] for k in ("n_way", "k_shot", "accuracy", "ci95",
+                                "num_tasks")}
+             for r in run.results_at(meta_iterations)]
+  return {"method": config.method, "learner": config.learner,
+          "backbone": config.backbone, "recipe": config.recipe,
+          "meta_iterations": meta_iterations,
+          "train_command": trained.get("command", config.command),
+          "export_command": config.command, "results": results,
+          "date": now(), **code_version()}
