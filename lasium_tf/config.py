@@ -98,6 +98,14 @@ class ConfigError(ValueError):
   """A configuration value is impossible; the message says which and why."""
 
 
+class DivergedError(ConfigError):
+  """Training or evaluation produced a non-finite number; nothing was saved.
+
+  A ConfigError: the cure is a setting (usually a learning rate), and the
+  command line reports it like any other bad value.
+  """
+
+
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
   """Which data set, where it comes from and how it is split.
@@ -488,5 +496,5 @@ def _one_of(name, value, allowed):
 
 
 def _positive(name, value):
-  if not value > 0:
-    raise ConfigError(f"--{name} must be positive, got {value}.")
+  if not value > 0 or value == float("inf"):
+    raise ConfigError(f"--{name} must be positive and finite, got {value}.")

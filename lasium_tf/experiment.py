@@ -12,6 +12,8 @@ pure functions of seed and index). The run folder's files belong to
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 from typing import Dict, List
 
@@ -19,8 +21,9 @@ import numpy as np
 import tensorflow as tf
 
 from lasium_tf import augment
-from lasium_tf.config import (Config, ConfigError, EvalConfig,
-                              shift_fill_value)
+from lasium_tf.config import (Config, ConfigError, DivergedError,
+                              EvalConfig, shift_fill_value)
+from lasium_tf.learner import NON_FINITE
 from lasium_tf.data import load_parts
 from lasium_tf.maml import MAML
 from lasium_tf.progress import Progress
@@ -64,6 +67,54 @@ def checkpoint_manager(learner, directory: str):
   return manager, step
 
 
+class Stopped(Exception):
+  """Meta-training stopped on SIGINT or SIGTERM, after a checkpoint.
+
+  The signal is honoured between meta-steps: the step in flight finishes,
+  its checkpoint is written, and rerunning the same command resumes exactly
+  where an uninterrupted run would be.
+  """
+
+  def __init__(self, signal_number: int, meta_iteration: int,
+               seconds: float):
+    self.signal_number = signal_number
+    self.meta_iteration = meta_iteration
+    self.seconds = seconds
+    super().__init__(
+        f"stopped by {signal.Signals(signal_number).name} at meta-iteration "
+        f"{meta_iteration}, checkpoint saved; rerun the same command to "
+        f"resume.")
+
+
+class StopSignals:
+  """Within the block, SIGINT and SIGTERM set `received` instead of killing.
+
+  Installed only in the main thread (signal handlers cannot be set
+  elsewhere); the previous handlers come back when the block ends.
+  """
+
+  SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+  def __init__(self):
+    self.received = 0
+    self._previous = {}
+
+  def _handle(self, number, frame):
+    del frame
+    self.received = number
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      for number in self.SIGNALS:
+        self._previous[number] = signal.signal(number, self._handle)
+    return self
+
+  def __exit__(self, *exc):
+    for number, handler in self._previous.items():
+      signal.signal(number, handler)
+    return False
+
+
 def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
                experiment_dir: str, checkpoint_every: int = 500,
                log_every: int = 50, start_step: int = 0,
@@ -86,9 +137,17 @@ def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
   start = time.perf_counter()
   window: List[Dict[str, float]] = []
   current = start_step
-  try:
+  with StopSignals() as signals:
     for episodes in tasks.take(iterations - start_step):
       metrics = {k: float(v) for k, v in learner.meta_step(episodes).items()}
+      if not metrics.pop("finite", 1.0):
+        saved = manager.latest_checkpoint if manager is not None else None
+        raise DivergedError(
+            f"meta-iteration {current + 1} diverged: its loss or a "
+            f"meta-gradient is not finite (loss {metrics['loss']}). Nothing "
+            f"of it was applied or saved"
+            + (f"; the newest checkpoint is {saved}" if saved else "")
+            + ". Lower --inner_lr or --meta_lr, then rerun to resume.")
       current += 1
       window = (window + [metrics])[-log_every:]
       if step is not None:
@@ -100,12 +159,13 @@ def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
             tf.summary.scalar(f"meta_train/{name}", value)
         progbar.update(current, list(mean.items()))
       if manager is not None and (current % checkpoint_every == 0
-                                  or current == iterations):
+                                  or current == iterations
+                                  or signals.received):
         manager.save(checkpoint_number=current)
-  except KeyboardInterrupt:
-    if manager is not None and current > start_step:
-      manager.save(checkpoint_number=current)  # Rerunning resumes here.
-    raise
+      if signals.received:
+        writer.flush()
+        raise Stopped(signals.received, current,
+                      time.perf_counter() - start)
   writer.flush()
   last = ({k: float(np.mean([m[k] for m in window])) for k in window[0]}
           if window else {})
@@ -135,7 +195,15 @@ def evaluate(learner, task_source, eval_config: EvalConfig,
   start = time.perf_counter()
   accuracies = []
   for batch in tasks:
-    accuracies.append(learner.evaluate(batch).numpy())
+    try:
+      accuracies.append(learner.evaluate(batch).numpy())
+    except tf.errors.InvalidArgumentError as e:
+      if NON_FINITE not in str(e):
+        raise
+      raise DivergedError(
+          f"evaluation: a test task's logits are not finite after "
+          f"adaptation; no result was written. Lower --eval_inner_lr (or "
+          f"--inner_lr, its default) or check the checkpoint.") from None
     done = sum(len(a) for a in accuracies)
     progbar.update(done, [("accuracy", float(np.concatenate(accuracies).mean()))])
   accuracies = np.concatenate(accuracies)
@@ -239,9 +307,13 @@ def meta_learn(config: Config, verbose: bool = True) -> Dict:
     if verbose:
       print(f"Meta-training {config.iterations - start} iterations "
             f"({start} done) on {config.task_source} tasks.", flush=True)
-    training = meta_train(learner, tasks, config.iterations,
-                          config.experiment_dir, config.checkpoint_every,
-                          config.log_every, start, manager, step, verbose)
+    try:
+      training = meta_train(learner, tasks, config.iterations,
+                            config.experiment_dir, config.checkpoint_every,
+                            config.log_every, start, manager, step, verbose)
+    except Stopped as stopped:
+      run.add_train_seconds(stopped.seconds)  # A stopped segment counts.
+      raise
   train_seconds = run.add_train_seconds(training.get("seconds", 0.0))
   if generator_info is None and config.task_source == "lasium":
     generator_info = run.saved_generator()

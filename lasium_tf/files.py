@@ -36,16 +36,35 @@ def atomic_directory(path):
   """Yields a temporary folder beside `path` that replaces it on success.
 
   On any error the temporary folder is removed and `path` is left as it was.
+  An old `path` is renamed aside before the new folder is renamed in, and
+  deleted only then, so at every moment a complete folder exists: `path`,
+  or the aside copy (`.<name>.old-*`) that the next write restores first if
+  a kill came between the two renames.
   """
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
+  _restore_aside(path)
   tmp = pathlib.Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
   try:
     yield tmp
     tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700.
+    aside = None
     if path.exists():
-      shutil.rmtree(path)
+      aside = path.parent / f".{path.name}.old-{tmp.name.rsplit('.', 1)[-1]}"
+      path.rename(aside)
     tmp.rename(path)
+    if aside is not None:
+      shutil.rmtree(aside, ignore_errors=True)
   except BaseException:
     shutil.rmtree(tmp, ignore_errors=True)
     raise
+
+
+def _restore_aside(path: pathlib.Path) -> None:
+  """Puts back an old folder a killed swap left aside with `path` missing."""
+  asides = sorted(path.parent.glob(f".{path.name}.old-*"))
+  if asides and not path.exists():
+    asides[-1].rename(path)
+    asides = asides[:-1]
+  for aside in asides:
+    shutil.rmtree(aside, ignore_errors=True)

@@ -32,7 +32,8 @@ import numpy as np
 import tensorflow as tf
 
 from lasium_tf import gan_objective, pictures
-from lasium_tf.config import GENERATOR_KINDS, GenerativeConfig, white_strokes
+from lasium_tf.config import (GENERATOR_KINDS, DivergedError, GenerativeConfig,
+                              white_strokes)
 from lasium_tf.files import atomic_write
 from lasium_tf.generators import KerasGenerator, SavedModelGenerator
 from lasium_tf.progress import Progress
@@ -217,6 +218,14 @@ def train(model, images: np.ndarray, config: GenerativeConfig,
       for k, v in out.items():
         sums[k] = sums.get(k, 0.0) + float(v)
       progress.update(step + 1, [(k, v / (step + 1)) for k, v in sums.items()])
+    bad = [k for k, v in sums.items() if not np.isfinite(v)]
+    if bad:
+      raise DivergedError(
+          f"{config.kind} training diverged in epoch {int(epoch) + 1}: "
+          f"{', '.join(bad)} not finite. Nothing of this epoch was saved"
+          + (f"; the newest checkpoint is {manager.latest_checkpoint}"
+             if manager.latest_checkpoint else "")
+          + ". Lower --generator_lr, then rerun to resume.")
     epoch.assign_add(1)
     metrics = {k: v / steps_per_epoch for k, v in sums.items()}
     with writer.as_default(step=int(epoch)):

@@ -21,6 +21,15 @@ import tensorflow as tf
 from lasium_tf.episodes import Episode
 
 
+# The message of the check that evaluation's logits are finite.
+NON_FINITE = "non-finite logits after adaptation"
+
+
+def checked_logits(logits: tf.Tensor) -> tf.Tensor:
+  """The logits, or an InvalidArgumentError naming NON_FINITE."""
+  return tf.debugging.assert_all_finite(logits, NON_FINITE)
+
+
 def cross_entropy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
   return tf.reduce_mean(
       tf.nn.sparse_softmax_cross_entropy_with_logits(labels, logits))
@@ -44,14 +53,28 @@ class MetaLearner:
     self.evaluate = tf.function(self._evaluate)
 
   def _meta_step(self, episodes: Episode) -> Dict[str, tf.Tensor]:
+    """One optimizer step, applied only if the loss and gradients are finite.
+
+    The returned "finite" (1 or 0) says whether it was applied: a diverged
+    step leaves the weights and the optimizer's state as they were.
+    """
     grads, metrics = self.meta_gradients(episodes)
-    self.optimizer.apply(grads, self.model.trainable_variables)
-    return metrics
+    finite = tf.reduce_all(tf.stack(
+        [tf.reduce_all(tf.math.is_finite(metrics["loss"]))]
+        + [tf.reduce_all(tf.math.is_finite(g)) for g in grads]))
+
+    def apply():
+      self.optimizer.apply(grads, self.model.trainable_variables)
+      return tf.constant(True)
+
+    tf.cond(finite, apply, lambda: tf.constant(False))
+    return {**metrics, "finite": tf.cast(finite, tf.float32)}
 
   def adapt_and_score(self, episode: Episode) -> tf.Tensor:
     """Evaluation of one task: the few-shot procedure, query accuracy."""
-    return accuracy(episode.query_labels, self.few_shot_logits(
-        episode.support_images, episode.support_labels, episode.query_images))
+    return accuracy(episode.query_labels, checked_logits(self.few_shot_logits(
+        episode.support_images, episode.support_labels,
+        episode.query_images)))
 
   def _evaluate(self, episodes: Episode) -> tf.Tensor:
     """Query accuracy of every task of a batch [T, ...], adapted in one graph."""

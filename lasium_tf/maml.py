@@ -27,7 +27,8 @@ import tensorflow as tf
 from lasium_tf import batched
 from lasium_tf.batched import BatchedNetwork
 from lasium_tf.episodes import Episode
-from lasium_tf.learner import MetaLearner, accuracy, cross_entropy
+from lasium_tf.learner import (MetaLearner, accuracy, checked_logits,
+                               cross_entropy)
 
 
 def task_cross_entropies(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
@@ -183,7 +184,8 @@ class MAML(MetaLearner):
     weights = self.adapt_tasks(episodes.support_images,
                                episodes.support_labels, self.eval_inner_steps,
                                self.eval_inner_lr)
-    logits = self.batched.forward(weights, episodes.query_images)
+    logits = checked_logits(
+        self.batched.forward(weights, episodes.query_images))
     predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
     return tf.reduce_mean(tf.cast(
         tf.equal(predictions, episodes.query_labels), tf.float32), axis=1)

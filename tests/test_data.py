@@ -110,6 +110,37 @@ def test_failed_folder_write_keeps_the_old_folder(tmp_path):
   assert [p.name for p in target.iterdir()] == ["new.txt"]
 
 
+def test_a_kill_between_the_two_renames_leaves_a_complete_folder(
+    tmp_path, monkeypatch):
+  target = tmp_path / "export"
+  with files.atomic_directory(target) as tmp:
+    (tmp / "saved_model.pb").write_text("v1")
+  renames = []
+  real_rename = type(target).rename
+
+  def killed_on_second_rename(self, other):
+    renames.append(self)
+    if len(renames) == 2:
+      raise KeyboardInterrupt  # The process dies between the renames.
+    return real_rename(self, other)
+
+  monkeypatch.setattr(type(target), "rename", killed_on_second_rename)
+  with pytest.raises(KeyboardInterrupt):
+    with files.atomic_directory(target) as tmp:
+      (tmp / "saved_model.pb").write_text("v2")
+  monkeypatch.undo()
+  # The old export is aside, whole; nothing half-written is left.
+  asides = list(tmp_path.glob(".export.old-*"))
+  assert not target.exists() and len(asides) == 1
+  assert (asides[0] / "saved_model.pb").read_text() == "v1"
+  # The next write restores it first, then replaces it cleanly.
+  with files.atomic_directory(target) as tmp:
+    assert (target / "saved_model.pb").read_text() == "v1"
+    (tmp / "saved_model.pb").write_text("v3")
+  assert (target / "saved_model.pb").read_text() == "v3"
+  assert [p.name for p in tmp_path.iterdir()] == ["export"]
+
+
 def test_missing_data_dir_names_the_fix(tmp_path):
   with pytest.raises(omniglot.DataError, match="--data_dir"):
     load(tmp_path / "nowhere", tmp_path)

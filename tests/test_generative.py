@@ -94,6 +94,17 @@ def test_last_partial_batch_is_kept_only_when_asked(keep, steps, tmp_path):
   assert np.isfinite(out["d_loss"]) and np.isfinite(out["g_loss"])
 
 
+def test_diverging_generator_training_stops_and_saves_nothing(tmp_path):
+  config = config_lib.GenerativeConfig(kind="vae", epochs=2, batch_size=64,
+                                       learning_rate=1e30)
+  with pytest.raises(config_lib.DivergedError,
+                     match="epoch 1: .*not finite.*--generator_lr"):
+    generative.train(generative.build(config), random_images(), config,
+                     str(tmp_path), verbose=False)
+  assert not (tmp_path / "checkpoints").exists() or not list(
+      (tmp_path / "checkpoints").glob("ckpt-*"))
+
+
 def test_vae_lowers_its_loss_on_fixed_images():
   vae = generative.build(config_lib.GenerativeConfig(kind="vae"))
   images = tf.constant(np.round(random_images(32)))

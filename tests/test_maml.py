@@ -141,7 +141,8 @@ def test_meta_steps_lower_post_adaptation_query_loss_on_new_tasks():
   for _ in range(60):
     metrics = maml.meta_step(next(stream))
   after = float(maml.meta_gradients(held_out)[1]["loss"])
-  assert set(metrics) == {"loss", "accuracy"}
+  assert set(metrics) == {"loss", "accuracy", "finite"}
+  assert float(metrics["finite"]) == 1.0  # Applied.
   assert after < 0.8 * before  # Measured: 0.87 -> 0.57.
 
 

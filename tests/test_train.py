@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from absl import flags
 
-from conftest import REPO
+from conftest import REPO, SHARED_OMNIGLOT
 from lasium_tf import config as config_lib
 from lasium_tf import experiment, modes
 
@@ -178,6 +178,51 @@ def test_rotation_classes_train_on_four_times_the_characters(
   assert record["hyperparameters"]["train_rotations"] is True
 
 
+def test_a_diverging_run_stops_keeps_its_last_good_checkpoint_writes_no_result(
+    real_omniglot, tmp_path, monkeypatch):
+  import glob
+  data_config, _ = real_omniglot
+  build_learner = experiment.build_learner
+  weights = {}
+
+  def poisoned_from_step_3(config):
+    learner = build_learner(config)
+    meta_step, calls = learner.meta_step, []
+
+    def step(episodes):
+      calls.append(1)
+      if len(calls) == 3:  # A NaN query image: loss and gradients NaN.
+        weights["before"] = [v.numpy() for v in learner.model.weights]
+        episodes = episodes._replace(
+            query_images=episodes.query_images * float("nan"))
+      out = meta_step(episodes)
+      if len(calls) == 3:
+        weights["after"] = [v.numpy() for v in learner.model.weights]
+      return out
+
+    learner.meta_step = step
+    return learner
+
+  monkeypatch.setattr(experiment, "build_learner", poisoned_from_step_3)
+  config = tiny_config(data_config, tmp_path, iterations=6)
+  with pytest.raises(config_lib.DivergedError,
+                     match=r"meta-iteration 3 diverged.*ckpt-2.*--inner_lr"):
+    modes.run(config, verbose=False)
+  for before, after in zip(weights["before"], weights["after"]):
+    np.testing.assert_array_equal(before, after)  # The step was not applied.
+  checkpoints = glob.glob(str(tmp_path / "experiment" / "checkpoints"
+                              / "ckpt-*.index"))
+  assert [os.path.basename(c) for c in checkpoints] == ["ckpt-2.index"]
+  assert not (tmp_path / "results").exists()  # No chance-level "result".
+  monkeypatch.undo()
+  # Evaluation refuses non-finite logits rather than scoring them.
+  with pytest.raises(config_lib.DivergedError, match="--eval_inner_lr"):
+    modes.run(dataclasses.replace(
+        config, mode="evaluate", eval=dataclasses.replace(
+            config.eval, inner_lr=1e30)), verbose=False)
+  assert not (tmp_path / "results").exists()
+
+
 def test_more_ways_than_test_classes_is_refused(real_omniglot, tmp_path):
   data_config, _ = real_omniglot
   config = tiny_config(data_config, tmp_path,
@@ -205,6 +250,7 @@ def test_more_ways_than_test_classes_is_refused(real_omniglot, tmp_path):
           task=config_lib.TaskConfig(query_shift=5, shift_fill="ink")),
      "no ink colour"),
     (dict(recipe="best"), "recipe"),
+    (dict(maml=config_lib.MAMLConfig(inner_lr=float("inf"))), "finite"),
     (dict(data=config_lib.DataConfig(train_rotations=True),
           task_source="lasium", lasium=config_lib.LasiumConfig(
               generator="g")), "--task_source=labelled"),
@@ -311,22 +357,71 @@ def test_cli_errors(args, match, tmp_path):
   assert "Traceback" not in result.stderr
 
 
-def test_interrupted_training_saves_a_checkpoint_to_resume_from(tmp_path):
+def test_a_signal_between_steps_saves_that_step_and_stops(tmp_path):
+  import signal
   from test_maml import batch_of_tasks, tiny_maml
 
   maml = tiny_maml(inner_steps=1, first_order=True)
   manager, step = experiment.checkpoint_manager(maml, str(tmp_path))
-  batches = [batch_of_tasks(2, seed=i) for i in range(3)]
+  batches = [batch_of_tasks(2, seed=i) for i in range(5)]
 
-  class Interrupting:
+  class SignalledDuringStep2:
     def take(self, count):
-      yield batches[0]
-      yield batches[1]
-      raise KeyboardInterrupt
+      for i, batch in enumerate(batches[:count]):
+        if i == 1:  # Arrives while step 2 is being taken.
+          signal.raise_signal(signal.SIGTERM)
+        yield batch
 
-  with pytest.raises(KeyboardInterrupt):
-    experiment.meta_train(maml, Interrupting(), 10, str(tmp_path),
-                     checkpoint_every=100, manager=manager, step=step,
-                     verbose=False)
+  with pytest.raises(experiment.Stopped, match="SIGTERM at meta-iteration 2"):
+    experiment.meta_train(maml, SignalledDuringStep2(), 10, str(tmp_path),
+                          checkpoint_every=100, manager=manager, step=step,
+                          verbose=False)
   assert manager.latest_checkpoint.endswith("ckpt-2")
   assert int(step) == 2
+  # The handlers are given back afterwards.
+  assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_a_signalled_run_resumes_to_the_weights_of_an_uninterrupted_one(
+    signal_name, tmp_path):
+  import signal
+  import time
+  import tensorflow as tf
+
+  args = ["--iterations=30", "--log_every=1", "--checkpoint_every=1000",
+          "--k_query=2", "--meta_batch_size=2", "--inner_steps=1",
+          "--first_order", "--mode=train", f"--data_dir={SHARED_OMNIGLOT}"]
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
+  stopped_dir = tmp_path / "stopped"
+  process = subprocess.Popen(
+      [sys.executable, "-m", "lasium_tf.main", *args,
+       f"--experiment_dir={stopped_dir}"], cwd=REPO, env=env,
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  for line in process.stdout:  # Signal once meta-training is under way.
+    if "meta-train 3/30" in line:
+      process.send_signal(getattr(signal, signal_name))
+      break
+  _, stderr = process.communicate(timeout=300)
+  assert process.returncode == 128 + getattr(signal, signal_name)
+  assert f"stopped by {signal_name} at meta-iteration" in stderr
+  assert "Traceback" not in stderr
+  assert run_cli(*args, f"--experiment_dir={stopped_dir}",
+                 timeout=300).returncode == 0
+  straight_dir = tmp_path / "straight"
+  assert run_cli(*args, f"--experiment_dir={straight_dir}",
+                 timeout=300).returncode == 0
+
+  def weights(folder):
+    reader = tf.train.load_checkpoint(str(folder / "checkpoints"))
+    return {name: reader.get_tensor(name) for name in
+            reader.get_variable_to_shape_map() if name.startswith("model/")}
+
+  resumed, straight = weights(stopped_dir), weights(straight_dir)
+  assert resumed.keys() == straight.keys() and resumed
+  for name in straight:
+    np.testing.assert_allclose(resumed[name], straight[name], atol=1e-5,
+                               err_msg=name)
+  seconds = float((stopped_dir / "train_seconds.txt").read_text())
+  assert seconds > 0
