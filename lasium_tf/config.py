@@ -422,6 +422,14 @@ class Config:
     _positive("log_every", self.log_every)
     if self.eval.inner_lr is not None:
       _positive("eval_inner_lr", self.eval.inner_lr)
+    if self.results_file:
+      try:
+        self.results_file.format(k_shot=1)
+      except (KeyError, IndexError, ValueError) as e:
+        raise ConfigError(
+            f"--results_file={self.results_file} has a placeholder other "
+            f"than {{k_shot}} ({e!r}); write e.g. "
+            f"results/omniglot/run_{{k_shot}}shot.json.") from None
     if self.table is not None and self.study is not None:
       raise ConfigError("--table and --study exclude each other: a table row "
                         "is one budget, a study a series of budgets.")

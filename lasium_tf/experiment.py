@@ -250,9 +250,15 @@ def meta_learn(config: Config, verbose: bool = True) -> Dict:
   """Meta-trains, evaluates or exports a learner as configured.
 
   Writes checkpoints, TensorBoard logs and the run folder's records
-  (`lasium_tf.rundir`) into `config.experiment_dir`; returns the training
-  metrics, one result record per evaluated shot and the meta-iteration.
+  (`lasium_tf.rundir`) into `config.experiment_dir`, which it holds locked
+  meanwhile; returns the training metrics, one result record per evaluated
+  shot and the meta-iteration.
   """
+  with RunDir(config.experiment_dir).lock():
+    return _meta_learn(config, verbose)
+
+
+def _meta_learn(config: Config, verbose: bool = True) -> Dict:
   parts = load_parts(config.data, _parts_needed(config), verbose)
   if config.data.train_rotations and "train" in parts:
     parts["train"] = parts["train"].with_rotations()
@@ -260,6 +266,8 @@ def meta_learn(config: Config, verbose: bool = True) -> Dict:
 
   run = RunDir(config.experiment_dir)
   os.makedirs(config.experiment_dir, exist_ok=True)
+  if config.mode in ("evaluate", "train_and_evaluate"):
+    run.check_writable(config)
   learner = build_learner(config)
   manager, step = checkpoint_manager(learner, config.experiment_dir)
   if manager.latest_checkpoint:

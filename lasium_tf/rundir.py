@@ -15,8 +15,10 @@ one schema of a result JSON (also copied to `--results_file`), which
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
+import fcntl
 import functools
 import json
 import os
@@ -87,6 +89,32 @@ class RunDir:
   def __init__(self, path):
     self.path = pathlib.Path(path)
     code_version()  # Provenance of the code this run imported.
+
+  @contextlib.contextmanager
+  def lock(self):
+    """Holds the folder for this process; a second one gets a clear error.
+
+    An advisory `flock` on `.lock`: the kernel releases it when the process
+    ends, however it ends, so a killed run never leaves the folder locked.
+    """
+    self.path.mkdir(parents=True, exist_ok=True)
+    with open(self.path / ".lock", "a+") as handle:
+      try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+      except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        raise ConfigError(
+            f"{self.path} is in use by {holder}; wait for it to finish, or "
+            f"use another --experiment_dir.") from None
+      handle.seek(0)
+      handle.truncate()
+      handle.write(f"process {os.getpid()}")
+      handle.flush()
+      try:
+        yield self
+      finally:
+        fcntl.flock(handle, fcntl.LOCK_UN)
 
   @property
   def config_path(self) -> pathlib.Path:
@@ -168,6 +196,20 @@ class RunDir:
         template = f"{stem}_{{k_shot}}shot{ext or '.json'}"
       paths.append(pathlib.Path(template.format(k_shot=k_shot)))
     return paths
+
+  def check_writable(self, config: Config) -> None:
+    """Fails before any work if a result could not be written later."""
+    for path in self.result_paths(config, 1):
+      folder = path.parent
+      try:
+        folder.mkdir(parents=True, exist_ok=True)
+      except OSError as e:
+        raise ConfigError(f"cannot create {folder} for the results ({e}); "
+                          f"point --results_file or --experiment_dir at a "
+                          f"writable folder.") from None
+      if not os.access(folder, os.W_OK):
+        raise ConfigError(f"{folder} is not writable; point --results_file "
+                          f"or --experiment_dir at a writable folder.")
 
   def write_result(self, config: Config, record: Dict) -> None:
     for path in self.result_paths(config, record["k_shot"]):

@@ -223,6 +223,41 @@ def test_a_diverging_run_stops_keeps_its_last_good_checkpoint_writes_no_result(
   assert not (tmp_path / "results").exists()
 
 
+def test_an_unwritable_results_folder_is_refused_before_training(
+    real_omniglot, tmp_path):
+  data_config, _ = real_omniglot
+  blocker = tmp_path / "blocker"
+  blocker.write_text("a file where the results folder should be")
+  config = tiny_config(data_config, tmp_path,
+                       results_file=str(blocker / "run_{k_shot}shot.json"))
+  with pytest.raises(config_lib.ConfigError, match="writable folder"):
+    modes.run(config, verbose=False)
+  assert not (tmp_path / "experiment" / "checkpoints").exists()
+
+
+@pytest.mark.integration
+def test_a_second_process_on_the_same_folder_is_refused(tmp_path):
+  from lasium_tf import rundir
+  script = ("import sys, time\n"
+            "from lasium_tf.rundir import RunDir\n"
+            "with RunDir(sys.argv[1]).lock():\n"
+            "  print('locked', flush=True)\n"
+            "  time.sleep(60)\n")
+  holder = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)],
+                            stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == "locked"
+    with pytest.raises(config_lib.ConfigError,
+                       match=f"in use by process {holder.pid}"):
+      with rundir.RunDir(tmp_path).lock():
+        pass
+  finally:
+    holder.kill()
+    holder.wait()
+  with rundir.RunDir(tmp_path).lock():  # Free again once it is gone.
+    pass
+
+
 def test_more_ways_than_test_classes_is_refused(real_omniglot, tmp_path):
   data_config, _ = real_omniglot
   config = tiny_config(data_config, tmp_path,
@@ -250,6 +285,7 @@ def test_more_ways_than_test_classes_is_refused(real_omniglot, tmp_path):
           task=config_lib.TaskConfig(query_shift=5, shift_fill="ink")),
      "no ink colour"),
     (dict(recipe="best"), "recipe"),
+    (dict(results_file="results/run_{shot}shot.json"), "{k_shot}"),
     (dict(maml=config_lib.MAMLConfig(inner_lr=float("inf"))), "finite"),
     (dict(data=config_lib.DataConfig(train_rotations=True),
           task_source="lasium", lasium=config_lib.LasiumConfig(
