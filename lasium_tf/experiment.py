@@ -67,6 +67,45 @@ def checkpoint_manager(learner, directory: str):
   return manager, step
 
 
+def checkpoint_candidates(manager) -> List[str]:
+  """Every checkpoint in the manager's folder whose files exist, newest first.
+
+  Found from the files themselves, so a checkpoint written completely but
+  whose state file (`checkpoint`) was not (a kill between the two) counts.
+  """
+  found = {}
+  for index in tf.io.gfile.glob(os.path.join(manager.directory,
+                                             "ckpt-*.index")):
+    prefix = index[:-len(".index")]
+    number = prefix.rsplit("-", 1)[-1]
+    if number.isdigit() and tf.io.gfile.glob(prefix + ".data-*"):
+      found[int(number)] = prefix
+  return [found[n] for n in sorted(found, reverse=True)]
+
+
+def restore_newest(manager, candidates: List[str], verbose: bool) -> str:
+  """Restores the newest checkpoint that reads; says which were broken.
+
+  A damaged checkpoint (truncated data, a garbled index) is named and
+  skipped for the next older one; if none reads, a ConfigError lists them.
+  """
+  broken = []
+  for prefix in candidates:
+    try:
+      manager.checkpoint.restore(prefix).assert_consumed()
+    except Exception as e:  # noqa: BLE001 (any unreadable file: try older)
+      broken.append(f"{prefix} ({type(e).__name__})")
+      continue
+    if broken and verbose:
+      print(f"Skipped damaged checkpoint(s) {', '.join(broken)}; "
+            f"using {prefix}.", flush=True)
+    return prefix
+  raise ConfigError(
+      f"no checkpoint under {manager.directory} can be read: "
+      f"{', '.join(broken)}; delete them to start afresh, or restore the "
+      f"folder from a copy.")
+
+
 class Stopped(Exception):
   """Meta-training stopped on SIGINT or SIGTERM, after a checkpoint.
 
@@ -270,14 +309,15 @@ def _meta_learn(config: Config, verbose: bool = True) -> Dict:
     run.check_writable(config)
   learner = build_learner(config)
   manager, step = checkpoint_manager(learner, config.experiment_dir)
-  if manager.latest_checkpoint:
+  candidates = checkpoint_candidates(manager)
+  if candidates:
     run.check_resume(config)
   run.record_config(config)
-  if manager.latest_checkpoint:
-    manager.checkpoint.restore(manager.latest_checkpoint).assert_consumed()
+  if candidates:
+    restored = restore_newest(manager, candidates, verbose)
     if verbose:
-      print(f"Resumed from {manager.latest_checkpoint} "
-            f"(meta-iteration {int(step)}).", flush=True)
+      print(f"Resumed from {restored} (meta-iteration {int(step)}).",
+            flush=True)
   elif config.mode in ("evaluate", "export") and config.task_source != "none":
     raise ConfigError(
         f"--mode={config.mode} found no checkpoint under {config.experiment_dir}/"

@@ -258,6 +258,35 @@ def test_a_second_process_on_the_same_folder_is_refused(tmp_path):
     pass
 
 
+@pytest.mark.parametrize("damage", ["truncate_newest_data", "garble_state",
+                                    "delete_state_file"])
+def test_a_damaged_checkpoint_falls_back_to_the_newest_that_reads(
+    damage, real_omniglot, tmp_path, capsys):
+  import glob
+  data_config, _ = real_omniglot
+  config = tiny_config(data_config, tmp_path, iterations=4, mode="train",
+                       checkpoint_every=1)
+  modes.run(config, verbose=False)
+  folder = tmp_path / "experiment" / "checkpoints"
+  if damage == "truncate_newest_data":
+    data = glob.glob(str(folder / "ckpt-4.data-*"))[0]
+    with open(data, "r+b") as f:
+      f.truncate(100)
+    expected = 3
+  elif damage == "garble_state":
+    (folder / "checkpoint").write_text("garbage \x00 not a state file")
+    expected = 4
+  else:
+    (folder / "checkpoint").unlink()  # A kill after ckpt-4, before this.
+    expected = 4
+  out = modes.run(dataclasses.replace(config, iterations=5), verbose=True)
+  assert out["training"] and out["meta_iterations"] == 5
+  printed = capsys.readouterr().out
+  assert f"Resumed from {folder}/ckpt-{expected} " in printed
+  if damage == "truncate_newest_data":
+    assert "Skipped damaged checkpoint(s)" in printed and "ckpt-4" in printed
+
+
 def test_more_ways_than_test_classes_is_refused(real_omniglot, tmp_path):
   data_config, _ = real_omniglot
   config = tiny_config(data_config, tmp_path,
