@@ -83,6 +83,29 @@ def test_cache_is_reused_and_keyed_by_source(fake_omniglot, tmp_path,
     load(fake_omniglot, tmp_path)
 
 
+def test_a_bit_rotted_cache_is_rebuilt_with_a_warning(fake_omniglot,
+                                                     tmp_path):
+  first = load(fake_omniglot, tmp_path)
+  array = next(p for p in (tmp_path / "cache").iterdir()
+               if p.suffix == ".npy")
+  rotted = np.load(array)
+  rotted[0, 0, 5, 5, 0] = 1.0 - rotted[0, 0, 5, 5, 0]  # One flipped pixel.
+  np.save(array, rotted)
+  with pytest.warns(UserWarning, match="checksum"):
+    again = load(fake_omniglot, tmp_path)
+  np.testing.assert_array_equal(again.images, first.images)
+  np.testing.assert_array_equal(np.load(array), first.images)  # Repaired.
+
+
+def test_a_cache_that_cannot_be_written_is_only_a_warning(fake_omniglot,
+                                                          tmp_path):
+  blocker = tmp_path / "cache"
+  blocker.write_text("a file where the cache folder should be")
+  with pytest.warns(UserWarning, match="could not write the Omniglot cache"):
+    images = load(fake_omniglot, tmp_path)
+  assert images.images.shape[0] == 9
+
+
 def test_interrupted_cache_write_leaves_nothing(tmp_path):
   target = tmp_path / "out.npy"
 

@@ -23,6 +23,7 @@ import os
 import pathlib
 import random
 import re
+import warnings
 import zipfile
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -37,7 +38,7 @@ from lasium_tf.files import atomic_write
 
 CACHE_DIR_ENV = "LASIUM_CACHE_DIR"
 SETS = ("images_background", "images_evaluation")
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: the meta record keeps the array's sha256.
 _PNG_PATH = re.compile(
     r"^(?:.*/)?(images_background|images_evaluation)/([^/]+)/"
     r"(character\d+)/([^/]+\.png)$")
@@ -262,8 +263,12 @@ def load_omniglot(config: DataConfig, verbose: bool = True) -> ClassImages:
     try:
       meta = json.loads(meta_path.read_text())
       images = np.load(path, mmap_mode=None)
-      if tuple(meta["class_names"]) == names and images.shape[0] == len(names):
-        return ClassImages(white_strokes(images, config.strokes), names)
+      if (tuple(meta["class_names"]) == names
+          and images.shape[0] == len(names)):
+        if meta.get("sha256") == _digest(images):
+          return ClassImages(white_strokes(images, config.strokes), names)
+        warnings.warn(f"the Omniglot cache {path} does not match its "
+                      f"checksum (damaged on disk?); decoding it afresh.")
     except (OSError, ValueError, KeyError):
       pass  # An unreadable cache is rebuilt below.
   bad = [n for n in names if len(by_class[n]) != OMNIGLOT_IMAGES_PER_CLASS]
@@ -279,10 +284,21 @@ def load_omniglot(config: DataConfig, verbose: bool = True) -> ClassImages:
   items = [item for n in names for item in sorted(by_class[n])]
   images = _decode_all(items, size).reshape(
       (len(names), OMNIGLOT_IMAGES_PER_CLASS, size, size, 1))
-  atomic_write(path, lambda f: np.save(f, images))
-  atomic_write(meta_path, lambda f: f.write(
-      json.dumps({"class_names": names, "key": key}).encode()))
+  try:
+    atomic_write(path, lambda f: np.save(f, images))
+    atomic_write(meta_path, lambda f: f.write(json.dumps({
+        "class_names": names, "key": key,
+        "sha256": _digest(images)}).encode()))
+  except OSError as e:  # The images are decoded; only the cache is lost.
+    warnings.warn(f"could not write the Omniglot cache {path} ({e}); the "
+                  f"next run decodes the images again. Set LASIUM_CACHE_DIR "
+                  f"to a writable folder with room to keep it.")
   return ClassImages(white_strokes(images, config.strokes), names)
+
+
+def _digest(images: np.ndarray) -> str:
+  """The checksum a cache file's meta record keeps of its array."""
+  return hashlib.sha256(np.ascontiguousarray(images).tobytes()).hexdigest()
 
 
 def vinyals_split(names: Sequence[str]) -> Dict[str, List[str]]:
