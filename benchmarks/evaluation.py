@@ -80,11 +80,13 @@ def main(argv):
       "seconds_per_1000_tasks": 1000 * stacked_seconds / _TASKS.value,
       "speedup": single_seconds / stacked_seconds,
       "speedup_over_map_fn": mapped_seconds / stacked_seconds,
-      # Rounding differs between the paths; an accuracy may move by one
-      # query where two logits nearly tie, on these random tasks.
-      "same_accuracies": bool(np.allclose(single, mapped, atol=1e-6)
-                              and np.allclose(single, stacked, atol=0.02)),
-      "max_accuracy_difference": float(np.abs(single - stacked).max()),
+      # The map_fn path computes exactly what the one-task function does.
+      "same_accuracies": bool(np.allclose(single, mapped, atol=1e-6)),
+      # The batched path rounds differently: on these random tasks, where
+      # logits nearly tie, a task's accuracy can move by a query or two.
+      "batched_max_accuracy_difference": float(np.abs(single - stacked).max()),
+      "batched_mean_accuracy_difference": float(abs(single.mean()
+                                                    - stacked.mean())),
       "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU",
   }))
   sys.stdout.flush()

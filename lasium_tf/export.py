@@ -85,10 +85,14 @@ def _readme(card: Dict, name: str, image_shape) -> str:
       f"{r['ci95']:.2f}% on {r['num_tasks']} test tasks"
       for r in card.get("results", [])) or "- not evaluated"
   shape = ", ".join(str(d) for d in image_shape)
+  ink = {"white strokes": ", strokes 1 on a 0 background",
+         "black strokes": ", strokes 0 on a 1 background"}.get(
+             card.get("images", ""), "")
   return f"""# {card['method']}: a meta-learned few-shot classifier ({name})
 
 - Learner: {card['learner']}, meta-trained {card['meta_iterations']}
-  meta-iterations.
+  meta-iterations ({card.get('dataset', 'omniglot')}, recipe
+  `{card.get('recipe', 'none')}`).
 - Train command: `{card['train_command']}`
 - Export command: `{card['export_command']}`
 
@@ -100,7 +104,7 @@ def _readme(card: Dict, name: str, image_shape) -> str:
 import tensorflow as tf
 model = tf.saved_model.load("{name}")
 logits = model.signatures["few_shot"](
-    support_images=support,   # float32[N * K, {shape}] in [0, 1]
+    support_images=support,   # float32[N * K, {shape}] in [0, 1]{ink}
     support_labels=labels,    # int32[N * K], classes 0 .. N-1
     query_images=queries)["logits"]  # -> float32[num_query, N]
 ```

@@ -313,6 +313,9 @@ def export_card(config: Config, meta_iterations: int) -> Dict:
              for r in run.results_at(meta_iterations)]
   return {"method": config.method, "learner": config.learner,
           "backbone": config.backbone, "recipe": config.recipe,
+          "dataset": config.data.dataset,
+          "images": (f"{config.data.strokes} strokes"
+                     if config.data.dataset == "omniglot" else "RGB"),
           "meta_iterations": meta_iterations,
           "train_command": trained.get("command", config.command),
           "export_command": config.command, "results": results,

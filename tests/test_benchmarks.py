@@ -36,6 +36,7 @@ def test_evaluation_benchmark():
   out = last_json_line("evaluation.py", "--tasks=4", "--tasks_per_call=2",
                        "--steps=2")
   assert out["same_accuracies"] is True
+  assert out["batched_max_accuracy_difference"] <= 0.1
   assert out["speedup"] > 0 and out["speedup_over_map_fn"] > 0
   assert out["seconds_per_1000_tasks"] > 0
 
