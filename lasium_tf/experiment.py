@@ -303,6 +303,12 @@ def _meta_learn(config: Config, verbose: bool = True) -> Dict:
     parts["train"] = parts["train"].with_rotations()
   _check_against_data(config, parts)
 
+  training_run = (config.mode in ("train", "train_and_evaluate")
+                  and config.task_source == "lasium")
+  # The generator is loaded before anything is written: a bad --generator
+  # leaves no experiment folder behind.
+  sampler, generator_info = (lasium_sampler(config, parts.get("train"))
+                             if training_run else (None, None))
   run = RunDir(config.experiment_dir)
   os.makedirs(config.experiment_dir, exist_ok=True)
   if config.mode in ("evaluate", "train_and_evaluate"):
@@ -334,11 +340,9 @@ def _meta_learn(config: Config, verbose: bool = True) -> Dict:
     return {"path": str(path), "meta_iterations": int(step)}
 
   training = {}
-  generator_info = None
   if config.mode != "evaluate" and int(step) < config.iterations:
     start = int(step)
     if config.task_source == "lasium":
-      sampler, generator_info = lasium_sampler(config, parts.get("train"))
       run.check_generator(generator_info)
       tasks = sampler.meta_batches(config.seed, config.maml.meta_batch_size,
                                    start_batch=start)
@@ -393,7 +397,10 @@ def lasium_sampler(config: Config, train_images=None):
   """
   from lasium_tf import generative, lasium  # Only LASIUM runs need them.
 
-  generator, info = generative.load_generator(config.lasium.generator)
+  try:
+    generator, info = generative.load_generator(config.lasium.generator)
+  except (OSError, ValueError) as e:  # FileNotFoundError is an OSError.
+    raise ConfigError(f"--generator={config.lasium.generator}: {e}") from None
   generator, info = match_strokes(generator, info, config.data)
   kind = info["kind"]
   if kind == "vae" and train_images is None:

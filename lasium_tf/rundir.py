@@ -24,6 +24,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 from typing import Dict, List, Optional
 
@@ -97,7 +98,18 @@ class RunDir:
     An advisory `flock` on `.lock`: the kernel releases it when the process
     ends, however it ends, so a killed run never leaves the folder locked.
     """
+    created = not self.path.exists()
     self.path.mkdir(parents=True, exist_ok=True)
+    try:
+      with self._locked():
+        yield self
+    except BaseException:
+      if created and [p.name for p in self.path.iterdir()] == [".lock"]:
+        shutil.rmtree(self.path, ignore_errors=True)  # Nothing was made.
+      raise
+
+  @contextlib.contextmanager
+  def _locked(self):
     with open(self.path / ".lock", "a+") as handle:
       try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -112,7 +124,7 @@ class RunDir:
       handle.write(f"process {os.getpid()}")
       handle.flush()
       try:
-        yield self
+        yield
       finally:
         fcntl.flock(handle, fcntl.LOCK_UN)
 

@@ -287,6 +287,17 @@ def test_a_damaged_checkpoint_falls_back_to_the_newest_that_reads(
     assert "Skipped damaged checkpoint(s)" in printed and "ckpt-4" in printed
 
 
+def test_a_bad_generator_is_refused_before_any_file_is_written(
+    real_omniglot, tmp_path):
+  data_config, _ = real_omniglot
+  config = tiny_config(data_config, tmp_path, task_source="lasium",
+                       lasium=config_lib.LasiumConfig(
+                           generator=str(tmp_path / "no_such_generator")))
+  with pytest.raises(config_lib.ConfigError, match="no generator at"):
+    modes.run(config, verbose=False)
+  assert not (tmp_path / "experiment").exists()
+
+
 def test_more_ways_than_test_classes_is_refused(real_omniglot, tmp_path):
   data_config, _ = real_omniglot
   config = tiny_config(data_config, tmp_path,
@@ -414,6 +425,10 @@ def run_cli(*args, timeout=120):
       "--data_dir=/does/not/exist"], "celeba not found"),
     (["--dataset=mini_imagenet", "--split=vinyals"], "not one of ravi"),
     (["--dataset=celeba_attributes", "--eval_n_way=5"], "--eval_n_way=2"),
+    (["--task_source=lasium", "--generator=/does/not/exist"],
+     "error: --generator=/does/not/exist: no generator at"),
+    (["--task_source=lasium", "--generator=README.md"],
+     "error: --generator=README.md:"),
 ])
 def test_cli_errors(args, match, tmp_path):
   result = run_cli(*args, f"--experiment_dir={tmp_path}")
