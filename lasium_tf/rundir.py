@@ -212,16 +212,14 @@ class RunDir:
   def check_writable(self, config: Config) -> None:
     """Fails before any work if a result could not be written later."""
     for path in self.result_paths(config, 1):
-      folder = path.parent
-      try:
-        folder.mkdir(parents=True, exist_ok=True)
-      except OSError as e:
-        raise ConfigError(f"cannot create {folder} for the results ({e}); "
-                          f"point --results_file or --experiment_dir at a "
-                          f"writable folder.") from None
-      if not os.access(folder, os.W_OK):
-        raise ConfigError(f"{folder} is not writable; point --results_file "
-                          f"or --experiment_dir at a writable folder.")
+      existing = path.parent.absolute()  # Nothing is created here.
+      while not existing.exists():
+        existing = existing.parent
+      if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise ConfigError(
+            f"cannot write results under {path.parent}: {existing} is not a "
+            f"writable folder; point --results_file or --experiment_dir at "
+            f"a writable folder.")
 
   def write_result(self, config: Config, record: Dict) -> None:
     for path in self.result_paths(config, record["k_shot"]):
