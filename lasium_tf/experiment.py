@@ -12,8 +12,6 @@ pure functions of seed and index). The run folder's files belong to
 from __future__ import annotations
 
 import os
-import signal
-import threading
 import time
 from typing import Dict, List
 
@@ -29,6 +27,7 @@ from lasium_tf.maml import MAML
 from lasium_tf.progress import Progress
 from lasium_tf.protonets import ProtoNets
 from lasium_tf.rundir import RunDir, export_card, result_record
+from lasium_tf.stopping import StopSignals, Stopped
 from models.backbone import build_backbone, build_classifier
 
 
@@ -106,54 +105,6 @@ def restore_newest(manager, candidates: List[str], verbose: bool) -> str:
       f"folder from a copy.")
 
 
-class Stopped(Exception):
-  """Meta-training stopped on SIGINT or SIGTERM, after a checkpoint.
-
-  The signal is honoured between meta-steps: the step in flight finishes,
-  its checkpoint is written, and rerunning the same command resumes exactly
-  where an uninterrupted run would be.
-  """
-
-  def __init__(self, signal_number: int, meta_iteration: int,
-               seconds: float):
-    self.signal_number = signal_number
-    self.meta_iteration = meta_iteration
-    self.seconds = seconds
-    super().__init__(
-        f"stopped by {signal.Signals(signal_number).name} at meta-iteration "
-        f"{meta_iteration}, checkpoint saved; rerun the same command to "
-        f"resume.")
-
-
-class StopSignals:
-  """Within the block, SIGINT and SIGTERM set `received` instead of killing.
-
-  Installed only in the main thread (signal handlers cannot be set
-  elsewhere); the previous handlers come back when the block ends.
-  """
-
-  SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-  def __init__(self):
-    self.received = 0
-    self._previous = {}
-
-  def _handle(self, number, frame):
-    del frame
-    self.received = number
-
-  def __enter__(self):
-    if threading.current_thread() is threading.main_thread():
-      for number in self.SIGNALS:
-        self._previous[number] = signal.signal(number, self._handle)
-    return self
-
-  def __exit__(self, *exc):
-    for number, handler in self._previous.items():
-      signal.signal(number, handler)
-    return False
-
-
 def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
                experiment_dir: str, checkpoint_every: int = 500,
                log_every: int = 50, start_step: int = 0,
@@ -203,7 +154,7 @@ def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
         manager.save(checkpoint_number=current)
       if signals.received:
         writer.flush()
-        raise Stopped(signals.received, current,
+        raise Stopped(signals.received, f"at meta-iteration {current}",
                       time.perf_counter() - start)
   writer.flush()
   last = ({k: float(np.mean([m[k] for m in window])) for k in window[0]}

@@ -37,6 +37,7 @@ from lasium_tf.config import (GENERATOR_KINDS, DivergedError, GenerativeConfig,
 from lasium_tf.files import atomic_write
 from lasium_tf.generators import KerasGenerator, SavedModelGenerator
 from lasium_tf.progress import Progress
+from lasium_tf.stopping import StopSignals, Stopped
 from models import omniglot_gan, omniglot_vae
 
 class GAN:
@@ -204,49 +205,56 @@ def train(model, images: np.ndarray, config: GenerativeConfig,
   data = tf.constant(images)
   metrics: Dict[str, float] = {}
   start = time.perf_counter()
-  while int(epoch) < config.epochs:
-    order = tf.random.experimental.stateless_shuffle(
-        tf.range(len(images)), [config.seed, int(epoch)])
-    progress = Progress(steps_per_epoch,
-                        f"{config.kind} epoch {int(epoch) + 1}/{config.epochs}",
-                        verbose and sys.stdout.isatty())
-    sums: Dict[str, float] = {}
-    for step in range(steps_per_epoch):
-      batch = tf.gather(data, order[step * config.batch_size:
-                                    (step + 1) * config.batch_size])
-      out = model.train_step(batch)
-      for k, v in out.items():
-        sums[k] = sums.get(k, 0.0) + float(v)
-      progress.update(step + 1, [(k, v / (step + 1)) for k, v in sums.items()])
-    bad = [k for k, v in sums.items() if not np.isfinite(v)]
-    if bad:
-      raise DivergedError(
-          f"{config.kind} training diverged in epoch {int(epoch) + 1}: "
-          f"{', '.join(bad)} not finite. Nothing of this epoch was saved"
-          + (f"; the newest checkpoint is {manager.latest_checkpoint}"
-             if manager.latest_checkpoint else "")
-          + ". Lower --generator_lr, then rerun to resume.")
-    epoch.assign_add(1)
-    metrics = {k: v / steps_per_epoch for k, v in sums.items()}
-    with writer.as_default(step=int(epoch)):
-      for k, v in metrics.items():
-        tf.summary.scalar(f"{config.kind}/{k}", v)
-    manager.save(checkpoint_number=int(epoch))
-    draw = int(epoch) % config.samples_every == 0 or int(epoch) == config.epochs
-    samples = (white_strokes(model.decode(fixed_z).numpy(), strokes)
-               if draw or config.kind == "gan" else None)
-    if config.kind == "gan":
-      metrics["stripes"] = gan_objective.stripe_score(samples)
+  with StopSignals() as signals:
+    while int(epoch) < config.epochs:
+      order = tf.random.experimental.stateless_shuffle(
+          tf.range(len(images)), [config.seed, int(epoch)])
+      progress = Progress(steps_per_epoch,
+                          f"{config.kind} epoch {int(epoch) + 1}/{config.epochs}",
+                          verbose and sys.stdout.isatty())
+      sums: Dict[str, float] = {}
+      for step in range(steps_per_epoch):
+        batch = tf.gather(data, order[step * config.batch_size:
+                                      (step + 1) * config.batch_size])
+        out = model.train_step(batch)
+        for k, v in out.items():
+          sums[k] = sums.get(k, 0.0) + float(v)
+        progress.update(step + 1, [(k, v / (step + 1)) for k, v in sums.items()])
+        if signals.received:  # The epoch's checkpoint holds the random state.
+          raise Stopped(signals.received,
+                        f"in epoch {int(epoch) + 1}; it restarts from the "
+                        f"checkpoint of epoch {int(epoch)}",
+                        time.perf_counter() - start)
+      bad = [k for k, v in sums.items() if not np.isfinite(v)]
+      if bad:
+        raise DivergedError(
+            f"{config.kind} training diverged in epoch {int(epoch) + 1}: "
+            f"{', '.join(bad)} not finite. Nothing of this epoch was saved"
+            + (f"; the newest checkpoint is {manager.latest_checkpoint}"
+               if manager.latest_checkpoint else "")
+            + ". Lower --generator_lr, then rerun to resume.")
+      epoch.assign_add(1)
+      metrics = {k: v / steps_per_epoch for k, v in sums.items()}
       with writer.as_default(step=int(epoch)):
-        tf.summary.scalar("gan/stripes", metrics["stripes"])
-    if draw:
-      pictures.save_png(
-          os.path.join(directory, "samples", f"epoch_{int(epoch):04d}.png"),
-          pictures.grid(samples.reshape((8, 8) + samples.shape[1:])))
-    if verbose:
-      shown = " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
-      print(f"{config.kind} epoch {int(epoch)}/{config.epochs} {shown} "
-            f"({time.perf_counter() - start:.0f} s)", flush=True)
+        for k, v in metrics.items():
+          tf.summary.scalar(f"{config.kind}/{k}", v)
+      manager.save(checkpoint_number=int(epoch))
+      draw = (int(epoch) % config.samples_every == 0
+              or int(epoch) == config.epochs)
+      samples = (white_strokes(model.decode(fixed_z).numpy(), strokes)
+                 if draw or config.kind == "gan" else None)
+      if config.kind == "gan":
+        metrics["stripes"] = gan_objective.stripe_score(samples)
+        with writer.as_default(step=int(epoch)):
+          tf.summary.scalar("gan/stripes", metrics["stripes"])
+      if draw:
+        pictures.save_png(
+            os.path.join(directory, "samples", f"epoch_{int(epoch):04d}.png"),
+            pictures.grid(samples.reshape((8, 8) + samples.shape[1:])))
+      if verbose:
+        shown = " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+        print(f"{config.kind} epoch {int(epoch)}/{config.epochs} {shown} "
+              f"({time.perf_counter() - start:.0f} s)", flush=True)
   writer.flush()
   return {"epochs": int(epoch), "seconds": time.perf_counter() - start,
           **metrics}

@@ -244,7 +244,7 @@ def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   # Imported here: TensorFlow loads slowly.
-  from lasium_tf import experiment, modes
+  from lasium_tf import modes, stopping
   from lasium_tf.data import DataError
 
   if not flags.FLAGS["verbosity"].present:
@@ -255,7 +255,7 @@ def main(argv):
   except (config_lib.ConfigError, DataError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
-  except experiment.Stopped as e:
+  except stopping.Stopped as e:
     print(str(e), file=sys.stderr)
     sys.exit(128 + e.signal_number)  # The shell's code for that signal.
 

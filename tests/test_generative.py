@@ -105,6 +105,50 @@ def test_diverging_generator_training_stops_and_saves_nothing(tmp_path):
       (tmp_path / "checkpoints").glob("ckpt-*"))
 
 
+@pytest.mark.parametrize("kind", ["gan", "vae"])
+def test_a_signal_mid_epoch_stops_and_the_rerun_equals_a_straight_run(
+    kind, tmp_path):
+  import signal
+  from lasium_tf import stopping
+  config = config_lib.GenerativeConfig(kind=kind, epochs=2, batch_size=64,
+                                       samples_every=10)
+  images = random_images()  # 3 steps an epoch.
+  straight = generative.build(config)
+  generative.train(straight, images, config, str(tmp_path / "straight"),
+                   verbose=False)
+  stopped = generative.build(config)
+  step, calls = stopped.train_step, []
+
+  def signalled(batch):
+    calls.append(1)
+    if len(calls) == 5:  # Epoch 2, second step.
+      signal.raise_signal(signal.SIGTERM)
+    return step(batch)
+
+  stopped.train_step = signalled
+  with pytest.raises(stopping.Stopped,
+                     match="SIGTERM in epoch 2; it restarts from the "
+                           "checkpoint of epoch 1"):
+    generative.train(stopped, images, config, str(tmp_path / "stopped"),
+                     verbose=False)
+  assert len(calls) == 5  # Stopped right after the step in flight.
+  resumed = generative.build(config)
+  generative.train(resumed, images, config, str(tmp_path / "stopped"),
+                   verbose=False)
+  weights = generative_weights(straight)
+  assert len(weights) >= 4
+  for a, b in zip(generative_weights(resumed), weights):
+    np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def generative_weights(model):
+  return [v.numpy() for name, part in sorted(model.trackables().items())
+          if hasattr(part, "weights") and name in ("generator",
+                                                   "discriminator", "encoder",
+                                                   "decoder")
+          for v in part.weights]
+
+
 def test_vae_lowers_its_loss_on_fixed_images():
   vae = generative.build(config_lib.GenerativeConfig(kind="vae"))
   images = tf.constant(np.round(random_images(32)))

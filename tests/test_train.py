@@ -12,7 +12,7 @@ from absl import flags
 
 from conftest import REPO, SHARED_OMNIGLOT
 from lasium_tf import config as config_lib
-from lasium_tf import experiment, modes
+from lasium_tf import experiment, modes, stopping
 
 REQUIRED_KEYS = {"method", "dataset", "n_way", "k_shot", "num_tasks",
                  "accuracy", "ci95", "command", "budget"}
@@ -452,7 +452,7 @@ def test_a_signal_between_steps_saves_that_step_and_stops(tmp_path):
           signal.raise_signal(signal.SIGTERM)
         yield batch
 
-  with pytest.raises(experiment.Stopped, match="SIGTERM at meta-iteration 2"):
+  with pytest.raises(stopping.Stopped, match="SIGTERM at meta-iteration 2"):
     experiment.meta_train(maml, SignalledDuringStep2(), 10, str(tmp_path),
                           checkpoint_every=100, manager=manager, step=step,
                           verbose=False)
