@@ -52,23 +52,26 @@ _STROKES = flags.DEFINE_enum(
     "Omniglot's ink: white strokes on black (the original MAML code) or "
     "black on white (the files as they are, as the LASIUM authors' code).")
 _TRAIN_ROTATIONS = flags.DEFINE_bool(
-    "train_rotations", False, "Labelled Omniglot meta-training also draws "
+    "train_rotations", config_lib.DataConfig.train_rotations, "Labelled Omniglot meta-training also draws "
     "each train class rotated by 90, 180 and 270 degrees as new classes.")
 _CACHE_DIR = flags.DEFINE_string("cache_dir", None,
                                  "Decoded-image cache (default user cache).")
 _N_WAY = flags.DEFINE_integer("n_way", 5, "Classes per meta-training task.")
 _K_SHOT = flags.DEFINE_integer("k_shot", 1, "Support images per class (K_tr).")
 _K_QUERY = flags.DEFINE_integer("k_query", 5, "Query images per class (K_val).")
+_TASK = config_lib.TaskConfig()
+_LASIUM = config_lib.LasiumConfig()
+_GENERATIVE = config_lib.GenerativeConfig()
 _QUERY_SHIFT = flags.DEFINE_integer(
-    "query_shift", 0, "Shift every meta-training query image by integer "
+    "query_shift", _TASK.query_shift, "Shift every meta-training query image by integer "
     "offsets uniform on {-S..S-1} per axis (the authors' pipeline: 5); 0: "
     "none. Test tasks are never shifted.")
 _SHIFT_FILL = flags.DEFINE_enum(
-    "shift_fill", "background", config_lib.SHIFT_FILLS,
+    "shift_fill", _TASK.shift_fill, config_lib.SHIFT_FILLS,
     "What a query shift uncovers: the background, or Omniglot's ink value "
     "(the authors' code).")
 _RECIPE = flags.DEFINE_enum(
-    "recipe", "none", tuple(config_lib.RECIPES),
+    "recipe", config_lib.Config.recipe, tuple(config_lib.RECIPES),
     "Named settings applied to every flag not given: authors (as the "
     "authors' paper-era code ran), ours (our best: the query shift with a "
     "background fill), none (each flag's default).")
@@ -100,7 +103,7 @@ _EVAL_SPLIT = flags.DEFINE_enum("eval_split", "test", config_lib.EVAL_SPLITS,
 _EVAL_PER_CALL = flags.DEFINE_integer("eval_tasks_per_call", 50,
                                       "Test tasks adapted per graph call.")
 _BATCHED_TASKS = flags.DEFINE_bool(
-    "batched_tasks", True, "MAML adapts a meta-batch's or an evaluation "
+    "batched_tasks", config_lib.Config.batched_tasks, "MAML adapts a meta-batch's or an evaluation "
     "call's tasks as one stacked network (grouped convolutions); false: "
     "task by task (the reference path).")
 _GENERATOR_TYPE = flags.DEFINE_enum("generator_type", "gan",
@@ -121,15 +124,16 @@ _MODE_SEEKING = flags.DEFINE_float("mode_seeking_weight", 1.0,
 _SAMPLES_EVERY = flags.DEFINE_integer("samples_every", 5,
                                       "Epochs between sample grids.")
 _GAN_GENERATOR_LOSS = flags.DEFINE_enum(
-    "gan_generator_loss", "per_batch", config_lib.GAN_GENERATOR_LOSSES,
+    "gan_generator_loss", _GENERATIVE.generator_loss,
+    config_lib.GAN_GENERATOR_LOSSES,
     "GAN generator loss: a cross-entropy per latent batch, summed, or one on "
     "the two batches' summed logits (the authors' code).")
 _GAN_FAKE_TARGETS = flags.DEFINE_enum(
-    "gan_fake_targets", "smoothed", config_lib.GAN_FAKE_TARGETS,
+    "gan_fake_targets", _GENERATIVE.fake_targets, config_lib.GAN_FAKE_TARGETS,
     "Label noise on the discriminator's fake targets: towards the real label "
     "or beyond the fake label (the authors' code).")
 _KEEP_LAST_BATCH = flags.DEFINE_bool(
-    "keep_last_batch", False, "Generator training keeps each epoch's last "
+    "keep_last_batch", _GENERATIVE.keep_last_batch, "Generator training keeps each epoch's last "
     "partial batch (the authors' code) instead of dropping it.")
 _GENERATOR = flags.DEFINE_string(
     "generator", None, "LASIUM: a generator SavedModel (pretrained/...), "
@@ -138,7 +142,7 @@ _POLICY = flags.DEFINE_enum("policy", "ro", config_lib.POLICIES,
                             "LASIUM in-class sampling policy.")
 _SIGMA2 = flags.DEFINE_float("sigma2", 0.5, "LASIUM-N noise variance.")
 _SIGMA = flags.DEFINE_float(
-    "sigma", None, "LASIUM-N noise standard deviation, instead of --sigma2 "
+    "sigma", _LASIUM.sigma, "LASIUM-N noise standard deviation, instead of --sigma2 "
     "(the authors' code ran 0.5 as a standard deviation).")
 _SIGMA_MAX = flags.DEFINE_float(
     "sigma_max", None, "If set, LASIUM-N draws each class's noise scale "
@@ -150,7 +154,7 @@ _ANCHOR_MIN = flags.DEFINE_float(
     "anchor_min_distance", None, "Redraw anchors closer than this (default: "
     "the authors' threshold for a GAN, 0 for a VAE).")
 _ANCHOR_REJECTION = flags.DEFINE_enum(
-    "anchor_rejection", "all", config_lib.ANCHOR_REJECTIONS,
+    "anchor_rejection", _LASIUM.anchor_rejection, config_lib.ANCHOR_REJECTIONS,
     "Policies that redraw close anchors: all, n (the authors' later code) or "
     "none (their paper-era code).")
 _EXPORT_DIR = flags.DEFINE_string(
