@@ -36,6 +36,10 @@ class _FewShotModule(tf.Module):
     self.learner = learner
     self.model = learner.model
     self.backbone = learner.embedding
+    self.image_shape = [int(d) for d in image_shape]
+    head = self.model.outputs[0].shape[-1] if hasattr(learner,
+                                                      "inner_lr") else None
+    self.head_size = None if head is None else int(head)
     images = tf.TensorSpec([None, *image_shape], tf.float32)
     self.embed = tf.function(
         self._embed, input_signature=[images])
@@ -48,13 +52,49 @@ class _FewShotModule(tf.Module):
                          tf.TensorSpec([None, *image_shape], tf.float32,
                                        name="query_images")])
 
+  def _checked_images(self, images, name):
+    """The images, or an error naming the shape the network takes."""
+    expected = ", ".join(str(d) for d in self.image_shape)
+    with tf.control_dependencies([
+        tf.debugging.assert_equal(
+            tf.size(tf.shape(images)), 4,
+            message=f"{name} must be float32[batch, {expected}]"),
+        tf.debugging.assert_positive(
+            tf.shape(images)[0], message=f"{name} is empty"),
+    ]):
+      with tf.control_dependencies([tf.debugging.assert_equal(
+          tf.shape(images)[1:], tf.constant(self.image_shape),
+          message=f"{name} must be float32[batch, {expected}]")]):
+        return tf.identity(images)
+
   def _embed(self, images):
+    images = self._checked_images(images, "images")
     return {"embeddings": self.backbone(images, training=True)}
 
   def _few_shot(self, support_images, support_labels, query_images):
+    support_images = self._checked_images(support_images, "support_images")
+    query_images = self._checked_images(query_images, "query_images")
     num_classes = tf.reduce_max(support_labels) + 1
-    logits = self.learner.few_shot_logits(support_images, support_labels,
-                                          query_images, num_classes)
+    checks = [
+        tf.debugging.assert_equal(
+            tf.shape(support_labels)[0], tf.shape(support_images)[0],
+            message="support_labels needs one label per support image"),
+        tf.debugging.assert_non_negative(
+            support_labels, message="support_labels must be 0 .. N-1"),
+        tf.debugging.assert_equal(
+            tf.size(tf.unique(support_labels).y), num_classes,
+            message="support_labels must use every class 0 .. N-1"),
+    ]
+    if self.head_size is not None:
+      checks.append(tf.debugging.assert_less_equal(
+          num_classes, self.head_size,
+          message=f"this MAML model has {self.head_size} outputs: at most "
+                  f"{self.head_size} classes (labels 0 .. "
+                  f"{self.head_size - 1})"))
+    with tf.control_dependencies(checks):
+      logits = self.learner.few_shot_logits(
+          tf.identity(support_images), support_labels, query_images,
+          num_classes)
     return {"logits": logits[:, :num_classes]}
 
 

@@ -97,3 +97,59 @@ def test_maml_export_serves_fewer_ways_than_its_head(tmp_path):
                              task.query_labels[keep_q])
   out = reload_in_fresh_process(path, two_way, tmp_path)
   assert out["logits"].shape == (8, 2)
+
+
+BAD_INPUTS = """
+import sys
+import numpy as np
+import tensorflow as tf
+model = tf.saved_model.load(sys.argv[1])
+few_shot = model.signatures["few_shot"]
+good = dict(support_images=tf.zeros([4, 16, 16, 1]),
+            support_labels=tf.constant([0, 1, 2, 2]),
+            query_images=tf.zeros([3, 16, 16, 1]))
+cases = {
+    "size": dict(good, support_images=tf.zeros([4, 32, 32, 1])),
+    "query_size": dict(good, query_images=tf.zeros([3, 20, 20, 1])),
+    "empty": dict(good, support_images=tf.zeros([0, 16, 16, 1]),
+                  support_labels=tf.zeros([0], tf.int32)),
+    "negative": dict(good, support_labels=tf.constant([0, 1, -1, 2])),
+    "gap": dict(good, support_labels=tf.constant([0, 2, 2, 0])),
+    "count": dict(good, support_labels=tf.constant([0, 1, 2])),
+    "head": dict(good, support_labels=tf.constant([0, 1, 2, 3])),
+}
+for name, inputs in cases.items():
+  try:
+    few_shot(**inputs)
+    print(name, "ACCEPTED")
+  except Exception as e:
+    message = str(e).splitlines()
+    print(name, next((l for l in message if "must" in l or "empty" in l
+                      or "outputs" in l or "needs" in l), message[0]))
+print("good", few_shot(**good)["logits"].shape)
+"""
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("learner_name", ["maml", "protonets"])
+def test_few_shot_signature_names_what_is_wrong_with_its_inputs(
+    learner_name, tmp_path):
+  learner = trained(learner_name)
+  path = export.export(learner, tmp_path / "exported", (16, 16, 1))
+  result = subprocess.run([sys.executable, "-c", BAD_INPUTS, str(path)],
+                          capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+  assert result.returncode == 0, result.stderr[-2000:]
+  said = dict(line.split(" ", 1) for line in result.stdout.splitlines())
+  assert "float32[batch, 16, 16, 1]" in said["size"]
+  assert "query_images must be float32[batch, 16, 16, 1]" in said[
+      "query_size"]
+  assert "support_images is empty" in said["empty"]
+  assert "0 .. N-1" in said["negative"]
+  assert "every class" in said["gap"]
+  assert "one label per support image" in said["count"]
+  if learner_name == "maml":  # Its head has N_WAY = 3 outputs.
+    assert "at most 3 classes" in said["head"]
+  else:
+    assert said["head"] == "ACCEPTED"  # Prototypes take any N.
+  assert said["good"] == "(3, 3)"
