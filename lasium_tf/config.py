@@ -94,6 +94,27 @@ GAN_GENERATOR_LOSSES = ("per_batch", "summed_logits")
 GAN_FAKE_TARGETS = ("smoothed", "overshoot")
 
 
+def setting(default=None, help: str = "", *, flag: Optional[str] = "",
+            choices: Optional[Tuple[str, ...]] = None, factory=None):
+  """A config field with what its command-line flag needs: the one schema.
+
+  `lasium_tf.cli` generates every program's absl flags from these fields, so
+  a setting's default, help text and allowed values are written once, here.
+
+  Args:
+    default: the value when nothing is given.
+    help: the flag's help text.
+    flag: the flag's name; "" means the field's own name, None means the
+      field is not a command-line setting.
+    choices: the allowed values of a string setting (an enum flag).
+    factory: for a nested config, its class (a default_factory).
+  """
+  metadata = {"help": help, "flag": flag, "choices": choices}
+  if factory is not None:
+    return dataclasses.field(default_factory=factory, metadata=metadata)
+  return dataclasses.field(default=default, metadata=metadata)
+
+
 class ConfigError(ValueError):
   """A configuration value is impossible; the message says which and why."""
 
@@ -133,14 +154,30 @@ class DataConfig:
       files as they are, which is how the LASIUM authors' code reads them).
   """
 
-  data_dir: Optional[str] = None
-  source: str = "local"
-  split: Optional[str] = None
-  image_size: Optional[int] = None
-  cache_dir: Optional[str] = None
-  dataset: str = "omniglot"
-  strokes: str = "white"
-  train_rotations: bool = False
+  data_dir: Optional[str] = setting(
+      None, "Folder with omniglot/, mini_imagenet/ or celeba/ (or that folder "
+      "itself); default $LASIUM_DATA_DIR, then ../shared/data.")
+  source: str = setting("local", "local files or tensorflow-datasets.",
+                        flag="data_source", choices=DATA_SOURCES)
+  split: Optional[str] = setting(
+      None, "Class split: Omniglot vinyals (default) or authors; "
+      "mini-ImageNet ravi; CelebA official.", choices=SPLITS)
+  image_size: Optional[int] = setting(
+      None, "Side of the network's square input; default 28 for Omniglot, 84 "
+      "for the others.")
+  cache_dir: Optional[str] = setting(
+      None, "Decoded-image cache (default user cache).")
+  dataset: str = setting(
+      "omniglot", "omniglot; mini_imagenet (Ravi split); celeba (identity "
+      "tasks, Table 2); celeba_attributes (2-way attribute tasks, Table 3).",
+      choices=DATASETS)
+  strokes: str = setting(
+      "white", "Omniglot's ink: white strokes on black (the original MAML "
+      "code) or black on white (the files as they are, as the LASIUM "
+      "authors' code).", choices=STROKES)
+  train_rotations: bool = setting(
+      False, "Labelled Omniglot meta-training also draws each train class "
+      "rotated by 90, 180 and 270 degrees as new classes.")
 
   @property
   def resolved_split(self) -> str:
@@ -196,62 +233,104 @@ class TaskConfig:
       authors' literal behaviour on Omniglot); see `shift_fill_value`.
   """
 
-  n_way: int = 5
-  k_shot: int = 1
-  k_query: int = 5
-  query_shift: int = 0
-  shift_fill: str = "background"
+  n_way: int = setting(5, "Classes per meta-training task.")
+  k_shot: int = setting(1, "Support images per class (K_tr).")
+  k_query: int = setting(5, "Query images per class (K_val).")
+  query_shift: int = setting(
+      0, "Shift every meta-training query image by integer offsets uniform "
+      "on {-S..S-1} per axis (the authors' pipeline: 5); 0: none. Test tasks "
+      "are never shifted.")
+  shift_fill: str = setting(
+      "background", "What a query shift uncovers: the background, or "
+      "Omniglot's ink value (the authors' code).", choices=SHIFT_FILLS)
 
 
 @dataclasses.dataclass(frozen=True)
 class MAMLConfig:
-  """MAML hyperparameters (paper values for Omniglot are the defaults)."""
+  """Meta-learning hyperparameters (paper values for Omniglot are the defaults).
 
-  inner_lr: float = 0.4
-  inner_steps: int = 5
-  first_order: bool = False
-  meta_lr: float = 0.001
-  meta_batch_size: int = 4
+  The inner-loop settings are MAML's; the meta learning rate and meta-batch
+  size are shared by MAML and ProtoNets.
+  """
+
+  inner_lr: float = setting(0.4, "MAML inner learning rate.")
+  inner_steps: int = setting(5, "MAML inner steps.")
+  first_order: bool = setting(False, "First-order MAML.")
+  meta_lr: float = setting(0.001, "Adam meta learning rate.")
+  meta_batch_size: int = setting(4, "Tasks per step.")
 
 
 @dataclasses.dataclass(frozen=True)
 class EvalConfig:
   """The few-shot test protocol: 1000 tasks, 15 queries, 50 steps, one seed."""
 
-  n_way: int = 5
-  k_shots: Tuple[int, ...] = (1, 5)
-  k_query: int = 15
-  num_tasks: int = 1000
-  inner_steps: int = 50
-  inner_lr: Optional[float] = None  # None: the meta-training inner lr.
-  seed: int = 42
-  split: str = "test"
-  tasks_per_call: int = 50
+  n_way: int = setting(5, "Classes per test task.", flag="eval_n_way")
+  k_shots: Tuple[int, ...] = setting(
+      (1, 5), "Support images per class at test.", flag="eval_k_shots")
+  k_query: int = setting(15, "Query images per class at test.",
+                         flag="eval_queries")
+  num_tasks: int = setting(1000, "Test tasks.", flag="eval_tasks")
+  inner_steps: int = setting(50, "Adaptation steps at test.",
+                             flag="eval_inner_steps")
+  inner_lr: Optional[float] = setting(
+      None, "Adaptation lr at test (default --inner_lr).",
+      flag="eval_inner_lr")
+  seed: int = setting(42, "Seed of the test tasks (same for all runs).",
+                      flag="eval_seed")
+  split: str = setting("test", "Split the test tasks come from.",
+                       flag="eval_split", choices=EVAL_SPLITS)
+  tasks_per_call: int = setting(50, "Test tasks adapted per graph call.",
+                                flag="eval_tasks_per_call")
 
 
 @dataclasses.dataclass(frozen=True)
 class GenerativeConfig:
   """How to train a generative model (defaults: the authors' Omniglot runs)."""
 
-  kind: str = "gan"
-  latent_dim: Optional[int] = None  # None: 128 for the GAN, 20 for the VAE.
-  epochs: int = 500
-  batch_size: int = 128
-  learning_rate: Optional[float] = None  # None: 3e-4 GAN, 1e-3 VAE.
-  adam_beta1: float = 0.9  # The GAN's Adam (Keras' default, as the authors').
-  mode_seeking_weight: float = 1.0
-  label_noise: float = 0.05
-  samples_every: int = 5
-  seed: int = 0
-  generator_loss: str = "per_batch"
-  fake_targets: str = "smoothed"
-  keep_last_batch: bool = False
+  kind: str = setting("gan", "Generative model to train.",
+                      flag="generator_type", choices=GENERATOR_KINDS)
+  latent_dim: Optional[int] = setting(
+      None, "Latent size (default 128 GAN, 20 VAE).")
+  epochs: int = setting(500, "Generator training epochs.",
+                        flag="generator_epochs")
+  batch_size: int = setting(128, "Generator training batch size.",
+                            flag="generator_batch_size")
+  learning_rate: Optional[float] = setting(
+      None, "Adam lr (default 3e-4 GAN, 1e-3 VAE).", flag="generator_lr")
+  # Keras' default beta_1, as the authors' GAN.
+  adam_beta1: float = setting(0.9, "Adam beta_1 of the GAN's two optimizers.",
+                              flag="generator_beta1")
+  mode_seeking_weight: float = setting(
+      1.0, "Weight of the MSGAN term (GAN).")
+  label_noise: float = setting(0.05, flag=None)
+  samples_every: int = setting(5, "Epochs between sample grids.")
+  # The run's one --seed (Config.seed) fills this when the command line
+  # builds a Config; a generator trained on its own reads --seed itself.
+  seed: int = setting(0, "Seed of weights and training tasks.", flag="seed")
+  generator_loss: str = setting(
+      "per_batch", "GAN generator loss: a cross-entropy per latent batch, "
+      "summed, or one on the two batches' summed logits (the authors' code).",
+      flag="gan_generator_loss", choices=GAN_GENERATOR_LOSSES)
+  fake_targets: str = setting(
+      "smoothed", "Label noise on the discriminator's fake targets: towards "
+      "the real label or beyond the fake label (the authors' code).",
+      flag="gan_fake_targets", choices=GAN_FAKE_TARGETS)
+  keep_last_batch: bool = setting(
+      False, "Generator training keeps each epoch's last partial batch (the "
+      "authors' code) instead of dropping it.")
 
   @property
   def resolved_latent_dim(self) -> int:
     if self.latent_dim:
       return self.latent_dim
     return 128 if self.kind == "gan" else 20
+
+  @property
+  def resolved_learning_rate(self) -> float:
+    """Adam's rate: the authors' 3e-4 for the GAN, 1e-3 for the VAE."""
+    if self.learning_rate is not None:
+      return self.learning_rate
+    return 3e-4 if self.kind == "gan" else 1e-3
 
   def validate(self) -> None:
     _one_of("generator_type", self.kind, GENERATOR_KINDS)
@@ -296,16 +375,27 @@ class LasiumConfig:
       code).
   """
 
-  generator: Optional[str] = None
-  policy: str = "ro"
-  sigma2: float = 0.5
-  sigma: Optional[float] = None
-  sigma_max: Optional[float] = None
-  alpha: float = 0.2
-  oc_sigma2: float = 1.0
-  anchor_min_distance: Optional[float] = None
-  max_anchor_tries: int = 100
-  anchor_rejection: str = "all"
+  generator: Optional[str] = setting(
+      None, "LASIUM: a generator SavedModel (pretrained/...), TF-Hub handle, "
+      "or generator training folder.")
+  policy: str = setting("ro", "LASIUM in-class sampling policy.",
+                        choices=POLICIES)
+  sigma2: float = setting(0.5, "LASIUM-N noise variance.")
+  sigma: Optional[float] = setting(
+      None, "LASIUM-N noise standard deviation, instead of --sigma2 (the "
+      "authors' code ran 0.5 as a standard deviation).")
+  sigma_max: Optional[float] = setting(
+      None, "If set, LASIUM-N draws each class's noise scale sigma ~ U(0, "
+      "sigma_max) instead of --sigma2 (the authors' VAE: 2).")
+  alpha: float = setting(0.2, "LASIUM-RO/-OC interpolation.")
+  oc_sigma2: float = setting(1.0, "LASIUM-OC: variance of every N-th sample.")
+  anchor_min_distance: Optional[float] = setting(
+      None, "Redraw anchors closer than this (default: the authors' "
+      "threshold for a GAN, 0 for a VAE).")
+  max_anchor_tries: int = setting(100, flag=None)
+  anchor_rejection: str = setting(
+      "all", "Policies that redraw close anchors: all, n (the authors' later "
+      "code) or none (their paper-era code).", choices=ANCHOR_REJECTIONS)
 
   def policy_hyperparameters(self):
     """The hyperparameters the chosen policy uses, by name."""
@@ -357,33 +447,52 @@ class LasiumConfig:
 class Config:
   """One experiment: what to train on, how, for how long, and how to test."""
 
-  experiment_dir: str = "/tmp/lasium_tf/experiment"
-  mode: str = "train_and_evaluate"
-  method: str = "MAML"
-  learner: str = "maml"
-  task_source: str = "labelled"
-  backbone: str = "code"
-  data: DataConfig = dataclasses.field(default_factory=DataConfig)
-  task: TaskConfig = dataclasses.field(default_factory=TaskConfig)
-  maml: MAMLConfig = dataclasses.field(default_factory=MAMLConfig)
-  eval: EvalConfig = dataclasses.field(default_factory=EvalConfig)
-  generative: GenerativeConfig = dataclasses.field(
-      default_factory=GenerativeConfig)
-  lasium: LasiumConfig = dataclasses.field(default_factory=LasiumConfig)
-  export_dir: Optional[str] = None
-  iterations: int = 1000
-  checkpoint_every: int = 500
-  log_every: int = 50
-  seed: int = 0
-  results_file: Optional[str] = None
-  table: Optional[int] = None
-  study: Optional[str] = None
-  recipe: str = "none"
+  experiment_dir: str = setting(
+      "/tmp/lasium_tf/experiment", "Checkpoints, TensorBoard logs and "
+      "results go here; rerun to resume.")
+  mode: str = setting("train_and_evaluate", "What to do.", choices=MODES)
+  method: str = setting("MAML", "Row name written into the results JSON.")
+  learner: str = setting("maml", "Meta-learner.", choices=LEARNERS)
+  task_source: str = setting(
+      "labelled", "labelled: supervised tasks from the train split; lasium: "
+      "tasks from a generator (--generator); none: no meta-training (the "
+      "'training from scratch' baseline, --mode=evaluate).",
+      choices=TASK_SOURCES)
+  backbone: str = setting(
+      "code", "paper: conv+maxpool blocks of the paper's text; code: the "
+      "stride-2 network of the authors' code.", choices=BACKBONES)
+  data: DataConfig = setting(factory=DataConfig)
+  task: TaskConfig = setting(factory=TaskConfig)
+  maml: MAMLConfig = setting(factory=MAMLConfig)
+  eval: EvalConfig = setting(factory=EvalConfig)
+  generative: GenerativeConfig = setting(factory=GenerativeConfig)
+  lasium: LasiumConfig = setting(factory=LasiumConfig)
+  export_dir: Optional[str] = setting(
+      None, "Where --mode=export (a meta-learned backbone) or "
+      "--mode=export_generator writes its SavedModel.")
+  iterations: int = setting(1000, "Meta-iterations.")
+  checkpoint_every: int = setting(500, "Meta-iterations between checkpoints.")
+  log_every: int = setting(50, "Meta-iterations between log lines.")
+  seed: int = setting(0, "Seed of weights and training tasks.")
+  results_file: Optional[str] = setting(
+      None, "Also write results here ({k_shot} is replaced).")
+  table: Optional[int] = setting(None, "Paper table this run reproduces.")
+  study: Optional[str] = setting(
+      None, "Names a series of runs that vary one budget (e.g. gan_epochs); "
+      "its results feed the plots, not the paper tables.")
+  recipe: str = setting(
+      "none", "Named settings applied to every flag not given: authors (as "
+      "the authors' paper-era code ran), ours (our best: the query shift "
+      "with a background fill), none (each flag's default).",
+      choices=tuple(RECIPES))
   # MAML adapts the tasks of a meta-batch and of an evaluation call as one
   # stacked network (grouped convolutions, `lasium_tf.batched`); False: one
   # network copy per task, the reference path. Same numbers up to rounding.
-  batched_tasks: bool = True
-  command: str = ""
+  batched_tasks: bool = setting(
+      True, "MAML adapts a meta-batch's or an evaluation call's tasks as one "
+      "stacked network (grouped convolutions); false: task by task (the "
+      "reference path).")
+  command: str = setting("", flag=None)
 
   def validate(self) -> "Config":
     """Raises ConfigError for impossible values; returns self for chaining."""

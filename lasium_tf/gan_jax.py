@@ -82,7 +82,7 @@ def train(images: np.ndarray, directory: str, config: GenerativeConfig,
                                            seed=2 * config.seed)
   discriminator = omniglot_gan.build_discriminator(size,
                                                    seed=2 * config.seed + 1)
-  lr = config.learning_rate or 3e-4
+  lr = config.resolved_learning_rate
   g_opt = keras.optimizers.Adam(lr, beta_1=config.adam_beta1)
   d_opt = keras.optimizers.Adam(lr, beta_1=config.adam_beta1)
   g_opt.build(generator.trainable_variables)

@@ -158,13 +158,13 @@ def build(config: GenerativeConfig, image_size: int = 28):
   if config.kind not in GENERATOR_KINDS:
     raise ValueError(f"--generator_type={config.kind!r}: use one of "
                      f"{GENERATOR_KINDS}.")
-  lr = config.learning_rate
+  lr = config.resolved_learning_rate
   if config.kind == "gan":
-    return GAN(config.resolved_latent_dim, lr or 3e-4,
+    return GAN(config.resolved_latent_dim, lr,
                config.mode_seeking_weight, config.label_noise, config.seed,
                image_size, config.adam_beta1, config.generator_loss,
                config.fake_targets)
-  return VAE(config.resolved_latent_dim, lr or 1e-3, config.seed, image_size)
+  return VAE(config.resolved_latent_dim, lr, config.seed, image_size)
 
 
 def batches_per_epoch(num_images: int, config: GenerativeConfig) -> int:

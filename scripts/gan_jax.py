@@ -25,6 +25,7 @@ import sys
 
 from absl import app, flags
 
+from lasium_tf import cli
 from lasium_tf import config as config_lib
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -38,30 +39,16 @@ _WEIGHTS = flags.DEFINE_string("weights", None,
                                "import: a generator_epoch_XXXX.weights.h5.")
 _EXPERIMENT_DIR = flags.DEFINE_string(
     "experiment_dir", None, "import: the generator training folder to write.")
-_DATA_DIR = flags.DEFINE_string("data_dir", None,
-                                "prepare: Omniglot folder (as in main).")
-_SPLIT = flags.DEFINE_string("split", "vinyals", "prepare: class split.")
-_STROKES = flags.DEFINE_enum("strokes", "white", ["white", "black"],
-                             "prepare: Omniglot's ink (as in main).")
-_EPOCHS = flags.DEFINE_integer("generator_epochs", 500, "Epochs.")
-_BATCH = flags.DEFINE_integer("generator_batch_size", 128, "Batch size.")
-_LR = flags.DEFINE_float("generator_lr", 3e-4, "Adam learning rate.")
-_BETA1 = flags.DEFINE_float("generator_beta1", 0.9, "Adam beta_1.")
-_MODE_SEEKING = flags.DEFINE_float("mode_seeking_weight", 1.0,
-                                   "Weight of the MSGAN term.")
-_LATENT = flags.DEFINE_integer("latent_dim", 128, "Latent size.")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of weights and training.")
+# The GAN's and the data's settings, generated from the same schema as
+# lasium_tf.main's (`lasium_tf.cli`): same names, defaults and help.
+cli.define_flags(config_lib.GenerativeConfig, only=(
+    "latent_dim", "generator_epochs", "generator_batch_size", "generator_lr",
+    "generator_beta1", "mode_seeking_weight", "seed", "gan_generator_loss",
+    "gan_fake_targets", "keep_last_batch"))
+cli.define_flags(config_lib.DataConfig, only=("data_dir", "split", "strokes"))
+flags.adopt_module_key_flags(cli)
 _SNAPSHOTS = flags.DEFINE_list("snapshot_epochs", [],
                                "Epochs whose generator weights are kept.")
-_DEFAULTS = config_lib.GenerativeConfig()
-_GAN_GENERATOR_LOSS = flags.DEFINE_enum(
-    "gan_generator_loss", _DEFAULTS.generator_loss,
-    config_lib.GAN_GENERATOR_LOSSES, "As in lasium_tf.main.")
-_GAN_FAKE_TARGETS = flags.DEFINE_enum(
-    "gan_fake_targets", _DEFAULTS.fake_targets, config_lib.GAN_FAKE_TARGETS,
-    "As in lasium_tf.main.")
-_KEEP_LAST_BATCH = flags.DEFINE_bool(
-    "keep_last_batch", _DEFAULTS.keep_last_batch, "As in lasium_tf.main.")
 _MAX_SECONDS = flags.DEFINE_float(
     "max_seconds", None, "Stop (saving both networks) after this long.")
 
@@ -81,15 +68,13 @@ def main(argv):
   if _ACTION.value == "prepare":
     _required("images")
     import numpy as np
-    from lasium_tf.config import DataConfig
     from lasium_tf.data import load_parts
-    data = DataConfig(data_dir=_DATA_DIR.value, split=_SPLIT.value,
-                      strokes=_STROKES.value)
+    data = cli.build(config_lib.DataConfig)
     data.validate()
     images = load_parts(data, ["train"])["train"].unlabeled()
     os.makedirs(os.path.dirname(_IMAGES.value) or ".", exist_ok=True)
-    np.savez_compressed(_IMAGES.value, images=images, split=_SPLIT.value,
-                        strokes=_STROKES.value)
+    np.savez_compressed(_IMAGES.value, images=images,
+                        split=data.resolved_split, strokes=data.strokes)
     print(f"Wrote {len(images)} unlabeled images to {_IMAGES.value}.")
   elif _ACTION.value == "train":
     _required("images", "out")
@@ -97,18 +82,14 @@ def main(argv):
     import jax
     import numpy as np
     from lasium_tf import gan_jax
-    from lasium_tf.config import GenerativeConfig
     with np.load(_IMAGES.value) as f:
       images, split = f["images"], str(f["split"])
       strokes = str(f["strokes"]) if "strokes" in f else "white"
-    config = GenerativeConfig(
-        kind="gan", latent_dim=_LATENT.value, epochs=_EPOCHS.value,
-        batch_size=_BATCH.value, learning_rate=_LR.value,
-        adam_beta1=_BETA1.value, mode_seeking_weight=_MODE_SEEKING.value,
-        seed=_SEED.value, generator_loss=_GAN_GENERATOR_LOSS.value,
-        fake_targets=_GAN_FAKE_TARGETS.value,
-        keep_last_batch=_KEEP_LAST_BATCH.value)
-    config.validate()
+    config = cli.build(config_lib.GenerativeConfig, kind="gan")
+    try:
+      config.validate()
+    except config_lib.ConfigError as e:
+      raise app.UsageError(str(e)) from None
     from lasium_tf.files import atomic_write
     config_path = pathlib.Path(_OUT.value) / "config.json"
     if config_path.exists():  # A resumed run keeps how it began.

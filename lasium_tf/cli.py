@@ -1,0 +1,143 @@
+"""Command-line flags generated from the config dataclasses.
+
+Every setting is declared once, as a `config.setting` field (default, help,
+allowed values); `define_flags` turns a config class into absl flags and
+`build` turns parsed flags back into that class. `lasium_tf.main` and
+`scripts/gan_jax.py` both use it, so a flag means the same, with the same
+default, in every program.
+
+A flag name may be shared by fields of two classes (`--seed` seeds the
+meta-learner and the generator); it is defined once, and `define_flags`
+refuses two fields that would give it different defaults or help.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from typing import Dict, Iterator, NamedTuple, Optional, Tuple
+
+from absl import app, flags
+
+from lasium_tf import config as config_lib
+
+
+class FlagField(NamedTuple):
+  """One command-line setting: its flag name and where it lives."""
+
+  name: str
+  path: Tuple[str, ...]  # Field names from the root config class down.
+  kind: type  # int, float, str, bool or tuple (a list of ints).
+  default: object
+  help: str
+  choices: Optional[Tuple[str, ...]]
+
+
+def _base_type(hint) -> type:
+  """int for Optional[int], tuple for Tuple[int, ...], and so on."""
+  origin = typing.get_origin(hint)
+  if origin is typing.Union:
+    (hint,) = [a for a in typing.get_args(hint) if a is not type(None)]
+    origin = typing.get_origin(hint)
+  if origin is tuple:
+    return tuple
+  return hint
+
+
+def flag_fields(cls, path: Tuple[str, ...] = ()) -> Iterator[FlagField]:
+  """The command-line settings of a config class, nested ones included."""
+  hints = typing.get_type_hints(cls)
+  for field in dataclasses.fields(cls):
+    hint = hints[field.name]
+    if dataclasses.is_dataclass(hint):
+      yield from flag_fields(hint, path + (field.name,))
+      continue
+    name = field.metadata.get("flag", None)
+    if name is None:
+      continue
+    default = field.default
+    yield FlagField(name or field.name, path + (field.name,),
+                    _base_type(hint), default, field.metadata["help"],
+                    field.metadata["choices"])
+
+
+def define_flags(cls, flag_values: flags.FlagValues = flags.FLAGS,
+                 only: Optional[Tuple[str, ...]] = None) -> None:
+  """Defines an absl flag for each setting of `cls` (or those in `only`)."""
+  seen: Dict[str, FlagField] = {}
+  for f in flag_fields(cls):
+    if only is not None and f.name not in only:
+      continue
+    if f.name in seen:
+      first = seen[f.name]
+      if (first.default, first.kind, first.choices) != (
+          f.default, f.kind, f.choices):
+        raise ValueError(f"--{f.name} is declared by {first.path} and "
+                         f"{f.path} with different defaults or types.")
+      continue
+    seen[f.name] = f
+    _define(f, flag_values)
+
+
+def _define(f: FlagField, flag_values: flags.FlagValues) -> None:
+  kwargs = dict(name=f.name, help=f.help, flag_values=flag_values)
+  if f.choices is not None:
+    flags.DEFINE_enum(default=f.default, enum_values=list(f.choices),
+                      **kwargs)
+  elif f.kind is bool:
+    flags.DEFINE_bool(default=f.default, **kwargs)
+  elif f.kind is int:
+    flags.DEFINE_integer(default=f.default, **kwargs)
+  elif f.kind is float:
+    flags.DEFINE_float(default=f.default, **kwargs)
+  elif f.kind is tuple:
+    flags.DEFINE_list(default=[str(v) for v in f.default], **kwargs)
+  elif f.kind is str:
+    flags.DEFINE_string(default=f.default, **kwargs)
+  else:
+    raise TypeError(f"--{f.name}: no flag type for {f.kind}.")
+
+
+def _value(f: FlagField, flag_values: flags.FlagValues):
+  value = flag_values[f.name].value
+  if f.kind is tuple:
+    try:
+      return tuple(int(v) for v in value)
+    except ValueError:
+      raise app.UsageError(
+          f"--{f.name}={','.join(value)} must be a comma-separated list of "
+          f"integers, e.g. 1,5.") from None
+  return value
+
+
+def build(cls, flag_values: flags.FlagValues = flags.FLAGS, **overrides):
+  """An instance of `cls` holding the parsed flags' values.
+
+  Settings whose flags were not defined keep their defaults; `overrides`
+  (field name: value) sets fields of the top level that are not flags.
+  """
+  values: Dict[Tuple[str, ...], object] = {}
+  for f in flag_fields(cls):
+    if f.name in flag_values:
+      values[f.path] = _value(f, flag_values)
+  return _construct(cls, (), values, overrides)
+
+
+def _construct(cls, path, values, overrides):
+  hints = typing.get_type_hints(cls)
+  kwargs = {}
+  for field in dataclasses.fields(cls):
+    here = path + (field.name,)
+    if dataclasses.is_dataclass(hints[field.name]):
+      kwargs[field.name] = _construct(hints[field.name], here, values, {})
+    elif here in values:
+      kwargs[field.name] = values[here]
+  kwargs.update(overrides)
+  return cls(**kwargs)
+
+
+def apply_recipe(name: str, flag_values: flags.FlagValues = flags.FLAGS):
+  """Sets the recipe's flags that were not given (an explicit flag wins)."""
+  for flag, value in config_lib.RECIPES[name].items():
+    if not flag_values[flag].present:
+      flag_values[flag].value = value

@@ -1,0 +1,107 @@
+"""The one config schema: flags generated from `config.setting` fields."""
+
+import dataclasses
+from typing import Optional, Tuple
+
+import pytest
+from absl import app, flags
+
+from lasium_tf import cli
+from lasium_tf import config as config_lib
+
+
+def test_every_setting_of_the_config_is_a_flag_with_help():
+  fields = list(cli.flag_fields(config_lib.Config))
+  names = [f.name for f in fields]
+  assert len(fields) == 64  # 63 flags; --seed declared by two classes.
+  assert names.count("seed") == 2 and len(set(names)) == 63
+  for f in fields:
+    assert f.help.endswith((".", ")")), f.name
+  paths = {f.name: f.path for f in fields}
+  assert paths["eval_queries"] == ("eval", "k_query")
+  assert paths["generator_type"] == ("generative", "kind")
+  assert paths["data_source"] == ("data", "source")
+
+
+def test_flags_parse_into_the_nested_config_and_defaults_match():
+  values = flags.FlagValues()
+  cli.define_flags(config_lib.Config, values)
+  values(["prog", "--eval_k_shots=1,3", "--generator_type=vae",
+          "--sigma=0.7", "--seed=9", "--data_source=tfds", "--nobatched_tasks"])
+  config = cli.build(config_lib.Config, values, command="c")
+  assert config.eval.k_shots == (1, 3)
+  assert config.generative.kind == "vae"
+  assert config.lasium.sigma == 0.7
+  assert (config.seed, config.generative.seed) == (9, 9)
+  assert config.data.source == "tfds"
+  assert config.batched_tasks is False
+  assert config.command == "c"
+  values.unparse_flags()
+  values(["prog"])
+  assert cli.build(config_lib.Config, values) == config_lib.Config()
+
+
+def test_a_list_of_shots_that_is_not_integers_is_a_usage_error():
+  values = flags.FlagValues()
+  cli.define_flags(config_lib.Config, values)
+  values(["prog", "--eval_k_shots=1,five"])
+  with pytest.raises(app.UsageError, match="comma-separated list of integers"):
+    cli.build(config_lib.Config, values)
+
+
+def test_an_enum_setting_refuses_values_outside_its_choices():
+  values = flags.FlagValues()
+  cli.define_flags(config_lib.Config, values)
+  with pytest.raises(flags.IllegalFlagValueError):
+    values(["prog", "--policy=zz"])
+
+
+@dataclasses.dataclass(frozen=True)
+class _A:
+  seed: int = config_lib.setting(0, "Seed.")
+
+
+@dataclasses.dataclass(frozen=True)
+class _B:
+  seed: int = config_lib.setting(1, "Seed.")
+  hidden: float = config_lib.setting(2.0, flag=None)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Both:
+  a: _A = config_lib.setting(factory=_A)
+  b: _B = config_lib.setting(factory=_B)
+  shots: Tuple[int, ...] = config_lib.setting((1,), "Shots.")
+  name: Optional[str] = config_lib.setting(None, "Name.")
+
+
+def test_a_flag_declared_twice_with_different_defaults_is_refused():
+  with pytest.raises(ValueError, match="different defaults"):
+    cli.define_flags(_Both, flags.FlagValues())
+
+
+def test_only_defines_a_subset_and_build_keeps_other_defaults():
+  values = flags.FlagValues()
+  cli.define_flags(_Both, values, only=("shots",))
+  values(["prog", "--shots=2,4"])
+  assert "name" not in values and "hidden" not in values
+  built = cli.build(_Both, values)
+  assert built == _Both(shots=(2, 4))
+
+
+def test_the_gan_script_shares_main_s_flag_definitions():
+  """scripts/gan_jax.py generates its GAN flags from the same schema."""
+  main_flags = {f.name: f for f in cli.flag_fields(config_lib.Config)}
+  for f in cli.flag_fields(config_lib.GenerativeConfig):
+    assert (main_flags[f.name].default, main_flags[f.name].help) == (
+        f.default, f.help)
+
+
+def test_kind_dependent_defaults_are_resolved_in_one_place():
+  gan = config_lib.GenerativeConfig(kind="gan")
+  vae = config_lib.GenerativeConfig(kind="vae")
+  assert (gan.resolved_learning_rate, vae.resolved_learning_rate) == (3e-4,
+                                                                      1e-3)
+  assert (gan.resolved_latent_dim, vae.resolved_latent_dim) == (128, 20)
+  assert config_lib.GenerativeConfig(
+      learning_rate=0.01).resolved_learning_rate == 0.01
