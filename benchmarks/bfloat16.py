@@ -36,8 +36,8 @@ def _measure(policy, repeats):
   import tensorflow as tf
   from lasium_tf.episodes import Episode, class_major_labels
   from lasium_tf.maml import MAML
-  from models import omniglot_gan
-  from models.backbone import build_backbone, build_classifier
+  from lasium_tf.models import omniglot_gan
+  from lasium_tf.models.backbone import build_backbone, build_classifier
 
   keras.config.set_dtype_policy(policy)
   try:

@@ -35,7 +35,7 @@ def main(argv):
   import tensorflow as tf
   from lasium_tf.episodes import Episode, class_major_labels
   from lasium_tf.maml import MAML
-  from models.backbone import build_backbone, build_classifier
+  from lasium_tf.models.backbone import build_backbone, build_classifier
 
   n_way, k_query = 5, 15
   model = build_classifier(build_backbone("code", (28, 28, 1)), n_way)

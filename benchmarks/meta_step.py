@@ -30,7 +30,7 @@ def main(argv):
   import tensorflow as tf
   from lasium_tf.episodes import Episode, class_major_labels
   from lasium_tf.maml import MAML
-  from models.backbone import build_backbone, build_classifier
+  from lasium_tf.models.backbone import build_backbone, build_classifier
 
   n_way, k_shot, k_query, meta_batch = 5, 1, 5, 4
   model = build_classifier(build_backbone(_BACKBONE.value, (28, 28, 1)), n_way)

@@ -34,7 +34,7 @@ def main(argv):
   from lasium_tf import generative, lasium
   from lasium_tf.config import GenerativeConfig
   from lasium_tf.maml import MAML
-  from models.backbone import build_backbone, build_classifier
+  from lasium_tf.models.backbone import build_backbone, build_classifier
 
   meta_batch, shape = 4, lasium.TaskShape(5, 1, 5)
   model = generative.build(GenerativeConfig(kind=_KIND.value))

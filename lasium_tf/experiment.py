@@ -28,7 +28,7 @@ from lasium_tf.progress import Progress
 from lasium_tf.protonets import ProtoNets
 from lasium_tf.rundir import RunDir, export_card, result_record
 from lasium_tf.stopping import StopSignals, Stopped
-from models.backbone import build_backbone, build_classifier
+from lasium_tf.models.backbone import build_backbone, build_classifier
 
 
 def image_shape(config: Config):

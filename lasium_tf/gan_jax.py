@@ -29,7 +29,7 @@ import numpy as np
 
 from lasium_tf import gan_objective
 from lasium_tf.config import GenerativeConfig, white_strokes
-from models import omniglot_gan
+from lasium_tf.models import omniglot_gan
 
 
 def _weights_path(directory: str, network: str, epoch: int) -> str:

@@ -38,7 +38,7 @@ from lasium_tf.files import atomic_write
 from lasium_tf.generators import KerasGenerator, SavedModelGenerator
 from lasium_tf.progress import Progress
 from lasium_tf.stopping import StopSignals, Stopped
-from models import omniglot_gan, omniglot_vae
+from lasium_tf.models import omniglot_gan, omniglot_vae
 
 class GAN:
   """Generator and discriminator with their optimizers and random state."""

@@ -16,7 +16,10 @@ import re
 import sys
 from typing import Dict, List, Optional, Tuple
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+# The repository whose results/ and flags/ are reported: the working
+# directory (run `python -m lasium_tf.report` from the repository root),
+# never where the package is installed.
+REPO = pathlib.Path(".")
 
 # Table 1 (Omniglot, 5-way): method -> (1-shot, 5-shot).
 PAPER_TABLE1 = {

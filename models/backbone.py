@@ -23,7 +23,7 @@ from typing import Sequence
 import keras
 from keras import layers
 
-from models import seeded_initializers
+from lasium_tf.models import seeded_initializers
 
 BACKBONES = ("paper", "code")
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from models import seeded_initializers
+from lasium_tf.models import seeded_initializers
 
 LATENT_DIM = 20  # The paper and the authors' code.
 

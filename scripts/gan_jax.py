@@ -4,7 +4,8 @@ Three steps, the first and last here (TensorFlow), the middle one there:
 
   # 1. The unlabeled train-split images, as one file to carry:
   python scripts/gan_jax.py --action=prepare --images=experiments/gan_jax/train_images.npz
-  # 2. On the GPU machine (Keras on JAX; needs keras, jax, absl-py, h5py):
+  # 2. On the GPU machine (Keras on JAX; needs keras, jax, absl-py, h5py, and
+  #    this package: pip install --no-deps --no-build-isolation -e .):
   python scripts/gan_jax.py --action=train --images=experiments/gan_jax/train_images.npz \
       --out=RUN --generator_epochs=500 --snapshot_epochs=10,30,100,500
   # 3. Back here: a generator training folder for --generator / export_generator:
@@ -28,8 +29,6 @@ from absl import app, flags
 from lasium_tf import cli
 from lasium_tf import config as config_lib
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                ".."))
 
 _ACTION = flags.DEFINE_enum("action", None, ["prepare", "train", "import"],
                             "Which step to run.")

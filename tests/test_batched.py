@@ -8,7 +8,7 @@ import tensorflow as tf
 from lasium_tf import batched, episodes
 from lasium_tf.batched import BatchedNetwork
 from lasium_tf.maml import MAML
-from models.backbone import build_backbone, build_classifier
+from lasium_tf.models.backbone import build_backbone, build_classifier
 
 BACKBONES = [("code", (16, 16, 1)), ("paper", (16, 16, 1)),
              ("code", (46, 46, 3))]  # The last: the max-pool RGB network.

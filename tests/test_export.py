@@ -11,7 +11,7 @@ import pytest
 from lasium_tf import episodes, export
 from lasium_tf.maml import MAML
 from lasium_tf.protonets import ProtoNets
-from models.backbone import build_backbone, build_classifier
+from lasium_tf.models.backbone import build_backbone, build_classifier
 from test_maml import batch_of_tasks, class_images, N_WAY
 
 RELOAD = """

@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 from lasium_tf import gan_objective, generative
-from models import omniglot_gan
+from lasium_tf.models import omniglot_gan
 
 pytest.importorskip("jax")
 

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from lasium_tf import generative, generators, lasium
 from lasium_tf.maml import MAML
-from models.backbone import build_backbone, build_classifier
+from lasium_tf.models.backbone import build_backbone, build_classifier
 from stand_ins import BigBiGANLike, ProGANLike, save
 
 

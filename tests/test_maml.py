@@ -8,7 +8,7 @@ import tensorflow as tf
 from lasium_tf import episodes
 from lasium_tf.learner import cross_entropy
 from lasium_tf.maml import MAML
-from models.backbone import build_backbone, build_classifier
+from lasium_tf.models.backbone import build_backbone, build_classifier
 
 N_WAY = 3
 

@@ -5,7 +5,7 @@ import tensorflow as tf
 
 from lasium_tf import episodes
 from lasium_tf.protonets import ProtoNets, prototype_logits
-from models.backbone import build_backbone
+from lasium_tf.models.backbone import build_backbone
 from test_maml import batch_of_tasks, class_images, N_WAY
 
 

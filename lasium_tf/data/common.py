@@ -14,13 +14,17 @@ class DataError(RuntimeError):
 
 
 def base_dir(data_dir: Optional[str]) -> pathlib.Path:
-  """`data_dir`, else `$LASIUM_DATA_DIR`, else `shared/data` beside the repo."""
+  """`data_dir`, else `$LASIUM_DATA_DIR`, else `../shared/data`.
+
+  The last is relative to the working directory (the repository root, where
+  the commands of this project run), never to where the package is
+  installed.
+  """
   if data_dir:
     return pathlib.Path(data_dir).expanduser()
   if os.environ.get(DATA_DIR_ENV):
     return pathlib.Path(os.environ[DATA_DIR_ENV]).expanduser()
-  repo = pathlib.Path(__file__).resolve().parents[2]
-  return repo.parent / "shared" / "data"
+  return pathlib.Path.cwd().parent / "shared" / "data"
 
 
 def find_root(data_dir: Optional[str], name: str,
