@@ -13,7 +13,9 @@ export XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
 images=${IMAGES:-experiments/gan_jax/train_images.npz}
 # gan_jax.py imports lasium_tf, whose networks (models/) install as
 # lasium_tf.models: install this checkout, without dependencies (offline).
-python3 -m pip install -q --no-deps --no-build-isolation -e . || {
+python3 -c "import lasium_tf.models" 2>/dev/null ||
+  python3 -m pip install -q --no-deps --no-build-isolation \
+    -e "$(dirname "$0")/.." || {
   echo "could not install this checkout (needs setuptools >= 64)" >&2; exit 2; }
 train() {  # name, extra flags...
   local name=$1; shift
