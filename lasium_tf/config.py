@@ -22,10 +22,13 @@ LEARNERS = ("maml", "protonets")
 TASK_SOURCES = ("labelled", "lasium", "none")
 POLICIES = ("n", "ro", "oc")
 BACKBONES = ("paper", "code")
-DATASETS = ("omniglot", "mini_imagenet", "celeba", "celeba_attributes")
-# The splits each data set knows; the first is its default.
+DATASETS = ("omniglot", "mini_imagenet", "celeba", "celeba_attributes",
+            "folder")
+# The splits each data set knows; the first is its default. A folder's
+# "split" is its two folders: --data_dir (train) and --eval_data_dir (test).
 DATASET_SPLITS = {"omniglot": ("vinyals", "authors"), "mini_imagenet": ("ravi",),
-                  "celeba": ("official",), "celeba_attributes": ("official",)}
+                  "celeba": ("official",), "celeba_attributes": ("official",),
+                  "folder": ("folders",)}
 SPLITS = tuple(dict.fromkeys(s for v in DATASET_SPLITS.values() for s in v))
 DATA_SOURCES = ("local", "tfds")
 STROKES = ("white", "black")
@@ -133,8 +136,16 @@ class DataConfig:
 
   Attributes:
     dataset: "omniglot", "mini_imagenet" (Ravi split), "celeba" (identity
-      tasks, the paper's Table 2) or "celeba_attributes" (2-way attribute
-      tasks, Table 3, the CACTUs protocol).
+      tasks, the paper's Table 2), "celeba_attributes" (2-way attribute
+      tasks, Table 3, the CACTUs protocol) or "folder" (your own images:
+      `data_dir` unlabeled, `eval_data_dir` one subfolder per class;
+      `lasium_tf.data.folder`).
+    eval_data_dir: --dataset=folder: the labelled test classes, one
+      subfolder each.
+    channels: 1 (grey) or 3 (RGB); None: 1 for Omniglot, 3 for mini-ImageNet
+      and CelebA, and for a folder what its images are (a mix is an error).
+    skip_bad_images: a folder's files that are not PNG or JPEG images are
+      skipped and counted instead of stopping the run.
     data_dir: a folder holding the data set's folder (`omniglot/`,
       `mini_imagenet/`, `celeba/`) or that folder itself; None means the
       `LASIUM_DATA_DIR` environment variable, then the repository's
@@ -169,8 +180,18 @@ class DataConfig:
       None, "Decoded-image cache (default user cache).")
   dataset: str = setting(
       "omniglot", "omniglot; mini_imagenet (Ravi split); celeba (identity "
-      "tasks, Table 2); celeba_attributes (2-way attribute tasks, Table 3).",
-      choices=DATASETS)
+      "tasks, Table 2); celeba_attributes (2-way attribute tasks, Table 3); "
+      "folder (your own images: --data_dir unlabeled, --eval_data_dir one "
+      "subfolder per class).", choices=DATASETS)
+  eval_data_dir: Optional[str] = setting(
+      None, "--dataset=folder: the labelled test images, one subfolder per "
+      "class (images at any depth below it).")
+  channels: Optional[int] = setting(
+      None, "1 (grey) or 3 (RGB); default 1 for Omniglot, 3 for the others, "
+      "and for --dataset=folder what its images are.")
+  skip_bad_images: bool = setting(
+      False, "--dataset=folder: skip files that are not PNG or JPEG images "
+      "(counted) instead of stopping.")
   strokes: str = setting(
       "white", "Omniglot's ink: white strokes on black (the original MAML "
       "code) or black on white (the files as they are, as the LASIUM "
@@ -180,6 +201,10 @@ class DataConfig:
       "rotated by 90, 180 and 270 degrees as new classes.")
 
   @property
+  def native_channels(self) -> int:
+    return 1 if self.dataset == "omniglot" else 3
+
+  @property
   def resolved_split(self) -> str:
     return self.split or DATASET_SPLITS.get(self.dataset, ("",))[0]
 
@@ -187,17 +212,23 @@ class DataConfig:
   def resolved_image_size(self) -> int:
     if self.image_size is not None:
       return self.image_size
-    return 28 if self.dataset == "omniglot" else 84
+    return 28 if self.dataset in ("omniglot", "folder") else 84
 
   @property
-  def channels(self) -> int:
-    """Omniglot is grey (1 channel), the others RGB."""
+  def resolved_channels(self) -> int:
+    """Omniglot is grey (1 channel), the benchmarks' others RGB.
+
+    A folder's channels come from its images; `lasium_tf.modes.run` fills
+    them in before a run (`with_folder_channels`), 3 until then.
+    """
+    if self.channels is not None:
+      return self.channels
     return 1 if self.dataset == "omniglot" else 3
 
   @property
   def image_shape(self) -> Tuple[int, int, int]:
     size = self.resolved_image_size
-    return (size, size, self.channels)
+    return (size, size, self.resolved_channels)
 
   def validate(self) -> None:
     _one_of("dataset", self.dataset, DATASETS)
@@ -215,6 +246,21 @@ class DataConfig:
       raise ConfigError(
           f"--train_rotations makes Omniglot's rotated characters new "
           f"classes; {self.dataset}'s rotated images are not new classes.")
+    if self.channels is not None and self.channels not in (1, 3):
+      raise ConfigError(f"--channels must be 1 (grey) or 3 (RGB), got "
+                        f"{self.channels}.")
+    if self.channels is not None and self.dataset != "folder" and (
+        self.channels != self.native_channels):
+      raise ConfigError(
+          f"{self.dataset} images have {self.native_channels} "
+          f"channel(s); --channels is for --dataset=folder.")
+    if self.dataset == "folder" and self.source != "local":
+      raise ConfigError("--dataset=folder reads local files: drop "
+                        "--data_source=tfds.")
+    if self.eval_data_dir and self.dataset != "folder":
+      raise ConfigError(f"--eval_data_dir is the labelled folder of "
+                        f"--dataset=folder; {self.dataset} has its own test "
+                        f"split.")
     if self.source == "tfds" and self.dataset == "mini_imagenet":
       raise ConfigError(
           "--data_source=tfds has no mini-ImageNet; use --data_source=local "
@@ -565,7 +611,10 @@ class Config:
         raise ConfigError(
             f"labelled CelebA attribute tasks are 2-way; set --n_way=2, got "
             f"{self.task.n_way}.")
-    if self.data.dataset != "omniglot" and self.mode == "train_generator":
+    if self.data.dataset == "folder":
+      self._validate_folder()
+    if self.data.dataset not in ("omniglot", "folder") and (
+        self.mode == "train_generator"):
       raise ConfigError(
           f"--mode=train_generator trains the paper's Omniglot GAN or VAE; "
           f"for {self.data.dataset} the paper uses a TF-Hub generator "
@@ -595,6 +644,23 @@ class Config:
           "--task_source=none trains nothing (the 'training from scratch' "
           "baseline); run it with --mode=evaluate.")
     return self
+
+  def _validate_folder(self) -> None:
+    """--dataset=folder: which folder each mode needs, and no labels."""
+    training = self.mode in ("train", "train_and_evaluate")
+    if self.task_source == "labelled" and training:
+      raise ConfigError(
+          "--dataset=folder's --data_dir images carry no labels: meta-train "
+          "on generated tasks with --task_source=lasium (the point of "
+          "LASIUM).")
+    if self.mode == "train_generator" and not self.data.data_dir:
+      raise ConfigError("--mode=train_generator with --dataset=folder needs "
+                        "--data_dir, the folder of unlabeled images.")
+    if self.mode in ("evaluate", "train_and_evaluate") and (
+        not self.data.eval_data_dir):
+      raise ConfigError(
+          f"--mode={self.mode} with --dataset=folder needs --eval_data_dir, "
+          f"a folder with one subfolder of labelled images per class.")
 
 
 def check_omniglot_shots(k_shot: int, k_query: int, what: str) -> None:

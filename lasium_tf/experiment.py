@@ -229,7 +229,9 @@ def _parts_needed(config: Config):
               and config.task_source != "none")
   parts = []
   if training and (config.task_source == "labelled"
-                   or config.data.dataset == "omniglot"):
+                   or config.data.dataset == "omniglot"
+                   or (config.data.dataset == "folder"
+                       and config.data.data_dir)):
     parts.append("train")
   if config.mode in ("evaluate", "train_and_evaluate"):
     parts.append(config.eval.split)
@@ -357,7 +359,8 @@ def lasium_sampler(config: Config, train_images=None):
   if kind == "vae" and train_images is None:
     raise ConfigError(
         f"a VAE's anchors are encoded real images, which this project keeps "
-        f"for Omniglot only; use a GAN generator for {config.data.dataset}.")
+        f"for Omniglot and your own folder (--dataset=folder with "
+        f"--data_dir) only; use a GAN generator for {config.data.dataset}.")
   sampler = lasium.LasiumSampler(
       generator, kind, config.lasium.policy,
       lasium.TaskShape(config.task.n_way, config.task.k_shot,

@@ -20,6 +20,7 @@ KL, which keeps decoded samples sharp), Adam 1e-3.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import pathlib
@@ -47,12 +48,12 @@ class GAN:
                learning_rate: float = 3e-4, mode_seeking_weight: float = 1.0,
                label_noise: float = 0.05, seed: int = 0, image_size: int = 28,
                adam_beta1: float = 0.9, generator_loss: str = "per_batch",
-               fake_targets: str = "smoothed"):
+               fake_targets: str = "smoothed", channels: int = 1):
     self.latent_dim = latent_dim
     self.generator = omniglot_gan.build_generator(
-        latent_dim, image_size=image_size, seed=2 * seed)
+        latent_dim, image_size=image_size, seed=2 * seed, channels=channels)
     self.discriminator = omniglot_gan.build_discriminator(
-        image_size, seed=2 * seed + 1)
+        image_size, seed=2 * seed + 1, channels=channels)
     self.g_optimizer = keras.optimizers.Adam(learning_rate, beta_1=adam_beta1)
     self.d_optimizer = keras.optimizers.Adam(learning_rate, beta_1=adam_beta1)
     self.g_optimizer.build(self.generator.trainable_variables)
@@ -106,12 +107,13 @@ class VAE:
 
   def __init__(self, latent_dim: int = omniglot_vae.LATENT_DIM,
                learning_rate: float = 1e-3, seed: int = 0,
-               image_size: int = 28):
+               image_size: int = 28, channels: int = 1):
     self.latent_dim = latent_dim
     self.encoder = omniglot_vae.build_encoder(latent_dim, image_size,
-                                              seed=2 * seed)
+                                              seed=2 * seed, channels=channels)
     self.decoder = omniglot_vae.build_decoder(latent_dim, image_size,
-                                              seed=2 * seed + 1)
+                                              seed=2 * seed + 1,
+                                              channels=channels)
     self.optimizer = keras.optimizers.Adam(learning_rate)
     self.optimizer.build(self.trainable_variables)
     self.rng = tf.random.Generator.from_seed(seed)
@@ -153,8 +155,8 @@ class VAE:
     return {"loss": loss, "reconstruction": reconstruction_loss, "kl": kl}
 
 
-def build(config: GenerativeConfig, image_size: int = 28):
-  """A fresh GAN or VAE as configured."""
+def build(config: GenerativeConfig, image_size: int = 28, channels: int = 1):
+  """A fresh GAN or VAE as configured, for images [size, size, channels]."""
   if config.kind not in GENERATOR_KINDS:
     raise ValueError(f"--generator_type={config.kind!r}: use one of "
                      f"{GENERATOR_KINDS}.")
@@ -163,8 +165,9 @@ def build(config: GenerativeConfig, image_size: int = 28):
     return GAN(config.resolved_latent_dim, lr,
                config.mode_seeking_weight, config.label_noise, config.seed,
                image_size, config.adam_beta1, config.generator_loss,
-               config.fake_targets)
-  return VAE(config.resolved_latent_dim, lr, config.seed, image_size)
+               config.fake_targets, channels)
+  return VAE(config.resolved_latent_dim, lr, config.seed, image_size,
+             channels)
 
 
 def batches_per_epoch(num_images: int, config: GenerativeConfig) -> int:
@@ -178,15 +181,24 @@ def train(model, images: np.ndarray, config: GenerativeConfig,
           strokes: str = "white") -> Dict:
   """Trains `model` (GAN or VAE) on unlabeled `images` [n, H, W, C].
 
+  `images` is an array, or a store with `len()` and `fetch(indices)` that
+  decodes each batch as it is drawn (`data.folder.UnlabeledImages`: a
+  folder of one's own images is never held in memory whole).
+
   Resumes from the newest checkpoint in `directory/checkpoints`; saves one
   every epoch, a sample grid `samples/epoch_XXXX.png` every
   `config.samples_every` epochs, and losses to TensorBoard. `strokes` is the
   images' ink (`DataConfig.strokes`): grids and the stripe score read
   samples as white strokes on black.
   """
-  if images.ndim != 4:
-    raise ValueError(f"expected unlabeled images [n, H, W, C], got shape "
-                     f"{images.shape}.")
+  if hasattr(images, "fetch"):
+    fetch = images.fetch
+  else:
+    if images.ndim != 4:
+      raise ValueError(f"expected unlabeled images [n, H, W, C], got shape "
+                       f"{images.shape}.")
+    data = tf.constant(images)
+    fetch = functools.partial(tf.gather, data)
   epoch = tf.Variable(0, dtype=tf.int64, name="epoch")
   checkpoint = tf.train.Checkpoint(epoch=epoch, **model.trackables())
   manager = tf.train.CheckpointManager(
@@ -202,7 +214,6 @@ def train(model, images: np.ndarray, config: GenerativeConfig,
   if len(images) < config.batch_size:
     raise ValueError(f"{len(images)} images are fewer than one batch of "
                      f"{config.batch_size}; lower --generator_batch_size.")
-  data = tf.constant(images)
   metrics: Dict[str, float] = {}
   start = time.perf_counter()
   with StopSignals() as signals:
@@ -214,8 +225,8 @@ def train(model, images: np.ndarray, config: GenerativeConfig,
                           verbose and sys.stdout.isatty())
       sums: Dict[str, float] = {}
       for step in range(steps_per_epoch):
-        batch = tf.gather(data, order[step * config.batch_size:
-                                      (step + 1) * config.batch_size])
+        batch = fetch(order[step * config.batch_size:
+                            (step + 1) * config.batch_size])
         out = model.train_step(batch)
         for k, v in out.items():
           sums[k] = sums.get(k, 0.0) + float(v)
@@ -274,8 +285,9 @@ def restore(directory: str):
   with open(config_path) as f:
     saved = json.load(f)
   config = GenerativeConfig(**saved["generative"])
-  image_size = saved.get("data", {}).get("image_size") or 28
-  model = build(config, image_size)
+  data = saved.get("data", {})
+  model = build(config, data.get("image_size") or 28,
+                data.get("channels") or 1)
   epoch = tf.Variable(0, dtype=tf.int64, name="epoch")
   checkpoint = tf.train.Checkpoint(epoch=epoch, **model.trackables())
   latest = tf.train.latest_checkpoint(os.path.join(directory, "checkpoints"))

@@ -39,6 +39,8 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
   trained = RunDir(config.experiment_dir).saved_config()
   strokes = trained["data"].get("strokes", "white")
   white = white_strokes(generator.decode(z).numpy(), strokes)
+  side, _, channels = white.shape[1:]
+  dataset = trained["data"].get("dataset", "omniglot")
   pictures.save_png(path / "samples.png",
                     pictures.grid(white.reshape((8, 8) + white.shape[1:])))
   card = {"kind": gen_config.kind, "latent_dim": generator.latent_dim,
@@ -46,21 +48,27 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
           "split": trained["data"]["split"] or "vinyals",
           "strokes": strokes,
           "stripe_score": round(gan_objective.stripe_score(white), 3),
-          "train_images": "unlabeled images of the train split",
+          "dataset": dataset,
+          "train_images": (f"unlabeled images of {trained['data']['data_dir']}"
+                           if dataset == "folder" else
+                           "unlabeled images of the train split"),
           "trainer": trained.get("trainer", "lasium_tf.generative (TensorFlow)"),
           "train_command": train_command, "export_command": config.command,
           "date": now()}
   write_json(path / "card.json", card)
   size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
   readme = _GENERATOR_CARD.format(
+      title="Omniglot" if dataset == "omniglot" else "Your images'",
+      shape=f"{side}, {side}, {channels}", images=card["train_images"],
       kind=gen_config.kind.upper(), epochs=epoch,
       planned=gen_config.epochs, split=card["split"],
       latent=generator.latent_dim, train_command=train_command,
       export_command=config.command, size=size / 2**20,
       trainer=card["trainer"],
-      ink=("strokes 0 on a 1 background" if card["strokes"] == "black"
+      ink=("as the training files are" if dataset != "omniglot" else
+           "strokes 0 on a 1 background" if card["strokes"] == "black"
            else "strokes 1 on a 0 background"),
-      encode=("\n- `encode(images: float32[batch, 28, 28, 1])` -> "
+      encode=(f"\n- `encode(images: float32[batch, {side}, {side}, {channels}])` -> "
               "`{\"mean\", \"log_var\"}`: the posterior (VAE anchors)."
               if generator.encoder is not None else ""),
       name=path.name)
@@ -71,18 +79,18 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
   return {"path": str(path), **card}
 
 
-_GENERATOR_CARD = """# Omniglot {kind} for LASIUM ({name})
+_GENERATOR_CARD = """# {title} {kind} for LASIUM ({name})
 
-- Trained {epochs} epochs (of {planned} planned) on the unlabeled images of
-  the {split} train split: no labels were used.
+- Trained {epochs} epochs (of {planned} planned) on the {images} ({split}):
+  no labels were used.
 - Trained by {trainer}.
 - Train command: `{train_command}`
 - Export command: `{export_command}`
 - Size on disk: {size:.1f} MiB.
 
 ## Signatures (load with `hub.load`, no lasium_tf code needed)
-- `generate(z: float32[batch, {latent}])` -> `{{"default": float32[batch, 28,
-  28, 1]}}`: images in [0, 1], {ink}.{encode}
+- `generate(z: float32[batch, {latent}])` -> `{{"default": float32[batch,
+  {shape}]}}`: images in [0, 1], {ink}.{encode}
 
 ```python
 import tensorflow as tf, tensorflow_hub as hub
@@ -105,7 +113,9 @@ def draw_tasks(config: Config, verbose: bool = True) -> Dict:
   config = dataclasses.replace(
       config, data=dataclasses.replace(config.data, strokes="white"))
   train_images = (load_parts(config.data, ["train"], verbose)["train"]
-                  if config.data.dataset == "omniglot" else None)
+                  if config.data.dataset == "omniglot" or (
+                      config.data.dataset == "folder" and config.data.data_dir)
+                  else None)
   paths = {}
   sampler, info = lasium_sampler(config, train_images)
   hyperparameters = {
@@ -136,12 +146,17 @@ def train_generator(config: Config, verbose: bool = True) -> Dict:
   """Trains the configured GAN or VAE on the train split's images, unlabeled."""
   from lasium_tf import generative  # Only this mode needs it.
 
-  images = load_parts(config.data, ["train"], verbose)["train"].unlabeled()
+  train = load_parts(config.data, ["train"], verbose)["train"]
+  # A folder streams its files batch by batch; Omniglot is one array.
+  images = train if config.data.dataset == "folder" else train.unlabeled()
   RunDir(config.experiment_dir).record_config(config)
   if verbose:
+    where = (config.data.data_dir if config.data.dataset == "folder" else
+             f"the {config.data.resolved_split} train split")
     print(f"Training the {config.generative.kind.upper()} on {len(images)} "
-          f"unlabeled images of the {config.data.resolved_split} train split for "
-          f"{config.generative.epochs} epochs.", flush=True)
-  model = generative.build(config.generative, config.data.resolved_image_size)
+          f"unlabeled images of {where} for {config.generative.epochs} "
+          f"epochs.", flush=True)
+  model = generative.build(config.generative, config.data.resolved_image_size,
+                           config.data.resolved_channels)
   return generative.train(model, images, config.generative,
                           config.experiment_dir, verbose, config.data.strokes)

@@ -7,6 +7,8 @@ as the command line does.
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Callable, Dict
 
 from lasium_tf import experiment, generator_modes
@@ -25,4 +27,26 @@ MODES: Dict[str, Callable[[Config, bool], Dict]] = {
 
 def run(config: Config, verbose: bool = True) -> Dict:
   """Runs the configured mode (after `config.validate()`); returns its dict."""
-  return MODES[config.validate().mode](config, verbose)
+  config = with_folder_channels(config.validate())
+  return MODES[config.mode](config, verbose)
+
+
+def with_folder_channels(config: Config) -> Config:
+  """--dataset=folder without --channels: the channels its images have.
+
+  Read from the files' headers (`data.folder.folder_channels`), so the
+  networks, the run folder's config.json and an exported model all say
+  the same; a mix of grey and colour images is an error naming both.
+  """
+  if config.data.dataset != "folder" or config.data.channels is not None:
+    return config
+  if config.mode not in ("train", "evaluate", "train_and_evaluate",
+                         "train_generator", "draw_tasks", "export"):
+    return config
+  from lasium_tf.data import folder
+
+  channels = folder.folder_channels(config.data.data_dir,
+                                    config.data.eval_data_dir,
+                                    config.data.skip_bad_images)
+  return dataclasses.replace(config, data=dataclasses.replace(
+      config.data, channels=channels))

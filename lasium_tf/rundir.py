@@ -325,7 +325,8 @@ def export_card(config: Config, meta_iterations: int) -> Dict:
           "backbone": config.backbone, "recipe": config.recipe,
           "dataset": config.data.dataset,
           "images": (f"{config.data.strokes} strokes"
-                     if config.data.dataset == "omniglot" else "RGB"),
+                     if config.data.dataset == "omniglot" else
+                     "RGB" if config.data.resolved_channels == 3 else "grey"),
           "meta_iterations": meta_iterations,
           "train_command": trained.get("command", config.command),
           "export_command": config.command, "results": results,

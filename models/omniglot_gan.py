@@ -6,6 +6,10 @@ Conv2D(1, 7x7, 'same', sigmoid): 28x28x1 images in [0, 1], strokes 1.
 
 Discriminator: 3 x [Conv2D(64 / 128 / 128, 3x3, stride 2, 'same') +
 LeakyReLU(0.2)] -> global max pooling -> Dense(1) (a logit: real > 0).
+
+Other sizes and colour (`--dataset=folder`): the same layers at any side
+that is a multiple of 4 (the generator starts from side / 4 and upsamples
+twice) with 1 or 3 output channels.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ LATENT_DIM = 128  # The authors' Omniglot code.
 
 
 def build_generator(latent_dim: int = LATENT_DIM, width: int = 128,
-                    image_size: int = 28, seed: int = 0) -> keras.Model:
+                    image_size: int = 28, seed: int = 0,
+                    channels: int = 1) -> keras.Model:
   if image_size % 4:
     raise ValueError(f"image_size must be a multiple of 4, got {image_size}.")
   base = image_size // 4
@@ -33,15 +38,15 @@ def build_generator(latent_dim: int = LATENT_DIM, width: int = 128,
                                kernel_initializer=next(init))(x)
     x = layers.LeakyReLU(0.2)(x)
   # Outputs in float32 even under a mixed-precision policy.
-  images = layers.Conv2D(1, 7, padding="same", activation="sigmoid",
+  images = layers.Conv2D(channels, 7, padding="same", activation="sigmoid",
                          dtype="float32", kernel_initializer=next(init))(x)
   return keras.Model(z, images, name="generator")
 
 
 def build_discriminator(image_size: int = 28, widths=(64, 128, 128),
-                        seed: int = 0) -> keras.Model:
+                        seed: int = 0, channels: int = 1) -> keras.Model:
   init = seeded_initializers(seed)
-  images = keras.Input((image_size, image_size, 1), name="images")
+  images = keras.Input((image_size, image_size, channels), name="images")
   x = images
   for width in widths:
     x = layers.Conv2D(width, 3, strides=2, padding="same",

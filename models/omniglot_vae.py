@@ -9,6 +9,9 @@ which does not add up to 28x28 with four stride-2 blocks (7 -> 14 -> 28 -> 56
 -> 112). What is built here: Dense(7*7*64) + ReLU, reshape 7x7x64, then
 2 x [Conv2DTranspose(64, 3x3, stride 2, 'same') + BatchNorm + ReLU]
 (7 -> 14 -> 28), then Conv2D(1, 3x3, 'same', sigmoid): 28x28x1 in [0, 1].
+
+Other sizes and colour (`--dataset=folder`): the same layers at any side
+that is a multiple of 4, with 1 or 3 channels.
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ LATENT_DIM = 20  # The paper and the authors' code.
 
 
 def build_encoder(latent_dim: int = LATENT_DIM, image_size: int = 28,
-                  seed: int = 0) -> keras.Model:
+                  seed: int = 0, channels: int = 1) -> keras.Model:
   init = seeded_initializers(seed)
-  images = keras.Input((image_size, image_size, 1), name="images")
+  images = keras.Input((image_size, image_size, channels), name="images")
   x = images
   for _ in range(4):
     x = layers.Conv2D(64, 3, strides=2, padding="same",
@@ -40,7 +43,7 @@ def build_encoder(latent_dim: int = LATENT_DIM, image_size: int = 28,
 
 
 def build_decoder(latent_dim: int = LATENT_DIM, image_size: int = 28,
-                  seed: int = 0) -> keras.Model:
+                  seed: int = 0, channels: int = 1) -> keras.Model:
   if image_size % 4:
     raise ValueError(f"image_size must be a multiple of 4, got {image_size}.")
   base = image_size // 4
@@ -54,6 +57,6 @@ def build_decoder(latent_dim: int = LATENT_DIM, image_size: int = 28,
                                kernel_initializer=next(init))(x)
     x = layers.BatchNormalization()(x)
     x = layers.ReLU()(x)
-  images = layers.Conv2D(1, 3, padding="same", activation="sigmoid",
+  images = layers.Conv2D(channels, 3, padding="same", activation="sigmoid",
                          dtype="float32", kernel_initializer=next(init))(x)
   return keras.Model(z, images, name="decoder")

@@ -50,3 +50,20 @@ def test_hub_generators_runs_on_stand_in_modules(tmp_path, monkeypatch):
   images = [o for cell in notebook.cells if cell.cell_type == "code"
             for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
   assert len(images) == 4  # Two strips and two task figures.
+
+
+def test_your_images_runs_on_drawn_shapes(tmp_path, monkeypatch):
+  """The own-images notebook: demo shapes, GAN, tasks, MAML, export, predict."""
+  for name, value in {"GENERATOR_EPOCHS": "1", "ITERATIONS": "3",
+                      "EVAL_TASKS": "4", "EVAL_STEPS": "2",
+                      "WORK_DIR": str(tmp_path)}.items():
+    monkeypatch.setenv(f"LASIUM_NB_{name}", value)
+  monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")
+  notebook = nbformat.read(REPO / "notebooks" / "your_images.ipynb",
+                           as_version=4)
+  outputs = execute(notebook)
+  assert "100 unlabeled images;" in outputs
+  assert "5-way 1-shot:" in outputs and "5-way 5-shot:" in outputs
+  assert "query" in outputs and "prediction" in outputs
+  assert (tmp_path / "exported" / "saved_model.pb").exists()
+  assert (tmp_path / "results_5shot.json").exists()

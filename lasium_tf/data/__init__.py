@@ -1,9 +1,10 @@
-"""Data sets: Omniglot in memory; mini-ImageNet and CelebA read from files.
+"""Data sets: Omniglot in memory; mini-ImageNet, CelebA and folders from files.
 
 `load_parts(config, parts)` is the one entry point: it returns, for each part
 ("train", "val", "test"), a task source with `episodes(...)` and `check(...)`
 (`omniglot.ClassImages`, `image_sets.LabelledImages` or
-`image_sets.AttributeImages`).
+`image_sets.AttributeImages`; for `--dataset=folder` the "train" part is
+`folder.UnlabeledImages`, the others the labelled `--eval_data_dir`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,16 @@ def load_parts(config: DataConfig, parts: Sequence[str],
 
     everything = omniglot.load_omniglot(config, verbose=verbose)
     return {p: omniglot.load_split(config, p, everything) for p in parts}
+  if config.dataset == "folder":
+    from lasium_tf.data import folder
+
+    channels = config.resolved_channels
+    return {p: (folder.load_unlabeled(config.data_dir, size, channels,
+                                      config.skip_bad_images)
+                if p == "train" else
+                folder.load_labelled(config.eval_data_dir, size, channels,
+                                     config.skip_bad_images))
+            for p in parts}
   if config.dataset == "mini_imagenet":
     from lasium_tf.data.mini_imagenet import load_mini_imagenet
 

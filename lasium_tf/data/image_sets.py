@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
@@ -37,6 +38,7 @@ class ImageFiles:
 
   paths: Tuple[str, ...]
   image_size: int
+  channels: int = 3  # 1: read as grey; 3: RGB (grey files are expanded).
 
   def __len__(self) -> int:
     return len(self.paths)
@@ -46,19 +48,19 @@ class ImageFiles:
     return tf.constant(self.paths)  # Built once, not at every trace.
 
   def fetch(self, indices: tf.Tensor) -> tf.Tensor:
-    """float32 [n, S, S, 3] in [0, 1]: images `indices`, squashed to S x S."""
+    """float32 [n, S, S, C] in [0, 1]: images `indices`, squashed to S x S."""
     paths = tf.gather(self._path_table, indices)
-    size = self.image_size
+    size, channels = self.image_size, self.channels
 
     def decode(path):
-      image = tf.io.decode_image(tf.io.read_file(path), channels=3,
+      image = tf.io.decode_image(tf.io.read_file(path), channels=channels,
                                  expand_animations=False)
       image = tf.image.convert_image_dtype(image, tf.float32)
       return tf.image.resize(image, (size, size), method="bilinear",
                              antialias=True)
 
     images = tf.map_fn(decode, paths, fn_output_signature=tf.TensorSpec(
-        [size, size, 3], tf.float32))
+        [size, size, channels], tf.float32))
     return tf.clip_by_value(images, 0.0, 1.0)
 
   def check_readable(self, sample: int = 3) -> None:
@@ -142,6 +144,13 @@ class LabelledImages:
     self.check(n_way, k_shot, k_query, "the data")
     per_class = k_shot + k_query
     usable = self.usable_classes(per_class)
+    if len(usable) < self.num_classes:
+      small = [self.class_names[c] for c in np.flatnonzero(
+          self.counts < per_class)]
+      print(f"{len(small)} of {self.num_classes} classes have fewer than "
+            f"{per_class} images (K_tr + K_val) and are never drawn: "
+            f"{', '.join(small[:5])}{', ...' if len(small) > 5 else ''}.",
+            file=sys.stderr, flush=True)
     # [classes, most images] table of image indices, padded with -1.
     # Images grouped by class in one sort (CelebA: 10,000 identities).
     by_class = np.split(np.argsort(self.labels, kind="stable"),

@@ -1,0 +1,147 @@
+"""Classify new images with an exported few-shot model and a support folder.
+
+  python -m lasium_tf.few_shot --model=pretrained/lasium_ro_gan_maml \\
+      --support=my_support --query=new1.png --query=new_images/
+
+`--support` holds one subfolder per class (its name is the class) with the
+K labelled examples; each `--query` is an image or a folder of images. The
+model is a SavedModel written by `--mode=export` (its `few_shot` signature:
+MAML adapts to the support set, ProtoNets builds prototypes), so this needs
+only TensorFlow and the model folder. Prints each query's predicted class
+and the probabilities of every class, as a table, JSON or CSV (`--format`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from typing import Dict, List, Sequence
+
+from absl import app, flags
+
+class FewShotError(ValueError):
+  """Bad input to the classifier; the message names it and the fix."""
+
+
+def _input_shape(model) -> List[int]:
+  try:
+    signature = model.signatures["few_shot"]
+  except (AttributeError, KeyError):
+    raise FewShotError("the model has no few_shot signature: export a "
+                       "meta-learned model with --mode=export.") from None
+  spec = signature.structured_input_signature[1]["support_images"]
+  return [int(d) for d in spec.shape[1:]]
+
+
+def _card(path: str) -> Dict:
+  card = os.path.join(path, "card.json")
+  if not os.path.exists(card):
+    return {}
+  with open(card) as f:
+    return json.load(f)
+
+
+def classify(model_dir: str, support_dir: str, queries: Sequence[str],
+             skip_bad: bool = False) -> Dict:
+  """{"classes": names, "predictions": [{query, prediction, probabilities}]}."""
+  import tensorflow as tf
+
+  from lasium_tf.data import folder
+  from lasium_tf.data.image_sets import ImageFiles
+
+  if not model_dir or not os.path.isfile(os.path.join(model_dir,
+                                                      "saved_model.pb")):
+    raise FewShotError(f"--model={model_dir} is not a SavedModel folder; "
+                       f"give the folder --mode=export wrote.")
+  model = tf.saved_model.load(model_dir)
+  size, _, channels = _input_shape(model)
+  # Omniglot models read white strokes on black; their files are black on
+  # white, as a user's drawings would be.
+  invert = _card(model_dir).get("images") == "white strokes"
+  classes = folder.class_folders(support_dir, skip_bad, "--support")
+  names = tuple(classes)
+  paths, labels = [], []
+  for label, name in enumerate(names):
+    paths.extend(classes[name].paths)
+    labels.extend([label] * len(classes[name].paths))
+  query_paths = folder.image_paths(list(queries))
+  if not query_paths:
+    raise FewShotError("no --query images given: pass --query=IMAGE or "
+                       "--query=FOLDER.")
+  for p in query_paths:
+    if folder.header_channels(p) is None:
+      raise FewShotError(f"--query {p} is not a readable PNG or JPEG image.")
+
+  def read(files):
+    images = ImageFiles(tuple(files), size, channels).fetch(
+        tf.range(len(files)))
+    return 1.0 - images if invert else images
+
+  logits = model.signatures["few_shot"](
+      support_images=read(paths),
+      support_labels=tf.constant(labels, tf.int32),
+      query_images=read(query_paths))["logits"]
+  probabilities = tf.nn.softmax(logits).numpy()
+  return {"classes": list(names), "predictions": [
+      {"query": q, "prediction": names[int(p.argmax())],
+       "probabilities": {n: round(float(v), 4) for n, v in zip(names, p)}}
+      for q, p in zip(query_paths, probabilities)]}
+
+
+def render(result: Dict, fmt: str) -> str:
+  """The predictions as a table, JSON or CSV."""
+  names = result["classes"]
+  if fmt == "json":
+    return json.dumps(result, indent=2)
+  rows = [[r["query"], r["prediction"]]
+          + [f"{r['probabilities'][n]:.4f}" for n in names]
+          for r in result["predictions"]]
+  header = ["query", "prediction"] + [f"p({n})" for n in names]
+  if fmt == "csv":
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().rstrip("\n")
+  widths = [max(len(r[i]) for r in [header] + rows)
+            for i in range(len(header))]
+  return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+                   for r in [header] + rows)
+
+
+def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
+  """This program's flags; defined when it runs, not when it is imported."""
+  flags.DEFINE_string("model", None, "An exported few-shot SavedModel folder "
+                      "(--mode=export).", flag_values=flag_values)
+  flags.DEFINE_string("support", None, "A folder with one subfolder of "
+                      "labelled images per class.", flag_values=flag_values)
+  flags.DEFINE_multi_string("query", [], "An image, or a folder of images, to "
+                            "classify; repeatable.", flag_values=flag_values)
+  flags.DEFINE_enum("format", "table", ["table", "json", "csv"],
+                    "How to print the predictions.", flag_values=flag_values)
+  flags.DEFINE_bool("skip_bad_images", False, "Skip support files that are "
+                    "not PNG or JPEG images (counted).",
+                    flag_values=flag_values)
+  flags.mark_flags_as_required(["model", "support"], flag_values=flag_values)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from lasium_tf.data import DataError
+
+  try:
+    f = flags.FLAGS
+    result = classify(f.model, f.support, f.query, f.skip_bad_images)
+  except (FewShotError, DataError) as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+  print(render(result, flags.FLAGS.format))
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)
