@@ -108,7 +108,8 @@ def restore_newest(manager, candidates: List[str], verbose: bool) -> str:
 def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
                experiment_dir: str, checkpoint_every: int = 500,
                log_every: int = 50, start_step: int = 0,
-               manager=None, step=None, verbose: bool = True) -> Dict:
+               manager=None, step=None, verbose: bool = True,
+               record_seconds=None) -> Dict:
   """The outer loop: `iterations - start_step` meta-steps on `tasks`.
 
   Args:
@@ -116,15 +117,18 @@ def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
     tasks: batched Episodes, the first one being meta-batch `start_step`.
     iterations: the total number of meta-steps to reach.
     manager, step: a CheckpointManager and its step variable.
+    record_seconds: called with the seconds spent since its last call each
+      time a checkpoint is saved, so a run killed outright (kill -9) still
+      counts the time that produced its newest checkpoint.
 
   Returns:
-    The mean loss and accuracy of the last `log_every` steps and the seconds
-    spent in this call.
+    The mean loss and accuracy of the last `log_every` steps, the seconds
+    spent in this call, and those not yet passed to `record_seconds`.
   """
   writer = tf.summary.create_file_writer(
       os.path.join(experiment_dir, "tensorboard"))
   progbar = Progress(iterations, "meta-train", verbose)
-  start = time.perf_counter()
+  start = mark = time.perf_counter()
   window: List[Dict[str, float]] = []
   current = start_step
   with StopSignals() as signals:
@@ -152,14 +156,18 @@ def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
                                   or current == iterations
                                   or signals.received):
         manager.save(checkpoint_number=current)
+        if record_seconds is not None:
+          record_seconds(time.perf_counter() - mark)
+          mark = time.perf_counter()
       if signals.received:
         writer.flush()
         raise Stopped(signals.received, f"at meta-iteration {current}",
-                      time.perf_counter() - start)
+                      time.perf_counter() - mark)
   writer.flush()
   last = ({k: float(np.mean([m[k] for m in window])) for k in window[0]}
           if window else {})
-  return {"seconds": time.perf_counter() - start, **last}
+  return {"seconds": time.perf_counter() - start,
+          "unrecorded_seconds": time.perf_counter() - mark, **last}
 
 
 def mean_and_ci95(accuracies: np.ndarray):
@@ -315,11 +323,13 @@ def _meta_learn(config: Config, verbose: bool = True) -> Dict:
     try:
       training = meta_train(learner, tasks, config.iterations,
                             config.experiment_dir, config.checkpoint_every,
-                            config.log_every, start, manager, step, verbose)
+                            config.log_every, start, manager, step, verbose,
+                            record_seconds=run.add_train_seconds)
     except Stopped as stopped:
       run.add_train_seconds(stopped.seconds)  # A stopped segment counts.
       raise
-  train_seconds = run.add_train_seconds(training.get("seconds", 0.0))
+  train_seconds = run.add_train_seconds(
+      training.get("unrecorded_seconds", 0.0))
   if generator_info is None and config.task_source == "lasium":
     generator_info = run.saved_generator()
 

@@ -5,8 +5,52 @@ from __future__ import annotations
 import contextlib
 import os
 import pathlib
+import re
 import shutil
 import tempfile
+
+# Temporary names carry the writing process's id, `.<name>.<pid>.<random>`,
+# so a later process can tell a killed writer's leftovers from a live one's.
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]{8}$")
+
+
+def _temp_prefix(path: pathlib.Path) -> str:
+  return f".{path.name}.{os.getpid()}."
+
+
+def _alive(pid: int) -> bool:
+  if pid == os.getpid():
+    return True
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:  # Another user's live process.
+    return True
+  return True
+
+
+def remove_stale_temps(folder) -> list:
+  """Deletes the temporary files and folders killed writers left in `folder`.
+
+  Only names this module makes (`.<name>.<pid>.<random>`) whose process is
+  gone are touched; a writer still running keeps its temporary. Returns the
+  names removed.
+  """
+  folder = pathlib.Path(folder)
+  removed = []
+  if not folder.is_dir():
+    return removed
+  for entry in folder.iterdir():
+    match = _TEMP_NAME.match(entry.name)
+    if match is None or _alive(int(match["pid"])):
+      continue
+    if entry.is_dir() and not entry.is_symlink():
+      shutil.rmtree(entry, ignore_errors=True)
+    else:
+      entry.unlink(missing_ok=True)
+    removed.append(entry.name)
+  return removed
 
 
 def _umask() -> int:
@@ -19,7 +63,8 @@ def atomic_write(path, write_fn) -> None:
   """Writes via write_fn(file) to a temporary file, then renames it into place."""
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+  remove_stale_temps(path.parent)
+  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=_temp_prefix(path))
   try:
     with os.fdopen(fd, "wb") as f:
       write_fn(f)
@@ -44,7 +89,9 @@ def atomic_directory(path):
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   _restore_aside(path)
-  tmp = pathlib.Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}."))
+  remove_stale_temps(path.parent)
+  tmp = pathlib.Path(tempfile.mkdtemp(dir=path.parent,
+                                      prefix=_temp_prefix(path)))
   try:
     yield tmp
     tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700.

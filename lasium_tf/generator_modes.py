@@ -143,7 +143,15 @@ def draw_tasks(config: Config, verbose: bool = True) -> Dict:
 
 
 def train_generator(config: Config, verbose: bool = True) -> Dict:
-  """Trains the configured GAN or VAE on the train split's images, unlabeled."""
+  """Trains the configured GAN or VAE on the train split's images, unlabeled.
+
+  Holds the run folder locked meanwhile (`RunDir.lock`), as meta-training.
+  """
+  with RunDir(config.experiment_dir).lock():
+    return _train_generator(config, verbose)
+
+
+def _train_generator(config: Config, verbose: bool) -> Dict:
   from lasium_tf import generative  # Only this mode needs it.
 
   train = load_parts(config.data, ["train"], verbose)["train"]

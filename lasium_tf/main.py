@@ -32,13 +32,18 @@ def config_from_flags(argv) -> config_lib.Config:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  config = config_from_flags(sys.argv)
+  try:  # A bad value fails in a fraction of a second, before TensorFlow loads.
+    config.validate()
+  except config_lib.ConfigError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
   # Imported here: TensorFlow loads slowly.
   from lasium_tf import modes, stopping
   from lasium_tf.data import DataError
 
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # Hide TensorFlow's INFO lines.
-  config = config_from_flags(sys.argv)
   try:
     modes.run(config)
   except (config_lib.ConfigError, DataError) as e:

@@ -26,12 +26,13 @@ import pathlib
 import re
 import shutil
 import subprocess
+import sys
 from typing import Dict, List, Optional
 
 import numpy as np
 
 from lasium_tf.config import Config, ConfigError
-from lasium_tf.files import atomic_write
+from lasium_tf.files import atomic_write, remove_stale_temps
 
 # What a checkpoint was trained on; a resumed run must not change it.
 _RESUME_KEYS = ("task_source", "learner", "backbone", "task", "maml", "lasium",
@@ -123,10 +124,32 @@ class RunDir:
       handle.truncate()
       handle.write(f"process {os.getpid()}")
       handle.flush()
+      self.remove_leftovers()
       try:
         yield
       finally:
         fcntl.flock(handle, fcntl.LOCK_UN)
+
+  def remove_leftovers(self) -> List[str]:
+    """Deletes what killed runs left: checkpoint and file temporaries.
+
+    TensorFlow writes a checkpoint into `ckpt-N_temp*` before renaming it;
+    a kill in between leaves that folder, which no restore reads. Called
+    with the folder locked, so no live run of it is writing.
+    """
+    removed = remove_stale_temps(self.path)
+    for folder in (self.path / "checkpoints",):
+      removed += remove_stale_temps(folder)
+      if folder.is_dir():
+        for temp in folder.glob("ckpt-*_temp*"):
+          shutil.rmtree(temp, ignore_errors=True) if temp.is_dir() else (
+              temp.unlink(missing_ok=True))
+          removed.append(temp.name)
+    if removed:
+      print(f"Removed {len(removed)} leftover(s) of an interrupted run from "
+            f"{self.path}: {', '.join(sorted(removed)[:3])}.",
+            file=sys.stderr, flush=True)
+    return removed
 
   @property
   def config_path(self) -> pathlib.Path:
@@ -138,11 +161,24 @@ class RunDir:
     return None if saved is None else _migrated(saved)
 
   def record_config(self, config: Config) -> None:
-    """Writes config.json for a training run; other modes keep the old one."""
+    """Writes config.json for a training run; other modes keep the old one.
+
+    Every command run on the folder, of any mode, is also appended to
+    `commands.jsonl` (mode, command, date), so an export or evaluation of
+    a trained run is on record beside the command that trained it.
+    """
+    self.path.mkdir(parents=True, exist_ok=True)
     if config.mode in ("train", "train_and_evaluate", "train_generator") or (
         not self.config_path.exists()):
-      self.path.mkdir(parents=True, exist_ok=True)
       write_json(self.config_path, dataclasses.asdict(config))
+    self.record_command(config)
+
+  def record_command(self, config: Config) -> None:
+    path = self.path / "commands.jsonl"
+    old = path.read_bytes() if path.exists() else b""
+    line = json.dumps({"mode": config.mode, "command": config.command,
+                       "date": now()}, sort_keys=True)
+    atomic_write(path, lambda f: f.write(old + line.encode() + b"\n"))
 
   def check_resume(self, config: Config) -> None:
     """Refuses to resume (or evaluate) a checkpoint under other settings."""
