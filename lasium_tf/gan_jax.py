@@ -30,6 +30,7 @@ import numpy as np
 from lasium_tf import gan_objective
 from lasium_tf.config import GenerativeConfig, white_strokes
 from lasium_tf.models import omniglot_gan
+from lasium_tf.stopping import StopSignals, Stopped
 
 
 def _weights_path(directory: str, network: str, epoch: int) -> str:
@@ -189,7 +190,11 @@ def train(images: np.ndarray, directory: str, config: GenerativeConfig,
   if resumed >= config.epochs and verbose:
     print(f"{directory} already holds epoch {resumed} of {config.epochs}; "
           f"raise --generator_epochs to train on.", flush=True)
-  with open(os.path.join(directory, "log.jsonl"), "a") as log:
+  # SIGINT / SIGTERM end the epoch in flight, which is then saved whole
+  # (both networks and Adam's moments) as a last epoch, so the rerun resumes
+  # from it exactly: every epoch's randomness derives from (seed, epoch).
+  with StopSignals() as signals, open(os.path.join(directory, "log.jsonl"),
+                                      "a") as log:
     for epoch in range(resumed + 1, config.epochs + 1):
       state, means = run_epoch(state, data, jax.random.fold_in(base_key, epoch))
       d_loss, g_loss, ratio = (float(x) for x in np.asarray(means))
@@ -204,12 +209,15 @@ def train(images: np.ndarray, directory: str, config: GenerativeConfig,
       if verbose:
         print(" ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                        for k, v in metrics.items()), flush=True)
-      last = (epoch == config.epochs or
+      last = (epoch == config.epochs or bool(signals.received) or
               (max_seconds is not None and metrics["seconds"] >= max_seconds))
       if epoch in snapshots or last:
         save(generator, state[0], epoch)
       if last:
         save(discriminator, state[1], epoch)
         save_optimizers(state[2], state[3], epoch)
+        if signals.received:
+          raise Stopped(signals.received, f"after epoch {epoch} (saved)",
+                        time.perf_counter() - start)
         break
   return metrics

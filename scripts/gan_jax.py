@@ -101,9 +101,14 @@ def main(argv):
                        "image_size": int(images.shape[1])}}
     atomic_write(config_path, lambda f: f.write(
         json.dumps(record, indent=2).encode()))
-    gan_jax.train(images, _OUT.value, config,
-                  [int(e) for e in _SNAPSHOTS.value], _MAX_SECONDS.value,
-                  strokes=strokes)
+    from lasium_tf.stopping import Stopped
+    try:
+      gan_jax.train(images, _OUT.value, config,
+                    [int(e) for e in _SNAPSHOTS.value], _MAX_SECONDS.value,
+                    strokes=strokes)
+    except Stopped as e:
+      print(str(e), file=sys.stderr)
+      sys.exit(128 + e.signal_number)  # The shell's code for that signal.
   else:
     _required("weights", "experiment_dir")
     from lasium_tf import generative

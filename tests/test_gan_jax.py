@@ -100,6 +100,46 @@ def test_stopped_training_resumes_exactly(jax_run, tmp_path):
 
 
 @pytest.mark.integration
+def test_sigterm_saves_the_epoch_and_the_rerun_resumes_exactly(jax_run,
+                                                               tmp_path):
+  """A scheduler's SIGTERM ends the epoch in flight, saved whole."""
+  import signal
+  import time
+  images = jax_run.parent / "images.npz"
+  common = [f"--images={images}", "--generator_batch_size=4",
+            "--generator_beta1=0.5"]
+  env = dict(os.environ, KERAS_BACKEND="jax", JAX_PLATFORMS="cpu",
+             PYTHONPATH=str(REPO))
+  run = tmp_path / "stopped"
+  child = subprocess.Popen(
+      [sys.executable, SCRIPT, "--action=train", f"--out={run}",
+       "--generator_epochs=100000", *common], env=env,
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  deadline = time.time() + 300
+  while time.time() < deadline and not (
+      (run / "log.jsonl").exists() and (run / "log.jsonl").read_text()):
+    time.sleep(0.2)
+  child.send_signal(signal.SIGTERM)
+  _, err = child.communicate(timeout=300)
+  assert child.returncode == 128 + signal.SIGTERM, err[-2000:]
+  assert "stopped by SIGTERM after epoch" in err
+  epoch = max(json.loads(line)["epoch"] for line in (run / "log.jsonl").open())
+  for name in ("generator", "discriminator"):
+    assert (run / f"{name}_epoch_{epoch:04d}.weights.h5").exists()
+  assert (run / f"optimizer_epoch_{epoch:04d}.npz").exists()
+  run_script("--action=train", f"--out={run}",
+             f"--generator_epochs={epoch + 1}", *common, backend="jax")
+  run_script("--action=train", f"--out={tmp_path / 'straight'}",
+             f"--generator_epochs={epoch + 1}", *common, backend="jax")
+  resumed, straight = (omniglot_gan.build_generator(128) for _ in range(2))
+  resumed.load_weights(str(run / f"generator_epoch_{epoch + 1:04d}.weights.h5"))
+  straight.load_weights(str(tmp_path / "straight" /
+                            f"generator_epoch_{epoch + 1:04d}.weights.h5"))
+  for a, b in zip(resumed.weights, straight.weights):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), atol=1e-6)
+
+
+@pytest.mark.integration
 def test_jax_weights_load_into_the_tensorflow_generator_and_train(jax_run):
   z = tf.random.stateless_normal([4, omniglot_gan.LATENT_DIM], [0, 1])
   outputs = []
