@@ -11,6 +11,9 @@ Two variants, chosen by name (`--backbone`):
   mean (the original MAML Omniglot network, about 2x cheaper per step). On
   84x84 RGB: 4 x [Conv 3x3, 32 filters, 'valid', BatchNorm without scale,
   MaxPool 2x2, ReLU], flattened (the original MAML mini-ImageNet network).
+  That one needs images of at least 46 pixels (four 'valid' convolutions
+  and pools); smaller RGB images (your own folder at 28 or 32) get the
+  stride-2 network.
 
 MAML puts a Dense(N) head on the features (`build_classifier`); ProtoNets
 uses the features themselves.
@@ -36,7 +39,8 @@ def build_backbone(name: str, input_shape: Sequence[int],
     raise ValueError(f"unknown backbone {name!r}; use one of {BACKBONES}.")
   inputs = keras.Input(shape=tuple(input_shape))
   x = inputs
-  omniglot_like = input_shape[-1] == 1
+  # The stride-2 network: grey images, and any too small for the other.
+  omniglot_like = input_shape[-1] == 1 or min(input_shape[:2]) < 46
   if name == "paper":
     for i in range(4):
       x = layers.Conv2D(filters or 64, 3, padding="same", name=f"conv{i}",

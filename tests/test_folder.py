@@ -286,3 +286,13 @@ def test_few_shot_renders_table_csv_and_json():
   assert few_shot.render(result, "table").splitlines()[1].split() == [
       "q.png", "b", "0.2500", "0.7500"]
   assert json.loads(few_shot.render(result, "json")) == result
+
+
+def test_small_colour_images_get_the_stride_2_backbone():
+  """The mini-ImageNet network needs 46+ pixels; a 32-pixel folder works."""
+  from lasium_tf.models.backbone import build_backbone
+  small = build_backbone("code", (32, 32, 3))
+  assert small.output_shape == (None, 64)
+  assert any(getattr(l, "strides", None) == (2, 2) for l in small.layers)
+  large = build_backbone("code", (84, 84, 3))
+  assert large.output_shape == (None, 32 * 5 * 5)
