@@ -295,4 +295,4 @@ def test_small_colour_images_get_the_stride_2_backbone():
   assert small.output_shape == (None, 64)
   assert any(getattr(l, "strides", None) == (2, 2) for l in small.layers)
   large = build_backbone("code", (84, 84, 3))
-  assert large.output_shape == (None, 32 * 5 * 5)
+  assert large.output_shape == (None, 32 * 3 * 3)  # 84 -> 41 -> 19 -> 8 -> 3.
