@@ -77,6 +77,17 @@ def code_version() -> Dict:
           "git_dirty": None if status is None else bool(status)}
 
 
+# What makes a generator the same one: not its recorded commands, whose
+# folder names may be rewritten (e.g. to repository paths) without changing
+# a weight.
+_GENERATOR_IDENTITY = ("kind", "source", "preset", "epochs", "date",
+                       "latent_dim", "strokes", "split")
+
+
+def _identity(info: Dict) -> Dict:
+  return {k: info.get(k) for k in _GENERATOR_IDENTITY}
+
+
 def _migrated(saved: Dict) -> Dict:
   """A config.json as today's schema: settings added since hold defaults."""
   defaults = json.loads(json.dumps(dataclasses.asdict(Config())))
@@ -213,7 +224,7 @@ class RunDir:
     info = json.loads(json.dumps(info))
     if saved is None:
       write_json(self.path / "generator.json", info)
-    elif saved != info:
+    elif _identity(saved) != _identity(info):
       raise ConfigError(
           f"{self.path} was meta-trained on another generator "
           f"({saved.get('source')}, {saved.get('epochs')} epochs, dated "

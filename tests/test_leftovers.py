@@ -114,3 +114,29 @@ def test_training_seconds_are_recorded_at_every_checkpoint(tmp_path):
   assert out["unrecorded_seconds"] < out["seconds"]
   assert sum(recorded) + out["unrecorded_seconds"] == pytest.approx(
       out["seconds"], abs=0.05)
+
+
+def test_a_generator_is_the_same_when_only_its_recorded_commands_moved(
+    tmp_path):
+  run = RunDir(tmp_path)
+  info = {"kind": "gan", "source": "pretrained/omniglot_gan", "epochs": 140,
+          "date": "2026-11-26", "train_command": "--experiment_dir=/abs/gan"}
+  run.check_generator(info)
+  run.check_generator({**info, "train_command": "--experiment_dir=exp/gan"})
+  with pytest.raises(config_lib.ConfigError, match="another generator"):
+    run.check_generator({**info, "epochs": 141})
+
+
+def test_no_tracked_record_names_a_machine_local_path():
+  """Results and published cards refer to repository paths only."""
+  listed = subprocess.run(["git", "ls-files", "results", "pretrained"],
+                          capture_output=True, text=True, cwd=REPO)
+  if listed.returncode != 0:
+    pytest.skip("not a git checkout")
+  local = []
+  for name in listed.stdout.split():
+    if name.endswith((".json", ".md")):
+      text = open(os.path.join(REPO, name)).read()
+      if any(p in text for p in ("/root/", "/home/", "/tmp/")):
+        local.append(name)
+  assert not local
