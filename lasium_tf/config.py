@@ -202,6 +202,7 @@ class DataConfig:
 
   @property
   def native_channels(self) -> int:
+    """The benchmark data sets' own channels: Omniglot grey, the others RGB."""
     return 1 if self.dataset == "omniglot" else 3
 
   @property
@@ -223,7 +224,7 @@ class DataConfig:
     """
     if self.channels is not None:
       return self.channels
-    return 1 if self.dataset == "omniglot" else 3
+    return self.native_channels
 
   @property
   def image_shape(self) -> Tuple[int, int, int]:

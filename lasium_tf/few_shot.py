@@ -61,12 +61,8 @@ def classify(model_dir: str, support_dir: str, queries: Sequence[str],
   # Omniglot models read white strokes on black; their files are black on
   # white, as a user's drawings would be.
   invert = _card(model_dir).get("images") == "white strokes"
-  classes = folder.class_folders(support_dir, skip_bad, "--support")
-  names = tuple(classes)
-  paths, labels = [], []
-  for label, name in enumerate(names):
-    paths.extend(classes[name].paths)
-    labels.extend([label] * len(classes[name].paths))
+  names, paths, labels = folder.labelled_files(support_dir, skip_bad,
+                                               "--support")
   query_paths = folder.image_paths(list(queries))
   if not query_paths:
     raise FewShotError("no --query images given: pass --query=IMAGE or "

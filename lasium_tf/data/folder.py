@@ -220,17 +220,24 @@ def class_folders(root: str, skip_bad: bool = False,
   return classes
 
 
-def load_labelled(root: str, image_size: int, channels: int,
-                  skip_bad: bool = False, what: str = "--eval_data_dir"):
-  """Labelled few-shot tasks from a folder of class subfolders."""
-  from lasium_tf.data.image_sets import ImageFiles, LabelledImages
-
+def labelled_files(root: str, skip_bad: bool = False,
+                   what: str = "--eval_data_dir"):
+  """(class names, image paths, labels) of a folder of class subfolders."""
   classes = class_folders(root, skip_bad, what)
   names = tuple(classes)
   paths, labels = [], []
   for label, name in enumerate(names):
     paths.extend(classes[name].paths)
     labels.extend([label] * len(classes[name].paths))
+  return names, paths, labels
+
+
+def load_labelled(root: str, image_size: int, channels: int,
+                  skip_bad: bool = False, what: str = "--eval_data_dir"):
+  """Labelled few-shot tasks from a folder of class subfolders."""
+  from lasium_tf.data.image_sets import ImageFiles, LabelledImages
+
+  names, paths, labels = labelled_files(root, skip_bad, what)
   store = ImageFiles(tuple(paths), image_size, channels)
   store.check_readable()
   return LabelledImages(store, np.array(labels, np.int64), names)

@@ -72,8 +72,6 @@ def write_shapes(root, per_class: int = 20, size: int = 28,
   the labelled one `per_class` drawings of each test shape. Returns both
   paths, for `--data_dir` and `--eval_data_dir`.
   """
-  import tensorflow as tf
-
   root = pathlib.Path(root)
   unlabeled, labelled = root / "unlabeled", root / "labelled"
   order = np.random.default_rng(seed).permutation(
@@ -81,14 +79,16 @@ def write_shapes(root, per_class: int = 20, size: int = 28,
   for number, k in enumerate(order):
     shape, i = TRAIN_SHAPES[k // per_class], k % per_class
     path = unlabeled / f"part_{number % 3}" / f"image_{number:05d}.png"
-    _write(path, shape_image(shape, [seed, k, i], size, channels), tf)
+    _write(path, shape_image(shape, [seed, k, i], size, channels))
   for c, shape in enumerate(TEST_SHAPES):
     for i in range(per_class):
       path = labelled / shape / f"{shape}_{i:03d}.png"
-      _write(path, shape_image(shape, [seed + 1, c, i], size, channels), tf)
+      _write(path, shape_image(shape, [seed + 1, c, i], size, channels))
   return {"data_dir": unlabeled, "eval_data_dir": labelled}
 
 
-def _write(path: pathlib.Path, image: np.ndarray, tf) -> None:
+def _write(path: pathlib.Path, image: np.ndarray) -> None:
+  import tensorflow as tf  # Only to encode PNG; drawing needs numpy alone.
+
   path.parent.mkdir(parents=True, exist_ok=True)
   path.write_bytes(tf.io.encode_png(image).numpy())
