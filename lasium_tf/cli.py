@@ -2,9 +2,9 @@
 
 Every setting is declared once, as a `config.setting` field (default, help,
 allowed values); `define_flags` turns a config class into absl flags and
-`build` turns parsed flags back into that class. `lasium_tf.main` and
-`scripts/gan_jax.py` both use it, so a flag means the same, with the same
-default, in every program.
+`build` turns parsed flags back into that class (`lasium_tf.main` is the
+command line built on it), so a setting's flag, default and help are
+written once.
 
 A flag name may be shared by fields of two classes (`--seed` seeds the
 meta-learner and the generator); it is defined once, and `define_flags`

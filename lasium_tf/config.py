@@ -95,6 +95,8 @@ GAN_GENERATOR_LOSSES = ("per_batch", "summed_logits")
 # or beyond the fake label, -0.05 U(0, 1) (the authors' code, in our
 # real = 1 convention).
 GAN_FAKE_TARGETS = ("smoothed", "overshoot")
+# Keras backends that train a generator (`lasium_tf.backends`).
+GENERATOR_BACKENDS = ("tensorflow", "jax")
 
 
 def setting(default=None, help: str = "", *, flag: Optional[str] = "",
@@ -365,6 +367,18 @@ class GenerativeConfig:
   keep_last_batch: bool = setting(
       False, "Generator training keeps each epoch's last partial batch (the "
       "authors' code) instead of dropping it.")
+  backend: str = setting(
+      "tensorflow", "Keras backend that trains the generator: tensorflow, or "
+      "jax (GPU machines with JAX but no TensorFlow CUDA build). Both write "
+      "the same checkpoints; a run resumes on either.",
+      flag="generator_backend", choices=GENERATOR_BACKENDS)
+  snapshot_epochs: Tuple[int, ...] = setting(
+      (), "Epochs whose generator checkpoints are kept besides the newest "
+      "two (e.g. 10,30,100 for the GAN-epoch study).")
+  max_seconds: Optional[float] = setting(
+      None, "Stop generator training after the epoch in which this many "
+      "seconds pass (saved; rerun to go on), e.g. a GPU session's budget.",
+      flag="generator_max_seconds")
 
   @property
   def resolved_latent_dim(self) -> int:
@@ -386,6 +400,11 @@ class GenerativeConfig:
     _positive("samples_every", self.samples_every)
     _one_of("gan_generator_loss", self.generator_loss, GAN_GENERATOR_LOSSES)
     _one_of("gan_fake_targets", self.fake_targets, GAN_FAKE_TARGETS)
+    _one_of("generator_backend", self.backend, GENERATOR_BACKENDS)
+    for epoch in self.snapshot_epochs:
+      _positive("snapshot_epochs", epoch)
+    if self.max_seconds is not None:
+      _positive("generator_max_seconds", self.max_seconds)
     if self.latent_dim is not None:
       _positive("latent_dim", self.latent_dim)
     if self.learning_rate is not None:
@@ -622,6 +641,11 @@ class Config:
           f"(--generator=bigbigan or --generator=progan).")
     if self.mode == "train_generator":
       self.generative.validate()
+    elif self.generative.backend != "tensorflow":
+      raise ConfigError(
+          f"--generator_backend={self.generative.backend} applies to "
+          f"--mode=train_generator only; --mode={self.mode} runs on "
+          f"TensorFlow: drop the flag.")
     if self.mode in ("export", "export_generator") and not self.export_dir:
       raise ConfigError(f"--mode={self.mode} needs --export_dir, the folder "
                         f"to write the SavedModel to.")

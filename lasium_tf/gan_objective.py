@@ -1,9 +1,8 @@
 """The Omniglot GAN's objective, written once in `keras.ops` for any backend.
 
-The TensorFlow trainer (`generative.GAN`) and the JAX trainer for GPU machines
-without TensorFlow's CUDA build (`scripts/gan_jax.py`) both take their losses
-from here, so the two differ only in how they draw random numbers and take
-gradients. This module imports neither TensorFlow nor JAX.
+The GAN's training step (`generative.GAN.step`) takes its losses from here
+and runs on TensorFlow or on JAX (`--generator_backend`); this module imports
+neither.
 
 Non-saturating GAN loss with uniform label noise on the discriminator's
 targets (the authors' code: 0.05), plus the mode-seeking regulariser of MSGAN

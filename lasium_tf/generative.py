@@ -1,10 +1,21 @@
-"""Training the Omniglot GAN and VAE on unlabeled images.
+"""Training the Omniglot GAN and VAE on unlabeled images, on any backend.
 
 The training input is an array of images and nothing else: no labels reach
 these functions (LASIUM is unsupervised). Both models are plain Keras models
-(`models/omniglot_gan.py`, `models/omniglot_vae.py`) trained with explicit
-random state (`tf.random.Generator`, checkpointed with the weights), so a
-resumed run continues the same random stream.
+(`models/omniglot_gan.py`, `models/omniglot_vae.py`) with Keras optimizers.
+
+Each training step is written once, in `keras.ops`, as a pure function
+from the variables' values, a batch and its random draws to new values
+(`stateless_call`, `Optimizer.stateless_apply`); `lasium_tf.backends` adds
+the only backend-specific parts, the gradient and the compiler, so the same
+step runs on TensorFlow (CPU here) and on JAX (GPU machines that have JAX but
+no TensorFlow CUDA build), chosen by `--generator_backend`. Every random
+number of epoch e (the batch order, latent draws, label noise) comes from
+NumPy's generator seeded with (seed, e), so a run resumed from the
+checkpoint of epoch e continues exactly, on either backend. Checkpoints are
+NumPy archives of every variable, optimizer state included
+(`checkpoints/epoch_XXXX.npz`), written and read by this module only: a run
+trained on a GPU with JAX resumes on CPU with TensorFlow, and back.
 
 GAN: the objective of `gan_objective` (non-saturating loss, label noise,
 MSGAN's mode-seeking term), with Adam 3e-4 for both networks. Both images of
@@ -20,29 +31,79 @@ KL, which keeps decoded samples sharp), Adam 1e-3.
 from __future__ import annotations
 
 import dataclasses
-import functools
+import io
 import json
 import os
 import pathlib
+import re
 import sys
 import time
-from typing import Dict
+from typing import Dict, List, Optional, Tuple
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
-from lasium_tf import gan_objective, pictures
-from lasium_tf.config import (GENERATOR_KINDS, DivergedError, GenerativeConfig,
-                              white_strokes)
+from lasium_tf import backends, gan_objective
+from lasium_tf.config import (GENERATOR_KINDS, ConfigError, DivergedError,
+                              GenerativeConfig, white_strokes)
 from lasium_tf.files import atomic_write
-from lasium_tf.generators import KerasGenerator, SavedModelGenerator
+from lasium_tf.models import omniglot_gan, omniglot_vae
 from lasium_tf.progress import Progress
 from lasium_tf.stopping import StopSignals, Stopped
-from lasium_tf.models import omniglot_gan, omniglot_vae
 
-class GAN:
-  """Generator and discriminator with their optimizers and random state."""
+State = Dict[str, list]  # Variable values by group name (`_Model.groups`).
+
+
+class _Model:
+  """Networks and optimizers, and the variable groups a checkpoint holds.
+
+  A group is a list of variables: a network's trainable ones (its name), its
+  others such as BatchNorm statistics ("<name>.fixed"), or an optimizer's.
+  """
+
+  networks: Dict[str, keras.Model]
+  optimizers: Dict[str, keras.optimizers.Optimizer]
+
+  def groups(self) -> Dict[str, list]:
+    groups = {}
+    for name, network in self.networks.items():
+      groups[name] = network.trainable_variables
+      groups[f"{name}.fixed"] = network.non_trainable_variables
+    for name, optimizer in self.optimizers.items():
+      groups[name] = optimizer.variables
+    return groups
+
+  def state(self) -> State:
+    """The values of every variable: the input of `step`."""
+    return {k: [ops.convert_to_tensor(v) for v in vs]
+            for k, vs in self.groups().items()}
+
+  def assign(self, state: State) -> None:
+    """Puts `state` (a step's output, or a checkpoint's) into the variables."""
+    for name, variables in self.groups().items():
+      for variable, value in zip(variables, state[name]):
+        variable.assign(value)
+
+  def _call(self, name: str, state: State, params, *inputs):
+    """A network's forward pass on `params`: (outputs, new fixed values)."""
+    return self.networks[name].stateless_call(
+        params, state[f"{name}.fixed"], *inputs, training=True)
+
+  def train_step(self, images, draws: Optional[Dict] = None,
+                 rng: Optional[np.random.Generator] = None) -> Dict:
+    """One step on the variables themselves (an eager convenience)."""
+    if draws is None:
+      draws = self.draws(rng or np.random.default_rng(0), len(images))
+    if not hasattr(self, "_compiled"):
+      self._compiled = backends.compile_step(self.step)
+    state, metrics = self._compiled(self.state(), images, draws)
+    self.assign(state)
+    return metrics
+
+
+class GAN(_Model):
+  """Generator and discriminator with their optimizers."""
 
   def __init__(self, latent_dim: int = omniglot_gan.LATENT_DIM,
                learning_rate: float = 3e-4, mode_seeking_weight: float = 1.0,
@@ -54,55 +115,77 @@ class GAN:
         latent_dim, image_size=image_size, seed=2 * seed, channels=channels)
     self.discriminator = omniglot_gan.build_discriminator(
         image_size, seed=2 * seed + 1, channels=channels)
+    self.networks = {"generator": self.generator,
+                     "discriminator": self.discriminator}
     self.g_optimizer = keras.optimizers.Adam(learning_rate, beta_1=adam_beta1)
     self.d_optimizer = keras.optimizers.Adam(learning_rate, beta_1=adam_beta1)
     self.g_optimizer.build(self.generator.trainable_variables)
     self.d_optimizer.build(self.discriminator.trainable_variables)
+    self.optimizers = {"g_optimizer": self.g_optimizer,
+                       "d_optimizer": self.d_optimizer}
     self.mode_seeking_weight = mode_seeking_weight
     self.label_noise = label_noise
     self.generator_loss = generator_loss
     self.fake_targets = fake_targets
-    self.rng = tf.random.Generator.from_seed(seed)
-    self.train_step = tf.function(self._train_step)
 
-  def trackables(self) -> Dict:
-    return {"generator": self.generator, "discriminator": self.discriminator,
-            "g_optimizer": self.g_optimizer, "d_optimizer": self.d_optimizer,
-            "rng": self.rng}
-
-  def decode(self, z: tf.Tensor) -> tf.Tensor:
+  def decode(self, z):
     return self.generator(z, training=False)
 
-  def _train_step(self, real: tf.Tensor) -> Dict[str, tf.Tensor]:
-    batch = tf.shape(real)[0]
-    z = self.rng.normal([batch, self.latent_dim])
+  def draws(self, rng: np.random.Generator, batch: int) -> Dict[str, np.ndarray]:
+    """A step's random numbers: the discriminator's z and label noise, and
+    the generator's two latent batches."""
+    normal = lambda: rng.standard_normal(  # noqa: E731
+        (batch, self.latent_dim), np.float32)
+    uniform = lambda: rng.random((batch, 1), np.float32)  # noqa: E731
+    return {"z": normal(), "real_noise": uniform(), "fake_noise": uniform(),
+            "z1": normal(), "z2": normal()}
+
+  def step(self, state: State, real, draws: Dict) -> Tuple[State, Dict]:
+    """A discriminator step, then a generator step against the new
+    discriminator: pure, in keras.ops, on any backend."""
+    state = dict(state)
     real_targets, fake_targets = gan_objective.discriminator_targets(
-        self.rng.uniform([batch, 1]), self.rng.uniform([batch, 1]),
-        self.label_noise, self.fake_targets)
-    with tf.GradientTape() as tape:
-      fake = self.generator(z, training=True)
-      d_loss = gan_objective.discriminator_loss(
-          self.discriminator(real, training=True),
-          self.discriminator(fake, training=True), real_targets, fake_targets)
-    grads = tape.gradient(d_loss, self.discriminator.trainable_variables)
-    self.d_optimizer.apply(grads, self.discriminator.trainable_variables)
+        draws["real_noise"], draws["fake_noise"], self.label_noise,
+        self.fake_targets)
 
-    z1 = self.rng.normal([batch, self.latent_dim])
-    z2 = self.rng.normal([batch, self.latent_dim])
-    with tf.GradientTape() as tape:
-      fake1 = self.generator(z1, training=True)
-      fake2 = self.generator(z2, training=True)
+    def generate(params, z):
+      return self._call("generator", state, params, z)[0]
+
+    def discriminate(params, images):
+      return self._call("discriminator", state, params, images)[0]
+
+    def d_loss(params):
+      fake = generate(state["generator"], draws["z"])
+      return gan_objective.discriminator_loss(
+          discriminate(params, real), discriminate(params, fake),
+          real_targets, fake_targets), ()
+
+    (d_value, _), grads = backends.value_and_grad(d_loss)(
+        state["discriminator"])
+    state["discriminator"], state["d_optimizer"] = backends.apply_gradients(
+        self.d_optimizer, self.discriminator.trainable_variables,
+        state["d_optimizer"], grads, state["discriminator"])
+    z1, z2 = draws["z1"], draws["z2"]
+
+    def g_loss(params):
+      fake1, fake2 = generate(params, z1), generate(params, z2)
       ratio = gan_objective.mode_seeking_ratio(fake1, fake2, z1, z2)
-      g_loss, adversarial = gan_objective.generator_loss(
-          self.discriminator(fake1, training=True),
-          self.discriminator(fake2, training=True), ratio,
+      total, adversarial = gan_objective.generator_loss(
+          discriminate(state["discriminator"], fake1),
+          discriminate(state["discriminator"], fake2), ratio,
           self.mode_seeking_weight, self.generator_loss)
-    grads = tape.gradient(g_loss, self.generator.trainable_variables)
-    self.g_optimizer.apply(grads, self.generator.trainable_variables)
-    return {"d_loss": d_loss, "g_loss": adversarial, "mode_seeking": ratio}
+      return total, (adversarial, ratio)
+
+    (_, (adversarial, ratio)), grads = backends.value_and_grad(g_loss)(
+        state["generator"])
+    state["generator"], state["g_optimizer"] = backends.apply_gradients(
+        self.g_optimizer, self.generator.trainable_variables,
+        state["g_optimizer"], grads, state["generator"])
+    return state, {"d_loss": d_value, "g_loss": adversarial,
+                   "mode_seeking": ratio}
 
 
-class VAE:
+class VAE(_Model):
   """Encoder and decoder trained on the evidence lower bound."""
 
   def __init__(self, latent_dim: int = omniglot_vae.LATENT_DIM,
@@ -114,45 +197,56 @@ class VAE:
     self.decoder = omniglot_vae.build_decoder(latent_dim, image_size,
                                               seed=2 * seed + 1,
                                               channels=channels)
+    self.networks = {"encoder": self.encoder, "decoder": self.decoder}
     self.optimizer = keras.optimizers.Adam(learning_rate)
-    self.optimizer.build(self.trainable_variables)
-    self.rng = tf.random.Generator.from_seed(seed)
-    self.train_step = tf.function(self._train_step)
+    self.optimizer.build(self.encoder.trainable_variables
+                         + self.decoder.trainable_variables)
+    self.optimizers = {"optimizer": self.optimizer}
 
-  @property
-  def trainable_variables(self):
-    return (self.encoder.trainable_variables
-            + self.decoder.trainable_variables)
-
-  def trackables(self) -> Dict:
-    return {"encoder": self.encoder, "decoder": self.decoder,
-            "optimizer": self.optimizer, "rng": self.rng}
-
-  def encode(self, images: tf.Tensor) -> tf.Tensor:
+  def encode(self, images):
     """Posterior means: the latent codes LASIUM-VAE anchors are made from."""
     mean, _ = self.encoder(images, training=False)
     return mean
 
-  def decode(self, z: tf.Tensor) -> tf.Tensor:
+  def decode(self, z):
     return self.decoder(z, training=False)
 
-  def _train_step(self, images: tf.Tensor) -> Dict[str, tf.Tensor]:
-    with tf.GradientTape() as tape:
-      mean, log_var = self.encoder(images, training=True)
-      eps = self.rng.normal(tf.shape(mean))
-      z = mean + tf.exp(0.5 * log_var) * eps
-      reconstruction = self.decoder(z, training=True)
-      pixels = tf.cast(tf.reduce_prod(tf.shape(images)[1:]), tf.float32)
+  def draws(self, rng: np.random.Generator, batch: int) -> Dict[str, np.ndarray]:
+    """The reparameterisation's noise."""
+    return {"eps": rng.standard_normal((batch, self.latent_dim), np.float32)}
+
+  def step(self, state: State, images, draws: Dict) -> Tuple[State, Dict]:
+    """One Adam step on the negative ELBO: pure, in keras.ops."""
+    state = dict(state)
+    split = len(state["encoder"])
+
+    def loss(params):
+      encoder, decoder = params[:split], params[split:]
+      (mean, log_var), encoder_fixed = self._call("encoder", state, encoder,
+                                                  images)
+      z = mean + ops.exp(0.5 * log_var) * draws["eps"]
+      reconstruction, decoder_fixed = self._call("decoder", state, decoder, z)
+      batch = ops.shape(images)[0]
+      pixels = float(np.prod(images.shape[1:]))
       bce = keras.losses.binary_crossentropy(
-          tf.reshape(images, [tf.shape(images)[0], -1]),
-          tf.reshape(reconstruction, [tf.shape(images)[0], -1]))
-      reconstruction_loss = tf.reduce_mean(bce) * pixels
-      kl = tf.reduce_mean(-0.5 * tf.reduce_mean(
-          1.0 + log_var - tf.square(mean) - tf.exp(log_var), axis=1))
-      loss = reconstruction_loss + kl
-    grads = tape.gradient(loss, self.trainable_variables)
-    self.optimizer.apply(grads, self.trainable_variables)
-    return {"loss": loss, "reconstruction": reconstruction_loss, "kl": kl}
+          ops.reshape(images, (batch, -1)),
+          ops.reshape(reconstruction, (batch, -1)))
+      reconstruction_loss = ops.mean(bce) * pixels
+      kl = ops.mean(-0.5 * ops.mean(
+          1.0 + log_var - ops.square(mean) - ops.exp(log_var), axis=1))
+      return reconstruction_loss + kl, (encoder_fixed, decoder_fixed,
+                                        reconstruction_loss, kl)
+
+    params = list(state["encoder"]) + list(state["decoder"])
+    (value, (encoder_fixed, decoder_fixed, reconstruction, kl)), grads = (
+        backends.value_and_grad(loss)(params))
+    params, state["optimizer"] = backends.apply_gradients(
+        self.optimizer, self.encoder.trainable_variables
+        + self.decoder.trainable_variables, state["optimizer"], grads, params)
+    state["encoder"], state["decoder"] = params[:split], params[split:]
+    state["encoder.fixed"] = encoder_fixed
+    state["decoder.fixed"] = decoder_fixed
+    return state, {"loss": value, "reconstruction": reconstruction, "kl": kl}
 
 
 def build(config: GenerativeConfig, image_size: int = 28, channels: int = 1):
@@ -176,107 +270,245 @@ def batches_per_epoch(num_images: int, config: GenerativeConfig) -> int:
   return full + int(bool(rest) and config.keep_last_batch)
 
 
-def train(model, images: np.ndarray, config: GenerativeConfig,
-          directory: str, verbose: bool = True,
-          strokes: str = "white") -> Dict:
+# The checkpoint format: this module is its one reader and writer.
+_CHECKPOINT = re.compile(r"epoch_(\d{4,})\.npz")
+
+
+def checkpoint_path(directory: str, epoch: int) -> pathlib.Path:
+  return pathlib.Path(directory) / "checkpoints" / f"epoch_{epoch:04d}.npz"
+
+
+def checkpoint_epochs(directory: str) -> List[int]:
+  """The epochs `directory/checkpoints` holds, oldest first."""
+  folder = pathlib.Path(directory) / "checkpoints"
+  names = os.listdir(folder) if folder.is_dir() else []
+  return sorted(int(m.group(1)) for m in map(_CHECKPOINT.fullmatch, names) if m)
+
+
+def save_checkpoint(model: _Model, directory: str, epoch: int,
+                    keep: Tuple[int, ...] = ()) -> pathlib.Path:
+  """Writes every variable of `model` at `epoch`, atomically.
+
+  Keeps the newest two checkpoints and those of the epochs in `keep`.
+  """
+  arrays = {f"{group}/{i}": np.asarray(v.numpy())
+            for group, variables in model.groups().items()
+            for i, v in enumerate(variables)}
+  buffer = io.BytesIO()
+  np.savez(buffer, epoch=np.int64(epoch), **arrays)
+  path = checkpoint_path(directory, epoch)
+  atomic_write(path, lambda f: f.write(buffer.getvalue()))
+  for old in checkpoint_epochs(directory)[:-2]:
+    if old not in keep:
+      checkpoint_path(directory, old).unlink()
+  return path
+
+
+def load_checkpoint(model: _Model, path) -> int:
+  """Puts a checkpoint's values into `model`; returns its epoch.
+
+  Refuses a checkpoint of another architecture (latent size, image size,
+  GAN or VAE), naming what differs.
+  """
+  with np.load(path) as saved:
+    expected = {f"{group}/{i}": tuple(v.shape)
+                for group, variables in model.groups().items()
+                for i, v in enumerate(variables)}
+    found = {k: saved[k].shape for k in saved.files if k != "epoch"}
+    if found != expected:
+      differ = sorted(set(found) ^ set(expected)) or sorted(
+          k for k in expected if expected[k] != found[k])
+      raise ConfigError(
+          f"{path} holds other networks than the configured ones ({len(found)} "
+          f"arrays against {len(expected)} expected; first differing: "
+          f"{differ[0]}): use the --generator_type, --latent_dim and image "
+          f"size it was trained with, or a fresh --experiment_dir.")
+    for group, variables in model.groups().items():
+      for i, variable in enumerate(variables):
+        variable.assign(saved[f"{group}/{i}"])
+    return int(saved["epoch"])
+
+
+def _refuse_old_format(directory: str) -> None:
+  """A folder written by lasium_tf before the one checkpoint format."""
+  folder = pathlib.Path(directory)
+  if (folder / "checkpoints" / "checkpoint").exists() or list(
+      folder.glob("generator_epoch_*.weights.h5")):
+    raise ConfigError(
+        f"{directory} holds checkpoints in a format lasium_tf no longer reads "
+        f"(TensorFlow ckpt-N files or scripts/gan_jax.py weights, from before "
+        f"checkpoints/epoch_XXXX.npz): train it again, or export it with the "
+        f"version that trained it.")
+
+
+class _Metrics:
+  """Per-epoch metrics: `metrics.jsonl` always, TensorBoard where TF is."""
+
+  def __init__(self, directory: str, kind: str):
+    self.path = pathlib.Path(directory) / "metrics.jsonl"
+    self.kind = kind
+    try:
+      import tensorflow as tf
+    except ImportError:
+      self.writer = None
+    else:
+      self.writer = tf.summary.create_file_writer(
+          os.path.join(directory, "tensorboard"))
+
+  def write(self, epoch: int, metrics: Dict) -> None:
+    line = json.dumps({"epoch": epoch, "backend": backends.describe(),
+                       **{k: round(float(v), 6) for k, v in metrics.items()}})
+    old = self.path.read_bytes() if self.path.exists() else b""
+    kept = b"".join(l + b"\n" for l in old.splitlines()
+                    if json.loads(l)["epoch"] < epoch)
+    atomic_write(self.path, lambda f: f.write(kept + line.encode() + b"\n"))
+    if self.writer is not None:
+      import tensorflow as tf
+      with self.writer.as_default(step=epoch):
+        for k, v in metrics.items():
+          if k != "seconds":
+            tf.summary.scalar(f"{self.kind}/{k}", float(v))
+      self.writer.flush()
+
+
+def train(model: _Model, images, config: GenerativeConfig, directory: str,
+          verbose: bool = True, strokes: str = "white") -> Dict:
   """Trains `model` (GAN or VAE) on unlabeled `images` [n, H, W, C].
 
   `images` is an array, or a store with `len()` and `fetch(indices)` that
   decodes each batch as it is drawn (`data.folder.UnlabeledImages`: a
   folder of one's own images is never held in memory whole).
 
-  Resumes from the newest checkpoint in `directory/checkpoints`; saves one
-  every epoch, a sample grid `samples/epoch_XXXX.png` every
-  `config.samples_every` epochs, and losses to TensorBoard. `strokes` is the
-  images' ink (`DataConfig.strokes`): grids and the stripe score read
-  samples as white strokes on black.
+  Runs on Keras' backend, which must be `config.backend`. Resumes from the
+  newest checkpoint in `directory/checkpoints`; saves one every epoch (the
+  newest two and those of `config.snapshot_epochs` are kept), a sample grid
+  `samples/epoch_XXXX.png` every `config.samples_every` epochs, and the
+  epoch's mean losses to `metrics.jsonl` (and TensorBoard). A SIGINT or
+  SIGTERM stops after the step in flight; the rerun restarts that epoch from
+  the checkpoint before it, exactly. `config.max_seconds` ends training
+  after the epoch in which it passes (saved). `strokes` is the images' ink
+  (`DataConfig.strokes`): grids and the stripe score read samples as white
+  strokes on black.
   """
+  backends.require(config.backend)
   if hasattr(images, "fetch"):
-    fetch = images.fetch
+    fetch = lambda order: np.asarray(images.fetch(order))  # noqa: E731
   else:
     if images.ndim != 4:
       raise ValueError(f"expected unlabeled images [n, H, W, C], got shape "
                        f"{images.shape}.")
-    data = tf.constant(images)
-    fetch = functools.partial(tf.gather, data)
-  epoch = tf.Variable(0, dtype=tf.int64, name="epoch")
-  checkpoint = tf.train.Checkpoint(epoch=epoch, **model.trackables())
-  manager = tf.train.CheckpointManager(
-      checkpoint, os.path.join(directory, "checkpoints"), max_to_keep=2)
-  if manager.latest_checkpoint:
-    checkpoint.restore(manager.latest_checkpoint).assert_consumed()
-    if verbose:
-      print(f"Resumed {config.kind} training at epoch {int(epoch)}.",
-            flush=True)
-  writer = tf.summary.create_file_writer(os.path.join(directory, "tensorboard"))
-  fixed_z = tf.random.stateless_normal([8 * 8, model.latent_dim], [config.seed, 7])
-  steps_per_epoch = batches_per_epoch(len(images), config)
+    data = np.asarray(images, np.float32)
+    fetch = data.__getitem__
   if len(images) < config.batch_size:
     raise ValueError(f"{len(images)} images are fewer than one batch of "
                      f"{config.batch_size}; lower --generator_batch_size.")
+  _refuse_old_format(directory)
+  epochs = checkpoint_epochs(directory)
+  epoch = load_checkpoint(model, checkpoint_path(directory, epochs[-1])) if (
+      epochs) else 0
+  if epochs and verbose:
+    print(f"Resumed {config.kind} training at epoch {epoch}.", flush=True)
+  log = _Metrics(directory, config.kind)
+  fixed_z = np.random.default_rng([config.seed, 7]).standard_normal(
+      (8 * 8, model.latent_dim), np.float32)
+  steps_per_epoch = batches_per_epoch(len(images), config)
+  step = backends.compile_step(model.step)
+  state = model.state()
   metrics: Dict[str, float] = {}
   start = time.perf_counter()
   with StopSignals() as signals:
-    while int(epoch) < config.epochs:
-      order = tf.random.experimental.stateless_shuffle(
-          tf.range(len(images)), [config.seed, int(epoch)])
+    while epoch < config.epochs:
+      rng = np.random.default_rng([config.seed, epoch + 1])
+      order = rng.permutation(len(images))
       progress = Progress(steps_per_epoch,
-                          f"{config.kind} epoch {int(epoch) + 1}/{config.epochs}",
+                          f"{config.kind} epoch {epoch + 1}/{config.epochs}",
                           verbose and sys.stdout.isatty())
       sums: Dict[str, float] = {}
-      for step in range(steps_per_epoch):
-        batch = fetch(order[step * config.batch_size:
-                            (step + 1) * config.batch_size])
-        out = model.train_step(batch)
+      for i in range(steps_per_epoch):
+        batch = fetch(order[i * config.batch_size:
+                            (i + 1) * config.batch_size])
+        state, out = step(state, batch, model.draws(rng, len(batch)))
         for k, v in out.items():
           sums[k] = sums.get(k, 0.0) + float(v)
-        progress.update(step + 1, [(k, v / (step + 1)) for k, v in sums.items()])
-        if signals.received:  # The epoch's checkpoint holds the random state.
+        progress.update(i + 1, [(k, v / (i + 1)) for k, v in sums.items()])
+        if signals.received:
           raise Stopped(signals.received,
-                        f"in epoch {int(epoch) + 1}; it restarts from the "
-                        f"checkpoint of epoch {int(epoch)}",
+                        f"in epoch {epoch + 1}; it restarts from the "
+                        f"checkpoint of epoch {epoch}",
                         time.perf_counter() - start)
       bad = [k for k, v in sums.items() if not np.isfinite(v)]
       if bad:
+        newest = checkpoint_epochs(directory)
         raise DivergedError(
-            f"{config.kind} training diverged in epoch {int(epoch) + 1}: "
+            f"{config.kind} training diverged in epoch {epoch + 1}: "
             f"{', '.join(bad)} not finite. Nothing of this epoch was saved"
-            + (f"; the newest checkpoint is {manager.latest_checkpoint}"
-               if manager.latest_checkpoint else "")
+            + (f"; the newest checkpoint is of epoch {newest[-1]}"
+               if newest else "")
             + ". Lower --generator_lr, then rerun to resume.")
-      epoch.assign_add(1)
+      epoch += 1
+      model.assign(state)
       metrics = {k: v / steps_per_epoch for k, v in sums.items()}
-      with writer.as_default(step=int(epoch)):
-        for k, v in metrics.items():
-          tf.summary.scalar(f"{config.kind}/{k}", v)
-      manager.save(checkpoint_number=int(epoch))
-      draw = (int(epoch) % config.samples_every == 0
-              or int(epoch) == config.epochs)
-      samples = (white_strokes(model.decode(fixed_z).numpy(), strokes)
+      save_checkpoint(model, directory, epoch, config.snapshot_epochs)
+      draw = epoch % config.samples_every == 0 or epoch == config.epochs
+      samples = (white_strokes(ops.convert_to_numpy(model.decode(fixed_z)),
+                               strokes)
                  if draw or config.kind == "gan" else None)
       if config.kind == "gan":
         metrics["stripes"] = gan_objective.stripe_score(samples)
-        with writer.as_default(step=int(epoch)):
-          tf.summary.scalar("gan/stripes", metrics["stripes"])
       if draw:
+        from lasium_tf import pictures
         pictures.save_png(
-            os.path.join(directory, "samples", f"epoch_{int(epoch):04d}.png"),
+            os.path.join(directory, "samples", f"epoch_{epoch:04d}.png"),
             pictures.grid(samples.reshape((8, 8) + samples.shape[1:])))
+      seconds = time.perf_counter() - start
+      log.write(epoch, {**metrics, "seconds": seconds})
       if verbose:
         shown = " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
-        print(f"{config.kind} epoch {int(epoch)}/{config.epochs} {shown} "
-              f"({time.perf_counter() - start:.0f} s)", flush=True)
-  writer.flush()
-  return {"epochs": int(epoch), "seconds": time.perf_counter() - start,
-          **metrics}
+        print(f"{config.kind} epoch {epoch}/{config.epochs} {shown} "
+              f"({seconds:.0f} s)", flush=True)
+      if config.max_seconds is not None and seconds >= config.max_seconds:
+        if verbose:
+          print(f"Stopped after epoch {epoch}: --generator_max_seconds="
+                f"{config.max_seconds:g} passed; rerun to go on.", flush=True)
+        break
+  return {"epochs": epoch, "seconds": time.perf_counter() - start, **metrics}
 
 
-def restore(directory: str):
+def trained_on(directory: str) -> str:
+  """Which backends trained which epochs, from `metrics.jsonl`.
+
+  E.g. "jax on gpu (epochs 1-140), tensorflow on cpu (epochs 141-150)": a
+  run may move between machines, and its card says where each part ran.
+  """
+  path = pathlib.Path(directory) / "metrics.jsonl"
+  lines = [json.loads(l) for l in path.read_text().splitlines()] if (
+      path.exists()) else []
+  spans: List[list] = []
+  for line in lines:
+    where = line.get("backend", "unknown")
+    if spans and spans[-1][0] == where:
+      spans[-1][2] = line["epoch"]
+    else:
+      spans.append([where, line["epoch"], line["epoch"]])
+  return ", ".join(f"{w} (epoch{'s' if a != b else ''} "
+                   f"{a}{'-' + str(b) if a != b else ''})"
+                   for w, a, b in spans)
+
+
+def restore(path: str):
   """The GAN or VAE of a generator training folder, at its newest epoch.
 
-  Returns (model, GenerativeConfig, epoch). The folder's config.json (written
-  by --mode=train_generator) says which model and latent size it holds.
+  `path` is the folder, or one checkpoint in it
+  (`<folder>/checkpoints/epoch_0100.npz`, a snapshot of the GAN-epoch study).
+  Returns (model, GenerativeConfig, epoch, train command). The folder's
+  config.json (written by --mode=train_generator) says which model and
+  latent size it holds.
   """
+  if os.path.isfile(path):
+    checkpoint = pathlib.Path(path)
+    directory = str(checkpoint.parent.parent)
+  else:
+    directory, checkpoint = path, None
   config_path = os.path.join(directory, "config.json")
   if not os.path.exists(config_path):
     raise FileNotFoundError(
@@ -284,22 +516,28 @@ def restore(directory: str):
         f"train one with --mode=train_generator.")
   with open(config_path) as f:
     saved = json.load(f)
-  config = GenerativeConfig(**saved["generative"])
+  config = GenerativeConfig(**{
+      k: tuple(v) if isinstance(v, list) else v
+      for k, v in saved["generative"].items()})
   data = saved.get("data", {})
   model = build(config, data.get("image_size") or 28,
                 data.get("channels") or 1)
-  epoch = tf.Variable(0, dtype=tf.int64, name="epoch")
-  checkpoint = tf.train.Checkpoint(epoch=epoch, **model.trackables())
-  latest = tf.train.latest_checkpoint(os.path.join(directory, "checkpoints"))
-  if latest is None:
-    raise FileNotFoundError(f"{directory}/checkpoints holds no checkpoint "
-                            f"yet; train at least one epoch.")
-  checkpoint.restore(latest).expect_partial()
-  return model, config, int(epoch), saved.get("command", "")
+  _refuse_old_format(directory)
+  if checkpoint is None:
+    epochs = checkpoint_epochs(directory)
+    if not epochs:
+      raise FileNotFoundError(f"{directory}/checkpoints holds no checkpoint "
+                              f"yet; train at least one epoch.")
+    checkpoint = checkpoint_path(directory, epochs[-1])
+  epoch = load_checkpoint(model, checkpoint)
+  return model, config, epoch, saved.get("command", "")
 
 
-def as_generator(model) -> KerasGenerator:
-  """The LASIUM generator interface over a trained GAN or VAE."""
+def as_generator(model):
+  """The LASIUM generator interface (`generators.KerasGenerator`) over a
+  trained GAN or VAE."""
+  from lasium_tf.generators import KerasGenerator
+
   if isinstance(model, VAE):
     return KerasGenerator(model.decoder, model.encoder)
   return KerasGenerator(model.generator)
@@ -311,11 +549,13 @@ def load_generator(path: str):
   `path` is a preset of `generators.PRESETS` ("bigbigan", "progan"), a
   preset pointed at another copy of its module ("bigbigan:/local/module",
   "progan:https://..."), a SavedModel folder (a published generator, with
-  its card.json), a TF-Hub handle, or a generator training folder (its
-  newest checkpoint). Returns (generator, info); info has at least `kind`
+  its card.json), a TF-Hub handle, a generator training folder (its newest
+  checkpoint) or one checkpoint of one (`<folder>/checkpoints/epoch_0100.npz`).
+  Returns (generator, info); info has at least `kind`
   ("gan" or "vae").
   """
   from lasium_tf import generators  # The preset table lives there.
+  from lasium_tf.generators import SavedModelGenerator
 
   preset, _, handle = path.partition(":")
   if preset in generators.PRESETS:
@@ -324,12 +564,15 @@ def load_generator(path: str):
       spec = dataclasses.replace(spec, handle=handle)
     return SavedModelGenerator(spec), {"kind": "gan", "preset": preset,
                                        "source": spec.handle}
-  if os.path.isdir(path) and not os.path.exists(
-      os.path.join(path, "saved_model.pb")):
+  if _CHECKPOINT.fullmatch(os.path.basename(path)) or (
+      os.path.isdir(path) and not os.path.exists(
+          os.path.join(path, "saved_model.pb"))):
     model, config, epoch, command = restore(path)
     info = {"kind": config.kind, "epochs": epoch, "source": path,
             "train_command": command}
-    with open(os.path.join(path, "config.json")) as f:
+    folder = (os.path.dirname(os.path.dirname(path)) if os.path.isfile(path)
+              else path)
+    with open(os.path.join(folder, "config.json")) as f:
       strokes = json.load(f).get("data", {}).get("strokes", "white")
     if strokes != "white":
       info["strokes"] = strokes
@@ -342,47 +585,3 @@ def load_generator(path: str):
   spec = generators.ModuleSpec(
       path, encode_signature="encode" if info["kind"] == "vae" else None)
   return SavedModelGenerator(spec), info
-
-
-def import_gan_weights(weights: str, directory: str, command: str = "") -> Dict:
-  """Makes a generator training folder from weights `gan_jax.train` wrote.
-
-  `weights` is `<run>/generator_epoch_XXXX.weights.h5`; `<run>/config.json`
-  (written by `scripts/gan_jax.py`) gives the GAN's configuration and training
-  command, and `<run>/discriminator_epoch_XXXX.weights.h5`, where present, the
-  discriminator. `directory` receives config.json and a checkpoint at that
-  epoch, so `load_generator`, `--generator` and `--mode=export_generator`
-  read it like a folder trained here. Resuming training from it starts
-  Adam's moments afresh (they are not carried over).
-  """
-  run_dir, name = os.path.split(weights)
-  prefix, suffix = "generator_epoch_", ".weights.h5"
-  if not (name.startswith(prefix) and name.endswith(suffix)
-          and name[len(prefix):-len(suffix)].isdigit()):
-    raise ValueError(f"{weights} is not a generator_epoch_XXXX.weights.h5 "
-                     f"file written by scripts/gan_jax.py.")
-  epoch = int(name[len(prefix):-len(suffix)])
-  config_path = os.path.join(run_dir, "config.json")
-  if not os.path.exists(config_path):
-    raise FileNotFoundError(f"{config_path} is missing: it says how the "
-                            f"weights beside it were trained.")
-  with open(config_path) as f:
-    saved = json.load(f)
-  config = GenerativeConfig(**saved["generative"])
-  model = build(config, saved.get("data", {}).get("image_size") or 28)
-  model.generator.load_weights(weights)
-  discriminator = os.path.join(run_dir,
-                               f"discriminator_epoch_{epoch:04d}{suffix}")
-  if os.path.exists(discriminator):
-    model.discriminator.load_weights(discriminator)
-  os.makedirs(directory, exist_ok=True)
-  saved["command"] = f"{saved.get('command', '')}; then {command}".strip("; ")
-  atomic_write(pathlib.Path(directory) / "config.json", lambda f: f.write(
-      (json.dumps(saved, indent=2, sort_keys=True) + "\n").encode()))
-  epoch_var = tf.Variable(epoch, dtype=tf.int64, name="epoch")
-  checkpoint = tf.train.Checkpoint(epoch=epoch_var, **model.trackables())
-  tf.train.CheckpointManager(
-      checkpoint, os.path.join(directory, "checkpoints"),
-      max_to_keep=2).save(checkpoint_number=epoch)
-  return {"epoch": epoch, "directory": directory,
-          "discriminator": os.path.exists(discriminator)}

@@ -52,7 +52,9 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
           "train_images": (f"unlabeled images of {trained['data']['data_dir']}"
                            if dataset == "folder" else
                            "unlabeled images of the train split"),
-          "trainer": trained.get("trainer", "lasium_tf.generative (TensorFlow)"),
+          "trainer": trained.get("trainer") or (
+              "lasium_tf.generative, Keras on "
+              + generative.trained_on(config.experiment_dir)),
           "train_command": train_command, "export_command": config.command,
           "date": now()}
   write_json(path / "card.json", card)

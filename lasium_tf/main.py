@@ -38,6 +38,9 @@ def main(argv):
   except config_lib.ConfigError as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
+  # Keras reads its backend when first imported, which is just below.
+  from lasium_tf import backends
+  backends.select(config.generative.backend)
   # Imported here: TensorFlow loads slowly.
   from lasium_tf import modes, stopping
   from lasium_tf.data import DataError

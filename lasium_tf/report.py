@@ -116,14 +116,15 @@ def _cell(record: Optional[Dict]) -> str:
 def generator_run(record: Dict) -> str:
   """Which generator training run a record used, where runs differ.
 
-  GANs trained with `scripts/gan_jax.py` (on a GPU) and with the TensorFlow
-  trainer are separate runs with their own epoch counts, so tables and
-  curves tell them apart; so is a run with another Adam beta_1.
+  GANs trained with Keras on JAX (on a GPU: `--generator_backend=jax`, or
+  the earlier `scripts/gan_jax.py`) and on TensorFlow are separate runs with
+  their own epoch counts, so tables and curves tell them apart; so is a run
+  with another Adam beta_1.
   """
   info = record.get("hyperparameters", {}).get("generator_info") or {}
   text = " ".join(str(info.get(k, "")) for k in ("train_command", "source",
                                                  "trainer"))
-  if "gan_jax" not in text:
+  if "gan_jax" not in text and "--generator_backend=jax" not in text:
     return ""
   beta1 = re.search(r"--generator_beta1=([0-9.]+)", text)
   if beta1 or "beta05" in text:

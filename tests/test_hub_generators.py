@@ -64,7 +64,7 @@ def test_presets_resolve_through_load_generator(monkeypatch):
     def __init__(self, spec):
       seen["spec"] = spec
 
-  monkeypatch.setattr(generative, "SavedModelGenerator", Fake)
+  monkeypatch.setattr(generators, "SavedModelGenerator", Fake)
   _, info = generative.load_generator("progan")
   assert seen["spec"].handle.endswith("google/progan-128/1")
   assert seen["spec"].unit_latents and info["kind"] == "gan"
