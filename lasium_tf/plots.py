@@ -22,7 +22,8 @@ import pathlib
 import sys
 from typing import Dict, List, Tuple
 
-from lasium_tf.report import REPO, generator_run, load_results
+from lasium_tf.report import REPO
+from lasium_tf.rundir import Summary, load_results
 
 # The authors' plot (LASIUM-N, GAN-MAML, Omniglot 5-way 1-shot) against GAN
 # epochs, read from their code (shared/docs/authors-code-facts.md).
@@ -33,37 +34,31 @@ AUTHORS_GAN_EPOCHS = ((0, 51.95), (10, 67.50), (20, 71.26), (30, 77.34),
 Point = Tuple[float, float, float]  # x, accuracy, ci95
 
 
-def _policy(record: Dict) -> str:
-  hyper = record.get("hyperparameters", {})
-  if "sigma_max" in hyper and hyper.get("policy") == "n":
-    return f"sigma~U(0,{hyper['sigma_max']:g})"
-  if "sigma" in hyper and "sigma2" not in hyper and hyper.get("policy") == "n":
-    return f"sigma={hyper['sigma']:g}"
-  if "sigma2" in hyper and hyper.get("policy") == "n":
-    return f"sigma^2={hyper['sigma2']:g}"
-  if "alpha" in hyper:
-    return f"alpha={hyper['alpha']:g}"
+def _policy(record: Summary) -> str:
+  values = record.values
+  if record.policy == "n":
+    if "sigma_max" in values:
+      return f"sigma~U(0,{values['sigma_max']:g})"
+    if "sigma" in values and "sigma2" not in values:
+      return f"sigma={values['sigma']:g}"
+    if "sigma2" in values:
+      return f"sigma^2={values['sigma2']:g}"
+  if "alpha" in values:
+    return f"alpha={values['alpha']:g}"
   return ""
 
 
-def _generator_epochs(record: Dict):
-  info = record.get("hyperparameters", {}).get("generator_info") or {}
-  return info.get("epochs")
-
-
-def _data(record: Dict) -> str:
+def _data(record: Summary) -> str:
   """', authors split' / ', black strokes' for runs off the default data."""
-  data = record.get("config", {}).get("data") or {}
-  split = data.get("split")
-  label = f", {split} split" if split not in (None, "vinyals") else ""
-  label += ", black strokes" if data.get("strokes") == "black" else ""
-  task = record.get("hyperparameters", {}).get("train_task") or {}
-  if task.get("query_shift"):
-    label += f", shift {task['query_shift']} ({task.get('shift_fill')} fill)"
+  label = (f", {record.split} split"
+           if record.split not in (None, "vinyals") else "")
+  label += ", black strokes" if record.strokes == "black" else ""
+  if record.query_shift:
+    label += f", shift {record.query_shift} ({record.shift_fill} fill)"
   return label
 
 
-def generator_epoch_curves(records: List[Dict]) -> Dict[str, List[Point]]:
+def generator_epoch_curves(records: List[Summary]) -> Dict[str, List[Point]]:
   """{label: [(epochs, accuracy, ci)]} for runs at 1000 meta-iterations.
 
   Only runs at Table 7's budget (1000 meta-iterations) are compared, so a
@@ -71,28 +66,27 @@ def generator_epoch_curves(records: List[Dict]) -> Dict[str, List[Point]]:
   """
   curves = collections.defaultdict(dict)
   for r in records:
-    epochs = _generator_epochs(r)
-    if epochs is None or r.get("budget", {}).get("meta_iterations") != 1000:
+    epochs = r.generator_epochs
+    if epochs is None or r.meta_iterations != 1000:
       continue
-    label = (f"{r['method']}{generator_run(r)} {_policy(r)}{_data(r)}, "
-             f"{r['k_shot']}-shot")
-    curves[label].setdefault(epochs, (epochs, r["accuracy"], r["ci95"]))
+    label = (f"{r.method}{r.generator_run} {_policy(r)}{_data(r)}, "
+             f"{r.k_shot}-shot")
+    curves[label].setdefault(epochs, (epochs, r.accuracy, r.ci95))
   return {k: sorted(v.values()) for k, v in curves.items() if len(v) >= 2}
 
 
-def meta_iteration_curves(records: List[Dict]) -> Dict[str, List[Point]]:
+def meta_iteration_curves(records: List[Summary]) -> Dict[str, List[Point]]:
   """{label: [(meta-iterations, accuracy, ci)]} with two budgets or more."""
   curves = collections.defaultdict(dict)
   for r in records:
-    iterations = r.get("budget", {}).get("meta_iterations")
+    iterations = r.meta_iterations
     if not iterations:
       continue
-    epochs = _generator_epochs(r)
+    epochs = r.generator_epochs
     generator = f", generator {epochs} ep" if epochs is not None else ""
-    label = (f"{r['method']}{generator_run(r)} {_policy(r)}{generator}"
-             f"{_data(r)}, {r['k_shot']}-shot")
-    curves[label].setdefault(iterations, (iterations, r["accuracy"],
-                                          r["ci95"]))
+    label = (f"{r.method}{r.generator_run} {_policy(r)}{generator}"
+             f"{_data(r)}, {r.k_shot}-shot")
+    curves[label].setdefault(iterations, (iterations, r.accuracy, r.ci95))
   return {k: sorted(v.values()) for k, v in curves.items() if len(v) >= 2}
 
 

@@ -2,7 +2,8 @@
 
   python -m lasium_tf.report            # writes results/README.md
 
-Reads every `results/**/*.json` (one per recorded run and shot) and lays the
+Reads every `results/**/*.json` (one per recorded run and shot, through
+`rundir.load_results`, as `rundir.Summary` values) and lays the
 Omniglot rows of the paper's Table 1 and Table 7 out with our accuracy +- 95%
 CI, the paper's, the budget and the command of each run; rows not yet run
 are marked so, with the flagfile that would run them.
@@ -10,11 +11,11 @@ are marked so, with the flagfile that would run them.
 
 from __future__ import annotations
 
-import json
 import pathlib
-import re
 import sys
 from typing import Dict, List, Optional, Tuple
+
+from lasium_tf.rundir import Summary, load_results
 
 # The repository whose results/ and flags/ are reported: the working
 # directory (run `python -m lasium_tf.report` from the repository root),
@@ -54,19 +55,6 @@ PAPER_TABLE7 = {
 }
 
 
-def load_results(results_dir: pathlib.Path) -> List[Dict]:
-  records = []
-  for path in sorted(results_dir.rglob("*.json")):
-    try:
-      record = json.loads(path.read_text())
-    except (OSError, ValueError):
-      continue
-    if {"method", "k_shot", "accuracy", "ci95"} <= set(record):
-      record["_path"] = path.relative_to(results_dir).as_posix()
-      records.append(record)
-  return records
-
-
 # Runs before this date drew --split=authors with numpy's RandomState(47),
 # not the authors' Python random.seed(47) over sorted full paths.
 AUTHORS_SPLIT_EXACT_SINCE = "2026-11-28"
@@ -75,102 +63,62 @@ RECIPE_NAMES = {"none": "no shift", "authors": "authors' recipe",
                 "ours": "our recipe"}
 
 
-def recipe_of(record: Dict) -> str:
-  """The named recipe of a run; runs from before recipes existed are "none"."""
-  return record.get("hyperparameters", {}).get("recipe", "none")
-
-
-def _find(records, method, k_shot, table=None, key=None, value=None,
-          recipe=None):
+def _find(records: List[Summary], method, k_shot, table=None, key=None,
+          value=None, recipe=None) -> Optional[Summary]:
   for record in records:
-    if record["method"] != method or record["k_shot"] != k_shot:
+    if record.method != method or record.k_shot != k_shot:
       continue
-    if record.get("dataset", "omniglot") != "omniglot":
+    if record.dataset != "omniglot":
       continue
-    if record.get("study"):
+    if record.study:
       continue  # A budget series for the plots, not a table row.
-    if table is not None and record.get("table") != table:
+    if table is not None and record.table != table:
       continue
-    if recipe is not None and recipe_of(record) != recipe:
+    if recipe is not None and record.recipe != recipe:
       continue
-    hyper = record.get("hyperparameters", {})
-    if key is not None and hyper.get(key) != value:
+    if key is not None and record.values.get(key) != value:
       continue
-    if key == "sigma" and "sigma2" in hyper:
+    if key == "sigma" and "sigma2" in record.values:
       continue  # Given as a variance; the recipes' N cells give a std.
     return record
   return None
 
 
-def reaches_paper(record: Optional[Dict], paper: float) -> bool:
+def reaches_paper(record: Optional[Summary], paper: float) -> bool:
   """Whether the paper's number lies within or below our 95% interval."""
-  return record is not None and record["accuracy"] + record["ci95"] >= paper
+  return record is not None and record.accuracy + record.ci95 >= paper
 
 
-def _cell(record: Optional[Dict]) -> str:
+def _cell(record: Optional[Summary]) -> str:
   if record is None:
     return "not run"
-  return f"{record['accuracy']:.2f} +- {record['ci95']:.2f}"
+  return f"{record.accuracy:.2f} +- {record.ci95:.2f}"
 
 
-def generator_run(record: Dict) -> str:
-  """Which generator training run a record used, where runs differ.
-
-  GANs trained with Keras on JAX (on a GPU: `--generator_backend=jax`, or
-  the earlier `scripts/gan_jax.py`) and on TensorFlow are separate runs with
-  their own epoch counts, so tables and curves tell them apart; so is a run
-  with another Adam beta_1.
-  """
-  info = record.get("hyperparameters", {}).get("generator_info") or {}
-  text = " ".join(str(info.get(k, "")) for k in ("train_command", "source",
-                                                 "trainer"))
-  if "gan_jax" not in text and "--generator_backend=jax" not in text:
-    return ""
-  beta1 = re.search(r"--generator_beta1=([0-9.]+)", text)
-  if beta1 or "beta05" in text:
-    return f" (JAX-trained, Adam beta1 {beta1.group(1) if beta1 else '0.5'})"
-  return " (JAX-trained)"
-
-
-def _budget(record: Dict) -> str:
-  budget = record.get("budget", {})
+def _budget(record: Summary) -> str:
   parts = []
-  hyper = record.get("hyperparameters", {})
-  if "meta_iterations" in budget:
-    trained = (hyper.get("train_task") or {}).get("k_shot")
-    shots = (f" of {trained}-shot tasks" if budget["meta_iterations"]
-             and trained not in (None, record.get("k_shot")) else "")
-    parts.append(f"{budget['meta_iterations']} meta-its{shots}")
-  generator = hyper.get("generator_info") or {}
-  if generator.get("epochs") is not None:
-    parts.append(f"{generator['kind'].upper()} {generator['epochs']} epochs"
-                 f"{generator_run(record)}")
-  if "eval_tasks" in budget:
-    parts.append(f"{budget['eval_tasks']} tasks")
-  if hyper.get("strokes") == "black":
+  if record.meta_iterations is not None:
+    shots = (f" of {record.trained_shot}-shot tasks" if record.meta_iterations
+             and record.trained_shot not in (None, record.k_shot) else "")
+    parts.append(f"{record.meta_iterations} meta-its{shots}")
+  if record.generator_epochs is not None:
+    parts.append(f"{record.generator_kind.upper()} {record.generator_epochs} "
+                 f"epochs{record.generator_run}")
+  if record.eval_tasks is not None:
+    parts.append(f"{record.eval_tasks} tasks")
+  if record.strokes == "black":
     parts.append("black strokes")
-  if hyper.get("train_rotations"):
+  if record.train_rotations:
     parts.append("rotation classes")
-  if hyper.get("split") == "authors":
+  if record.split == "authors":
     parts.append("authors' split" + (
         " (an earlier permutation)"
-        if record.get("date", "") < AUTHORS_SPLIT_EXACT_SINCE else ""))
+        if record.date < AUTHORS_SPLIT_EXACT_SINCE else ""))
   return ", ".join(parts)
 
 
-def _command(record: Dict) -> str:
-  return f"`{record.get('command', '')}`"
-
-
-def settings(record: Dict) -> str:
-  """The policy's hyperparameters and the query shift of a run, in short."""
-  hyper = record.get("hyperparameters", {})
-  parts = [f"{k} {hyper[k]:g}" for k in ("sigma2", "sigma", "sigma_max",
-                                          "alpha") if k in hyper]
-  task = hyper.get("train_task") or {}
-  if task.get("query_shift"):
-    parts.append(f"shift {task['query_shift']} ({task.get('shift_fill')})")
-  return ", ".join(parts)
+def _command(record: Summary) -> str:
+  return f"`{record.command}`"
 
 
 def _recipe_flagfile(flagfile: str, recipe: str) -> str:
@@ -192,13 +140,11 @@ def table1(records) -> List[str]:
            "5-shot (ours) | 5-shot (paper) | budget | command |",
            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
   for method, (paper1, paper5) in PAPER_TABLE1.items():
-    runs = [r for r in records if r["method"] == method
-            and r.get("table") == 1 and not r.get("study")
-            and r.get("dataset", "omniglot") == "omniglot"]
-    groups: Dict[Tuple[str, str], Dict[int, Dict]] = {}
+    runs = [r for r in records if r.method == method and r.table == 1
+            and not r.study and r.dataset == "omniglot"]
+    groups: Dict[Tuple[str, str], Dict[int, Summary]] = {}
     for r in runs:
-      groups.setdefault((recipe_of(r), settings(r)), {}).setdefault(
-          r["k_shot"], r)
+      groups.setdefault((r.recipe, r.settings), {}).setdefault(r.k_shot, r)
     flagfile = TABLE1_FLAGFILES.get(method)
     for recipe in RECIPES:
       keys = sorted(k for k in groups if k[0] == recipe)
@@ -220,7 +166,7 @@ def table1(records) -> List[str]:
   return lines
 
 
-def _marked(record: Optional[Dict], paper: float) -> str:
+def _marked(record: Optional[Summary], paper: float) -> str:
   cell = _cell(record)
   return f"**{cell}**" if reaches_paper(record, paper) else cell
 
@@ -302,16 +248,16 @@ def table7_runs(records, recipe) -> List[str]:
 
 def studies(records) -> List[str]:
   """Runs of a `--study` (budget series), one row each, by study name."""
-  rows = sorted((r for r in records if r.get("study")),
-                key=lambda r: (r["study"], r["method"], r["_path"]))
+  rows = sorted((r for r in records if r.study),
+                key=lambda r: (r.study, r.method, r.path))
   if not rows:
     return []
   lines = ["## Studies (budget series; drawn by `python -m lasium_tf.plots`)",
            "", "| study | method | recipe | settings | shot | ours | budget "
            "| command |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
   for r in rows:
-    lines.append(f"| {r['study']} | {r['method']} | {recipe_of(r)} | "
-                 f"{settings(r)} | {r['k_shot']} | {_cell(r)} | {_budget(r)} "
+    lines.append(f"| {r.study} | {r.method} | {r.recipe} | "
+                 f"{r.settings} | {r.k_shot} | {_cell(r)} | {_budget(r)} "
                  f"| {_command(r)} |")
   return lines
 

@@ -8,9 +8,10 @@ A meta-learning run's folder (`--experiment_dir`) holds
   * `results_Kshot.json`: one result record per evaluated shot;
   * `checkpoints/` and `tensorboard/` (written by `lasium_tf.experiment`).
 `RunDir` reads and writes these files, and refuses to resume a checkpoint
-under other training settings or another generator. `result_record` is the
-one schema of a result JSON (also copied to `--results_file`), which
-`lasium_tf.report` and `lasium_tf.plots` read.
+under other training settings or another generator. `result_record` writes
+the one schema of a result JSON (also copied to `--results_file`);
+`summarize` and `load_results` read it back as a `Summary`, the only view
+of it that `lasium_tf.report` and `lasium_tf.plots` have.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import re
 import shutil
 import subprocess
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, List, NamedTuple, Optional
 
 import numpy as np
 
@@ -378,3 +379,109 @@ def export_card(config: Config, meta_iterations: int) -> Dict:
           "train_command": trained.get("command", config.command),
           "export_command": config.command, "results": results,
           "date": now(), **code_version()}
+
+
+class Summary(NamedTuple):
+  """What a result JSON says, read in one place for report and plots.
+
+  `summarize` builds it from a record of any age: settings that older
+  records kept elsewhere (the split and ink under "config") or not at all
+  are read or defaulted here, and nowhere else.
+  """
+
+  path: str  # Relative to the results folder.
+  method: str
+  dataset: str
+  k_shot: int
+  accuracy: float
+  ci95: float
+  command: str
+  date: str
+  table: Optional[int]
+  study: Optional[str]
+  recipe: str  # "none" for runs from before recipes existed.
+  meta_iterations: Optional[int]
+  trained_shot: Optional[int]  # The meta-training tasks' shot.
+  eval_tasks: Optional[int]
+  policy: Optional[str]
+  values: Dict[str, float]  # The policy's sigma2 / sigma / sigma_max / alpha.
+  generator_kind: Optional[str]
+  generator_epochs: Optional[int]
+  generator_run: str  # " (JAX-trained)" and the like; "" for the default.
+  split: Optional[str]
+  strokes: str
+  train_rotations: bool
+  query_shift: int
+  shift_fill: Optional[str]
+
+  @property
+  def settings(self) -> str:
+    """The policy's values and the query shift, in short."""
+    parts = [f"{k} {self.values[k]:g}" for k in _POLICY_VALUES
+             if k in self.values]
+    if self.query_shift:
+      parts.append(f"shift {self.query_shift} ({self.shift_fill})")
+    return ", ".join(parts)
+
+
+_POLICY_VALUES = ("sigma2", "sigma", "sigma_max", "alpha")
+
+
+def _generator_run(info: Dict) -> str:
+  """GANs trained with Keras on JAX (`--generator_backend=jax`, or the
+  earlier `scripts/gan_jax.py`) are runs apart from TensorFlow-trained ones,
+  with their own epoch counts; so is a run with another Adam beta_1."""
+  text = " ".join(str(info.get(k, "")) for k in ("train_command", "source",
+                                                 "trainer"))
+  if "gan_jax" not in text and "--generator_backend=jax" not in text:
+    return ""
+  beta1 = re.search(r"--generator_beta1=([0-9.]+)", text)
+  if beta1 or "beta05" in text:
+    return f" (JAX-trained, Adam beta1 {beta1.group(1) if beta1 else '0.5'})"
+  return " (JAX-trained)"
+
+
+def summarize(record: Dict, path: str = "") -> Summary:
+  """The `Summary` of a result record (`result_record`'s JSON)."""
+  hyper = record.get("hyperparameters", {})
+  data = (record.get("config") or {}).get("data") or {}
+  budget = record.get("budget", {})
+  task = hyper.get("train_task") or {}
+  info = hyper.get("generator_info") or {}
+  return Summary(
+      path=path, method=record["method"],
+      dataset=record.get("dataset", "omniglot"), k_shot=record["k_shot"],
+      accuracy=record["accuracy"], ci95=record["ci95"],
+      command=record.get("command", ""), date=record.get("date", ""),
+      table=record.get("table"), study=record.get("study"),
+      recipe=hyper.get("recipe", "none"),
+      meta_iterations=budget.get("meta_iterations"),
+      trained_shot=task.get("k_shot"), eval_tasks=budget.get("eval_tasks"),
+      policy=hyper.get("policy"),
+      values={k: hyper[k] for k in _POLICY_VALUES if k in hyper},
+      generator_kind=info.get("kind"), generator_epochs=info.get("epochs"),
+      generator_run=_generator_run(info),
+      split=hyper.get("split", data.get("split")),
+      strokes=hyper.get("strokes", data.get("strokes")) or "white",
+      train_rotations=bool(hyper.get("train_rotations")),
+      query_shift=task.get("query_shift") or 0,
+      shift_fill=task.get("shift_fill"))
+
+
+def load_results(results_dir) -> List[Summary]:
+  """Every result JSON under `results_dir`, summarized, in path order.
+
+  Files that are not result records (or not JSON) are skipped.
+  """
+  results_dir = pathlib.Path(results_dir)
+  summaries = []
+  for path in sorted(results_dir.rglob("*.json")):
+    try:
+      record = json.loads(path.read_text())
+    except (OSError, ValueError):
+      continue
+    if isinstance(record, dict) and {"method", "k_shot", "accuracy",
+                                     "ci95"} <= set(record):
+      summaries.append(summarize(
+          record, path.relative_to(results_dir).as_posix()))
+  return summaries

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from lasium_tf import plots
+from lasium_tf import plots, rundir
 
 pytest.importorskip("matplotlib")
 
@@ -61,10 +61,34 @@ def test_gpu_trained_generators_get_their_own_curves(tmp_path):
       run(61.0, 140, jax + " --generator_beta1=0.5"),
       dict(run(66.0, 151, jax), config={"data": {"split": "authors"}}),
   ]
-  curves = plots.generator_epoch_curves(records)
+  curves = plots.generator_epoch_curves(
+      [rundir.summarize(r) for r in records])
   assert sorted(curves) == [
       "LASIUM-N-GAN-MAML (JAX-trained) sigma^2=0.5, 1-shot",
       "LASIUM-N-GAN-MAML sigma^2=0.5, 1-shot"]
   assert [p[:2] for p in curves[
       "LASIUM-N-GAN-MAML (JAX-trained) sigma^2=0.5, 1-shot"]] == [
           (30, 60.0), (140, 65.0)]
+
+
+def test_one_summary_serves_report_and_plots_for_records_of_any_age():
+  """Older records kept split and ink under "config" only; new ones under
+  "hyperparameters" too. `summarize` reads both the same way."""
+  old = record("LASIUM-N-GAN-MAML", 60.0, 1000, epochs=30)
+  old["config"] = {"data": {"split": "authors", "strokes": "black"}}
+  new = record("LASIUM-N-GAN-MAML", 60.0, 1000, epochs=30)
+  new["hyperparameters"].update(split="authors", strokes="black",
+                                recipe="ours",
+                                train_task={"k_shot": 5, "query_shift": 3,
+                                            "shift_fill": "background"})
+  new["hyperparameters"]["generator_info"]["train_command"] = (
+      "python -m lasium_tf.main --mode=train_generator "
+      "--generator_backend=jax --generator_beta1=0.5")
+  a, b = rundir.summarize(old), rundir.summarize(new)
+  assert (a.split, a.strokes, a.recipe, a.generator_run) == (
+      "authors", "black", "none", "")
+  assert (b.split, b.strokes, b.recipe, b.trained_shot) == (
+      "authors", "black", "ours", 5)
+  assert b.generator_run == " (JAX-trained, Adam beta1 0.5)"
+  assert b.settings == "sigma2 0.5, shift 3 (background)"
+  assert plots._data(a) == ", authors split, black strokes"
