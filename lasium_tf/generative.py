@@ -50,6 +50,7 @@ from lasium_tf.config import (GENERATOR_KINDS, ConfigError, DivergedError,
 from lasium_tf.files import atomic_write
 from lasium_tf.models import omniglot_gan, omniglot_vae
 from lasium_tf.progress import Progress
+from lasium_tf.rundir import RunDir
 from lasium_tf.stopping import StopSignals, Stopped
 
 State = Dict[str, list]  # Variable values by group name (`_Model.groups`).
@@ -509,13 +510,11 @@ def restore(path: str):
     directory = str(checkpoint.parent.parent)
   else:
     directory, checkpoint = path, None
-  config_path = os.path.join(directory, "config.json")
-  if not os.path.exists(config_path):
+  saved = RunDir(directory).saved_config()
+  if saved is None:
     raise FileNotFoundError(
         f"{directory} is not a generator training folder (no config.json); "
         f"train one with --mode=train_generator.")
-  with open(config_path) as f:
-    saved = json.load(f)
   config = GenerativeConfig(**{
       k: tuple(v) if isinstance(v, list) else v
       for k, v in saved["generative"].items()})
@@ -572,8 +571,7 @@ def load_generator(path: str):
             "train_command": command}
     folder = (os.path.dirname(os.path.dirname(path)) if os.path.isfile(path)
               else path)
-    with open(os.path.join(folder, "config.json")) as f:
-      strokes = json.load(f).get("data", {}).get("strokes", "white")
+    strokes = RunDir(folder).saved_config()["data"]["strokes"]
     if strokes != "white":
       info["strokes"] = strokes
     return as_generator(model), info
