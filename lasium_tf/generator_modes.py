@@ -33,7 +33,7 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
   model, gen_config, epoch, train_command = generative.restore(
       config.experiment_dir)
   generator = generative.as_generator(model)
-  path = generators.export_generator(generator.decoder, config.export_dir,
+  path = generators.save_generator_module(generator.decoder, config.export_dir,
                                      generator.encoder)
   z = tf.random.stateless_normal([64, generator.latent_dim], [config.seed, 7])
   trained = RunDir(config.experiment_dir).saved_config()

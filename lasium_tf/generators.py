@@ -13,7 +13,7 @@ to `encode` real images into anchors). Two implementations:
   TF-Hub generators (BigBiGAN, ProGAN). The latent size is always read from
   the signature.
 
-`export_generator` writes such a SavedModel from a Keras decoder/encoder; it
+`save_generator_module` writes such a SavedModel from a Keras decoder/encoder; it
 needs none of this project's code to load.
 """
 
@@ -194,8 +194,8 @@ class _ExportModule(tf.Module):
     return {"mean": mean, "log_var": log_var}
 
 
-def export_generator(decoder: keras.Model, path,
-                     encoder: Optional[keras.Model] = None) -> pathlib.Path:
+def save_generator_module(decoder: keras.Model, path,
+                          encoder: Optional[keras.Model] = None) -> pathlib.Path:
   """Saves a `generate` (and `encode`) SavedModel loadable with hub.load.
 
   Written to a temporary folder beside `path` and renamed into place, so a

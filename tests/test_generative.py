@@ -180,7 +180,7 @@ def test_export_loads_through_hub_and_matches_keras(vae_folder, tmp_path):
   model, config, epoch, _ = generative.restore(str(vae_folder))
   assert config.kind == "vae" and epoch == 1
   keras_generator = generative.as_generator(model)
-  path = generators.export_generator(keras_generator.decoder,
+  path = generators.save_generator_module(keras_generator.decoder,
                                      tmp_path / "omniglot_vae",
                                      keras_generator.encoder)
   loaded = generators.SavedModelGenerator(generators.ModuleSpec(
