@@ -19,6 +19,8 @@ OMNIGLOT_IMAGES_PER_CLASS = 20
 MODES = ("train", "evaluate", "train_and_evaluate", "export",
          "train_generator", "export_generator", "draw_tasks")
 LEARNERS = ("maml", "protonets")
+# tf.distribute strategies meta-learning runs under (`lasium_tf.distribute`).
+STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 TASK_SOURCES = ("labelled", "lasium", "none")
 POLICIES = ("n", "ro", "oc")
 BACKBONES = ("paper", "code")
@@ -558,6 +560,13 @@ class Config:
       True, "MAML adapts a meta-batch's or an evaluation call's tasks as one "
       "stacked network (grouped convolutions); false: task by task (the "
       "reference path).")
+  strategy: str = setting(
+      "default", "tf.distribute strategy of meta-training and evaluation: "
+      "default (one device), mirrored (every local GPU, or --logical_cpus), "
+      "multi_worker (machines named by TF_CONFIG), tpu.", choices=STRATEGIES)
+  logical_cpus: Optional[int] = setting(
+      None, "Split the CPU into this many logical devices, one replica each "
+      "under --strategy=mirrored (to test distribution without GPUs).")
   command: str = setting("", flag=None)
 
   def validate(self) -> "Config":
@@ -566,6 +575,15 @@ class Config:
     _one_of("task_source", self.task_source, TASK_SOURCES)
     _one_of("learner", self.learner, LEARNERS)
     _one_of("backbone", self.backbone, BACKBONES)
+    _one_of("strategy", self.strategy, STRATEGIES)
+    if self.logical_cpus is not None:
+      _positive("logical_cpus", self.logical_cpus)
+    if self.strategy != "default" and self.mode not in (
+        "train", "evaluate", "train_and_evaluate"):
+      raise ConfigError(
+          f"--strategy={self.strategy} distributes meta-training and "
+          f"evaluation; --mode={self.mode} runs on one device: drop the "
+          f"flag.")
     self.data.validate()
     _one_of("eval_split", self.eval.split, EVAL_SPLITS)
     _positive("n_way", self.task.n_way)

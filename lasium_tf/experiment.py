@@ -11,14 +11,18 @@ pure functions of seed and index). The run folder's files belong to
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import itertools
 import os
+import shutil
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
 import tensorflow as tf
 
-from lasium_tf import augment
+from lasium_tf import augment, distribute
 from lasium_tf.config import (Config, ConfigError, DivergedError,
                               EvalConfig, shift_fill_value)
 from lasium_tf.learner import NON_FINITE
@@ -66,14 +70,16 @@ def checkpoint_manager(learner, directory: str):
   return manager, step
 
 
-def checkpoint_candidates(manager) -> List[str]:
-  """Every checkpoint in the manager's folder whose files exist, newest first.
+def checkpoint_candidates(manager, directory: Optional[str] = None
+                          ) -> List[str]:
+  """Every checkpoint in the manager's folder (or `directory`) whose files
+  exist, newest first.
 
   Found from the files themselves, so a checkpoint written completely but
   whose state file (`checkpoint`) was not (a kill between the two) counts.
   """
   found = {}
-  for index in tf.io.gfile.glob(os.path.join(manager.directory,
+  for index in tf.io.gfile.glob(os.path.join(directory or manager.directory,
                                              "ckpt-*.index")):
     prefix = index[:-len(".index")]
     number = prefix.rsplit("-", 1)[-1]
@@ -113,8 +119,11 @@ def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
   """The outer loop: `iterations - start_step` meta-steps on `tasks`.
 
   Args:
-    learner: the MAML learner (its model and optimizer are checkpointed).
-    tasks: batched Episodes, the first one being meta-batch `start_step`.
+    learner: anything with `meta_step(episodes)`: a learner, or a
+      `distribute.DistributedLearner` (its model and optimizer are
+      checkpointed by `manager`).
+    tasks: batched Episodes (a tf.data stream, or a distributed one), the
+      first one being meta-batch `start_step`.
     iterations: the total number of meta-steps to reach.
     manager, step: a CheckpointManager and its step variable.
     record_seconds: called with the seconds spent since its last call each
@@ -132,7 +141,7 @@ def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
   window: List[Dict[str, float]] = []
   current = start_step
   with StopSignals() as signals:
-    for episodes in tasks.take(iterations - start_step):
+    for episodes in itertools.islice(tasks, iterations - start_step):
       metrics = {k: float(v) for k, v in learner.meta_step(episodes).items()}
       if not metrics.pop("finite", 1.0):
         saved = manager.latest_checkpoint if manager is not None else None
@@ -178,23 +187,28 @@ def mean_and_ci95(accuracies: np.ndarray):
 
 
 def evaluate(learner, task_source, eval_config: EvalConfig,
-             k_shot: int, verbose: bool = True) -> Dict:
+             k_shot: int, verbose: bool = True, distributed=None) -> Dict:
   """Accuracy on `num_tasks` real tasks of the seed's fixed sequence.
 
   `task_source` is a data part from `lasium_tf.data.load_parts` (anything
-  with `episodes(n_way, k_shot, k_query, seed, start, count)`).
+  with `episodes(n_way, k_shot, k_query, seed, start, count)`). With
+  `distributed` (a `distribute.DistributedLearner` of `learner`), each
+  call's tasks are split over its replicas: the same per-task accuracies.
   """
   tasks = task_source.episodes(
       eval_config.n_way, k_shot, eval_config.k_query,
       seed=eval_config.seed, count=eval_config.num_tasks)
   tasks = tasks.batch(eval_config.tasks_per_call).prefetch(1)
+  scorer = learner
+  if distributed is not None:
+    tasks, scorer = distributed.evaluation_batches(tasks), distributed
   progbar = Progress(eval_config.num_tasks, f"evaluate {k_shot}-shot",
                      verbose)
   start = time.perf_counter()
   accuracies = []
   for batch in tasks:
     try:
-      accuracies.append(learner.evaluate(batch).numpy())
+      accuracies.append(scorer.evaluate(batch).numpy())
     except tf.errors.InvalidArgumentError as e:
       if NON_FINITE not in str(e):
         raise
@@ -246,19 +260,34 @@ def _parts_needed(config: Config):
   return list(dict.fromkeys(parts))
 
 
-def meta_learn(config: Config, verbose: bool = True) -> Dict:
+def meta_learn(config: Config, verbose: bool = True,
+               strategy=None) -> Dict:
   """Meta-trains, evaluates or exports a learner as configured.
 
   Writes checkpoints, TensorBoard logs and the run folder's records
   (`lasium_tf.rundir`) into `config.experiment_dir`, which it holds locked
   meanwhile; returns the training metrics, one result record per evaluated
-  shot and the meta-iteration.
+  shot and the meta-iteration. Under a tf.distribute `strategy`
+  (`lasium_tf.distribute`) the meta-batches and evaluation calls are split
+  over its replicas; a worker other than the chief writes to a temporary
+  folder, removed at the end, and resumes from the chief's checkpoints.
   """
-  with RunDir(config.experiment_dir).lock():
-    return _meta_learn(config, verbose)
+  if strategy is not None:
+    distribute.per_replica_batch(strategy, config.maml.meta_batch_size)
+  if distribute.is_chief(strategy):
+    with RunDir(config.experiment_dir).lock():
+      return _meta_learn(config, verbose, strategy)
+  scratch = distribute.worker_dir(strategy)
+  try:
+    return _meta_learn(dataclasses.replace(
+        config, experiment_dir=scratch, results_file=None), False, strategy,
+        restore_from=os.path.join(config.experiment_dir, "checkpoints"))
+  finally:
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _meta_learn(config: Config, verbose: bool = True) -> Dict:
+def _meta_learn(config: Config, verbose: bool = True, strategy=None,
+                restore_from: Optional[str] = None) -> Dict:
   parts = load_parts(config.data, _parts_needed(config), verbose)
   if config.data.train_rotations and "train" in parts:
     parts["train"] = parts["train"].with_rotations()
@@ -274,9 +303,13 @@ def _meta_learn(config: Config, verbose: bool = True) -> Dict:
   os.makedirs(config.experiment_dir, exist_ok=True)
   if config.mode in ("evaluate", "train_and_evaluate"):
     run.check_writable(config)
-  learner = build_learner(config)
+  with (strategy.scope() if strategy is not None
+        else contextlib.nullcontext()):
+    learner = build_learner(config)
   manager, step = checkpoint_manager(learner, config.experiment_dir)
-  candidates = checkpoint_candidates(manager)
+  distributed = (distribute.DistributedLearner(learner, strategy)
+                 if strategy is not None else None)
+  candidates = checkpoint_candidates(manager, restore_from)
   if candidates:
     run.check_resume(config)
   run.record_config(config)
@@ -303,7 +336,13 @@ def _meta_learn(config: Config, verbose: bool = True) -> Dict:
   training = {}
   if config.mode != "evaluate" and int(step) < config.iterations:
     start = int(step)
-    if config.task_source == "lasium":
+    if strategy is not None:
+      if config.task_source == "lasium":
+        run.check_generator(generator_info)
+      tasks = distribute.task_streams(
+          strategy, _task_stream(config, sampler, parts.get("train")),
+          config.maml.meta_batch_size, start)
+    elif config.task_source == "lasium":
       run.check_generator(generator_info)
       tasks = sampler.meta_batches(config.seed, config.maml.meta_batch_size,
                                    start_batch=start)
@@ -321,7 +360,7 @@ def _meta_learn(config: Config, verbose: bool = True) -> Dict:
       print(f"Meta-training {config.iterations - start} iterations "
             f"({start} done) on {config.task_source} tasks.", flush=True)
     try:
-      training = meta_train(learner, tasks, config.iterations,
+      training = meta_train(distributed or learner, tasks, config.iterations,
                             config.experiment_dir, config.checkpoint_every,
                             config.log_every, start, manager, step, verbose,
                             record_seconds=run.add_train_seconds)
@@ -340,9 +379,10 @@ def _meta_learn(config: Config, verbose: bool = True) -> Dict:
         print(f"Evaluating {config.eval.num_tasks} {config.eval.n_way}-way "
               f"{k_shot}-shot tasks ({config.eval.split} split).", flush=True)
       outcome = evaluate(learner, parts[config.eval.split], config.eval,
-                         k_shot, verbose)
+                         k_shot, verbose, distributed)
       record = result_record(config, k_shot, outcome, int(step),
-                             train_seconds, generator_info)
+                             train_seconds, generator_info,
+                             distribute.describe(strategy))
       run.write_result(config, record)
       if verbose:
         print(f"{config.method}: {k_shot}-shot accuracy "
@@ -350,6 +390,30 @@ def _meta_learn(config: Config, verbose: bool = True) -> Dict:
       results[k_shot] = record
   return {"training": training, "results": results,
           "meta_iterations": int(step)}
+
+
+def _task_stream(config: Config, sampler, train_part):
+  """`start -> tasks start, start + 1, ...` of the run's training stream.
+
+  The same tasks, in the same order, as the single-device streams: LASIUM
+  tasks by index (`LasiumSampler.episode`), labelled ones from the train
+  part with their query shift.
+  """
+  if config.task_source == "lasium":
+    def stream_from(start):
+      return tf.data.Dataset.range(start, np.iinfo(np.int64).max).map(
+          lambda i: sampler.episode(config.seed, i),
+          num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return stream_from
+
+  def stream_from(start):
+    tasks = train_part.episodes(config.task.n_way, config.task.k_shot,
+                                config.task.k_query, seed=config.seed,
+                                start=start)
+    return augment.shift_query_stream(tasks, config.seed, start,
+                                      config.task.query_shift,
+                                      shift_fill(config))
+  return stream_from
 
 
 def lasium_sampler(config: Config, train_images=None):

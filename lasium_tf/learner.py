@@ -58,7 +58,14 @@ class MetaLearner:
     The returned "finite" (1 or 0) says whether it was applied: a diverged
     step leaves the weights and the optimizer's state as they were.
     """
-    grads, metrics = self.meta_gradients(episodes)
+    return self.apply_if_finite(*self.meta_gradients(episodes))
+
+  def apply_if_finite(self, grads, metrics: Dict) -> Dict[str, tf.Tensor]:
+    """Applies the meta-gradients if they and the loss are finite.
+
+    Called in cross-replica context under a tf.distribute strategy, with
+    gradients already averaged over replicas (`lasium_tf.distribute`).
+    """
     finite = tf.reduce_all(tf.stack(
         [tf.reduce_all(tf.math.is_finite(metrics["loss"]))]
         + [tf.reduce_all(tf.math.is_finite(g)) for g in grads]))

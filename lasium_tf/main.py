@@ -48,7 +48,12 @@ def main(argv):
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)  # Hide TensorFlow's INFO lines.
   try:
-    modes.run(config)
+    strategy = None
+    if config.strategy != "default" or config.logical_cpus:
+      from lasium_tf import distribute
+      strategy = distribute.make_strategy(config.strategy,
+                                          config.logical_cpus)
+    modes.run(config, strategy=strategy)
   except (config_lib.ConfigError, DataError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)

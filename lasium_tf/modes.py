@@ -25,10 +25,26 @@ MODES: Dict[str, Callable[[Config, bool], Dict]] = {
 }
 
 
-def run(config: Config, verbose: bool = True) -> Dict:
-  """Runs the configured mode (after `config.validate()`); returns its dict."""
+def run(config: Config, verbose: bool = True, strategy=None) -> Dict:
+  """Runs the configured mode (after `config.validate()`); returns its dict.
+
+  `strategy` (a tf.distribute strategy, which the command line makes from
+  `--strategy`) spreads meta-training and evaluation over its replicas;
+  without one, a `--strategy` other than default is made here.
+  """
   config = with_folder_channels(config.validate())
+  if config.mode in _DISTRIBUTED:
+    if strategy is None and (config.strategy != "default"
+                             or config.logical_cpus):
+      from lasium_tf import distribute
+      strategy = distribute.make_strategy(config.strategy,
+                                          config.logical_cpus)
+    return MODES[config.mode](config, verbose, strategy)
   return MODES[config.mode](config, verbose)
+
+
+# The modes that take a tf.distribute strategy.
+_DISTRIBUTED = ("train", "evaluate", "train_and_evaluate")
 
 
 def with_folder_channels(config: Config) -> Config:

@@ -298,10 +298,13 @@ def now() -> str:
 
 def result_record(config: Config, k_shot: int, outcome: Dict,
                   meta_iterations: int, train_seconds: float,
-                  generator_info: Optional[Dict] = None) -> Dict:
+                  generator_info: Optional[Dict] = None,
+                  devices: Optional[Dict] = None) -> Dict:
   """The result JSON of one evaluated shot: accuracy, budget, settings.
 
-  `outcome` is `experiment.evaluate`'s; every setting is stated once under
+  `outcome` is `experiment.evaluate`'s; `devices` says where it ran
+  (`distribute.describe`: strategy and replicas); every setting is stated
+  once under
   "hyperparameters" (what report and plots read), the whole config under
   "config".
   """
@@ -335,6 +338,7 @@ def result_record(config: Config, k_shot: int, outcome: Dict,
           "eval_adaptation_steps": config.eval.inner_steps,
           "eval_seconds": round(outcome["seconds"], 1),
           "eval_path": outcome.get("path", "per_task"),
+          **(devices or {}),
       },
       "hyperparameters": {
           "backbone": config.backbone, "split": config.data.resolved_split,

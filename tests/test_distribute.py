@@ -1,0 +1,201 @@
+"""Meta-training and evaluation under tf.distribute (`lasium_tf.distribute`).
+
+A process's logical CPU devices are fixed when TensorFlow initialises, so
+every run on several replicas is a subprocess (`tests/distributed_check.py`
+or the command line); those tests are in the integration tier.
+"""
+
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from lasium_tf import config as config_lib
+from lasium_tf import distribute
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+CHECK = str(REPO / "tests" / "distributed_check.py")
+
+
+def env():
+  return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=os.pathsep.join(
+      [str(REPO)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+
+
+def check(*args):
+  result = subprocess.run([sys.executable, CHECK, *args], env=env(),
+                          capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("args", [
+    ("--replicas=2", "--learner=maml", "--order=2", "--batched=1"),
+    ("--replicas=2", "--learner=maml", "--order=1", "--batched=0"),
+    ("--replicas=4", "--learner=maml", "--order=2", "--batched=1"),
+    ("--replicas=2", "--learner=protonets"),
+], ids=["maml-2nd-order", "fomaml-per-task", "maml-4-replicas", "protonets"])
+def test_a_mirrored_meta_step_and_evaluation_equal_the_single_device_ones(
+    args):
+  """Tolerance: 1e-5 on every weight and Adam slot after one step, whose
+  own size is above 1e-3 (Adam's first step is ~lr = 1e-3 per weight), so
+  a meta-gradient scaled by the replica count (a step R times too large, or
+  Adam's state out of step) could not pass."""
+  out = check(*args)
+  replicas = int(args[0].split("=")[1])
+  assert out["replicas"] == replicas
+  assert out["moved"] > 1e-3
+  assert out["max_diff"] < 1e-5
+  assert out["loss"][0] == pytest.approx(out["loss"][1], rel=1e-5)
+  assert out["finite"] == 1.0
+  # Meta-batch 0 is tasks 0..3 whatever the replica count, in blocks.
+  per = 4 // replicas
+  assert out["replica_tasks"] == [list(range(r * per, (r + 1) * per))
+                                  for r in range(replicas)]
+  assert out["mirrored_accuracies"] == out["single_accuracies"]
+  assert len(set(out["single_accuracies"])) > 1  # Tasks that tell apart.
+
+
+class _Replicas:
+  """A stand-in strategy: only its replica count is read."""
+
+  def __init__(self, count):
+    self.num_replicas_in_sync = count
+
+
+def test_a_replica_count_that_does_not_divide_the_meta_batch_names_the_fix():
+  assert distribute.per_replica_batch(_Replicas(2), 4) == 2
+  with pytest.raises(config_lib.ConfigError,
+                     match="--meta_batch_size=4 cannot be split evenly over "
+                           "3 replicas; use a multiple of 3"):
+    distribute.per_replica_batch(_Replicas(3), 4)
+  assert distribute.per_replica_batch(None, 5) == 5
+
+
+def test_strategies_are_checked_before_anything_runs(monkeypatch):
+  with pytest.raises(config_lib.ConfigError, match="--strategy"):
+    config_lib.Config(strategy="mirrored", mode="export",
+                      export_dir="x").validate()
+  with pytest.raises(config_lib.ConfigError, match="--logical_cpus"):
+    config_lib.Config(logical_cpus=0).validate()
+  monkeypatch.delenv("TF_CONFIG", raising=False)
+  with pytest.raises(config_lib.ConfigError, match="needs TF_CONFIG"):
+    distribute.make_strategy("multi_worker")
+  assert distribute.make_strategy("default") is None
+  assert distribute.describe(None) == {"strategy": "default", "replicas": 1}
+
+
+def main(*args, extra_env=None, check_rc=True):
+  result = subprocess.run([sys.executable, "-m", "lasium_tf.main", *args],
+                          env={**env(), **(extra_env or {})},
+                          capture_output=True, text=True, timeout=600)
+  if check_rc:
+    assert result.returncode == 0, result.stderr[-3000:]
+  return result
+
+
+def supervised(folder, iterations, data_dir, *extra):
+  return [f"--experiment_dir={folder}", f"--data_dir={data_dir}",
+          f"--iterations={iterations}", "--meta_batch_size=4",
+          "--inner_steps=1", "--eval_k_shots=1", "--eval_tasks=8",
+          "--eval_tasks_per_call=4", "--eval_inner_steps=2", "--log_every=1",
+          "--checkpoint_every=2", "--method=Supervised MAML (test)", *extra]
+
+
+def weights(folder):
+  reader = tf.train.load_checkpoint(str(folder / "checkpoints"))
+  names = sorted(n for n in reader.get_variable_to_shape_map()
+                 if n.startswith(("model/", "optimizer/")) and
+                 "OBJECT_GRAPH" not in n)
+  return {n: reader.get_tensor(n) for n in names}
+
+
+@pytest.mark.integration
+def test_a_run_on_two_replicas_resumes_on_one_as_if_straight(real_omniglot,
+                                                            tmp_path):
+  """Same tasks, same steps: 2 iterations on 2 logical CPUs then 2 on one
+  equal 4 on one; evaluation gives the same accuracy."""
+  data_dir = real_omniglot[0].data_dir
+  straight, moved = tmp_path / "straight", tmp_path / "moved"
+  main(*supervised(straight, 4, data_dir))
+  out = main(*supervised(moved, 2, data_dir, "--mode=train",
+                         "--strategy=mirrored", "--logical_cpus=2"))
+  assert "meta-train 2/2" in out.stdout + out.stderr
+  main(*supervised(moved, 4, data_dir))
+  a, b = weights(straight), weights(moved)
+  assert sorted(a) == sorted(b) and len(a) > 10
+  for name in a:
+    np.testing.assert_allclose(a[name], b[name], atol=1e-5, err_msg=name)
+  mirrored = tmp_path / "mirrored_eval"
+  main(*supervised(mirrored, 0, data_dir, "--mode=evaluate",
+                   "--task_source=none", "--strategy=mirrored",
+                   "--logical_cpus=2"))
+  single = tmp_path / "single_eval"
+  main(*supervised(single, 0, data_dir, "--mode=evaluate",
+                   "--task_source=none"))
+  one, two = (json.loads((f / "results_1shot.json").read_text())
+              for f in (single, mirrored))
+  assert one["accuracy"] == two["accuracy"] and one["ci95"] == two["ci95"]
+  assert two["budget"]["replicas"] == 2
+  assert two["budget"]["strategy"] == "MirroredStrategy"
+
+
+def _free_ports(count):
+  sockets = [socket.socket() for _ in range(count)]
+  for s in sockets:
+    s.bind(("localhost", 0))
+  ports = [s.getsockname()[1] for s in sockets]
+  for s in sockets:
+    s.close()
+  return ports
+
+
+@pytest.mark.integration
+def test_two_workers_on_localhost_take_the_single_worker_step(real_omniglot,
+                                                              tmp_path):
+  """MultiWorkerMirroredStrategy, 2 processes named by TF_CONFIG: the
+  chief's checkpoint equals one process's, and only the chief writes."""
+  data_dir = real_omniglot[0].data_dir
+  single, multi = tmp_path / "single", tmp_path / "multi"
+  main(*supervised(single, 2, data_dir, "--mode=train"))
+  workers = [f"localhost:{p}" for p in _free_ports(2)]
+  children = []
+  for index in range(2):
+    config = {"cluster": {"worker": workers},
+              "task": {"type": "worker", "index": index}}
+    children.append(subprocess.Popen(
+        [sys.executable, "-m", "lasium_tf.main",
+         *supervised(multi, 2, data_dir, "--mode=train",
+                     "--strategy=multi_worker")],
+        env={**env(), "TF_CONFIG": json.dumps(config)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+  for child in children:
+    try:
+      _, err = child.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+      for c in children:
+        c.kill()
+      raise
+    assert child.returncode == 0, err[-3000:]
+  a, b = weights(single), weights(multi)
+  assert sorted(a) == sorted(b)
+  for name in a:
+    np.testing.assert_allclose(a[name], b[name], atol=1e-5, err_msg=name)
+  commands = (multi / "commands.jsonl").read_text().splitlines()
+  assert len(commands) == 1  # The chief's; the other worker wrote elsewhere.
+
+
+@pytest.mark.integration
+def test_the_strategy_flag_is_refused_without_its_cluster():
+  result = main("--strategy=multi_worker", "--mode=train",
+                "--experiment_dir=/tmp/lasium_tf_unused",
+                extra_env={"TF_CONFIG": ""}, check_rc=False)
+  assert result.returncode == 2
+  assert "needs TF_CONFIG" in result.stderr
