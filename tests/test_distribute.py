@@ -5,6 +5,7 @@ every run on several replicas is a subprocess (`tests/distributed_check.py`
 or the command line); those tests are in the integration tier.
 """
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -199,3 +200,25 @@ def test_the_strategy_flag_is_refused_without_its_cluster():
                 extra_env={"TF_CONFIG": ""}, check_rc=False)
   assert result.returncode == 2
   assert "needs TF_CONFIG" in result.stderr
+
+
+def test_the_distributed_table7_cell_is_the_cell_under_another_strategy():
+  """Its flagfile differs from the single-device cell's only in where it
+  runs and where it writes."""
+  from absl import flags
+  from lasium_tf import cli
+
+  def parse(flagfile):
+    values = flags.FlagValues()
+    cli.define_flags(config_lib.Config, values)
+    values(["prog", f"--flagfile={REPO / flagfile}"])
+    cli.apply_recipe(values["recipe"].value, values)
+    return cli.build(config_lib.Config, values)
+
+  cell = parse("flags/ours/table7_n_gan_maml_sigma05.cfg")
+  mirrored = parse("flags/distributed/table7_n_gan_maml_sigma05_mirrored.cfg")
+  where = dict(strategy="mirrored", logical_cpus=2, study="distributed",
+               table=None, experiment_dir=mirrored.experiment_dir,
+               results_file=mirrored.results_file)
+  assert dataclasses.replace(cell, **where) == mirrored
+  mirrored.validate()
