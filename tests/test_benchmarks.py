@@ -51,3 +51,10 @@ def test_sampler_benchmark():
 def test_bfloat16_benchmark():
   out = last_json_line("bfloat16.py", "--repeats=1")
   assert out["gan_decode_ratio"] > 0 and out["meta_step_ratio"] > 0
+
+
+def test_distributed_benchmark():
+  out = last_json_line("distributed.py", "--replicas=2", "--steps=1",
+                       "--meta_batch=2")
+  assert out["replicas"] == 2 and out["tasks_per_replica"] == 1
+  assert out["ratio"] > 0 and out["one_device_steps_per_second"] > 0
