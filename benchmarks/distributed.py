@@ -24,6 +24,7 @@ _REPLICAS = flags.DEFINE_integer("replicas", 2, "Replicas (logical CPUs "
                                  "where there are no GPUs).")
 _STEPS = flags.DEFINE_integer("steps", 10, "Timed meta-steps per setting.")
 _META_BATCH = flags.DEFINE_integer("meta_batch", 8, "Global meta-batch.")
+_INNER_STEPS = flags.DEFINE_integer("inner_steps", 5, "MAML inner steps.")
 
 
 def _median_seconds(fn, steps):
@@ -56,7 +57,7 @@ def main(argv):
 
   def learner():
     return MAML(build_classifier(build_backbone("code", (28, 28, 1)), 5),
-                inner_lr=0.4, inner_steps=5)
+                inner_lr=0.4, inner_steps=_INNER_STEPS.value)
 
   single = learner()
   one = _median_seconds(lambda: single.meta_step(episodes)["loss"].numpy(),

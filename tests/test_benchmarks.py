@@ -55,6 +55,6 @@ def test_bfloat16_benchmark():
 
 def test_distributed_benchmark():
   out = last_json_line("distributed.py", "--replicas=2", "--steps=1",
-                       "--meta_batch=2")
+                       "--meta_batch=2", "--inner_steps=1")
   assert out["replicas"] == 2 and out["tasks_per_replica"] == 1
   assert out["ratio"] > 0 and out["one_device_steps_per_second"] > 0

@@ -40,9 +40,8 @@ def check(*args):
 @pytest.mark.parametrize("args", [
     ("--replicas=2", "--learner=maml", "--order=2", "--batched=1"),
     ("--replicas=2", "--learner=maml", "--order=1", "--batched=0"),
-    ("--replicas=4", "--learner=maml", "--order=2", "--batched=1"),
-    ("--replicas=2", "--learner=protonets"),
-], ids=["maml-2nd-order", "fomaml-per-task", "maml-4-replicas", "protonets"])
+    ("--replicas=4", "--learner=protonets"),
+], ids=["maml-2nd-order", "fomaml-per-task", "protonets-4-replicas"])
 def test_a_mirrored_meta_step_and_evaluation_equal_the_single_device_ones(
     args):
   """Tolerance: 1e-5 on every weight and Adam slot after one step, whose
@@ -122,7 +121,7 @@ def weights(folder):
 def test_a_run_on_two_replicas_resumes_on_one_as_if_straight(real_omniglot,
                                                             tmp_path):
   """Same tasks, same steps: 2 iterations on 2 logical CPUs then 2 on one
-  equal 4 on one; evaluation gives the same accuracy."""
+  equal 4 on one. (The evaluation's equality is distributed_check's.)"""
   data_dir = real_omniglot[0].data_dir
   straight, moved = tmp_path / "straight", tmp_path / "moved"
   main(*supervised(straight, 4, data_dir))
@@ -134,18 +133,6 @@ def test_a_run_on_two_replicas_resumes_on_one_as_if_straight(real_omniglot,
   assert sorted(a) == sorted(b) and len(a) > 10
   for name in a:
     np.testing.assert_allclose(a[name], b[name], atol=1e-5, err_msg=name)
-  mirrored = tmp_path / "mirrored_eval"
-  main(*supervised(mirrored, 0, data_dir, "--mode=evaluate",
-                   "--task_source=none", "--strategy=mirrored",
-                   "--logical_cpus=2"))
-  single = tmp_path / "single_eval"
-  main(*supervised(single, 0, data_dir, "--mode=evaluate",
-                   "--task_source=none"))
-  one, two = (json.loads((f / "results_1shot.json").read_text())
-              for f in (single, mirrored))
-  assert one["accuracy"] == two["accuracy"] and one["ci95"] == two["ci95"]
-  assert two["budget"]["replicas"] == 2
-  assert two["budget"]["strategy"] == "MirroredStrategy"
 
 
 def _free_ports(count):

@@ -446,8 +446,8 @@ def test_a_signal_between_steps_saves_that_step_and_stops(tmp_path):
   batches = [batch_of_tasks(2, seed=i) for i in range(5)]
 
   class SignalledDuringStep2:
-    def take(self, count):
-      for i, batch in enumerate(batches[:count]):
+    def __iter__(self):
+      for i, batch in enumerate(batches):
         if i == 1:  # Arrives while step 2 is being taken.
           signal.raise_signal(signal.SIGTERM)
         yield batch
