@@ -12,23 +12,13 @@ the bfloat16 / float32 ratio (below 1: bfloat16 is faster).
 """
 
 import json
-import statistics
 import sys
-import time
 
 from absl import app, flags
 
+from timing import median_seconds
+
 _REPEATS = flags.DEFINE_integer("repeats", 20, "Timed calls per measurement.")
-
-
-def _median_seconds(fn, repeats):
-  fn()  # Compile.
-  times = []
-  for _ in range(repeats):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
 
 
 def _measure(policy, repeats):
@@ -44,7 +34,7 @@ def _measure(policy, repeats):
     generator = omniglot_gan.build_generator(128)
     decode = tf.function(lambda z: generator(z, training=False))
     z = tf.random.normal([120, 128])
-    decode_seconds = _median_seconds(lambda: decode(z).numpy(), repeats)
+    decode_seconds = median_seconds(lambda: decode(z).numpy(), repeats)
 
     model = build_classifier(build_backbone("code", (28, 28, 1)), 5)
     maml = MAML(model, inner_lr=0.4, inner_steps=5, batched=False)
@@ -54,7 +44,7 @@ def _measure(policy, repeats):
         tf.tile(class_major_labels(5, 1)[None], [4, 1]),
         rng.uniform([4, 25, 28, 28, 1]),
         tf.tile(class_major_labels(5, 5)[None], [4, 1]))
-    step_seconds = _median_seconds(
+    step_seconds = median_seconds(
         lambda: maml.meta_step(episodes)["loss"].numpy(), repeats)
   finally:
     keras.config.set_dtype_policy("float32")

@@ -14,27 +14,17 @@ or below 1. On a machine with N GPUs the ratio is the scaling curve's point.
 """
 
 import json
-import statistics
 import sys
-import time
 
 from absl import app, flags
+
+from timing import median_seconds
 
 _REPLICAS = flags.DEFINE_integer("replicas", 2, "Replicas (logical CPUs "
                                  "where there are no GPUs).")
 _STEPS = flags.DEFINE_integer("steps", 10, "Timed meta-steps per setting.")
 _META_BATCH = flags.DEFINE_integer("meta_batch", 8, "Global meta-batch.")
 _INNER_STEPS = flags.DEFINE_integer("inner_steps", 5, "MAML inner steps.")
-
-
-def _median_seconds(fn, steps):
-  fn()  # Compile.
-  times = []
-  for _ in range(steps):
-    start = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - start)
-  return statistics.median(times)
 
 
 def main(argv):
@@ -60,7 +50,7 @@ def main(argv):
                 inner_lr=0.4, inner_steps=_INNER_STEPS.value)
 
   single = learner()
-  one = _median_seconds(lambda: single.meta_step(episodes)["loss"].numpy(),
+  one = median_seconds(lambda: single.meta_step(episodes)["loss"].numpy(),
                         _STEPS.value)
   strategy = distribute.make_strategy("mirrored")
   with strategy.scope():
@@ -70,7 +60,7 @@ def main(argv):
       strategy, lambda start: tf.data.Dataset.from_tensor_slices(
           episodes).repeat(), batch)
   batches = iter(stream)
-  many = _median_seconds(
+  many = median_seconds(
       lambda: mirrored.meta_step(next(batches))["loss"].numpy(),
       _STEPS.value)
   print(json.dumps({
