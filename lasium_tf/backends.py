@@ -62,27 +62,55 @@ def select(backend: str) -> None:
   os.environ["KERAS_BACKEND"] = backend
 
 
-def value_and_grad(fn: Callable) -> Callable:
-  """`fn(params) -> (value, aux)` to `params -> ((value, aux), grads)`.
+def value_and_grad(fn: Callable, strategy=None) -> Callable:
+  """`fn(params, batch) -> (value, aux)` to
+  `(params, batch) -> ((value, aux), grads)`.
 
-  `params` is a list of tensors; the gradient is of `value` with respect to
-  each of them, as `jax.value_and_grad(fn, has_aux=True)` defines it.
+  `params` is a list of tensors, `batch` a dict of per-example tensors
+  (first axis: the batch); the gradient is of `value` with respect to each
+  param, as `jax.value_and_grad(fn, has_aux=True)` defines it. With a
+  tf.distribute `strategy` (TensorFlow), replica r of R takes the r-th
+  share of `batch`, and value, aux and gradients are the replicas' means
+  weighted by their shares: data parallel, so quantities that depend on the
+  whole batch (the GAN's mode-seeking ratio, BatchNorm statistics) are
+  each replica's own, as in any data-parallel training.
   """
   if current() == "jax":
+    if strategy is not None:
+      raise RuntimeError("tf.distribute strategies run on TensorFlow; "
+                         "--generator_backend=jax trains on one device.")
     import jax
     return jax.value_and_grad(fn, has_aux=True)
-  if current() == "tensorflow":
-    import tensorflow as tf
+  if current() != "tensorflow":
+    raise RuntimeError(f"generator training runs on {BACKENDS}, not Keras' "
+                       f"{current()} backend.")
+  import tensorflow as tf
 
-    def wrapped(params):
-      with tf.GradientTape() as tape:
-        tape.watch(params)
-        value, aux = fn(params)
-      return (value, aux), tape.gradient(value, params)
+  def local(params, batch):
+    with tf.GradientTape() as tape:
+      tape.watch(params)
+      value, aux = fn(params, batch)
+    return (value, aux), tape.gradient(value, params)
 
-    return wrapped
-  raise RuntimeError(f"generator training runs on {BACKENDS}, not Keras' "
-                     f"{current()} backend.")
+  if strategy is None:
+    return local
+
+  def replicated(params, batch):
+    count = tf.shape(tf.nest.flatten(batch)[0])[0]
+    replicas = strategy.num_replicas_in_sync
+
+    def replica():
+      r = tf.distribute.get_replica_context().replica_id_in_sync_group
+      low, high = count * r // replicas, count * (r + 1) // replicas
+      share = tf.cast(high - low, tf.float32) / tf.cast(count, tf.float32)
+      out = local(params, tf.nest.map_structure(lambda x: x[low:high],
+                                                batch))
+      return tf.nest.map_structure(lambda x: x * share, out)
+
+    return strategy.reduce(tf.distribute.ReduceOp.SUM,
+                           strategy.run(replica), axis=None)
+
+  return replicated
 
 
 def apply_gradients(optimizer, variables: list, optimizer_state: list,

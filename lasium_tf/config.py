@@ -579,11 +579,16 @@ class Config:
     if self.logical_cpus is not None:
       _positive("logical_cpus", self.logical_cpus)
     if self.strategy != "default" and self.mode not in (
-        "train", "evaluate", "train_and_evaluate"):
+        "train", "evaluate", "train_and_evaluate", "train_generator"):
       raise ConfigError(
-          f"--strategy={self.strategy} distributes meta-training and "
-          f"evaluation; --mode={self.mode} runs on one device: drop the "
-          f"flag.")
+          f"--strategy={self.strategy} distributes meta-training, "
+          f"evaluation and generator training; --mode={self.mode} runs on "
+          f"one device: drop the flag.")
+    if self.strategy != "default" and self.generative.backend != "tensorflow":
+      raise ConfigError(
+          f"--strategy={self.strategy} is TensorFlow's; "
+          f"--generator_backend={self.generative.backend} trains on one "
+          f"device: drop one of the two.")
     self.data.validate()
     _one_of("eval_split", self.eval.split, EVAL_SPLITS)
     _positive("n_way", self.task.n_way)

@@ -20,6 +20,8 @@ as before. Under a strategy:
 * Evaluation splits each call's tasks over the replicas and gathers the
   per-task accuracies back in task order: the same accuracies, mean and CI
   as on one device.
+* Generator training (TensorFlow backend) splits each batch over the
+  replicas: `lasium_tf.backends.value_and_grad`.
 * Under MultiWorkerMirroredStrategy only the chief writes the run folder;
   the other workers write theirs to a temporary folder (`worker_dir`) and
   read checkpoints from the chief's.

@@ -30,6 +30,7 @@ KL, which keeps decoded samples sharp), Adam 1e-3.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -65,6 +66,9 @@ class _Model:
 
   networks: Dict[str, keras.Model]
   optimizers: Dict[str, keras.optimizers.Optimizer]
+  # A tf.distribute strategy whose scope built the model: each step's batch
+  # is split over its replicas (`backends.value_and_grad`).
+  strategy = None
 
   def groups(self) -> Dict[str, list]:
     groups = {}
@@ -155,20 +159,21 @@ class GAN(_Model):
     def discriminate(params, images):
       return self._call("discriminator", state, params, images)[0]
 
-    def d_loss(params):
-      fake = generate(state["generator"], draws["z"])
+    def d_loss(params, batch):
+      fake = generate(state["generator"], batch["z"])
       return gan_objective.discriminator_loss(
-          discriminate(params, real), discriminate(params, fake),
-          real_targets, fake_targets), ()
+          discriminate(params, batch["real"]), discriminate(params, fake),
+          batch["real_targets"], batch["fake_targets"]), ()
 
-    (d_value, _), grads = backends.value_and_grad(d_loss)(
-        state["discriminator"])
+    (d_value, _), grads = backends.value_and_grad(d_loss, self.strategy)(
+        state["discriminator"],
+        {"real": real, "z": draws["z"], "real_targets": real_targets,
+         "fake_targets": fake_targets})
     state["discriminator"], state["d_optimizer"] = backends.apply_gradients(
         self.d_optimizer, self.discriminator.trainable_variables,
         state["d_optimizer"], grads, state["discriminator"])
-    z1, z2 = draws["z1"], draws["z2"]
-
-    def g_loss(params):
+    def g_loss(params, batch):
+      z1, z2 = batch["z1"], batch["z2"]
       fake1, fake2 = generate(params, z1), generate(params, z2)
       ratio = gan_objective.mode_seeking_ratio(fake1, fake2, z1, z2)
       total, adversarial = gan_objective.generator_loss(
@@ -177,8 +182,9 @@ class GAN(_Model):
           self.mode_seeking_weight, self.generator_loss)
       return total, (adversarial, ratio)
 
-    (_, (adversarial, ratio)), grads = backends.value_and_grad(g_loss)(
-        state["generator"])
+    (_, (adversarial, ratio)), grads = backends.value_and_grad(
+        g_loss, self.strategy)(state["generator"],
+                               {"z1": draws["z1"], "z2": draws["z2"]})
     state["generator"], state["g_optimizer"] = backends.apply_gradients(
         self.g_optimizer, self.generator.trainable_variables,
         state["g_optimizer"], grads, state["generator"])
@@ -221,11 +227,12 @@ class VAE(_Model):
     state = dict(state)
     split = len(state["encoder"])
 
-    def loss(params):
+    def loss(params, batch):
       encoder, decoder = params[:split], params[split:]
+      images = batch["images"]
       (mean, log_var), encoder_fixed = self._call("encoder", state, encoder,
                                                   images)
-      z = mean + ops.exp(0.5 * log_var) * draws["eps"]
+      z = mean + ops.exp(0.5 * log_var) * batch["eps"]
       reconstruction, decoder_fixed = self._call("decoder", state, decoder, z)
       batch = ops.shape(images)[0]
       pixels = float(np.prod(images.shape[1:]))
@@ -240,7 +247,8 @@ class VAE(_Model):
 
     params = list(state["encoder"]) + list(state["decoder"])
     (value, (encoder_fixed, decoder_fixed, reconstruction, kl)), grads = (
-        backends.value_and_grad(loss)(params))
+        backends.value_and_grad(loss, self.strategy)(
+            params, {"images": images, "eps": draws["eps"]}))
     params, state["optimizer"] = backends.apply_gradients(
         self.optimizer, self.encoder.trainable_variables
         + self.decoder.trainable_variables, state["optimizer"], grads, params)
@@ -250,19 +258,29 @@ class VAE(_Model):
     return state, {"loss": value, "reconstruction": reconstruction, "kl": kl}
 
 
-def build(config: GenerativeConfig, image_size: int = 28, channels: int = 1):
-  """A fresh GAN or VAE as configured, for images [size, size, channels]."""
+def build(config: GenerativeConfig, image_size: int = 28, channels: int = 1,
+          strategy=None):
+  """A fresh GAN or VAE as configured, for images [size, size, channels].
+
+  With a tf.distribute `strategy` (TensorFlow backend), built in its scope:
+  training then splits each batch over its replicas (data parallel).
+  """
   if config.kind not in GENERATOR_KINDS:
     raise ValueError(f"--generator_type={config.kind!r}: use one of "
                      f"{GENERATOR_KINDS}.")
   lr = config.resolved_learning_rate
-  if config.kind == "gan":
-    return GAN(config.resolved_latent_dim, lr,
-               config.mode_seeking_weight, config.label_noise, config.seed,
-               image_size, config.adam_beta1, config.generator_loss,
-               config.fake_targets, channels)
-  return VAE(config.resolved_latent_dim, lr, config.seed, image_size,
-             channels)
+  with (strategy.scope() if strategy is not None
+        else contextlib.nullcontext()):
+    if config.kind == "gan":
+      model = GAN(config.resolved_latent_dim, lr,
+                  config.mode_seeking_weight, config.label_noise, config.seed,
+                  image_size, config.adam_beta1, config.generator_loss,
+                  config.fake_targets, channels)
+    else:
+      model = VAE(config.resolved_latent_dim, lr, config.seed, image_size,
+                  channels)
+  model.strategy = strategy
+  return model
 
 
 def batches_per_epoch(num_images: int, config: GenerativeConfig) -> int:
@@ -380,7 +398,9 @@ def train(model: _Model, images, config: GenerativeConfig, directory: str,
   decodes each batch as it is drawn (`data.folder.UnlabeledImages`: a
   folder of one's own images is never held in memory whole).
 
-  Runs on Keras' backend, which must be `config.backend`. Resumes from the
+  Runs on Keras' backend, which must be `config.backend`; a model built
+  with a tf.distribute strategy (`build(..., strategy=)`) splits each batch
+  over its replicas. Resumes from the
   newest checkpoint in `directory/checkpoints`; saves one every epoch (the
   newest two and those of `config.snapshot_epochs` are kept), a sample grid
   `samples/epoch_XXXX.png` every `config.samples_every` epochs, and the
@@ -403,6 +423,14 @@ def train(model: _Model, images, config: GenerativeConfig, directory: str,
   if len(images) < config.batch_size:
     raise ValueError(f"{len(images)} images are fewer than one batch of "
                      f"{config.batch_size}; lower --generator_batch_size.")
+  if model.strategy is not None:
+    replicas = model.strategy.num_replicas_in_sync
+    rest = len(images) % config.batch_size if config.keep_last_batch else 0
+    if config.batch_size < replicas or 0 < rest < replicas:
+      raise ConfigError(
+          f"a batch of {min(config.batch_size, rest or config.batch_size)} "
+          f"images cannot be split over {replicas} replicas; raise "
+          f"--generator_batch_size (or drop --keep_last_batch).")
   _refuse_old_format(directory)
   epochs = checkpoint_epochs(directory)
   epoch = load_checkpoint(model, checkpoint_path(directory, epochs[-1])) if (

@@ -144,16 +144,18 @@ def draw_tasks(config: Config, verbose: bool = True) -> Dict:
   return paths
 
 
-def train_generator(config: Config, verbose: bool = True) -> Dict:
+def train_generator(config: Config, verbose: bool = True,
+                    strategy=None) -> Dict:
   """Trains the configured GAN or VAE on the train split's images, unlabeled.
 
   Holds the run folder locked meanwhile (`RunDir.lock`), as meta-training.
+  Under a tf.distribute `strategy` each batch is split over its replicas.
   """
   with RunDir(config.experiment_dir).lock():
-    return _train_generator(config, verbose)
+    return _train_generator(config, verbose, strategy)
 
 
-def _train_generator(config: Config, verbose: bool) -> Dict:
+def _train_generator(config: Config, verbose: bool, strategy=None) -> Dict:
   from lasium_tf import generative  # Only this mode needs it.
 
   train = load_parts(config.data, ["train"], verbose)["train"]
@@ -167,6 +169,6 @@ def _train_generator(config: Config, verbose: bool) -> Dict:
           f"unlabeled images of {where} for {config.generative.epochs} "
           f"epochs.", flush=True)
   model = generative.build(config.generative, config.data.resolved_image_size,
-                           config.data.resolved_channels)
+                           config.data.resolved_channels, strategy)
   return generative.train(model, images, config.generative,
                           config.experiment_dir, verbose, config.data.strokes)

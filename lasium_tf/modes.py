@@ -44,7 +44,7 @@ def run(config: Config, verbose: bool = True, strategy=None) -> Dict:
 
 
 # The modes that take a tf.distribute strategy.
-_DISTRIBUTED = ("train", "evaluate", "train_and_evaluate")
+_DISTRIBUTED = ("train", "evaluate", "train_and_evaluate", "train_generator")
 
 
 def with_folder_channels(config: Config) -> Config:

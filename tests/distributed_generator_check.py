@@ -1,0 +1,53 @@
+"""One generator training step on 1 and on R logical CPUs (data parallel).
+
+A helper of tests/test_distribute.py, run as a subprocess (logical devices
+are fixed per process):
+
+  python tests/distributed_generator_check.py --kind=gan --mode_seeking_weight=0
+
+Prints one JSON line: the largest difference between the variables after a
+single-device step and after the same step split over the replicas, and
+how far the step moved them.
+"""
+
+import argparse
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from lasium_tf import distribute  # noqa: E402
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--kind", default="gan")
+parser.add_argument("--replicas", type=int, default=2)
+parser.add_argument("--mode_seeking_weight", type=float, default=0.0)
+parser.add_argument("--batch", type=int, default=8)
+args = parser.parse_args()
+distribute.split_cpu(args.replicas)
+
+import numpy as np  # noqa: E402
+
+from lasium_tf import generative  # noqa: E402
+from lasium_tf.config import GenerativeConfig  # noqa: E402
+
+config = GenerativeConfig(kind=args.kind,
+                          mode_seeking_weight=args.mode_seeking_weight)
+images = np.random.default_rng(0).uniform(
+    size=(args.batch, 28, 28, 1)).astype(np.float32)
+single = generative.build(config)
+draws = single.draws(np.random.default_rng(1), args.batch)
+before = [v.numpy() for vs in single.groups().values() for v in vs]
+metrics = single.train_step(images, draws)
+strategy = distribute.make_strategy("mirrored")
+mirrored = generative.build(config, strategy=strategy)
+replica_metrics = mirrored.train_step(images, draws)
+a = [v.numpy() for vs in single.groups().values() for v in vs]
+b = [v.numpy() for vs in mirrored.groups().values() for v in vs]
+print(json.dumps({
+    "replicas": strategy.num_replicas_in_sync,
+    "max_diff": max(float(np.abs(x - y).max()) for x, y in zip(a, b)),
+    "moved": max(float(np.abs(x - y).max()) for x, y in zip(a, before)
+                 if x.dtype.kind == "f"),
+    "metrics": {k: [float(metrics[k]), float(replica_metrics[k])]
+                for k in metrics}}))
