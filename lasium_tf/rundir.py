@@ -420,11 +420,14 @@ class Summary(NamedTuple):
 
   @property
   def settings(self) -> str:
-    """The policy's values and the query shift, in short."""
+    """The policy's values, the query shift and rotation classes, in short:
+    what tells two runs of one method apart in a table."""
     parts = [f"{k} {self.values[k]:g}" for k in _POLICY_VALUES
              if k in self.values]
     if self.query_shift:
       parts.append(f"shift {self.query_shift} ({self.shift_fill})")
+    if self.train_rotations:
+      parts.append("rotation classes")
     return ", ".join(parts)
 
 

@@ -141,8 +141,7 @@ def test_a_tensorflow_run_resumes_on_jax(data, tmp_path):
     assert int(saved["d_optimizer/0"]) == 4  # Adam went on, not afresh.
 
 
-def test_the_gpu_script_trains_picked_variants_resumes_and_packs(data,
-                                                                 tmp_path):
+def test_the_gpu_script_trains_picked_variants_and_packs(data, tmp_path):
   (tmp_path / "scripts").symlink_to(REPO / "scripts")
 
   def gpu_script(out, epochs):
@@ -156,19 +155,18 @@ def test_the_gpu_script_trains_picked_variants_resumes_and_packs(data,
                             timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
 
-  gpu_script(tmp_path / "out1", 1)
+  gpu_script(tmp_path / "out", 1)  # Resuming: the tests above.
   assert sorted(os.listdir(tmp_path / "runs")) == ["authors"]  # Picked only.
-  gpu_script(tmp_path / "out2", 2)
   log = (tmp_path / "runs" / "authors" / "train.log").read_text()
-  assert "Resumed gan training at epoch 1" in log
-  pieces = sorted((tmp_path / "out2").glob("authors.tar.part-*"))
+  assert "gan epoch 1/1" in log
+  pieces = sorted((tmp_path / "out").glob("authors.tar.part-*"))
   assert len(pieces) >= 2  # A checkpoint alone is over 15 MiB.
   assert all(p.stat().st_size <= 15 * 2**20 for p in pieces)
   joined = tmp_path / "authors.tar"
   joined.write_bytes(b"".join(p.read_bytes() for p in pieces))
   with tarfile.open(joined) as tar:
     names = tar.getnames()
-  assert {"authors/config.json", "authors/checkpoints/epoch_0002.npz",
+  assert {"authors/config.json", "authors/checkpoints/epoch_0001.npz",
           "authors/metrics.jsonl"} <= set(names)
 
 

@@ -128,11 +128,11 @@ def test_a_run_on_two_replicas_resumes_on_one_as_if_straight(real_omniglot,
   equal 4 on one. (The evaluation's equality is distributed_check's.)"""
   data_dir = real_omniglot[0].data_dir
   straight, moved = tmp_path / "straight", tmp_path / "moved"
-  main(*supervised(straight, 4, data_dir))
+  main(*supervised(straight, 4, data_dir, "--mode=train"))
   out = main(*supervised(moved, 2, data_dir, "--mode=train",
                          "--strategy=mirrored", "--logical_cpus=2"))
   assert "meta-train 2/2" in out.stdout + out.stderr
-  main(*supervised(moved, 4, data_dir))
+  main(*supervised(moved, 4, data_dir, "--mode=train"))
   a, b = weights(straight), weights(moved)
   assert sorted(a) == sorted(b) and len(a) > 10
   for name in a:

@@ -78,7 +78,7 @@ def test_one_summary_serves_report_and_plots_for_records_of_any_age():
   old["config"] = {"data": {"split": "authors", "strokes": "black"}}
   new = record("LASIUM-N-GAN-MAML", 60.0, 1000, epochs=30)
   new["hyperparameters"].update(split="authors", strokes="black",
-                                recipe="ours",
+                                recipe="ours", train_rotations=True,
                                 train_task={"k_shot": 5, "query_shift": 3,
                                             "shift_fill": "background"})
   new["hyperparameters"]["generator_info"]["train_command"] = (
@@ -90,5 +90,5 @@ def test_one_summary_serves_report_and_plots_for_records_of_any_age():
   assert (b.split, b.strokes, b.recipe, b.trained_shot) == (
       "authors", "black", "ours", 5)
   assert b.generator_run == " (JAX-trained, Adam beta1 0.5)"
-  assert b.settings == "sigma2 0.5, shift 3 (background)"
+  assert b.settings == "sigma2 0.5, shift 3 (background), rotation classes"
   assert plots._data(a) == ", authors split, black strokes"
