@@ -9,7 +9,9 @@ as before. Under a strategy:
   always tasks b*B ... b*B + B - 1 of the seed's sequence (tasks are pure
   functions of seed and index), replica r of R taking the r-th block of
   B / R (`task_streams`, through `distribute_datasets_from_function`). A
-  run on 1, 2 or 8 replicas sees the same tasks.
+  run on 1, 2 or 8 replicas sees the same tasks. LASIUM streams carry task
+  indices, which each replica decodes on its own device
+  (`DistributedLearner(make_tasks=...)`).
 * Each replica computes the mean meta-gradient of its own tasks; the
   replicas' gradients are averaged (`strategy.reduce(MEAN)`: equal task
   counts per replica, so this is the mean over the global meta-batch) and
@@ -159,15 +161,25 @@ class DistributedLearner:
   `strategy.scope()`. Same return values as the learner's own verbs.
   """
 
-  def __init__(self, learner, strategy: tf.distribute.Strategy):
+  def __init__(self, learner, strategy: tf.distribute.Strategy,
+               make_tasks: Optional[Callable] = None):
+    """`make_tasks`, if given, turns what the task stream yields (a
+    replica's task indices) into its Episodes inside the replica, so a
+    LASIUM generator decodes on the replica's own device."""
     self.learner = learner
     self.strategy = strategy
+    self.make_tasks = make_tasks
     self.meta_step = tf.function(self._meta_step)
     self._evaluate_replicas = tf.function(self._evaluate_step)
 
+  def _replica_gradients(self, batch):
+    episodes = batch if self.make_tasks is None else self.make_tasks(batch)
+    return self.learner.meta_gradients(episodes)
+
   def _meta_step(self, episodes) -> Dict[str, tf.Tensor]:
-    """One optimizer step on the global meta-batch (per-replica Episodes)."""
-    grads, metrics = self.strategy.run(self.learner.meta_gradients,
+    """One optimizer step on the global meta-batch (per-replica Episodes,
+    or per-replica task indices with `make_tasks`)."""
+    grads, metrics = self.strategy.run(self._replica_gradients,
                                        args=(episodes,))
     mean = lambda x: self.strategy.reduce(  # noqa: E731
         tf.distribute.ReduceOp.MEAN, x, axis=None)

@@ -307,7 +307,8 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
         else contextlib.nullcontext()):
     learner = build_learner(config)
   manager, step = checkpoint_manager(learner, config.experiment_dir)
-  distributed = (distribute.DistributedLearner(learner, strategy)
+  distributed = (distribute.DistributedLearner(
+      learner, strategy, _replica_tasks(config, sampler, strategy))
                  if strategy is not None else None)
   candidates = checkpoint_candidates(manager, restore_from)
   if candidates:
@@ -392,18 +393,32 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
           "meta_iterations": int(step)}
 
 
+def _replica_tasks(config: Config, sampler, strategy):
+  """For LASIUM, a replica's task indices [B / R] -> its Episodes, made
+  inside the replica: the generator decodes on the replica's device.
+  Tasks are pure functions of (seed, index), so they equal the
+  single-device stream's."""
+  if config.task_source != "lasium" or sampler is None:
+    return None
+  count = config.maml.meta_batch_size // strategy.num_replicas_in_sync
+
+  def make_tasks(indices):
+    episodes = [sampler.episode(config.seed, indices[t]) for t in range(count)]
+    return type(episodes[0])(*(tf.stack(parts) for parts in zip(*episodes)))
+
+  return make_tasks
+
+
 def _task_stream(config: Config, sampler, train_part):
   """`start -> tasks start, start + 1, ...` of the run's training stream.
 
   The same tasks, in the same order, as the single-device streams: LASIUM
-  tasks by index (`LasiumSampler.episode`), labelled ones from the train
-  part with their query shift.
+  tasks as their indices (`_replica_tasks` decodes them on the replica),
+  labelled ones from the train part with their query shift.
   """
   if config.task_source == "lasium":
-    def stream_from(start):
-      return tf.data.Dataset.range(start, np.iinfo(np.int64).max).map(
-          lambda i: sampler.episode(config.seed, i),
-          num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    def stream_from(start):  # Indices: each replica decodes its own tasks.
+      return tf.data.Dataset.range(start, np.iinfo(np.int64).max)
     return stream_from
 
   def stream_from(start):

@@ -153,10 +153,11 @@ def _free_ports(count):
 def test_two_workers_on_localhost_take_the_single_worker_step(real_omniglot,
                                                               tmp_path):
   """MultiWorkerMirroredStrategy, 2 processes named by TF_CONFIG: the
-  chief's checkpoint equals one process's, and only the chief writes."""
+  chief's checkpoint and evaluation equal one process's, and only the
+  chief writes."""
   data_dir = real_omniglot[0].data_dir
   single, multi = tmp_path / "single", tmp_path / "multi"
-  main(*supervised(single, 2, data_dir, "--mode=train"))
+  main(*supervised(single, 2, data_dir))
   workers = [f"localhost:{p}" for p in _free_ports(2)]
   children = []
   for index in range(2):
@@ -164,8 +165,7 @@ def test_two_workers_on_localhost_take_the_single_worker_step(real_omniglot,
               "task": {"type": "worker", "index": index}}
     children.append(subprocess.Popen(
         [sys.executable, "-m", "lasium_tf.main",
-         *supervised(multi, 2, data_dir, "--mode=train",
-                     "--strategy=multi_worker")],
+         *supervised(multi, 2, data_dir, "--strategy=multi_worker")],
         env={**env(), "TF_CONFIG": json.dumps(config)},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
   for child in children:
@@ -182,6 +182,11 @@ def test_two_workers_on_localhost_take_the_single_worker_step(real_omniglot,
     np.testing.assert_allclose(a[name], b[name], atol=1e-5, err_msg=name)
   commands = (multi / "commands.jsonl").read_text().splitlines()
   assert len(commands) == 1  # The chief's; the other worker wrote elsewhere.
+  # Evaluation's tasks shared between the workers: the same accuracy.
+  one, two = (json.loads((f / "results_1shot.json").read_text())
+              for f in (single, multi))
+  assert (one["accuracy"], one["ci95"]) == (two["accuracy"], two["ci95"])
+  assert two["budget"]["replicas"] == 2 and two["num_tasks"] == 8
 
 
 @pytest.mark.integration
@@ -255,3 +260,18 @@ def test_generator_training_under_mirrored_resumes_on_one_device(tmp_path):
   assert saved["strategy"] == "default"  # The last command's.
   first = json.loads((folder / "commands.jsonl").read_text().splitlines()[0])
   assert "--strategy=mirrored" in first["command"]
+
+
+@pytest.mark.integration
+def test_lasium_replicas_decode_their_own_tasks_on_their_own_devices():
+  """The stream hands replica r the indices 2r, 2r + 1 of meta-batch 0;
+  it decodes them on its device, and the step equals one device's."""
+  result = subprocess.run(
+      [sys.executable, str(REPO / "tests" / "distributed_lasium_check.py")],
+      env=env(), capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  out = json.loads(result.stdout.strip().splitlines()[-1])
+  assert out["indices"] == [[0, 1], [2, 3]]
+  assert [d.rsplit(":", 1)[-1] for d in out["devices"]] == ["0", "1"]
+  assert all("CPU" in d for d in out["devices"])
+  assert out["max_diff"] < 1e-5
