@@ -109,15 +109,9 @@ def per_replica_batch(strategy, meta_batch: int) -> int:
 
 
 def is_chief(strategy) -> bool:
-  """Whether this process writes the run folder (always, but for MWMS
-  workers other than the chief)."""
-  resolver = getattr(strategy, "cluster_resolver", None) if strategy else None
-  if resolver is None or not isinstance(
-      strategy, tf.distribute.MultiWorkerMirroredStrategy):
-    return True
-  kind, index = resolver.task_type, resolver.task_id
-  return kind in (None, "chief") or (kind == "worker" and index == 0 and
-                                     "chief" not in resolver.cluster_spec().jobs)
+  """Whether this process writes the run folder: TensorFlow's own answer
+  (`should_checkpoint`: every strategy's one process, MWMS's chief)."""
+  return strategy is None or strategy.extended.should_checkpoint
 
 
 def worker_dir(strategy) -> str:

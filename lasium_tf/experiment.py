@@ -348,13 +348,8 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
       tasks = sampler.meta_batches(config.seed, config.maml.meta_batch_size,
                                    start_batch=start)
     else:
-      first = start * config.maml.meta_batch_size
-      tasks = parts["train"].episodes(
-          config.task.n_way, config.task.k_shot, config.task.k_query,
-          seed=config.seed, start=first)
-      tasks = augment.shift_query_stream(
-          tasks, config.seed, first, config.task.query_shift,
-          shift_fill(config))
+      tasks = _task_stream(config, sampler, parts["train"])(
+          start * config.maml.meta_batch_size)
       tasks = tasks.batch(config.maml.meta_batch_size,
                           drop_remainder=True).prefetch(2)
     if verbose:
@@ -401,12 +396,7 @@ def _replica_tasks(config: Config, sampler, strategy):
   if config.task_source != "lasium" or sampler is None:
     return None
   count = config.maml.meta_batch_size // strategy.num_replicas_in_sync
-
-  def make_tasks(indices):
-    episodes = [sampler.episode(config.seed, indices[t]) for t in range(count)]
-    return type(episodes[0])(*(tf.stack(parts) for parts in zip(*episodes)))
-
-  return make_tasks
+  return lambda indices: sampler.episodes(config.seed, indices[0], count)
 
 
 def _task_stream(config: Config, sampler, train_part):

@@ -284,15 +284,18 @@ class LasiumSampler:
     Each element is drawn by one traced tf.data function, prefetched while
     the learner takes its meta-step.
     """
-    real = self._real if self.kind == "vae" else None
-
-    def batch(b):
-      episodes = [self._episode_from(real, seed, b * meta_batch_size + t)
-                  for t in range(meta_batch_size)]
-      return Episode(*(tf.stack(parts) for parts in zip(*episodes)))
-
     return (tf.data.Dataset.range(start_batch, np.iinfo(np.int64).max)
-            .map(batch).prefetch(tf.data.AUTOTUNE))
+            .map(lambda b: self.episodes(seed, b * meta_batch_size,
+                                         meta_batch_size))
+            .prefetch(tf.data.AUTOTUNE))
+
+  def episodes(self, seed, first, count: int) -> Episode:
+    """Tasks first, ..., first + count - 1 stacked [count, ...]: a
+    meta-batch, or a replica's share of one (`lasium_tf.distribute`)."""
+    real = self._real if self.kind == "vae" else None
+    episodes = [self._episode_from(real, seed, first + t)
+                for t in range(count)]
+    return Episode(*(tf.stack(parts) for parts in zip(*episodes)))
 
   def _episode_from(self, real, seed, index) -> Episode:
     task = task_seed(seed, index)
