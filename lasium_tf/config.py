@@ -538,6 +538,10 @@ class Config:
   export_dir: Optional[str] = setting(
       None, "Where --mode=export (a meta-learned backbone) or "
       "--mode=export_generator writes its SavedModel.")
+  export_epoch: Optional[int] = setting(
+      None, "The checkpoint epoch --mode=export_generator publishes (one its "
+      "training folder kept, e.g. a --snapshot_epochs epoch); default: the "
+      "newest.")
   iterations: int = setting(1000, "Meta-iterations.")
   checkpoint_every: int = setting(500, "Meta-iterations between checkpoints.")
   log_every: int = setting(50, "Meta-iterations between log lines.")
@@ -672,6 +676,13 @@ class Config:
     if self.mode in ("export", "export_generator") and not self.export_dir:
       raise ConfigError(f"--mode={self.mode} needs --export_dir, the folder "
                         f"to write the SavedModel to.")
+    if self.export_epoch is not None:
+      _positive("export_epoch", self.export_epoch)
+      if self.mode != "export_generator":
+        raise ConfigError(
+            f"--export_epoch picks the generator checkpoint that "
+            f"--mode=export_generator publishes; --mode={self.mode} does not "
+            f"use it: drop the flag.")
     if (self.learner == "maml" and self.eval.n_way != self.task.n_way
         and self.mode in ("evaluate", "train_and_evaluate")):
       raise ConfigError(

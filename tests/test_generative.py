@@ -356,6 +356,23 @@ def test_a_checkpoint_holds_every_variable_and_old_ones_are_pruned(tmp_path):
                          gan.generator.weights[0].numpy())
   _, info = generative.load_generator(snapshot)
   assert info["epochs"] == 1
+  # --export_epoch publishes that snapshot, not the newest epoch.
+  published = modes.run(config_lib.Config(
+      mode="export_generator", experiment_dir=str(tmp_path), export_epoch=1,
+      export_dir=str(tmp_path / "published")), verbose=False)
+  assert published["epochs"] == 1
+  module = tf.saved_model.load(str(tmp_path / "published"))
+  z = tf.random.stateless_normal([2, model.generator.input_shape[-1]], [0, 1])
+  np.testing.assert_allclose(
+      module.signatures["generate"](z=z)["default"].numpy(),
+      model.generator(z, training=False).numpy(), atol=1e-5)
+  with pytest.raises(config_lib.ConfigError, match=r"keeps epochs \[1, 3, 4\]"):
+    modes.run(config_lib.Config(
+        mode="export_generator", experiment_dir=str(tmp_path),
+        export_epoch=2, export_dir=str(tmp_path / "pruned")), verbose=False)
+  assert not (tmp_path / "pruned").exists()
+  with pytest.raises(config_lib.ConfigError, match="drop the flag"):
+    config_lib.Config(mode="train", export_epoch=1).validate()
 
 
 def test_a_checkpoint_of_other_networks_is_refused_by_name(tmp_path):
