@@ -560,6 +560,21 @@ def restore(path: str):
   return model, config, epoch, saved.get("command", "")
 
 
+def objective(config: GenerativeConfig) -> Dict:
+  """A GAN's objective switches, for cards and result records (the authors'
+  GAN recipe sets them; `lasium_tf.gan_objective`); {} for a VAE."""
+  if config.kind != "gan":
+    return {}
+  return {"generator_loss": config.generator_loss,
+          "fake_targets": config.fake_targets,
+          "keep_last_batch": config.keep_last_batch}
+
+
+def _objective_info(config: GenerativeConfig) -> Dict:
+  switches = objective(config)
+  return {"objective": switches} if switches else {}
+
+
 def as_generator(model):
   """The LASIUM generator interface (`generators.KerasGenerator`) over a
   trained GAN or VAE."""
@@ -596,7 +611,7 @@ def load_generator(path: str):
           os.path.join(path, "saved_model.pb"))):
     model, config, epoch, command = restore(path)
     info = {"kind": config.kind, "epochs": epoch, "source": path,
-            "train_command": command}
+            "train_command": command, **_objective_info(config)}
     folder = (os.path.dirname(os.path.dirname(path)) if os.path.isfile(path)
               else path)
     strokes = RunDir(folder).saved_config()["data"]["strokes"]

@@ -437,15 +437,19 @@ _POLICY_VALUES = ("sigma2", "sigma", "sigma_max", "alpha")
 def _generator_run(info: Dict) -> str:
   """GANs trained with Keras on JAX (`--generator_backend=jax`, or the
   earlier `scripts/gan_jax.py`) are runs apart from TensorFlow-trained ones,
-  with their own epoch counts; so is a run with another Adam beta_1."""
+  with their own epoch counts; so is a run with another Adam beta_1, and one
+  with the authors' GAN objective (`--recipe=authors`)."""
   text = " ".join(str(info.get(k, "")) for k in ("train_command", "source",
                                                  "trainer"))
-  if "gan_jax" not in text and "--generator_backend=jax" not in text:
-    return ""
-  beta1 = re.search(r"--generator_beta1=([0-9.]+)", text)
-  if beta1 or "beta05" in text:
-    return f" (JAX-trained, Adam beta1 {beta1.group(1) if beta1 else '0.5'})"
-  return " (JAX-trained)"
+  parts = []
+  if "gan_jax" in text or "--generator_backend=jax" in text:
+    parts.append("JAX-trained")
+    beta1 = re.search(r"--generator_beta1=([0-9.]+)", text)
+    if beta1 or "beta05" in text:
+      parts.append(f"Adam beta1 {beta1.group(1) if beta1 else '0.5'}")
+  if (info.get("objective") or {}).get("generator_loss") == "summed_logits":
+    parts.append("authors' GAN recipe")
+  return f" ({', '.join(parts)})" if parts else ""
 
 
 def summarize(record: Dict, path: str = "") -> Summary:

@@ -361,6 +361,9 @@ def test_a_checkpoint_holds_every_variable_and_old_ones_are_pruned(tmp_path):
       mode="export_generator", experiment_dir=str(tmp_path), export_epoch=1,
       export_dir=str(tmp_path / "published")), verbose=False)
   assert published["epochs"] == 1
+  assert published["objective"] == {"generator_loss": "per_batch",
+                                    "fake_targets": "smoothed",
+                                    "keep_last_batch": False}
   module = tf.saved_model.load(str(tmp_path / "published"))
   z = tf.random.stateless_normal([2, model.generator.input_shape[-1]], [0, 1])
   np.testing.assert_allclose(

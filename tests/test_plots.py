@@ -90,5 +90,9 @@ def test_one_summary_serves_report_and_plots_for_records_of_any_age():
   assert (b.split, b.strokes, b.recipe, b.trained_shot) == (
       "authors", "black", "ours", 5)
   assert b.generator_run == " (JAX-trained, Adam beta1 0.5)"
+  new["hyperparameters"]["generator_info"]["objective"] = {
+      "generator_loss": "summed_logits", "fake_targets": "overshoot"}
+  assert rundir.summarize(new).generator_run == (
+      " (JAX-trained, Adam beta1 0.5, authors' GAN recipe)")
   assert b.settings == "sigma2 0.5, shift 3 (background), rotation classes"
   assert plots._data(a) == ", authors split, black strokes"
