@@ -10,22 +10,13 @@ slots between the single-device step and the mirrored one, and both
 evaluations' per-task accuracies.
 """
 
-import argparse
 import json
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from replica_args import parse_and_split
+
+args = parse_and_split(learner="maml", order=2, batched=1, meta_batch=4)
 
 from lasium_tf import distribute  # noqa: E402
-
-parser = argparse.ArgumentParser()
-parser.add_argument("--replicas", type=int, default=2)
-parser.add_argument("--learner", default="maml")
-parser.add_argument("--order", type=int, default=2)
-parser.add_argument("--batched", type=int, default=1)
-parser.add_argument("--meta_batch", type=int, default=4)
-args = parser.parse_args()
-distribute.split_cpu(args.replicas)
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

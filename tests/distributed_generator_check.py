@@ -10,21 +10,13 @@ single-device step and after the same step split over the replicas, and
 how far the step moved them.
 """
 
-import argparse
 import json
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from replica_args import parse_and_split
+
+args = parse_and_split(kind="gan", mode_seeking_weight=0.0, batch=8)
 
 from lasium_tf import distribute  # noqa: E402
-
-parser = argparse.ArgumentParser()
-parser.add_argument("--kind", default="gan")
-parser.add_argument("--replicas", type=int, default=2)
-parser.add_argument("--mode_seeking_weight", type=float, default=0.0)
-parser.add_argument("--batch", type=int, default=8)
-args = parser.parse_args()
-distribute.split_cpu(args.replicas)
 
 import numpy as np  # noqa: E402
 

@@ -8,13 +8,12 @@ decoded images are on.
 """
 
 import json
-import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from replica_args import parse_and_split
+
+parse_and_split()
 
 from lasium_tf import distribute  # noqa: E402
-
-distribute.split_cpu(2)
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402

@@ -1,0 +1,25 @@
+"""The command line of the tests' distributed helper scripts.
+
+TensorFlow fixes its logical devices when it initialises, once per process,
+so each helper parses its arguments and splits the CPU before importing
+anything that starts TensorFlow.
+"""
+
+import argparse
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from lasium_tf import distribute  # noqa: E402
+
+
+def parse_and_split(**defaults) -> argparse.Namespace:
+  """Parses `--replicas` and one flag per default (typed by it), then splits
+  the CPU into that many logical devices."""
+  parser = argparse.ArgumentParser()
+  parser.add_argument("--replicas", type=int, default=2)
+  for name, default in defaults.items():
+    parser.add_argument(f"--{name}", type=type(default), default=default)
+  args = parser.parse_args()
+  distribute.split_cpu(args.replicas)
+  return args
