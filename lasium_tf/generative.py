@@ -503,17 +503,20 @@ def train(model: _Model, images, config: GenerativeConfig, directory: str,
   return {"epochs": epoch, "seconds": time.perf_counter() - start, **metrics}
 
 
-def trained_on(directory: str) -> str:
+def trained_on(directory: str, until: Optional[int] = None) -> str:
   """Which backends trained which epochs, from `metrics.jsonl`.
 
   E.g. "jax on gpu (epochs 1-140), tensorflow on cpu (epochs 141-150)": a
   run may move between machines, and its card says where each part ran.
+  `until`: only the epochs up to it (a snapshot's history).
   """
   path = pathlib.Path(directory) / "metrics.jsonl"
   lines = [json.loads(l) for l in path.read_text().splitlines()] if (
       path.exists()) else []
   spans: List[list] = []
   for line in lines:
+    if until is not None and line["epoch"] > until:
+      continue
     where = line.get("backend", "unknown")
     if spans and spans[-1][0] == where:
       spans[-1][2] = line["epoch"]

@@ -64,7 +64,7 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
                            "unlabeled images of the train split"),
           "trainer": trained.get("trainer") or (
               "lasium_tf.generative, Keras on "
-              + generative.trained_on(config.experiment_dir)),
+              + generative.trained_on(config.experiment_dir, epoch)),
           "train_command": train_command, "export_command": config.command,
           "date": now()}
   write_json(path / "card.json", card)

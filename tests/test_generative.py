@@ -361,6 +361,8 @@ def test_a_checkpoint_holds_every_variable_and_old_ones_are_pruned(tmp_path):
       mode="export_generator", experiment_dir=str(tmp_path), export_epoch=1,
       export_dir=str(tmp_path / "published")), verbose=False)
   assert published["epochs"] == 1
+  assert published["trainer"] == ("lasium_tf.generative, Keras on "
+                                  "tensorflow on cpu (epoch 1)")
   assert published["objective"] == {"generator_loss": "per_batch",
                                     "fake_targets": "smoothed",
                                     "keep_last_batch": False}
