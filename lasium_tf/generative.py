@@ -563,19 +563,15 @@ def restore(path: str):
   return model, config, epoch, saved.get("command", "")
 
 
-def objective(config: GenerativeConfig) -> Dict:
-  """A GAN's objective switches, for cards and result records (the authors'
-  GAN recipe sets them; `lasium_tf.gan_objective`); {} for a VAE."""
+def objective_info(config: GenerativeConfig) -> Dict:
+  """{"objective": a GAN's objective switches}, for cards and result records
+  (the authors' GAN recipe sets them; `lasium_tf.gan_objective`); {} for a
+  VAE."""
   if config.kind != "gan":
     return {}
-  return {"generator_loss": config.generator_loss,
-          "fake_targets": config.fake_targets,
-          "keep_last_batch": config.keep_last_batch}
-
-
-def _objective_info(config: GenerativeConfig) -> Dict:
-  switches = objective(config)
-  return {"objective": switches} if switches else {}
+  return {"objective": {"generator_loss": config.generator_loss,
+                        "fake_targets": config.fake_targets,
+                        "keep_last_batch": config.keep_last_batch}}
 
 
 def as_generator(model):
@@ -614,7 +610,7 @@ def load_generator(path: str):
           os.path.join(path, "saved_model.pb"))):
     model, config, epoch, command = restore(path)
     info = {"kind": config.kind, "epochs": epoch, "source": path,
-            "train_command": command, **_objective_info(config)}
+            "train_command": command, **objective_info(config)}
     folder = (os.path.dirname(os.path.dirname(path)) if os.path.isfile(path)
               else path)
     strokes = RunDir(folder).saved_config()["data"]["strokes"]

@@ -57,7 +57,7 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
           "split": trained["data"]["split"] or "vinyals",
           "strokes": strokes,
           "stripe_score": round(gan_objective.stripe_score(white), 3),
-          **generative._objective_info(gen_config),
+          **generative.objective_info(gen_config),
           "dataset": dataset,
           "train_images": (f"unlabeled images of {trained['data']['data_dir']}"
                            if dataset == "folder" else
