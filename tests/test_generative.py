@@ -356,6 +356,7 @@ def test_a_checkpoint_holds_every_variable_and_old_ones_are_pruned(tmp_path):
                          gan.generator.weights[0].numpy())
   _, info = generative.load_generator(snapshot)
   assert info["epochs"] == 1
+  assert info["objective"]["generator_loss"] == "per_batch"
   # --export_epoch publishes that snapshot, not the newest epoch.
   published = modes.run(config_lib.Config(
       mode="export_generator", experiment_dir=str(tmp_path), export_epoch=1,
