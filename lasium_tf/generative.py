@@ -527,11 +527,12 @@ def trained_on(directory: str, until: Optional[int] = None) -> str:
                    for w, a, b in spans)
 
 
-def restore(path: str):
+def restore(path: str, epoch: Optional[int] = None):
   """The GAN or VAE of a generator training folder, at its newest epoch.
 
   `path` is the folder, or one checkpoint in it
-  (`<folder>/checkpoints/epoch_0100.npz`, a snapshot of the GAN-epoch study).
+  (`<folder>/checkpoints/epoch_0100.npz`, a snapshot of the GAN-epoch study);
+  `epoch` picks a kept checkpoint of the folder instead of the newest.
   Returns (model, GenerativeConfig, epoch, train command). The folder's
   config.json (written by --mode=train_generator) says which model and
   latent size it holds.
@@ -558,7 +559,13 @@ def restore(path: str):
     if not epochs:
       raise FileNotFoundError(f"{directory}/checkpoints holds no checkpoint "
                               f"yet; train at least one epoch.")
-    checkpoint = checkpoint_path(directory, epochs[-1])
+    if epoch is not None and epoch not in epochs:
+      raise ConfigError(
+          f"{directory} keeps no checkpoint of epoch {epoch} (it keeps "
+          f"epochs {epochs}): pick one of those, or train with "
+          f"--snapshot_epochs={epoch} to keep it.")
+    checkpoint = checkpoint_path(directory, epochs[-1] if epoch is None
+                                 else epoch)
   epoch = load_checkpoint(model, checkpoint)
   return model, config, epoch, saved.get("command", "")
 

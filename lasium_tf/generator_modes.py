@@ -15,7 +15,7 @@ from typing import Dict
 import tensorflow as tf
 
 from lasium_tf import gan_objective
-from lasium_tf.config import Config, ConfigError, white_strokes
+from lasium_tf.config import Config, white_strokes
 from lasium_tf.data import load_parts
 from lasium_tf.experiment import lasium_sampler
 from lasium_tf.rundir import RunDir, now, write_json
@@ -30,17 +30,8 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
   """
   from lasium_tf import generative, generators, pictures
 
-  source = config.experiment_dir
-  if config.export_epoch is not None:
-    source = str(generative.checkpoint_path(source, config.export_epoch))
-    if not os.path.isfile(source):
-      raise ConfigError(
-          f"{config.experiment_dir} keeps no checkpoint of epoch "
-          f"{config.export_epoch} (it keeps epochs "
-          f"{generative.checkpoint_epochs(config.experiment_dir)}): pick one "
-          f"of those, or train with --snapshot_epochs={config.export_epoch} "
-          f"to keep it.")
-  model, gen_config, epoch, train_command = generative.restore(source)
+  model, gen_config, epoch, train_command = generative.restore(
+      config.experiment_dir, config.export_epoch)
   generator = generative.as_generator(model)
   path = generators.save_generator_module(generator.decoder, config.export_dir,
                                      generator.encoder)
