@@ -142,9 +142,12 @@ def table1(records) -> List[str]:
   for method, (paper1, paper5) in PAPER_TABLE1.items():
     runs = [r for r in records if r.method == method and r.table == 1
             and not r.study and r.dataset == "omniglot"]
-    groups: Dict[Tuple[str, str], Dict[int, Summary]] = {}
+    # A row per recipe, settings and budget: the same settings run longer
+    # is a row of its own, never hidden behind the shorter run.
+    groups: Dict[Tuple[str, str, int], Dict[int, Summary]] = {}
     for r in runs:
-      groups.setdefault((r.recipe, r.settings), {}).setdefault(r.k_shot, r)
+      key = (r.recipe, r.settings, r.meta_iterations or 0)
+      groups.setdefault(key, {}).setdefault(r.k_shot, r)
     flagfile = TABLE1_FLAGFILES.get(method)
     for recipe in RECIPES:
       keys = sorted(k for k in groups if k[0] == recipe)

@@ -47,6 +47,20 @@ def test_rows_filled_from_results_and_missing_rows_marked(tmp_path):
   assert "not run" in ro02 and "flags/table7_ro_vae_maml_alpha02.cfg" in ro02
 
 
+def test_a_table1_row_run_longer_is_a_row_of_its_own(tmp_path):
+  for name, iterations, accuracy in (("a", 10000, 88.31), ("b", 20000, 88.9)):
+    write(tmp_path / f"{name}.json", method="LASIUM-RO-GAN-MAML", k_shot=1,
+          accuracy=accuracy, ci95=0.5, table=1, dataset="omniglot",
+          command=f"run {name}", hyperparameters={"alpha": 0.4,
+                                                  "recipe": "ours"},
+          budget={"meta_iterations": iterations, "eval_tasks": 1000})
+  assert report.main([str(tmp_path)]) == 0
+  rows = [l for l in (tmp_path / "README.md").read_text().splitlines()
+          if l.startswith("| LASIUM-RO-GAN-MAML | ours | alpha 0.4")]
+  assert [("88.31" in r, "10000 meta-its" in r, "20000 meta-its" in r)
+          for r in rows] == [(True, True, False), (False, False, True)]
+
+
 def test_recipes_side_by_side_reaching_the_paper_counted(tmp_path):
   common = dict(k_shot=1, ci95=0.6, table=7, dataset="omniglot",
                 method="LASIUM-N-GAN-MAML", budget={})
