@@ -11,6 +11,15 @@ own task's batch, and the Dense head is a batched matmul. Gradients of the
 summed task losses with respect to the stacked weights are each task's own
 gradients, so T adaptations are one adaptation of the stacked weights.
 
+`forward` can also normalise the images with another set's statistics (the
+support set's: `lasium_tf.normalization`), which is what makes a query's
+answer independent of the other queries; MAML and ProtoNets run that through
+this network with T = 1 for a single task.
+
+Where TensorFlow's CPU kernels cannot differentiate a grouped convolution
+(oneDNN off: see `lasium_tf/__init__.py`), `grouped_gradients_work()` says
+so and MAML keeps the per-task path; T = 1 needs no grouping and always runs.
+
 `BatchedNetwork.supports(model)` says whether a Keras model is built of the
 layers this understands (the backbones of `models/backbone.py` with a Dense
 head); callers keep the per-task path for anything else.
@@ -18,10 +27,13 @@ head); callers keep the per-task path for anything else.
 
 from __future__ import annotations
 
+import functools
 from typing import List, Sequence
 
 import keras
 import tensorflow as tf
+
+from lasium_tf import normalization as norms
 
 Weights = List[tf.Tensor]
 
@@ -97,12 +109,26 @@ class BatchedNetwork:
         return False
     return True
 
-  def forward(self, weights: Weights, images: tf.Tensor) -> tf.Tensor:
+  def forward(self, weights: Weights, images: tf.Tensor,
+              context: tf.Tensor | None = None,
+              normalization: str = "transductive") -> tf.Tensor:
     """Logits [T, B, N] of images [T, B, H, W, C] under stacked weights.
 
-    BatchNorm uses the statistics of each task's batch (training mode, as
-    MAML's `predict` runs it).
+    BatchNorm runs in training mode, as MAML's `predict` runs it: with
+    "transductive" `normalization`, each task's batch gives its own
+    statistics; otherwise `context` [T, Bc, H, W, C] (each task's support
+    set) gives them, passed through the network beside the images; without
+    a context the images are their own (the support set itself).
     """
+    context_size = None
+    if context is not None and norms.uses_support_statistics(normalization):
+      context_size = tf.shape(context)[1]
+      images = tf.concat([context, images], axis=1)
+    out = self._forward(weights, images, context_size)
+    return out if context_size is None else out[:, context_size:]
+
+  def _forward(self, weights: Weights, images: tf.Tensor,
+               context_size) -> tf.Tensor:
     tasks = tf.shape(images)[0]
     batch = tf.shape(images)[1]
     x = _tasks_to_channels(images)  # [B, H, W, T * C]
@@ -122,7 +148,7 @@ class BatchedNetwork:
           x = x + tf.reshape(w[1], [-1])
         channels = out
       elif isinstance(layer, keras.layers.BatchNormalization):
-        x = _batch_norm(x, w, layer, tasks, channels)
+        x = _batch_norm(x, w, layer, channels, context_size)
       elif isinstance(layer, keras.layers.ReLU):
         x = _relu(x, layer)
       elif isinstance(layer, keras.layers.MaxPooling2D):
@@ -145,6 +171,42 @@ class BatchedNetwork:
     return features
 
 
+@functools.lru_cache(maxsize=1)
+def grouped_gradients_work() -> bool:
+  """Whether this TensorFlow can take second-order gradients of a grouped
+  convolution (a 2-group probe of a few hundred weights, run once)."""
+  images = tf.ones([1, 4, 4, 2])
+  kernel = tf.ones([3, 3, 1, 4])
+  try:
+    with tf.GradientTape() as outer:
+      outer.watch(kernel)
+      with tf.GradientTape() as inner:
+        inner.watch(kernel)
+        loss = tf.reduce_sum(tf.nn.conv2d(images, kernel, 1, "SAME") ** 2)
+      step = kernel - 0.1 * inner.gradient(loss, kernel)
+      loss = tf.reduce_sum(tf.nn.conv2d(images, step, 1, "SAME") ** 2)
+    outer.gradient(loss, kernel).numpy()
+  except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
+    return False
+  return True
+
+
+def network_for(model: keras.Model, normalization: str):
+  """The stacked network of `model`, or None where it cannot run it.
+
+  Normalising with the support set's statistics goes through it, so those
+  normalisations need a model it runs (the backbones of models/).
+  """
+  if BatchedNetwork.supports(model):
+    return BatchedNetwork(model)
+  if norms.uses_support_statistics(normalization):
+    raise ValueError(
+        f"normalization {normalization!r} runs through lasium_tf.batched, "
+        f"which does not run {model.name}; use normalization='transductive' "
+        f"or a backbone of lasium_tf.models.backbone.")
+  return None
+
+
 def _tasks_to_channels(images: tf.Tensor) -> tf.Tensor:
   """[T, B, H, W, C] -> [B, H, W, T * C], task-major channels."""
   shape = tf.shape(images)
@@ -152,15 +214,24 @@ def _tasks_to_channels(images: tf.Tensor) -> tf.Tensor:
   return tf.reshape(x, [shape[1], shape[2], shape[3], shape[0] * shape[4]])
 
 
-def _batch_norm(x, w, layer, tasks, channels):
-  """Training-mode BatchNorm of every (task, channel) on its own batch."""
-  mean, variance = tf.nn.moments(x, axes=[0, 1, 2])
-  x = (x - mean) * tf.math.rsqrt(variance + layer.epsilon)
+def _batch_norm(x, w, layer, channels, context_size):
+  """Training-mode BatchNorm of every (task, channel) on its task's context.
+
+  The first `context_size` rows of the batch give the statistics (None: all
+  rows); a `TaskNormalization` layer blends in each row's instance moments.
+  """
   w = list(w)
-  if layer.scale:
-    x = x * tf.reshape(w.pop(0), [-1])
-  if layer.center:
-    x = x + tf.reshape(w.pop(0), [-1])
+  scale = w.pop(0) if layer.scale else None
+  center = w.pop(0) if layer.center else None
+  alpha = None
+  if isinstance(layer, norms.TaskNormalization):
+    size = tf.shape(x)[0] if context_size is None else context_size
+    alpha = tf.repeat(norms.blend_weight(w[0], w[1], size), channels)
+  x = norms.normalise(x, layer.epsilon, context_size, alpha)
+  if scale is not None:
+    x = x * tf.reshape(scale, [-1])
+  if center is not None:
+    x = x + tf.reshape(center, [-1])
   return x
 
 

@@ -19,6 +19,8 @@ OMNIGLOT_IMAGES_PER_CLASS = 20
 MODES = ("train", "evaluate", "train_and_evaluate", "export",
          "train_generator", "export_generator", "draw_tasks")
 LEARNERS = ("maml", "protonets")
+# Which images give BatchNorm its statistics (`lasium_tf.normalization`).
+NORMALIZATIONS = ("transductive", "support", "tasknorm_i")
 # tf.distribute strategies meta-learning runs under (`lasium_tf.distribute`).
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 TASK_SOURCES = ("labelled", "lasium", "none")
@@ -529,6 +531,18 @@ class Config:
   backbone: str = setting(
       "code", "paper: conv+maxpool blocks of the paper's text; code: the "
       "stride-2 network of the authors' code.", choices=BACKBONES)
+  normalization: str = setting(
+      "transductive", "Which images give BatchNorm its statistics, in "
+      "meta-training, evaluation and export: transductive (each batch its "
+      "own, as the paper: a query's answer depends on the other queries), "
+      "support (the support set's: answers for one image alone), "
+      "tasknorm_i (the support set's blended with each image's own, "
+      "TaskNorm-I).", choices=NORMALIZATIONS)
+  init_from: Optional[str] = setting(
+      None, "--mode=evaluate or export: take the weights of a published "
+      "classifier folder (its model.keras, e.g. pretrained/...) instead of "
+      "a checkpoint, e.g. to score or re-export it with another "
+      "--normalization.")
   data: DataConfig = setting(factory=DataConfig)
   task: TaskConfig = setting(factory=TaskConfig)
   maml: MAMLConfig = setting(factory=MAMLConfig)
@@ -579,7 +593,14 @@ class Config:
     _one_of("task_source", self.task_source, TASK_SOURCES)
     _one_of("learner", self.learner, LEARNERS)
     _one_of("backbone", self.backbone, BACKBONES)
+    _one_of("normalization", self.normalization, NORMALIZATIONS)
     _one_of("strategy", self.strategy, STRATEGIES)
+    if self.init_from is not None and self.mode not in ("evaluate",
+                                                         "export"):
+      raise ConfigError(
+          f"--init_from scores or re-exports a published classifier "
+          f"(--mode=evaluate or --mode=export); --mode={self.mode} starts "
+          f"from --experiment_dir's checkpoints: drop the flag.")
     if self.logical_cpus is not None:
       _positive("logical_cpus", self.logical_cpus)
     if self.strategy != "default" and self.mode not in (

@@ -48,9 +48,11 @@ def shift_fill(config: Config) -> float:
 def build_learner(config: Config):
   """The configured backbone in its learner: MAML (with a head) or ProtoNets."""
   backbone = build_backbone(config.backbone, image_shape(config),
-                            seed=config.seed)
+                            seed=config.seed,
+                            normalization=config.normalization)
   if config.learner == "protonets":
-    return ProtoNets(backbone, meta_lr=config.maml.meta_lr)
+    return ProtoNets(backbone, meta_lr=config.maml.meta_lr,
+                     normalization=config.normalization)
   model = build_classifier(backbone, config.task.n_way, seed=config.seed)
   return MAML(model, inner_lr=config.maml.inner_lr,
               inner_steps=config.maml.inner_steps,
@@ -58,7 +60,8 @@ def build_learner(config: Config):
               meta_lr=config.maml.meta_lr,
               eval_inner_lr=config.eval.inner_lr,
               eval_inner_steps=config.eval.inner_steps,
-              batched=config.batched_tasks)
+              batched=config.batched_tasks,
+              normalization=config.normalization)
 
 
 def checkpoint_manager(learner, directory: str):
@@ -109,6 +112,40 @@ def restore_newest(manager, candidates: List[str], verbose: bool) -> str:
       f"no checkpoint under {manager.directory} can be read: "
       f"{', '.join(broken)}; delete them to start afresh, or restore the "
       f"folder from a copy.")
+
+
+def load_published(learner, folder: str) -> int:
+  """Copies a published classifier's weights (`model.keras`) into `learner`.
+
+  Returns the meta-iteration its card names (0 without a card). The network
+  must be the one the flags build: same backbone, head and normalization.
+  """
+  import json  # Only this path reads a card.
+
+  import keras
+
+  path = os.path.join(folder, "model.keras")
+  if not os.path.isfile(path):
+    raise ConfigError(
+        f"--init_from={folder} has no model.keras; give a folder written by "
+        f"--mode=export (e.g. pretrained/lasium_ro_gan_maml_alpha04_20k).")
+  published = keras.saving.load_model(path, compile=False)
+  ours = learner.model.weights
+  theirs = published.weights
+  if [tuple(v.shape) for v in ours] != [tuple(v.shape) for v in theirs]:
+    raise ConfigError(
+        f"--init_from={folder} holds another network than the flags build "
+        f"({len(theirs)} weights, {published.name}, against {len(ours)}, "
+        f"{learner.model.name}): use the flagfile that trained it (its "
+        f"card.json's train_command), with the same --learner, --backbone, "
+        f"--n_way and, for tasknorm_i, --normalization.")
+  for mine, value in zip(ours, theirs):
+    mine.assign(value)
+  card = os.path.join(folder, "card.json")
+  if not os.path.isfile(card):
+    return 0
+  with open(card) as f:
+    return int(json.load(f).get("meta_iterations", 0))
 
 
 def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
@@ -310,11 +347,17 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
   distributed = (distribute.DistributedLearner(
       learner, strategy, _replica_tasks(config, sampler, strategy))
                  if strategy is not None else None)
-  candidates = checkpoint_candidates(manager, restore_from)
+  candidates = ([] if config.init_from
+                else checkpoint_candidates(manager, restore_from))
   if candidates:
     run.check_resume(config)
   run.record_config(config)
-  if candidates:
+  if config.init_from:
+    step.assign(load_published(learner, config.init_from))
+    if verbose:
+      print(f"Weights from {config.init_from} (meta-iteration {int(step)}).",
+            flush=True)
+  elif candidates:
     restored = restore_newest(manager, candidates, verbose)
     if verbose:
       print(f"Resumed from {restored} (meta-iteration {int(step)}).",
@@ -327,11 +370,16 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
 
   if config.mode == "export":
     from lasium_tf import export  # Only this mode needs it.
+    card = export_card(config, int(step))
     path = export.export(learner, config.export_dir, image_shape(config),
-                         export_card(config, int(step)))
+                         card, card["trained_normalization"])
     if verbose:
+      signatures = export.signature_normalizations(
+          card["trained_normalization"])
       print(f"Exported the {config.learner} learner at meta-iteration "
-            f"{int(step)} to {path}.", flush=True)
+            f"{int(step)} to {path} (signatures: "
+            + ", ".join(f"{k} {v}" for k, v in signatures.items()) + ").",
+            flush=True)
     return {"path": str(path), "meta_iterations": int(step)}
 
   training = {}

@@ -3,15 +3,22 @@
 The SavedModel needs none of this project's code: `tf.saved_model.load(path)`
 in a fresh process gives
 
-* `embed(images)` -> `{"embeddings": float32[batch, D]}`: the backbone's
-  features (BatchNorm on the statistics of the given batch, as in training:
-  pass batches, not single images);
 * `few_shot(support_images, support_labels, query_images)` ->
   `{"logits": float32[num_query, N]}`: the whole few-shot procedure in the
   graph (MAML: the evaluation-time adaptation from the meta-learned weights,
   with its step size and number of steps; ProtoNets: the prototype
   classifier). N is the number of distinct support labels (0 .. N-1), at
-  most the head's size for MAML;
+  most the head's size for MAML. BatchNorm normalises the queries with the
+  support set's statistics (TaskNorm-I's blend for a network trained with
+  it; `lasium_tf.normalization`), so an image gets the same logits sent
+  alone or in any batch;
+* `few_shot_transductive(...)`, for networks meta-trained transductively
+  (every paper number): the same procedure with each batch normalised by
+  its own statistics, as the paper evaluates; pass whole balanced query
+  sets (75 queries of a 5-way task), never single images;
+* `embed(images)` -> `{"embeddings": float32[batch, D]}`: the backbone's
+  features (BatchNorm on the statistics of the given batch, as in training:
+  pass batches, not single images);
 * `serving_default` = `few_shot`.
 
 Images are float32 in [0, 1], NHWC at the training resolution. The Keras model
@@ -26,14 +33,31 @@ from typing import Dict, Optional
 
 import tensorflow as tf
 
+from lasium_tf import normalization as norms
 from lasium_tf.files import atomic_directory
+
+
+def signature_normalizations(trained: str) -> Dict[str, str]:
+  """Signature name -> normalisation, for a network trained with `trained`.
+
+  `few_shot` never depends on the other queries: TaskNorm-I where the
+  network has it, else the support set's statistics; the transductive
+  procedure keeps its own name where the network was trained with it.
+  """
+  if norms.blends_instances(trained):
+    return {"few_shot": trained}
+  signatures = {"few_shot": norms.DEFAULT_NON_TRANSDUCTIVE
+                if trained == "transductive" else trained}
+  if trained == "transductive":
+    signatures["few_shot_transductive"] = "transductive"
+  return signatures
 
 
 class _FewShotModule(tf.Module):
 
-  def __init__(self, learner, image_shape):
+  def __init__(self, learner, image_shape, normalization: str):
     super().__init__()
-    self.learner = learner
+    self.learner = learner.with_normalization(normalization)
     self.model = learner.model
     self.backbone = learner.embedding
     self.image_shape = [int(d) for d in image_shape]
@@ -51,6 +75,7 @@ class _FewShotModule(tf.Module):
                                        name="support_labels"),
                          tf.TensorSpec([None, *image_shape], tf.float32,
                                        name="query_images")])
+    self.normalization = normalization
 
   def _checked_images(self, images, name):
     """The images, or an error naming the shape the network takes."""
@@ -98,20 +123,30 @@ class _FewShotModule(tf.Module):
     return {"logits": logits[:, :num_classes]}
 
 
-def export(learner, path, image_shape,
-           card: Optional[Dict] = None) -> pathlib.Path:
+def export(learner, path, image_shape, card: Optional[Dict] = None,
+           trained_normalization: Optional[str] = None) -> pathlib.Path:
   """Writes the SavedModel and `model.keras` to `path` (atomically).
 
-  With `card` (what produced the weights: commands, budget, accuracy), also
-  `card.json` and a README saying how to use it.
+  The signatures are `signature_normalizations(trained_normalization)`
+  (default: the learner's own). With `card` (what produced the weights:
+  commands, budget, accuracy), also `card.json` and a README saying how to
+  use it.
   """
-  module = _FewShotModule(learner, tuple(image_shape))
+  signatures = signature_normalizations(trained_normalization
+                                        or learner.normalization)
+  modules = {name: _FewShotModule(learner, tuple(image_shape), norm)
+             for name, norm in signatures.items()}
+  root = modules["few_shot"]
+  for name, module in modules.items():
+    if name != "few_shot":
+      setattr(root, name, module.few_shot)
   with atomic_directory(path) as tmp:
-    tf.saved_model.save(module, str(tmp), signatures={
-        "embed": module.embed, "few_shot": module.few_shot,
-        "serving_default": module.few_shot})
+    tf.saved_model.save(root, str(tmp), signatures={
+        "embed": root.embed, "serving_default": root.few_shot,
+        **{name: module.few_shot for name, module in modules.items()}})
     learner.model.save(tmp / "model.keras")
     if card is not None:
+      card = {**card, "signatures": signatures}
       (tmp / "card.json").write_text(
           json.dumps(card, indent=2, sort_keys=True) + "\n")
       (tmp / "README.md").write_text(_readme(card, pathlib.Path(path).name,
@@ -120,10 +155,29 @@ def export(learner, path, image_shape,
 
 
 def _readme(card: Dict, name: str, image_shape) -> str:
-  accuracy = "\n".join(
-      f"- {r['n_way']}-way {r['k_shot']}-shot: {r['accuracy']:.2f} +- "
-      f"{r['ci95']:.2f}% on {r['num_tasks']} test tasks"
-      for r in card.get("results", [])) or "- not evaluated"
+  signatures = card.get("signatures", {"few_shot": "transductive"})
+
+  def accuracy(normalization):
+    return "\n".join(
+        f"  - {r['n_way']}-way {r['k_shot']}-shot: {r['accuracy']:.2f} +- "
+        f"{r['ci95']:.2f}% on {r['num_tasks']} test tasks"
+        for r in card.get("results", [])
+        if r.get("normalization", "transductive") == normalization
+    ) or "  - not evaluated"
+
+  described = {
+      "support": "queries normalised with the support set's statistics: an "
+                 "image gets the same answer alone or in any batch",
+      "tasknorm_i": "TaskNorm-I (the support set's statistics blended with "
+                    "each image's own): the same answer alone or in any "
+                    "batch",
+      "transductive": "each batch normalised with its own statistics, as "
+                      "the paper evaluates: send whole balanced query sets "
+                      "(e.g. 75 queries of a 5-way task), never single "
+                      "images"}
+  listing = "\n".join(
+      f"- `{sig}` ({norm}): {described[norm]}.\n{accuracy(norm)}"
+      for sig, norm in signatures.items())
   shape = ", ".join(str(d) for d in image_shape)
   ink = {"white strokes": ", strokes 1 on a 0 background",
          "black strokes": ", strokes 0 on a 1 background"}.get(
@@ -132,12 +186,13 @@ def _readme(card: Dict, name: str, image_shape) -> str:
 
 - Learner: {card['learner']}, meta-trained {card['meta_iterations']}
   meta-iterations ({card.get('dataset', 'omniglot')}, recipe
-  `{card.get('recipe', 'none')}`).
+  `{card.get('recipe', 'none')}`, normalization
+  `{card.get('trained_normalization', 'transductive')}`).
 - Train command: `{card['train_command']}`
 - Export command: `{card['export_command']}`
 
-## Accuracy (the run's own evaluation)
-{accuracy}
+## Signatures and their accuracy (1000-task evaluations of this network)
+{listing}
 
 ## Use (no lasium_tf code needed)
 ```python
@@ -146,8 +201,9 @@ model = tf.saved_model.load("{name}")
 logits = model.signatures["few_shot"](
     support_images=support,   # float32[N * K, {shape}] in [0, 1]{ink}
     support_labels=labels,    # int32[N * K], classes 0 .. N-1
-    query_images=queries)["logits"]  # -> float32[num_query, N]
+    query_images=queries)["logits"]  # -> float32[num_query, N], any count
 ```
 `embed(images)` gives the backbone's features. BatchNorm uses the statistics
-of the batch it is given, as in training: pass whole tasks, not single images.
+of the batch it is given there, as in training: pass batches, not single
+images.
 """

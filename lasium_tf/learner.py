@@ -7,17 +7,23 @@ and answers:
     all adapted inside one compiled graph (`tf.map_fn`);
   * `few_shot_logits(support_images, support_labels, query_images, N)`: the
     whole test-time procedure on one task (what the exported SavedModel runs);
-  * `embedding`: the backbone, images -> features.
+  * `embedding`: the backbone, images -> features;
+  * `normalization`: which images give BatchNorm its statistics
+    (`lasium_tf.normalization`); `with_normalization` gives the same learner
+    normalising another way (an export's second signature, an evaluation of
+    a transductively trained network with the support set's statistics).
 Subclasses provide `meta_gradients`, `few_shot_logits` and `embedding`.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Dict
 
 import keras
 import tensorflow as tf
 
+from lasium_tf import normalization as norms
 from lasium_tf.episodes import Episode
 
 
@@ -51,6 +57,31 @@ class MetaLearner:
     self.optimizer.build(model.trainable_variables)
     self.meta_step = tf.function(self._meta_step)
     self.evaluate = tf.function(self._evaluate)
+
+  normalization = "transductive"
+
+  def with_normalization(self, normalization: str) -> "MetaLearner":
+    """This learner, same model and optimizer, normalising another way.
+
+    Only between normalisations of the same network: TaskNorm-I's layers
+    carry weights the others lack.
+    """
+    if norms.blends_instances(normalization) != norms.blends_instances(
+        self.normalization):
+      raise ValueError(
+          f"a network built for normalization {self.normalization!r} cannot "
+          f"run as {normalization!r}: TaskNorm-I has weights of its own; "
+          f"meta-train with --normalization={normalization}.")
+    if norms.uses_support_statistics(normalization) and (
+        getattr(self, "network", None) is None):
+      raise ValueError(
+          f"normalization {normalization!r} runs through lasium_tf.batched, "
+          f"which does not run {self.model.name}.")
+    other = copy.copy(self)
+    other.normalization = norms.check(normalization)
+    other.meta_step = tf.function(other._meta_step)
+    other.evaluate = tf.function(other._evaluate)
+    return other
 
   def _meta_step(self, episodes: Episode) -> Dict[str, tf.Tensor]:
     """One optimizer step, applied only if the loss and gradients are finite.

@@ -6,9 +6,13 @@ per trainable variable, and `predict` runs the model with them. Under an
 outer `tf.GradientTape` the inner gradients are themselves differentiated
 (second order, the default); `first_order=True` stops them (FOMAML).
 
-BatchNorm always normalises with the statistics of the batch it sees
-(`training=True`), during meta-training and at evaluation, as the original
-MAML code and the LASIUM authors' code do (transductive evaluation).
+BatchNorm runs in training mode (`training=True`), during meta-training and
+at evaluation; which images give its statistics is the learner's
+`normalization` (`lasium_tf.normalization`): "transductive", each batch its
+own, as the original MAML code and the LASIUM authors' code do; "support" or
+"tasknorm_i", the support set's, so that a query's logits do not depend on
+the other queries of the call. The same choice holds in meta-training,
+evaluation and the exported classifier.
 
 The verbs:
   * `adapt(support_images, support_labels)` -> fast weights,
@@ -25,7 +29,9 @@ import keras
 import tensorflow as tf
 
 from lasium_tf import batched
-from lasium_tf.batched import BatchedNetwork
+from lasium_tf import normalization as norms
+from lasium_tf.batched import (BatchedNetwork, grouped_gradients_work,
+                               network_for)
 from lasium_tf.episodes import Episode
 from lasium_tf.learner import (MetaLearner, accuracy, checked_logits,
                                cross_entropy)
@@ -59,21 +65,26 @@ class MAML(MetaLearner):
     batched: adapt all tasks of an evaluation batch as one stacked network
       (`lasium_tf.batched`: grouped convolutions) where the model allows;
       False keeps the per-task path, the reference.
+    normalization: which images give BatchNorm its statistics
+      (`lasium_tf.normalization.NORMALIZATIONS`); all but "transductive"
+      need a model the stacked network runs.
   """
 
   def __init__(self, model: keras.Model, inner_lr: float = 0.4,
                inner_steps: int = 5, first_order: bool = False,
                meta_lr: float = 1e-3, eval_inner_lr: Optional[float] = None,
                eval_inner_steps: int = 50, tasks_in_parallel: int = 8,
-               batched: bool = True):
+               batched: bool = True, normalization: str = "transductive"):
+    self.normalization = norms.check(normalization)
+    self.network = network_for(model, normalization)
     super().__init__(model, meta_lr, tasks_in_parallel)
     self.inner_lr = inner_lr
     self.inner_steps = inner_steps
     self.first_order = first_order
     self.eval_inner_lr = inner_lr if eval_inner_lr is None else eval_inner_lr
     self.eval_inner_steps = eval_inner_steps
-    self.batched = (BatchedNetwork(model)
-                    if batched and BatchedNetwork.supports(model) else None)
+    self.batched = (self.network if batched and self.network is not None
+                    and grouped_gradients_work() else None)
 
   @property
   def embedding(self) -> keras.Model:
@@ -85,16 +96,23 @@ class MAML(MetaLearner):
     return self.watched()
 
   def predict(self, weights: Weights, images: tf.Tensor,
-              num_classes=None) -> tf.Tensor:
+              num_classes=None, context=None) -> tf.Tensor:
     """Logits of the model run with `weights`.
 
     With `num_classes` N below the head's size, the logits of the head's
     other units are pushed to -1e9: an N-way classifier from a wider head.
+    `context` (the support images) gives BatchNorm its statistics unless
+    the normalization is transductive; without it, `images` give their own.
     """
-    logits, _ = self.model.stateless_call(
-        weights, [tf.convert_to_tensor(v)
-                  for v in self.model.non_trainable_variables],
-        images, training=True)
+    if norms.uses_support_statistics(self.normalization):
+      logits = self.network.forward(
+          [w[None] for w in weights], images[None],
+          None if context is None else context[None], self.normalization)[0]
+    else:
+      logits, _ = self.model.stateless_call(
+          weights, [tf.convert_to_tensor(v)
+                    for v in self.model.non_trainable_variables],
+          images, training=True)
     if num_classes is not None:
       unused = tf.range(tf.shape(logits)[-1]) >= num_classes
       logits = tf.where(unused[None, :], tf.constant(-1e9, logits.dtype),
@@ -164,7 +182,8 @@ class MAML(MetaLearner):
       with tf.GradientTape() as tape:
         tape.watch(weights)
         loss = tf.reduce_sum(task_cross_entropies(
-            support_labels, net.forward(weights, support_images)))
+            support_labels, net.forward(weights, support_images,
+                                        normalization=self.normalization)))
       grads = tape.gradient(loss, weights)
       return (i + 1, *[w - lr * g for w, g in zip(weights, grads)])
 
@@ -184,8 +203,9 @@ class MAML(MetaLearner):
     weights = self.adapt_tasks(episodes.support_images,
                                episodes.support_labels, self.eval_inner_steps,
                                self.eval_inner_lr)
-    logits = checked_logits(
-        self.batched.forward(weights, episodes.query_images))
+    logits = checked_logits(self.batched.forward(
+        weights, episodes.query_images, episodes.support_images,
+        self.normalization))
     predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
     return tf.reduce_mean(tf.cast(
         tf.equal(predictions, episodes.query_labels), tf.float32), axis=1)
@@ -208,12 +228,14 @@ class MAML(MetaLearner):
           inner.watch(weights)
           loss = tf.reduce_sum(task_cross_entropies(
               episodes.support_labels,
-              net.forward(weights, episodes.support_images)))
+              net.forward(weights, episodes.support_images,
+                          normalization=self.normalization)))
         grads = inner.gradient(loss, weights)
         if self.first_order:
           grads = [tf.stop_gradient(g) for g in grads]
         weights = [w - self.inner_lr * g for w, g in zip(weights, grads)]
-      logits = net.forward(weights, episodes.query_images)
+      logits = net.forward(weights, episodes.query_images,
+                           episodes.support_images, self.normalization)
       loss = tf.reduce_mean(task_cross_entropies(episodes.query_labels,
                                                  logits))
     predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
@@ -225,7 +247,8 @@ class MAML(MetaLearner):
   def task_loss(self, episode: Episode, weights: Optional[Weights] = None):
     """Query loss and accuracy after adapting to the support set."""
     fast = self.adapt(episode.support_images, episode.support_labels, weights)
-    logits = self.predict(fast, episode.query_images)
+    logits = self.predict(fast, episode.query_images,
+                          context=episode.support_images)
     return (cross_entropy(episode.query_labels, logits),
             accuracy(episode.query_labels, logits))
 
@@ -238,4 +261,4 @@ class MAML(MetaLearner):
     fast = self.adapt_in_loop(support_images, support_labels,
                               self.eval_inner_steps, self.eval_inner_lr,
                               num_classes=num_classes)
-    return self.predict(fast, query_images, num_classes)
+    return self.predict(fast, query_images, num_classes, support_images)

@@ -5,7 +5,10 @@ query's logits are its negative squared Euclidean distances to them. The
 embedding network is the MAML backbone without its head. Support and query
 images of a task are embedded in one batch, so BatchNorm normalises with the
 task's statistics, during meta-training and at test (transductive, as the
-MAML learner does).
+MAML learner does) unless the learner's `normalization` says otherwise: then
+the support set is embedded on its own statistics and the queries on the
+support set's (`lasium_tf.normalization`), and a query's logits do not
+depend on the other queries.
 
 Same verbs as `lasium_tf.maml.MAML`: `meta_step(episodes)`,
 `evaluate(episodes)`, `few_shot_logits(...)`; the training loop, the CLI and
@@ -17,6 +20,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from lasium_tf import batched
+from lasium_tf import normalization as norms
 from lasium_tf.episodes import Episode
 from lasium_tf.learner import MetaLearner, accuracy, cross_entropy
 
@@ -40,19 +45,33 @@ class ProtoNets(MetaLearner):
     model: the embedding network (images -> [batch, D]).
     meta_lr: Adam learning rate.
     tasks_in_parallel: tasks of an evaluation batch run at once.
+    normalization: which images give BatchNorm its statistics
+      (`lasium_tf.normalization.NORMALIZATIONS`).
   """
 
   def __init__(self, model: keras.Model, meta_lr: float = 1e-3,
-               tasks_in_parallel: int = 8):
+               tasks_in_parallel: int = 8,
+               normalization: str = "transductive"):
+    self.normalization = norms.check(normalization)
+    self.network = batched.network_for(model, normalization)
     super().__init__(model, meta_lr, tasks_in_parallel)
 
   @property
   def embedding(self) -> keras.Model:
     return self.model
 
-  def embed(self, images: tf.Tensor, weights=None) -> tf.Tensor:
-    """Features of `images` with `weights` (default: the model's own)."""
+  def embed(self, images: tf.Tensor, weights=None,
+            context=None) -> tf.Tensor:
+    """Features of `images` with `weights` (default: the model's own).
+
+    `context` (support images) gives BatchNorm its statistics unless the
+    normalization is transductive; without it `images` give their own.
+    """
     weights = self.watched() if weights is None else weights
+    if norms.uses_support_statistics(self.normalization):
+      return self.network.forward(
+          [w[None] for w in weights], images[None],
+          None if context is None else context[None], self.normalization)[0]
     features, _ = self.model.stateless_call(
         weights, [tf.convert_to_tensor(v)
                   for v in self.model.non_trainable_variables],
@@ -64,6 +83,11 @@ class ProtoNets(MetaLearner):
     """Logits [num_query, N] of one task; N defaults to max(label) + 1."""
     if num_classes is None:
       num_classes = tf.reduce_max(support_labels) + 1
+    if norms.uses_support_statistics(self.normalization):
+      return prototype_logits(
+          self.embed(support_images, weights), support_labels,
+          self.embed(query_images, weights, context=support_images),
+          num_classes)
     count = tf.shape(support_images)[0]
     embedded = self.embed(tf.concat([support_images, query_images], 0),
                           weights)

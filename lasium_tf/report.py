@@ -72,6 +72,8 @@ def _find(records: List[Summary], method, k_shot, table=None, key=None,
       continue
     if record.study:
       continue  # A budget series for the plots, not a table row.
+    if record.one_at_a_time:
+      continue  # Listed apart: `one_at_a_time`.
     if table is not None and record.table != table:
       continue
     if recipe is not None and record.recipe != recipe:
@@ -144,9 +146,10 @@ def table1(records) -> List[str]:
             and not r.study and r.dataset == "omniglot"]
     # A row per recipe, settings and budget: the same settings run longer
     # is a row of its own, never hidden behind the shorter run.
-    groups: Dict[Tuple[str, str, int], Dict[int, Summary]] = {}
+    groups: Dict[Tuple[str, str, int, str], Dict[int, Summary]] = {}
     for r in runs:
-      key = (r.recipe, r.settings, r.meta_iterations or 0)
+      key = (r.recipe, r.settings, r.meta_iterations or 0,
+             r.normalization)
       groups.setdefault(key, {}).setdefault(r.k_shot, r)
     flagfile = TABLE1_FLAGFILES.get(method)
     for recipe in RECIPES:
@@ -161,8 +164,12 @@ def table1(records) -> List[str]:
       for key in keys:
         one, five = groups[key].get(1), groups[key].get(5)
         ran = one or five
+        settings = key[1]
+        if ran.one_at_a_time:
+          settings = ", ".join(filter(None, [
+              settings, f"queries one at a time ({ran.normalization})"]))
         lines.append(
-            f"| {method} | {recipe} | {key[1]} | "
+            f"| {method} | {recipe} | {settings} | "
             f"{_marked(one, paper1)} | {paper1:.2f} | "
             f"{_marked(five, paper5)} | {paper5:.2f} | {_budget(ran)} | "
             f"{_command(ran)} |")
@@ -249,6 +256,40 @@ def table7_runs(records, recipe) -> List[str]:
           "| --- | --- | --- | --- | --- | --- |"] + rows + [""]
 
 
+def one_at_a_time(records) -> List[str]:
+  """Runs whose queries were normalised without the other queries
+  (`--normalization` support or tasknorm_i), beside the transductive figure
+  of the same method, settings and budget where there is one."""
+  rows = sorted((r for r in records if r.one_at_a_time
+                 and r.dataset == "omniglot" and not r.study),
+                key=lambda r: (r.table or 0, r.method, r.path))
+  if not rows:
+    return []
+  lines = ["## Queries one at a time (`--normalization`)", "",
+           "What a classifier answers for an image sent alone: BatchNorm "
+           "normalises the queries with the support set's statistics "
+           "(`support`), or blends them with each image's own "
+           "(`tasknorm_i`, TaskNorm-I), instead of the query batch's own "
+           "(`transductive`, every other number of this page). "
+           "\"Transductive\" is the same method, settings and budget "
+           "scored the paper's way.", "",
+           "| table | method | normalization | settings | shot | one at a "
+           "time | transductive | budget | command |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+  for r in rows:
+    transductive = next(
+        (t for t in records if not t.one_at_a_time and not t.study
+         and t.method == r.method and t.k_shot == r.k_shot
+         and t.table == r.table and t.recipe == r.recipe
+         and t.meta_iterations == r.meta_iterations
+         and t.settings == r.settings), None)
+    lines.append(f"| {r.table or ''} | {r.method} | {r.normalization} | "
+                 f"{r.settings} | {r.k_shot} | {_cell(r)} | "
+                 f"{_cell(transductive) if transductive else 'not run'} | "
+                 f"{_budget(r)} | {_command(r)} |")
+  return lines + [""]
+
+
 def studies(records) -> List[str]:
   """Runs of a `--study` (budget series), one row each, by study name."""
   rows = sorted((r for r in records if r.study),
@@ -271,7 +312,8 @@ def render(records) -> str:
            "in this folder; do not edit by hand. Accuracy in percent +- the "
            "95% confidence interval (1.96 std / sqrt(tasks)), 15 queries per "
            "class, 50 adaptation steps, test tasks drawn with seed 42.", ""]
-  lines += table1(records) + [""] + table7(records) + [""] + studies(records)
+  lines += (table1(records) + [""] + one_at_a_time(records) + table7(records)
+            + [""] + studies(records))
   return "\n".join(lines).rstrip() + "\n"
 
 

@@ -206,6 +206,19 @@ class RunDir:
                 "strokes", "train_rotations"):
       if getattr(old_data, key) != getattr(config.data, key):
         changed.append(f"data.{key.replace('resolved_', '')}")
+    trained_norm = saved.get("normalization", "transductive")
+    if config.mode in ("train", "train_and_evaluate"):
+      if trained_norm != config.normalization:
+        changed.append("normalization")
+    elif (trained_norm == "tasknorm_i") != (
+        config.normalization == "tasknorm_i"):
+      raise ConfigError(
+          f"{config.experiment_dir} was trained with --normalization="
+          f"{trained_norm}; TaskNorm-I's network has weights the others "
+          f"lack, so it cannot be scored or exported as "
+          f"--normalization={config.normalization}: "
+          + ("use --normalization=tasknorm_i." if trained_norm == "tasknorm_i"
+             else "use transductive or support."))
     if changed:
       raise ConfigError(
           f"{config.experiment_dir} holds a checkpoint trained with other "
@@ -248,7 +261,9 @@ class RunDir:
 
   def result_paths(self, config: Config, k_shot: int) -> List[pathlib.Path]:
     """results_Kshot.json here, plus --results_file (with {k_shot})."""
-    paths = [self.path / f"results_{k_shot}shot.json"]
+    suffix = ("" if config.normalization == "transductive"
+              else f"_{config.normalization}")
+    paths = [self.path / f"results_{k_shot}shot{suffix}.json"]
     if config.results_file:
       template = config.results_file
       if "{k_shot}" not in template:
@@ -276,12 +291,19 @@ class RunDir:
   def results_at(self, meta_iterations: int) -> List[Dict]:
     """This run's own result records at a meta-iteration, by shot."""
     records = []
-    for path in sorted(self.path.glob("results_*shot.json")):
-      if re.fullmatch(r"results_\d+shot\.json", path.name):
+    for path in sorted(self.path.glob("results_*shot*.json")):
+      if re.fullmatch(r"results_\d+shot(_[a-z_]+)?\.json", path.name):
         record = _read_json(path)
         if record.get("budget", {}).get("meta_iterations") == meta_iterations:
           records.append(record)
-    return sorted(records, key=lambda r: r["k_shot"])
+    return sorted(records, key=lambda r: (normalization_of(r), r["k_shot"]))
+
+
+def normalization_of(record: Dict) -> str:
+  """The normalisation a result record (or a card's result) was scored with;
+  records from before the choice existed were transductive."""
+  return (record.get("hyperparameters", {}).get("normalization")
+          or record.get("normalization") or "transductive")
 
 
 def noise_std(lasium_config) -> float:
@@ -342,6 +364,7 @@ def result_record(config: Config, k_shot: int, outcome: Dict,
       },
       "hyperparameters": {
           "backbone": config.backbone, "split": config.data.resolved_split,
+          "normalization": config.normalization,
           **({"strokes": config.data.strokes}
              if config.data.dataset == "omniglot" else {}),
           **({"train_rotations": True} if config.data.train_rotations
@@ -366,13 +389,22 @@ def export_card(config: Config, meta_iterations: int) -> Dict:
   """What an exported backbone is: its training command, budget, accuracy.
 
   The accuracy is the training run's own results at the exported
-  meta-iteration, where there are any.
+  meta-iteration, where there are any, each with the normalisation it was
+  scored with; with `--init_from`, the published card's results that this
+  folder did not score again are kept.
   """
   run = RunDir(config.experiment_dir)
   trained = run.saved_config() or {}
-  results = [{k: r[k] for k in ("n_way", "k_shot", "accuracy", "ci95",
-                                "num_tasks")}
-             for r in run.results_at(meta_iterations)]
+  keys = ("n_way", "k_shot", "accuracy", "ci95", "num_tasks")
+  results = {(normalization_of(r), r["k_shot"]): {
+      **{k: r[k] for k in keys}, "normalization": normalization_of(r)}
+             for r in run.results_at(meta_iterations)}
+  published = {}
+  if config.init_from:
+    published = _read_json(pathlib.Path(config.init_from) / "card.json") or {}
+    for r in published.get("results", []):
+      results.setdefault((normalization_of(r), r["k_shot"]),
+                         {**r, "normalization": normalization_of(r)})
   return {"method": config.method, "learner": config.learner,
           "backbone": config.backbone, "recipe": config.recipe,
           "dataset": config.data.dataset,
@@ -380,8 +412,14 @@ def export_card(config: Config, meta_iterations: int) -> Dict:
                      if config.data.dataset == "omniglot" else
                      "RGB" if config.data.resolved_channels == 3 else "grey"),
           "meta_iterations": meta_iterations,
-          "train_command": trained.get("command", config.command),
-          "export_command": config.command, "results": results,
+          "trained_normalization": (
+              published.get("trained_normalization", "transductive")
+              if config.init_from else
+              trained.get("normalization", "transductive")),
+          "train_command": published.get(
+              "train_command", trained.get("command", config.command)),
+          "export_command": config.command,
+          "results": [results[k] for k in sorted(results)],
           "date": now(), **code_version()}
 
 
@@ -417,6 +455,12 @@ class Summary(NamedTuple):
   train_rotations: bool
   query_shift: int
   shift_fill: Optional[str]
+  normalization: str  # "transductive" for records from before the choice.
+
+  @property
+  def one_at_a_time(self) -> bool:
+    """Whether a query's answer was independent of the other queries."""
+    return self.normalization != "transductive"
 
   @property
   def settings(self) -> str:
@@ -476,7 +520,8 @@ def summarize(record: Dict, path: str = "") -> Summary:
       strokes=hyper.get("strokes", data.get("strokes")) or "white",
       train_rotations=bool(hyper.get("train_rotations")),
       query_shift=task.get("query_shift") or 0,
-      shift_fill=task.get("shift_fill"))
+      shift_fill=task.get("shift_fill"),
+      normalization=normalization_of(record))
 
 
 def load_results(results_dir) -> List[Summary]:

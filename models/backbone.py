@@ -16,7 +16,10 @@ Two variants, chosen by name (`--backbone`):
   stride-2 network.
 
 MAML puts a Dense(N) head on the features (`build_classifier`); ProtoNets
-uses the features themselves.
+uses the features themselves. With `normalization="tasknorm_i"` every
+BatchNorm is a `TaskNormalization` layer (`lasium_tf.normalization`), which
+adds TaskNorm-I's two learned blend weights; the other normalisations use
+the network as it is.
 """
 
 from __future__ import annotations
@@ -26,17 +29,21 @@ from typing import Sequence
 import keras
 from keras import layers
 
+from lasium_tf import normalization as norms
 from lasium_tf.models import seeded_initializers
 
 BACKBONES = ("paper", "code")
 
 
 def build_backbone(name: str, input_shape: Sequence[int],
-                   filters: int | None = None, seed: int = 0) -> keras.Model:
+                   filters: int | None = None, seed: int = 0,
+                   normalization: str = "transductive") -> keras.Model:
   """Returns a Keras model mapping images [B, H, W, C] to features [B, D]."""
   init = seeded_initializers(seed)
   if name not in BACKBONES:
     raise ValueError(f"unknown backbone {name!r}; use one of {BACKBONES}.")
+  norm = (norms.TaskNormalization if norms.blends_instances(normalization)
+          else layers.BatchNormalization)
   inputs = keras.Input(shape=tuple(input_shape))
   x = inputs
   # The stride-2 network: grey images, and any too small for the other.
@@ -45,7 +52,7 @@ def build_backbone(name: str, input_shape: Sequence[int],
     for i in range(4):
       x = layers.Conv2D(filters or 64, 3, padding="same", name=f"conv{i}",
                         kernel_initializer=next(init))(x)
-      x = layers.BatchNormalization(name=f"bn{i}")(x)
+      x = norm(name=f"bn{i}")(x)
       x = layers.ReLU()(x)
       x = layers.MaxPool2D(2, padding="valid")(x)
     x = layers.Flatten()(x)
@@ -53,14 +60,14 @@ def build_backbone(name: str, input_shape: Sequence[int],
     for i in range(4):
       x = layers.Conv2D(filters or 64, 3, strides=2, padding="same",
                         name=f"conv{i}", kernel_initializer=next(init))(x)
-      x = layers.BatchNormalization(scale=False, name=f"bn{i}")(x)
+      x = norm(scale=False, name=f"bn{i}")(x)
       x = layers.ReLU()(x)
     x = layers.GlobalAveragePooling2D()(x)
   else:
     for i in range(4):
       x = layers.Conv2D(filters or 32, 3, padding="valid", name=f"conv{i}",
                         kernel_initializer=next(init))(x)
-      x = layers.BatchNormalization(scale=False, name=f"bn{i}")(x)
+      x = norm(scale=False, name=f"bn{i}")(x)
       x = layers.MaxPool2D(2)(x)
       x = layers.ReLU()(x)
     x = layers.Flatten()(x)

@@ -15,6 +15,7 @@ import zipfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+import lasium_tf  # noqa: E402,F401 (before TensorFlow: its oneDNN setting)
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402

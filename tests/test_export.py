@@ -20,28 +20,33 @@ import numpy as np
 import tensorflow as tf
 model = tf.saved_model.load(sys.argv[1])
 task = np.load(sys.argv[2])
-out = model.signatures["few_shot"](
-    support_images=tf.constant(task["support_images"]),
-    support_labels=tf.constant(task["support_labels"]),
-    query_images=tf.constant(task["query_images"]))["logits"]
-default = model.signatures["serving_default"](
-    support_images=tf.constant(task["support_images"]),
-    support_labels=tf.constant(task["support_labels"]),
-    query_images=tf.constant(task["query_images"]))["logits"]
-embeddings = model.signatures["embed"](
-    tf.constant(task["query_images"]))["embeddings"]
-np.savez(sys.argv[3], logits=out.numpy(), default=default.numpy(),
-         embeddings=embeddings.numpy())
+support = dict(support_images=tf.constant(task["support_images"]),
+               support_labels=tf.constant(task["support_labels"]))
+queries = tf.constant(task["query_images"])
+outputs = {}
+for name in model.signatures:
+  if name.startswith("few_shot") or name == "serving_default":
+    outputs[name] = model.signatures[name](
+        **support, query_images=queries)["logits"].numpy()
+# Each query alone, through the default signature.
+outputs["alone"] = np.concatenate([model.signatures["serving_default"](
+    **support, query_images=queries[i:i + 1])["logits"].numpy()
+    for i in range(len(queries))])
+outputs["embeddings"] = model.signatures["embed"](queries)[
+    "embeddings"].numpy()
+np.savez(sys.argv[3], **outputs)
 """
 
 
-def trained(learner_name):
-  backbone = build_backbone("code", (16, 16, 1), filters=8)
+def trained(learner_name, normalization="transductive"):
+  backbone = build_backbone("code", (16, 16, 1), filters=8,
+                            normalization=normalization)
   if learner_name == "maml":
     learner = MAML(build_classifier(backbone, N_WAY), inner_steps=1,
-                   first_order=True, eval_inner_steps=5)
+                   first_order=True, eval_inner_steps=5,
+                   normalization=normalization)
   else:
-    learner = ProtoNets(backbone)
+    learner = ProtoNets(backbone, normalization=normalization)
   stream = iter(episodes.labelled_episodes(class_images(), N_WAY, 1, 3,
                                            seed=1).batch(2))
   for _ in range(3):
@@ -69,17 +74,51 @@ def test_few_shot_signature_matches_library_evaluation(learner_name, tmp_path):
   task = episodes.Episode(*(p[0] for p in batch_of_tasks(1, k_query=4,
                                                          seed=5)))
   out = reload_in_fresh_process(path, task, tmp_path)
-  ours = learner.few_shot_logits(task.support_images, task.support_labels,
-                                 task.query_images).numpy()
-  assert out["logits"].shape == (N_WAY * 4, N_WAY)
-  np.testing.assert_array_equal(out["logits"].argmax(1), ours.argmax(1))
-  np.testing.assert_allclose(out["logits"], ours, rtol=1e-3, atol=1e-3)
-  np.testing.assert_allclose(out["default"], out["logits"])
+  support_normalised = learner.with_normalization("support")
+  ours = support_normalised.few_shot_logits(
+      task.support_images, task.support_labels, task.query_images).numpy()
+  assert out["few_shot"].shape == (N_WAY * 4, N_WAY)
+  np.testing.assert_array_equal(out["few_shot"].argmax(1), ours.argmax(1))
+  np.testing.assert_allclose(out["few_shot"], ours, rtol=1e-3, atol=1e-3)
+  np.testing.assert_allclose(out["serving_default"], out["few_shot"])
+  # An image sent alone gets the logits it gets inside the batch.
+  np.testing.assert_allclose(out["alone"], out["few_shot"], atol=1e-4)
+  # The paper's procedure under its own name, as the library evaluates it.
+  transductive = learner.few_shot_logits(
+      task.support_images, task.support_labels, task.query_images).numpy()
+  np.testing.assert_allclose(out["few_shot_transductive"], transductive,
+                             rtol=1e-3, atol=1e-3)
+  assert np.abs(out["few_shot_transductive"] - out["few_shot"]).max() > 1e-3
   accuracy = float(learner.evaluate(
       episodes.Episode(*(p[None] for p in task)))[0])
-  assert accuracy == pytest.approx(
-      float((out["logits"].argmax(1) == task.query_labels.numpy()).mean()))
+  assert accuracy == pytest.approx(float(
+      (out["few_shot_transductive"].argmax(1)
+       == task.query_labels.numpy()).mean()))
   assert out["embeddings"].shape == (N_WAY * 4, 8)
+  reloaded = keras.saving.load_model(path / "model.keras")
+  assert reloaded.count_params() == learner.model.count_params()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("learner_name", ["maml", "protonets"])
+def test_a_tasknorm_network_exports_one_batch_independent_signature(
+    learner_name, tmp_path):
+  learner = trained(learner_name, normalization="tasknorm_i")
+  path = export.export(learner, tmp_path / "exported", (16, 16, 1),
+                       card={"method": "m", "learner": learner_name,
+                             "meta_iterations": 3, "train_command": "t",
+                             "export_command": "e", "results": []})
+  task = episodes.Episode(*(p[0] for p in batch_of_tasks(1, k_query=4,
+                                                         seed=6)))
+  out = reload_in_fresh_process(path, task, tmp_path)
+  assert "few_shot_transductive" not in out
+  ours = learner.few_shot_logits(task.support_images, task.support_labels,
+                                 task.query_images).numpy()
+  np.testing.assert_allclose(out["few_shot"], ours, rtol=1e-3, atol=1e-3)
+  np.testing.assert_allclose(out["alone"], out["few_shot"], atol=1e-4)
+  card = (path / "card.json").read_text()
+  assert '"few_shot": "tasknorm_i"' in card
+  assert "`few_shot` (tasknorm_i)" in (path / "README.md").read_text()
   reloaded = keras.saving.load_model(path / "model.keras")
   assert reloaded.count_params() == learner.model.count_params()
 
@@ -96,7 +135,7 @@ def test_maml_export_serves_fewer_ways_than_its_head(tmp_path):
                              task.query_images[keep_q],
                              task.query_labels[keep_q])
   out = reload_in_fresh_process(path, two_way, tmp_path)
-  assert out["logits"].shape == (8, 2)
+  assert out["few_shot"].shape == (8, 2)
 
 
 BAD_INPUTS = """
