@@ -21,7 +21,9 @@ in a fresh process gives
   pass batches, not single images);
 * `serving_default` = `few_shot`.
 
-Images are float32 in [0, 1], NHWC at the training resolution. The Keras model
+Images are float32 in [0, 1], NHWC at the training resolution; anything else
+(another size or rank, NaN, 0..255 values) is refused with a message that
+says so. The Keras model
 itself is saved beside it as `model.keras` for fine-tuning in Keras.
 """
 
@@ -64,33 +66,51 @@ class _FewShotModule(tf.Module):
     head = self.model.outputs[0].shape[-1] if hasattr(learner,
                                                       "inner_lr") else None
     self.head_size = None if head is None else int(head)
-    images = tf.TensorSpec([None, *image_shape], tf.float32)
-    self.embed = tf.function(
-        self._embed, input_signature=[images])
+    # Any shape and rank is let in, so that a wrong one meets
+    # `_checked_images`' message rather than a signature mismatch.
+    images = tf.TensorSpec(None, tf.float32, name="images")
+    self.embed = tf.function(self._embed, input_signature=[images])
     self.few_shot = tf.function(
         self._few_shot,
-        input_signature=[tf.TensorSpec([None, *image_shape], tf.float32,
+        input_signature=[tf.TensorSpec(None, tf.float32,
                                        name="support_images"),
                          tf.TensorSpec([None], tf.int32,
                                        name="support_labels"),
-                         tf.TensorSpec([None, *image_shape], tf.float32,
+                         tf.TensorSpec(None, tf.float32,
                                        name="query_images")])
     self.normalization = normalization
 
   def _checked_images(self, images, name):
-    """The images, or an error naming the shape the network takes."""
+    """The images, or an error naming what is wrong and the fix.
+
+    Shape (rank 4, the network's size and channels, not empty), finite
+    values, and the range [0, 1] the network was trained on.
+    """
     expected = ", ".join(str(d) for d in self.image_shape)
+    shape = tf.shape(images)
     with tf.control_dependencies([
         tf.debugging.assert_equal(
-            tf.size(tf.shape(images)), 4,
-            message=f"{name} must be float32[batch, {expected}]"),
-        tf.debugging.assert_positive(
-            tf.shape(images)[0], message=f"{name} is empty"),
-    ]):
-      with tf.control_dependencies([tf.debugging.assert_equal(
-          tf.shape(images)[1:], tf.constant(self.image_shape),
-          message=f"{name} must be float32[batch, {expected}]")]):
-        return tf.identity(images)
+            tf.size(shape), 4,
+            message=f"{name} must be float32[batch, {expected}]")]):
+      with tf.control_dependencies([
+          tf.debugging.assert_equal(
+              shape[1:], tf.constant(self.image_shape),
+              message=f"{name} must be float32[batch, {expected}]"),
+          tf.debugging.assert_positive(shape[0],
+                                       message=f"{name} is empty")]):
+        with tf.control_dependencies([
+            tf.debugging.assert_equal(
+                tf.reduce_all(tf.math.is_finite(images)), True,
+                message=f"{name} holds NaN or infinite values"),
+            tf.debugging.assert_greater_equal(
+                tf.reduce_min(images), 0.0,
+                message=f"{name} must lie in [0, 1]"),
+            tf.debugging.assert_less_equal(
+                tf.reduce_max(images), 1.0,
+                message=f"{name} must lie in [0, 1]: divide 8-bit pixel "
+                        f"values by 255")]):
+          return tf.ensure_shape(tf.identity(images),
+                                 [None, *self.image_shape])
 
   def _embed(self, images):
     images = self._checked_images(images, "images")

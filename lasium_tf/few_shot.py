@@ -9,6 +9,12 @@ model is a SavedModel written by `--mode=export` (its `few_shot` signature:
 MAML adapts to the support set, ProtoNets builds prototypes), so this needs
 only TensorFlow and the model folder. Prints each query's predicted class
 and the probabilities of every class, as a table, JSON or CSV (`--format`).
+
+A query's answer does not depend on the other queries: exports made since
+`--normalization` existed normalise the queries with the support set's
+statistics (`lasium_tf.normalization`). An older export normalises the
+queries as one batch, so a lone image is answered near chance; this says so
+and names the re-export command.
 """
 
 from __future__ import annotations
@@ -58,9 +64,16 @@ def classify(model_dir: str, support_dir: str, queries: Sequence[str],
                        f"give the folder --mode=export wrote.")
   model = tf.saved_model.load(model_dir)
   size, _, channels = _input_shape(model)
+  card = _card(model_dir)
+  if "signatures" not in card:
+    print(f"warning: {model_dir} is an export whose few_shot normalises the "
+          f"queries as one batch (transductive): a lone image is answered "
+          f"near chance. Re-export it (its flags with --mode=export "
+          f"--init_from={model_dir} --export_dir=DIR) for answers that do "
+          f"not depend on the other queries.", file=sys.stderr)
   # Omniglot models read white strokes on black; their files are black on
   # white, as a user's drawings would be.
-  invert = _card(model_dir).get("images") == "white strokes"
+  invert = card.get("images") == "white strokes"
   names, paths, labels = folder.labelled_files(support_dir, skip_bad,
                                                "--support")
   query_paths = folder.image_paths(list(queries))

@@ -156,6 +156,10 @@ cases = {
     "gap": dict(good, support_labels=tf.constant([0, 2, 2, 0])),
     "count": dict(good, support_labels=tf.constant([0, 1, 2])),
     "head": dict(good, support_labels=tf.constant([0, 1, 2, 3])),
+    "rank": dict(good, query_images=tf.zeros([3, 16, 16])),
+    "nan": dict(good, query_images=tf.fill([3, 16, 16, 1], float("nan"))),
+    "bytes": dict(good, support_images=tf.fill([4, 16, 16, 1], 255.0)),
+    "negative_pixels": dict(good, query_images=tf.fill([3, 16, 16, 1], -1.0)),
 }
 for name, inputs in cases.items():
   try:
@@ -164,7 +168,8 @@ for name, inputs in cases.items():
   except Exception as e:
     message = str(e).splitlines()
     print(name, next((l for l in message if "must" in l or "empty" in l
-                      or "outputs" in l or "needs" in l), message[0]))
+                      or "outputs" in l or "needs" in l or "NaN" in l),
+                     message[0]))
 print("good", few_shot(**good)["logits"].shape)
 """
 
@@ -187,6 +192,10 @@ def test_few_shot_signature_names_what_is_wrong_with_its_inputs(
   assert "0 .. N-1" in said["negative"]
   assert "every class" in said["gap"]
   assert "one label per support image" in said["count"]
+  assert "query_images must be float32[batch, 16, 16, 1]" in said["rank"]
+  assert "query_images holds NaN or infinite values" in said["nan"]
+  assert "support_images must lie in [0, 1]: divide 8-bit" in said["bytes"]
+  assert "query_images must lie in [0, 1]" in said["negative_pixels"]
   if learner_name == "maml":  # Its head has N_WAY = 3 outputs.
     assert "at most 3 classes" in said["head"]
   else:

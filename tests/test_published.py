@@ -1,0 +1,87 @@
+"""The published classifiers answer one image alone as they answer it in a
+batch, and the README's first example (one Omniglot image, the best
+published backbone, the few_shot command line) classifies it correctly."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from conftest import REPO, SHARED_OMNIGLOT
+
+PUBLISHED = sorted(p for p in (REPO / "pretrained").iterdir()
+                   if (p / "card.json").exists()
+                   and json.loads((p / "card.json").read_text()).get(
+                       "learner") in ("maml", "protonets"))
+BEST = REPO / "pretrained" / "lasium_ro_gan_maml_alpha04_20k"
+# Five characters of one test alphabet of the Vinyals split.
+ALPHABET = "images_evaluation/Kannada"
+
+
+def write_task(root: pathlib.Path, characters=5, queries=3):
+  """Support folder (drawing 01 of each character) and query files (the
+  next drawings), the official PNGs as they are: black strokes on white."""
+  zip_path = SHARED_OMNIGLOT / "images_evaluation.zip"
+  if not zip_path.exists():
+    pytest.skip(f"{zip_path} not present")
+  with zipfile.ZipFile(zip_path) as archive:
+    names = sorted(n for n in archive.namelist()
+                   if n.startswith(ALPHABET + "/") and n.endswith(".png"))
+    classes = sorted({n.split("/")[2] for n in names})[:characters]
+    query_files = []
+    for c in classes:
+      drawings = sorted(n for n in names if n.split("/")[2] == c)
+      (root / "support" / c).mkdir(parents=True)
+      (root / "support" / c / "0.png").write_bytes(archive.read(drawings[0]))
+      for i, name in enumerate(drawings[1:1 + queries]):
+        path = root / "queries" / f"{c}_{i}.png"
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(archive.read(name))
+        query_files.append((str(path), c))
+  return root / "support", query_files
+
+
+@pytest.mark.integration
+def test_published_classifiers_answer_an_image_alone_as_in_a_batch(tmp_path):
+  from lasium_tf import few_shot
+  support, queries = write_task(tmp_path)
+  assert PUBLISHED
+  for model in PUBLISHED:
+    card = json.loads((model / "card.json").read_text())
+    assert card["signatures"]["few_shot"] != "transductive", model
+    together = few_shot.classify(str(model), str(support),
+                                 [q for q, _ in queries])["predictions"]
+    for (query, _), in_batch in zip(queries[::4], together[::4]):
+      alone, = few_shot.classify(str(model), str(support),
+                                 [query])["predictions"]
+      assert alone["prediction"] == in_batch["prediction"], model
+      for name, p in alone["probabilities"].items():
+        assert p == pytest.approx(in_batch["probabilities"][name],
+                                  abs=2e-3), model
+    right = np.mean([p["prediction"] == c
+                     for p, (_, c) in zip(together, queries)])
+    assert right >= 0.6, (model, right)  # Chance is 0.2.
+
+
+@pytest.mark.integration
+def test_the_readme_example_classifies_one_image(tmp_path):
+  support, queries = write_task(tmp_path)
+  query, character = queries[0]
+  readme = (REPO / "README.md").read_text()
+  assert ("python -m lasium_tf.few_shot "
+          "--model=pretrained/lasium_ro_gan_maml_alpha04_20k") in readme
+  result = subprocess.run(
+      [sys.executable, "-m", "lasium_tf.few_shot", f"--model={BEST}",
+       f"--support={support}", f"--query={query}", "--format=json"],
+      capture_output=True, text=True, cwd=REPO, timeout=180,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert "warning" not in result.stderr
+  (prediction,) = json.loads(result.stdout)["predictions"]
+  assert prediction["prediction"] == character
+  assert prediction["probabilities"][character] > 0.5
