@@ -140,6 +140,8 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from lasium_tf import quiet
+  quiet.load_tensorflow(flags.FLAGS["verbosity"].present)
   from lasium_tf.data import DataError
 
   try:

@@ -39,13 +39,17 @@ def main(argv):
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   # Keras reads its backend when first imported, which is just below.
-  from lasium_tf import backends
+  from lasium_tf import backends, quiet
   backends.select(config.generative.backend)
-  # Imported here: TensorFlow loads slowly.
+  verbose = flags.FLAGS["verbosity"].present
+  # Loaded here: TensorFlow loads slowly, and says much on the way.
+  if not quiet.load_tensorflow(verbose) and (
+      config.generative.backend == "tensorflow"):
+    print("No GPU found: running on the CPU.", file=sys.stderr, flush=True)
   from lasium_tf import modes, stopping
   from lasium_tf.data import DataError
 
-  if not flags.FLAGS["verbosity"].present:
+  if not verbose:
     logging.set_verbosity(logging.WARNING)  # Hide TensorFlow's INFO lines.
   try:
     strategy = None

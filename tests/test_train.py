@@ -437,6 +437,24 @@ def test_cli_errors(args, match, tmp_path):
   assert "Traceback" not in result.stderr
 
 
+@pytest.mark.integration
+def test_a_cpu_run_prints_no_tensorflow_start_up_lines(tmp_path):
+  """TensorFlow's C++ lines (cuda stubs, cuInit) stay out of a run's
+  output; one line says it runs on the CPU."""
+  import re
+  env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+  result = subprocess.run(
+      [sys.executable, "-m", "lasium_tf.main", "--data_dir=/does/not/exist",
+       f"--experiment_dir={tmp_path}"], capture_output=True, text=True,
+      cwd=REPO, env=env, timeout=120)
+  assert result.returncode == 2
+  lines = result.stderr.splitlines()
+  assert lines[0] == "No GPU found: running on the CPU."
+  assert lines[-1].startswith("error: ") and "Omniglot not found" in lines[-1]
+  assert not [l for l in lines if re.match(r"[IWEF]\d{4} ", l)
+              or "absl::InitializeLog" in l or "cuda" in l.lower()], lines
+
+
 def test_a_signal_between_steps_saves_that_step_and_stops(tmp_path):
   import signal
   from test_maml import batch_of_tasks, tiny_maml
