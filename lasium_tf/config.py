@@ -19,6 +19,7 @@ OMNIGLOT_IMAGES_PER_CLASS = 20
 MODES = ("train", "evaluate", "train_and_evaluate", "export",
          "train_generator", "export_generator", "draw_tasks")
 LEARNERS = ("maml", "protonets")
+LEARNER_NAMES = {"maml": "MAML", "protonets": "ProtoNets"}
 # Which images give BatchNorm its statistics (`lasium_tf.normalization`).
 NORMALIZATIONS = ("transductive", "support", "tasknorm_i")
 # tf.distribute strategies meta-learning runs under (`lasium_tf.distribute`).
@@ -521,7 +522,10 @@ class Config:
       "/tmp/lasium_tf/experiment", "Checkpoints, TensorBoard logs and "
       "results go here; rerun to resume.")
   mode: str = setting("train_and_evaluate", "What to do.", choices=MODES)
-  method: str = setting("MAML", "Row name written into the results JSON.")
+  method: Optional[str] = setting(
+      None, "Row name written into the results JSON; default from the "
+      "learner and task source (e.g. Supervised MAML, LASIUM-RO-ProtoNets, "
+      "Training from scratch).")
   learner: str = setting("maml", "Meta-learner.", choices=LEARNERS)
   task_source: str = setting(
       "labelled", "labelled: supervised tasks from the train split; lasium: "
@@ -587,6 +591,18 @@ class Config:
       "under --strategy=mirrored (to test distribution without GPUs).")
   command: str = setting("", flag=None)
 
+  @property
+  def resolved_method(self) -> str:
+    """The row name: `method`, or what the learner and task source make."""
+    if self.method:
+      return self.method
+    learner = LEARNER_NAMES[self.learner]
+    if self.task_source == "none":
+      return "Training from scratch"
+    if self.task_source == "lasium":
+      return f"LASIUM-{self.lasium.policy.upper()}-{learner}"
+    return f"Supervised {learner}"
+
   def validate(self) -> "Config":
     """Raises ConfigError for impossible values; returns self for chaining."""
     _one_of("mode", self.mode, MODES)
@@ -603,6 +619,11 @@ class Config:
           f"from --experiment_dir's checkpoints: drop the flag.")
     if self.logical_cpus is not None:
       _positive("logical_cpus", self.logical_cpus)
+      if self.strategy != "mirrored":
+        raise ConfigError(
+            f"--logical_cpus splits the CPU into devices for "
+            f"--strategy=mirrored; with --strategy={self.strategy} it would "
+            f"do nothing: add --strategy=mirrored or drop the flag.")
     if self.strategy != "default" and self.mode not in (
         "train", "evaluate", "train_and_evaluate", "train_generator"):
       raise ConfigError(
@@ -646,18 +667,18 @@ class Config:
     if self.eval.inner_lr is not None:
       _positive("eval_inner_lr", self.eval.inner_lr)
     if self.results_file:
-      try:
-        self.results_file.format(k_shot=1)
-      except (KeyError, IndexError, ValueError) as e:
-        raise ConfigError(
-            f"--results_file={self.results_file} has a placeholder other "
-            f"than {{k_shot}} ({e!r}); write e.g. "
-            f"results/omniglot/run_{{k_shot}}shot.json.") from None
+      check_results_template(self.results_file)
     if self.table is not None and self.study is not None:
       raise ConfigError("--table and --study exclude each other: a table row "
                         "is one budget, a study a series of budgets.")
     if self.iterations < 0:
       raise ConfigError(f"--iterations must be >= 0, got {self.iterations}.")
+    if self.iterations == 0 and self.mode in ("train", "train_and_evaluate"):
+      raise ConfigError(
+          "--iterations=0 meta-trains nothing, and its evaluation would be "
+          "an untrained network's: give --iterations > 0, or score an "
+          "untrained network as what it is with --task_source=none "
+          "--mode=evaluate (training from scratch).")
     if not self.eval.k_shots:
       raise ConfigError("--eval_k_shots is empty: give at least one shot, "
                         "e.g. --eval_k_shots=1,5.")
@@ -741,6 +762,23 @@ class Config:
       raise ConfigError(
           f"--mode={self.mode} with --dataset=folder needs --eval_data_dir, "
           f"a folder with one subfolder of labelled images per class.")
+
+
+def check_results_template(template: str) -> None:
+  """A --results_file may hold {k_shot} and nothing else: no other field,
+  attribute, index, conversion or format spec."""
+  import string
+  try:
+    fields = [(name, spec, conversion) for _, name, spec, conversion
+              in string.Formatter().parse(template) if name is not None]
+  except ValueError as e:
+    fields = [(repr(e), None, None)]
+  bad = [name for name, spec, conversion in fields
+         if name != "k_shot" or spec or conversion]
+  if bad:
+    raise ConfigError(
+        f"--results_file={template} has a placeholder other than {{k_shot}} "
+        f"({bad[0]!r}); write e.g. results/omniglot/run_{{k_shot}}shot.json.")
 
 
 def check_omniglot_shots(k_shot: int, k_query: int, what: str) -> None:

@@ -429,7 +429,7 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
                              distribute.describe(strategy))
       run.write_result(config, record)
       if verbose:
-        print(f"{config.method}: {k_shot}-shot accuracy "
+        print(f"{config.resolved_method}: {k_shot}-shot accuracy "
               f"{record['accuracy']:.2f} +- {record['ci95']:.2f}%", flush=True)
       results[k_shot] = record
   return {"training": training, "results": results,

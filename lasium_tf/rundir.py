@@ -343,7 +343,7 @@ def result_record(config: Config, k_shot: int, outcome: Dict,
         "generator_info": generator_info,
     }
   return {
-      "method": config.method,
+      "method": config.resolved_method,
       "dataset": config.data.dataset,
       "n_way": config.eval.n_way,
       "k_shot": k_shot,
@@ -405,7 +405,7 @@ def export_card(config: Config, meta_iterations: int) -> Dict:
     for r in published.get("results", []):
       results.setdefault((normalization_of(r), r["k_shot"]),
                          {**r, "normalization": normalization_of(r)})
-  return {"method": config.method, "learner": config.learner,
+  return {"method": config.resolved_method, "learner": config.learner,
           "backbone": config.backbone, "recipe": config.recipe,
           "dataset": config.data.dataset,
           "images": (f"{config.data.strokes} strokes"

@@ -1,6 +1,7 @@
 """End to end: meta-train, checkpoint, resume, evaluate, results JSON, CLI."""
 
 import dataclasses
+import re
 import json
 import os
 import subprocess
@@ -326,6 +327,13 @@ def test_more_ways_than_test_classes_is_refused(real_omniglot, tmp_path):
      "no ink colour"),
     (dict(recipe="best"), "recipe"),
     (dict(results_file="results/run_{shot}shot.json"), "{k_shot}"),
+    (dict(results_file="res_{k_shot.__class__}.json"), "k_shot.__class__"),
+    (dict(results_file="res_{k_shot!r}.json"), "{k_shot}"),
+    (dict(results_file="res_{}.json"), "{k_shot}"),
+    (dict(iterations=0), "--task_source=none --mode=evaluate"),
+    (dict(logical_cpus=2), "add --strategy=mirrored"),
+    (dict(normalization="batch"), "--normalization"),
+    (dict(init_from="pretrained/x"), "--init_from scores or re-exports"),
     (dict(maml=config_lib.MAMLConfig(inner_lr=float("inf"))), "finite"),
     (dict(data=config_lib.DataConfig(train_rotations=True),
           task_source="lasium", lasium=config_lib.LasiumConfig(
@@ -345,8 +353,23 @@ def test_more_ways_than_test_classes_is_refused(real_omniglot, tmp_path):
         fake_targets="flipped")), "gan_fake_targets"),
 ])
 def test_impossible_configs_name_the_problem(change, match):
-  with pytest.raises(config_lib.ConfigError, match=match):
+  with pytest.raises(config_lib.ConfigError, match=re.escape(match)):
     dataclasses.replace(config_lib.Config(), **change).validate()
+
+
+def test_the_default_method_follows_the_learner_and_task_source():
+  def method(**change):
+    return dataclasses.replace(config_lib.Config(), **change).resolved_method
+  assert method() == "Supervised MAML"
+  assert method(learner="protonets") == "Supervised ProtoNets"
+  assert method(task_source="none", mode="evaluate") == (
+      "Training from scratch")
+  assert method(task_source="lasium", learner="protonets") == (
+      "LASIUM-RO-ProtoNets")
+  assert method(method="Mine", learner="protonets") == "Mine"
+  # Untrained networks are still scored, under their own name.
+  dataclasses.replace(config_lib.Config(), iterations=0, mode="evaluate",
+                      task_source="none").validate()
 
 
 FLAGFILES = sorted((REPO / "flags").rglob("*.cfg"))
