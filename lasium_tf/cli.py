@@ -141,3 +141,60 @@ def apply_recipe(name: str, flag_values: flags.FlagValues = flags.FLAGS):
   for flag, value in config_lib.RECIPES[name].items():
     if not flag_values[flag].present:
       flag_values[flag].value = value
+
+
+def flagfile_cycle(argv, read=None) -> Optional[Tuple[str, ...]]:
+  """The chain of --flagfile files that includes itself, if `argv` has one.
+
+  absl skips such a flagfile with a warning and goes on with the rest, so
+  a cyclic family of flagfiles would silently run the defaults; the command
+  lines refuse it instead. `read` (path -> text) is for tests.
+  """
+  import os
+
+  read = read or (lambda p: open(p).read())
+
+  def included(text):
+    for line in text.splitlines():
+      line = line.strip()
+      if line.startswith("--flagfile="):
+        yield line[len("--flagfile="):]
+
+  def visit(path, chain):
+    key = os.path.normpath(path)
+    if key in chain:
+      return chain + (key,)
+    try:
+      text = read(path)
+    except OSError:
+      return None  # absl reports a missing flagfile itself.
+    for child in included(text):
+      found = visit(child, chain + (key,))
+      if found:
+        return found
+    return None
+
+  for arg in argv[1:]:
+    if arg.startswith("--flagfile="):
+      found = visit(arg[len("--flagfile="):], ())
+      if found:
+        return found
+  return None
+
+
+def parse_or_exit(argv):
+  """app.run's flag parser: one `error:` line and exit 2 for a bad flag,
+  a cyclic flagfile or an impossible list value, not a page of help."""
+  import sys
+
+  cycle = flagfile_cycle(argv)
+  if cycle:
+    print(f"error: --flagfile includes itself: {' -> '.join(cycle)}; remove "
+          f"the --flagfile line that closes the loop.", file=sys.stderr)
+    sys.exit(2)
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+

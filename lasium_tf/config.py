@@ -710,6 +710,11 @@ class Config:
           f"(--generator=bigbigan or --generator=progan).")
     if self.mode == "train_generator":
       self.generative.validate()
+      if self.data.resolved_image_size % 4:
+        raise ConfigError(
+            f"the GAN and VAE upsample twice by 2: --image_size must be a "
+            f"multiple of 4 to train one, got "
+            f"{self.data.resolved_image_size}.")
     elif self.generative.backend != "tensorflow":
       raise ConfigError(
           f"--generator_backend={self.generative.backend} applies to "

@@ -16,6 +16,7 @@ import dataclasses
 import itertools
 import os
 import shutil
+import sys
 import time
 from typing import Dict, List, Optional
 
@@ -64,12 +65,27 @@ def build_learner(config: Config):
               normalization=config.normalization)
 
 
-def checkpoint_manager(learner, directory: str):
+def checkpoint_manager(learner, directory: str, verbose: bool = False):
+  """The run's CheckpointManager and step variable.
+
+  A damaged state file (`checkpoints/checkpoint`, TensorFlow's index of the
+  checkpoints) is set aside: the checkpoints themselves are found from their
+  files (`checkpoint_candidates`), and the next save writes a new index.
+  """
   step = tf.Variable(0, dtype=tf.int64, name="step")
   checkpoint = tf.train.Checkpoint(model=learner.model,
                                    optimizer=learner.optimizer, step=step)
-  manager = tf.train.CheckpointManager(
-      checkpoint, os.path.join(directory, "checkpoints"), max_to_keep=3)
+  folder = os.path.join(directory, "checkpoints")
+  try:
+    manager = tf.train.CheckpointManager(checkpoint, folder, max_to_keep=3)
+  except (UnicodeDecodeError, ValueError) as e:
+    state = os.path.join(folder, "checkpoint")
+    os.replace(state, state + ".damaged")
+    if verbose:
+      print(f"{state} is damaged ({type(e).__name__}); set aside as "
+            f"{state}.damaged, the checkpoints are found from their files.",
+            flush=True)
+    manager = tf.train.CheckpointManager(checkpoint, folder, max_to_keep=3)
   return manager, step
 
 
@@ -148,11 +164,17 @@ def load_published(learner, folder: str) -> int:
     return int(json.load(f).get("meta_iterations", 0))
 
 
+# A meta-training loss this many times its first value is divergence.
+GROWTH = 1e3
+# Meta-iterations at loss ln N with chance accuracy that count as collapse.
+COLLAPSE_STEPS = 100
+
+
 def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
                experiment_dir: str, checkpoint_every: int = 500,
                log_every: int = 50, start_step: int = 0,
                manager=None, step=None, verbose: bool = True,
-               record_seconds=None) -> Dict:
+               record_seconds=None, n_way: Optional[int] = None) -> Dict:
   """The outer loop: `iterations - start_step` meta-steps on `tasks`.
 
   Args:
@@ -166,6 +188,10 @@ def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
     record_seconds: called with the seconds spent since its last call each
       time a checkpoint is saved, so a run killed outright (kill -9) still
       counts the time that produced its newest checkpoint.
+    n_way: the tasks' classes; with it, a run whose loss sits at ln N with
+      chance accuracy (constant predictions) for `COLLAPSE_STEPS` steps is
+      stopped as collapsed. A loss over `GROWTH` times its first value is
+      stopped as diverged, finite or not.
 
   Returns:
     The mean loss and accuracy of the last `log_every` steps, the seconds
@@ -177,17 +203,39 @@ def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
   start = mark = time.perf_counter()
   window: List[Dict[str, float]] = []
   current = start_step
+  first_loss, collapsed = None, 0
   with StopSignals() as signals:
     for episodes in itertools.islice(tasks, iterations - start_step):
       metrics = {k: float(v) for k, v in learner.meta_step(episodes).items()}
+      saved = manager.latest_checkpoint if manager is not None else None
       if not metrics.pop("finite", 1.0):
-        saved = manager.latest_checkpoint if manager is not None else None
         raise DivergedError(
             f"meta-iteration {current + 1} diverged: its loss or a "
             f"meta-gradient is not finite (loss {metrics['loss']}). Nothing "
             f"of it was applied or saved"
             + (f"; the newest checkpoint is {saved}" if saved else "")
             + ". Lower --inner_lr or --meta_lr, then rerun to resume.")
+      first_loss = metrics["loss"] if first_loss is None else first_loss
+      if metrics["loss"] > GROWTH * max(first_loss, 1.0):
+        raise DivergedError(
+            f"meta-iteration {current + 1} diverged: its loss "
+            f"{metrics['loss']:.4g} is over {GROWTH:g} times the first one "
+            f"({first_loss:.4g}). Lower --meta_lr (for MAML also "
+            f"--inner_lr) and start afresh in a new --experiment_dir"
+            + (f" (the newest checkpoint, {saved}, may hold diverged "
+               f"weights)" if saved else "") + ".")
+      if n_way is not None and abs(metrics["loss"] - np.log(n_way)) < 1e-4 \
+          and abs(metrics.get("accuracy", 0.0) - 1.0 / n_way) < 1e-6:
+        collapsed += 1
+      else:
+        collapsed = 0
+      if collapsed >= COLLAPSE_STEPS:
+        raise DivergedError(
+            f"meta-iteration {current + 1}: the network collapsed: for "
+            f"{COLLAPSE_STEPS} meta-iterations its loss has been ln "
+            f"{n_way} and its accuracy chance, the same answer for every "
+            f"query. Lower --meta_lr (for MAML also --inner_lr) and start "
+            f"afresh in a new --experiment_dir.")
       current += 1
       window = (window + [metrics])[-log_every:]
       if step is not None:
@@ -243,21 +291,30 @@ def evaluate(learner, task_source, eval_config: EvalConfig,
                      verbose)
   start = time.perf_counter()
   accuracies = []
-  for batch in tasks:
-    try:
-      accuracies.append(scorer.evaluate(batch).numpy())
-    except tf.errors.InvalidArgumentError as e:
-      if NON_FINITE not in str(e):
-        raise
-      raise DivergedError(
-          f"evaluation: a test task's logits are not finite after "
-          f"adaptation; no result was written. Lower --eval_inner_lr (or "
-          f"--inner_lr, its default) or check the checkpoint.") from None
-    done = sum(len(a) for a in accuracies)
-    progbar.update(done, [("accuracy", float(np.concatenate(accuracies).mean()))])
+  with StopSignals() as signals:
+    for batch in tasks:
+      try:
+        accuracies.append(scorer.evaluate(batch).numpy())
+      except tf.errors.InvalidArgumentError as e:
+        if NON_FINITE not in str(e):
+          raise
+        raise DivergedError(
+            f"evaluation: a test task's logits are not finite after "
+            f"adaptation; no result was written. Lower --eval_inner_lr (or "
+            f"--inner_lr, its default) or check the checkpoint.") from None
+      if signals.received:
+        raise Stopped(signals.received, f"during the {k_shot}-shot "
+                      f"evaluation; no result of it was written", 0.0)
+      done = sum(len(a) for a in accuracies)
+      progbar.update(done, [("accuracy",
+                             float(np.concatenate(accuracies).mean()))])
   accuracies = np.concatenate(accuracies)
   mean, ci95 = mean_and_ci95(accuracies)
+  # With balanced queries, one answer for every query scores exactly 1/N.
+  degenerate = bool(np.all(np.abs(accuracies - 1.0 / eval_config.n_way)
+                           < 1e-6))
   return {"accuracy": mean, "ci95": ci95, "num_tasks": len(accuracies),
+          "degenerate": degenerate,
           "seconds": time.perf_counter() - start,
           "path": ("batched" if getattr(learner, "batched", None) is not None
                    else "per_task"),
@@ -343,7 +400,7 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
   with (strategy.scope() if strategy is not None
         else contextlib.nullcontext()):
     learner = build_learner(config)
-  manager, step = checkpoint_manager(learner, config.experiment_dir)
+  manager, step = checkpoint_manager(learner, config.experiment_dir, verbose)
   distributed = (distribute.DistributedLearner(
       learner, strategy, _replica_tasks(config, sampler, strategy))
                  if strategy is not None else None)
@@ -407,7 +464,8 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
       training = meta_train(distributed or learner, tasks, config.iterations,
                             config.experiment_dir, config.checkpoint_every,
                             config.log_every, start, manager, step, verbose,
-                            record_seconds=run.add_train_seconds)
+                            record_seconds=run.add_train_seconds,
+                            n_way=config.task.n_way)
     except Stopped as stopped:
       run.add_train_seconds(stopped.seconds)  # A stopped segment counts.
       raise
@@ -431,6 +489,12 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
       if verbose:
         print(f"{config.resolved_method}: {k_shot}-shot accuracy "
               f"{record['accuracy']:.2f} +- {record['ci95']:.2f}%", flush=True)
+      if outcome["degenerate"]:
+        print(f"warning: every one of the {outcome['num_tasks']} test tasks "
+              f"scored exactly chance (1/{config.eval.n_way}): the "
+              f"classifier gives one answer to every query (a diverged or "
+              f"collapsed network, or no training). The record is marked "
+              f"\"degenerate\".", file=sys.stderr, flush=True)
       results[k_shot] = record
   return {"training": training, "results": results,
           "meta_iterations": int(step)}
@@ -482,6 +546,7 @@ def lasium_sampler(config: Config, train_images=None):
   except (OSError, ValueError) as e:  # FileNotFoundError is an OSError.
     raise ConfigError(f"--generator={config.lasium.generator}: {e}") from None
   generator, info = match_strokes(generator, info, config.data)
+  check_generator_shape(generator, config)
   kind = info["kind"]
   if kind == "vae" and train_images is None:
     raise ConfigError(
@@ -497,6 +562,21 @@ def lasium_sampler(config: Config, train_images=None):
       real_images=train_images.unlabeled() if kind == "vae" else None,
       query_shift=config.task.query_shift, shift_fill=shift_fill(config))
   return sampler, info
+
+
+def check_generator_shape(generator, config: Config) -> None:
+  """Refuses a generator whose images are not the network's input, before
+  any work: one decoded latent tells its image shape."""
+  made = tuple(int(d) for d in
+               generator.decode(tf.zeros([1, generator.latent_dim])).shape[1:])
+  wanted = tuple(image_shape(config))
+  if made != wanted:
+    raise ConfigError(
+        f"--generator={config.lasium.generator} makes "
+        f"{'x'.join(map(str, made))} images, but the run's network takes "
+        f"{'x'.join(map(str, wanted))} (--image_size, --channels and the "
+        f"data set's own): use a generator trained on images of that size, "
+        f"or set --image_size / --channels to match it.")
 
 
 def match_strokes(generator, info: Dict, data):

@@ -19,7 +19,8 @@ in a fresh process gives
 * `embed(images)` -> `{"embeddings": float32[batch, D]}`: the backbone's
   features (BatchNorm on the statistics of the given batch, as in training:
   pass batches, not single images);
-* `serving_default` = `few_shot`.
+* `serving_default` = `few_shot`;
+* `input_shape`: a variable holding [height, width, channels].
 
 Images are float32 in [0, 1], NHWC at the training resolution; anything else
 (another size or rank, NaN, 0..255 values) is refused with a message that
@@ -157,6 +158,10 @@ def export(learner, path, image_shape, card: Optional[Dict] = None,
   modules = {name: _FewShotModule(learner, tuple(image_shape), norm)
              for name, norm in signatures.items()}
   root = modules["few_shot"]
+  # The signatures take any shape (to check it themselves); what they
+  # expect is kept beside them, for tools that read images to size.
+  root.input_shape = tf.Variable(root.image_shape, trainable=False,
+                                 dtype=tf.int32, name="input_shape")
   for name, module in modules.items():
     if name != "few_shot":
       setattr(root, name, module.few_shot)

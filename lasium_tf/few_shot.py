@@ -23,6 +23,7 @@ import csv
 import io
 import json
 import os
+import re
 import sys
 from typing import Dict, List, Sequence
 
@@ -38,6 +39,8 @@ def _input_shape(model) -> List[int]:
   except (AttributeError, KeyError):
     raise FewShotError("the model has no few_shot signature: export a "
                        "meta-learned model with --mode=export.") from None
+  if hasattr(model, "input_shape"):  # Exports that check shapes themselves.
+    return [int(d) for d in model.input_shape.numpy()]
   spec = signature.structured_input_signature[1]["support_images"]
   return [int(d) for d in spec.shape[1:]]
 
@@ -65,7 +68,7 @@ def classify(model_dir: str, support_dir: str, queries: Sequence[str],
   model = tf.saved_model.load(model_dir)
   size, _, channels = _input_shape(model)
   card = _card(model_dir)
-  if "signatures" not in card:
+  if not hasattr(model, "input_shape"):  # Exported before --normalization.
     print(f"warning: {model_dir} is an export whose few_shot normalises the "
           f"queries as one batch (transductive): a lone image is answered "
           f"near chance. Re-export it (its flags with --mode=export "
@@ -140,19 +143,39 @@ def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from lasium_tf import quiet
+  from lasium_tf import quiet, stopping
   quiet.load_tensorflow(flags.FLAGS["verbosity"].present)
+  import tensorflow as tf
+
   from lasium_tf.data import DataError
 
   try:
-    f = flags.FLAGS
-    result = classify(f.model, f.support, f.query, f.skip_bad_images)
+    with stopping.signals_end_the_program():
+      f = flags.FLAGS
+      result = classify(f.model, f.support, f.query, f.skip_bad_images)
   except (FewShotError, DataError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
+  except tf.errors.InvalidArgumentError as e:
+    print(f"error: {signature_error(e)}", file=sys.stderr)
+    sys.exit(2)
+  except stopping.Stopped as e:
+    print(str(e), file=sys.stderr)
+    sys.exit(128 + e.signal_number)
   print(render(result, flags.FLAGS.format))
 
 
+def signature_error(error) -> str:
+  """The model's own message from a failed check of its signature's inputs
+  (`lasium_tf.export`), without TensorFlow's graph trace."""
+  message = getattr(error, "message", str(error))
+  found = re.search(r"assertion failed: \[([^\]]+)\]", message)
+  if found:
+    return f"the model refused its inputs: {found.group(1)}."
+  return message.strip().splitlines()[0]
+
+
 if __name__ == "__main__":
+  from lasium_tf import cli
   define_flags()
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_or_exit)

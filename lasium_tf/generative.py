@@ -39,6 +39,7 @@ import pathlib
 import re
 import sys
 import time
+import zipfile
 from typing import Dict, List, Optional, Tuple
 
 import keras
@@ -329,11 +330,27 @@ def load_checkpoint(model: _Model, path) -> int:
   Refuses a checkpoint of another architecture (latent size, image size,
   GAN or VAE), naming what differs.
   """
-  with np.load(path) as saved:
+  try:
+    saved_file = np.load(path)
+    saved_file.files  # noqa: B018 (reads the zip's index)
+  except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+    raise DamagedCheckpoint(
+        f"{path} is damaged ({type(e).__name__}: "
+        f"{str(e).splitlines()[0][:80] if str(e) else 'unreadable'})"
+    ) from None
+  with saved_file as saved:
+    try:
+      found = {k: saved[k].shape for k in saved.files if k != "epoch"}
+      epoch_value = int(saved["epoch"])
+    except (OSError, ValueError, EOFError, KeyError,
+            zipfile.BadZipFile) as e:
+      raise DamagedCheckpoint(
+          f"{path} is damaged ({type(e).__name__}: "
+          f"{str(e).splitlines()[0][:80] if str(e) else 'unreadable'})"
+      ) from None
     expected = {f"{group}/{i}": tuple(v.shape)
                 for group, variables in model.groups().items()
                 for i, v in enumerate(variables)}
-    found = {k: saved[k].shape for k in saved.files if k != "epoch"}
     if found != expected:
       differ = sorted(set(found) ^ set(expected)) or sorted(
           k for k in expected if expected[k] != found[k])
@@ -345,7 +362,35 @@ def load_checkpoint(model: _Model, path) -> int:
     for group, variables in model.groups().items():
       for i, variable in enumerate(variables):
         variable.assign(saved[f"{group}/{i}"])
-    return int(saved["epoch"])
+    return epoch_value
+
+
+class DamagedCheckpoint(ConfigError):
+  """A generator checkpoint that cannot be read (truncated, not a zip,
+  holding pickled objects): named, and skipped for an older one where
+  there is one."""
+
+
+def load_newest_intact(model: _Model, directory: str,
+                       verbose: bool = True) -> int:
+  """Loads the newest checkpoint of `directory` that reads; its epoch.
+
+  Damaged newer ones are named and skipped; if none reads, a ConfigError
+  lists them.
+  """
+  broken = []
+  for epoch in reversed(checkpoint_epochs(directory)):
+    try:
+      loaded = load_checkpoint(model, checkpoint_path(directory, epoch))
+    except DamagedCheckpoint as e:
+      broken.append(str(e))
+      continue
+    if broken and verbose:
+      print(f"Skipped {'; '.join(broken)}; using epoch {loaded}.",
+            flush=True)
+    return loaded
+  raise ConfigError(f"no checkpoint of {directory} can be read: "
+                    f"{'; '.join(broken)}. Delete them to start afresh.")
 
 
 def _refuse_old_format(directory: str) -> None:
@@ -433,8 +478,7 @@ def train(model: _Model, images, config: GenerativeConfig, directory: str,
           f"--generator_batch_size (or drop --keep_last_batch).")
   _refuse_old_format(directory)
   epochs = checkpoint_epochs(directory)
-  epoch = load_checkpoint(model, checkpoint_path(directory, epochs[-1])) if (
-      epochs) else 0
+  epoch = load_newest_intact(model, directory, verbose) if epochs else 0
   if epochs and verbose:
     print(f"Resumed {config.kind} training at epoch {epoch}.", flush=True)
   log = _Metrics(directory, config.kind)
@@ -547,6 +591,18 @@ def restore(path: str, epoch: Optional[int] = None):
     raise FileNotFoundError(
         f"{directory} is not a generator training folder (no config.json); "
         f"train one with --mode=train_generator.")
+  if saved.get("mode", "train_generator") != "train_generator" and not (
+      checkpoint_epochs(directory)):
+    raise ConfigError(
+        f"{directory} is a meta-learning run folder (--mode="
+        f"{saved['mode']}), not a generator training folder: pass the "
+        f"generator it was trained on (its config.json's lasium.generator), "
+        f"or a folder made by --mode=train_generator.")
+  if not isinstance(saved.get("generative"), dict):
+    raise ConfigError(
+        f"{directory}/config.json has no generator settings (\"generative\"): "
+        f"it is damaged or not a generator training folder's; train one "
+        f"with --mode=train_generator.")
   config = GenerativeConfig(**{
       k: tuple(v) if isinstance(v, list) else v
       for k, v in saved["generative"].items()})
@@ -564,8 +620,10 @@ def restore(path: str, epoch: Optional[int] = None):
           f"{directory} keeps no checkpoint of epoch {epoch} (it keeps "
           f"epochs {epochs}): pick one of those, or train with "
           f"--snapshot_epochs={epoch} to keep it.")
-    checkpoint = checkpoint_path(directory, epochs[-1] if epoch is None
-                                 else epoch)
+    if epoch is None:
+      return (model, config, load_newest_intact(model, directory),
+              saved.get("command", ""))
+    checkpoint = checkpoint_path(directory, epoch)
   epoch = load_checkpoint(model, checkpoint)
   return model, config, epoch, saved.get("command", "")
 
@@ -620,7 +678,8 @@ def load_generator(path: str):
             "train_command": command, **objective_info(config)}
     folder = (os.path.dirname(os.path.dirname(path)) if os.path.isfile(path)
               else path)
-    strokes = RunDir(folder).saved_config()["data"]["strokes"]
+    strokes = (RunDir(folder).saved_config().get("data") or {}).get(
+        "strokes", "white")
     if strokes != "white":
       info["strokes"] = strokes
     return as_generator(model), info

@@ -30,9 +30,13 @@ def config_from_flags(argv) -> config_lib.Config:
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  config = config_from_flags(sys.argv)
+  try:
+    if len(argv) > 1:
+      raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    config = config_from_flags(sys.argv)
+  except app.UsageError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
   try:  # A bad value fails in a fraction of a second, before TensorFlow loads.
     config.validate()
   except config_lib.ConfigError as e:
@@ -52,12 +56,13 @@ def main(argv):
   if not verbose:
     logging.set_verbosity(logging.WARNING)  # Hide TensorFlow's INFO lines.
   try:
-    strategy = None
-    if config.strategy != "default" or config.logical_cpus:
-      from lasium_tf import distribute
-      strategy = distribute.make_strategy(config.strategy,
-                                          config.logical_cpus)
-    modes.run(config, strategy=strategy)
+    with stopping.signals_end_the_program():
+      strategy = None
+      if config.strategy != "default" or config.logical_cpus:
+        from lasium_tf import distribute
+        strategy = distribute.make_strategy(config.strategy,
+                                            config.logical_cpus)
+      modes.run(config, strategy=strategy)
   except (config_lib.ConfigError, DataError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
@@ -67,4 +72,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_or_exit)

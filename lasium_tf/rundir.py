@@ -28,6 +28,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from typing import Dict, List, NamedTuple, Optional
 
 import numpy as np
@@ -49,10 +50,22 @@ def write_json(path, record: Dict) -> None:
 
 
 def _read_json(path: pathlib.Path) -> Optional[Dict]:
+  """The JSON object in `path`; None if there is no file; a ConfigError
+  naming the file if it is damaged (empty, not JSON, not an object)."""
   if not path.exists():
     return None
-  with open(path) as f:
-    return json.load(f)
+  try:
+    with open(path, "rb") as f:
+      record = json.loads(f.read().decode("utf-8"))
+  except (ValueError, UnicodeDecodeError) as e:
+    record = e
+  if not isinstance(record, dict):
+    raise ConfigError(
+        f"{path} is damaged (not a JSON object: "
+        f"{str(record).splitlines()[0][:80] or 'empty'}); restore it from a "
+        f"copy, or delete it and rerun with the flags the folder was made "
+        f"with.")
+  return record
 
 
 def _git(*args) -> Optional[str]:
@@ -112,14 +125,28 @@ class RunDir:
     ends, however it ends, so a killed run never leaves the folder locked.
     """
     created = not self.path.exists()
-    self.path.mkdir(parents=True, exist_ok=True)
+    try:
+      self.path.mkdir(parents=True, exist_ok=True)
+      (self.path / ".lock").touch()
+    except OSError as e:
+      raise ConfigError(
+          f"cannot use {self.path} as the experiment folder "
+          f"({e.strerror or e}); point --experiment_dir at a folder that "
+          f"can be written.") from None
     try:
       with self._locked():
         yield self
     except BaseException:
-      if created and [p.name for p in self.path.iterdir()] == [".lock"]:
+      if created and not self.holds_work():
         shutil.rmtree(self.path, ignore_errors=True)  # Nothing was made.
       raise
+
+  def holds_work(self) -> bool:
+    """Whether the folder holds anything a run produced: a checkpoint, a
+    generator epoch or a result (not just its config and command log)."""
+    checkpoints = self.path / "checkpoints"
+    return (checkpoints.is_dir() and any(checkpoints.iterdir())) or any(
+        self.path.glob("results_*.json"))
 
   @contextlib.contextmanager
   def _locked(self):
@@ -274,11 +301,16 @@ class RunDir:
 
   def check_writable(self, config: Config) -> None:
     """Fails before any work if a result could not be written later."""
+    if config.results_file and os.path.isdir(config.results_file):
+      raise ConfigError(
+          f"--results_file={config.results_file} names a folder; give a file "
+          f"name in it, e.g. "
+          f"{os.path.join(config.results_file, 'run_{k_shot}shot.json')}.")
     for path in self.result_paths(config, 1):
       existing = path.parent.absolute()  # Nothing is created here.
       while not existing.exists():
         existing = existing.parent
-      if not existing.is_dir() or not os.access(existing, os.W_OK):
+      if not existing.is_dir() or not _can_write_in(existing):
         raise ConfigError(
             f"cannot write results under {path.parent}: {existing} is not a "
             f"writable folder; point --results_file or --experiment_dir at "
@@ -297,6 +329,16 @@ class RunDir:
         if record.get("budget", {}).get("meta_iterations") == meta_iterations:
           records.append(record)
     return sorted(records, key=lambda r: (normalization_of(r), r["k_shot"]))
+
+
+def _can_write_in(folder: pathlib.Path) -> bool:
+  """Whether a file can be made in `folder`: tried, not guessed from
+  permission bits (root passes those; a read-only mount does not)."""
+  try:
+    with tempfile.TemporaryFile(dir=folder):
+      return True
+  except OSError:
+    return False
 
 
 def normalization_of(record: Dict) -> str:
@@ -351,6 +393,7 @@ def result_record(config: Config, k_shot: int, outcome: Dict,
       "num_tasks": outcome["num_tasks"],
       "accuracy": round(outcome["accuracy"], 2),
       "ci95": round(outcome["ci95"], 2),
+      **({"degenerate": True} if outcome.get("degenerate") else {}),
       "command": config.command,
       "budget": {
           "meta_iterations": meta_iterations,

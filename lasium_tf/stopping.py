@@ -8,7 +8,10 @@ with the signal's code, and rerunning the same command resumes exactly.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+import sys
 import threading
 
 
@@ -53,3 +56,30 @@ class StopSignals:
     for number, handler in self._previous.items():
       signal.signal(number, handler)
     return False
+
+
+@contextlib.contextmanager
+def signals_end_the_program():
+  """Outside the loops above, SIGINT or SIGTERM ends the program at once.
+
+  For the command lines: work cut short where no loop can stop it cleanly
+  (loading, an export, compiling) ends with one line on standard error and
+  the signal's exit code, never a traceback. Every output is written
+  atomically (`lasium_tf.files`), so nothing half-written stays behind; the
+  loops (meta-training, generator training, evaluation) install
+  `StopSignals` over this and stop between steps instead.
+  """
+  def stop(number, frame):
+    del frame
+    sys.stderr.write(f"stopped by {signal.Signals(number).name}; nothing of "
+                     f"the work in flight was kept; rerun the same "
+                     f"command.\n")
+    sys.stderr.flush()
+    os._exit(128 + number)  # The shell's code for that signal.
+
+  previous = {n: signal.signal(n, stop) for n in StopSignals.SIGNALS}
+  try:
+    yield
+  finally:
+    for number, handler in previous.items():
+      signal.signal(number, handler)

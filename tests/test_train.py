@@ -75,8 +75,11 @@ def test_train_evaluate_resume_and_results(real_omniglot, tmp_path):
   # Its card names the training run and the accuracy at the exported step.
   card = json.loads((tmp_path / "export" / "card.json").read_text())
   assert card["meta_iterations"] == 5
-  assert card["results"] == [{k: evaluated["results"][1][k] for k in (
-      "n_way", "k_shot", "accuracy", "ci95", "num_tasks")}]
+  assert card["results"] == [{**{k: evaluated["results"][1][k] for k in (
+      "n_way", "k_shot", "accuracy", "ci95", "num_tasks")},
+                               "normalization": "transductive"}]
+  assert card["signatures"] == {"few_shot": "support",
+                                "few_shot_transductive": "transductive"}
   assert card["export_command"] == "python -m lasium_tf.main --mode=export"
   # Evaluating and exporting kept the training run's config.json.
   assert card["train_command"] == "python train-cmd"
