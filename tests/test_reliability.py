@@ -304,3 +304,26 @@ def test_few_shot_turns_a_refused_input_into_one_error_line(tmp_path):
   assert result.stderr.strip().splitlines() == [
       "error: the model refused its inputs: this MAML model has 3 outputs: "
       "at most 3 classes (labels 0 .. 2)."]
+
+
+@pytest.mark.parametrize("signal_name, code", [("SIGINT", 130),
+                                               ("SIGTERM", 143)])
+def test_a_signal_outside_the_loops_ends_the_program_with_one_line(
+    signal_name, code):
+  """What an export or a data load gets (no loop to stop it between steps):
+  the command lines' handler, in a fresh process without TensorFlow."""
+  script = ("import sys, time\n"
+            "from lasium_tf import stopping\n"
+            "with stopping.signals_end_the_program():\n"
+            "  print('ready', flush=True)\n"
+            "  time.sleep(60)\n")
+  process = subprocess.Popen([sys.executable, "-c", script], cwd=REPO,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+  assert process.stdout.readline().strip() == "ready"
+  process.send_signal(getattr(signal, signal_name))
+  _, stderr = process.communicate(timeout=30)
+  assert process.returncode == code
+  assert stderr.strip().splitlines() == [
+      f"stopped by {signal_name}; nothing of the work in flight was kept; "
+      f"rerun the same command."]
