@@ -72,6 +72,8 @@ def shift_fill_value(dataset: str, strokes: str, fill: str) -> float:
 
 
 EVAL_SPLITS = ("train", "val", "test")
+# Baselines scored beside an evaluation (`lasium_tf.baselines`).
+BASELINES = ("pixel_nn", "scratch")
 
 # Named recipes: settings by flag name, applied by the command line to every
 # flag the user did not give (an explicit flag always wins). "none" is every
@@ -335,6 +337,24 @@ class EvalConfig:
                        flag="eval_split", choices=EVAL_SPLITS)
   tasks_per_call: int = setting(50, "Test tasks adapted per graph call.",
                                 flag="eval_tasks_per_call")
+  baselines: Optional[str] = setting(
+      None, "Baselines scored on the same test tasks and recorded beside "
+      "the result (lasium_tf.baselines): comma-separated pixel_nn, scratch; "
+      "none; default: both for --dataset=folder, pixel_nn elsewhere.",
+      flag="eval_baselines")
+
+  def resolved_baselines(self, dataset: str) -> Tuple[str, ...]:
+    if self.baselines is None:
+      return BASELINES if dataset == "folder" else ("pixel_nn",)
+    names = tuple(n.strip() for n in self.baselines.split(",") if n.strip())
+    return () if names == ("none",) else names
+
+  def validate(self) -> None:
+    for name in self.resolved_baselines("folder"):
+      if name not in BASELINES:
+        raise ConfigError(
+            f"--eval_baselines: {name!r} is not one of {', '.join(BASELINES)}"
+            f" (or none).")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -637,6 +657,7 @@ class Config:
           f"device: drop one of the two.")
     self.data.validate()
     _one_of("eval_split", self.eval.split, EVAL_SPLITS)
+    self.eval.validate()
     _positive("n_way", self.task.n_way)
     _positive("k_shot", self.task.k_shot)
     _positive("k_query", self.task.k_query)

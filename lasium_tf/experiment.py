@@ -23,9 +23,9 @@ from typing import Dict, List, Optional
 import numpy as np
 import tensorflow as tf
 
-from lasium_tf import augment, distribute
+from lasium_tf import augment, baselines, distribute
 from lasium_tf.config import (Config, ConfigError, DivergedError,
-                              EvalConfig, shift_fill_value)
+                              EvalConfig, shift_fill_value, white_strokes)
 from lasium_tf.learner import NON_FINITE
 from lasium_tf.data import load_parts
 from lasium_tf.maml import MAML
@@ -452,6 +452,9 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
       run.check_generator(generator_info)
       tasks = sampler.meta_batches(config.seed, config.maml.meta_batch_size,
                                    start_batch=start)
+      picture = save_training_tasks(config, sampler)
+      if verbose and picture:
+        print(f"Its first meta-training tasks: {picture}", flush=True)
     else:
       tasks = _task_stream(config, sampler, parts["train"])(
           start * config.maml.meta_batch_size)
@@ -482,13 +485,16 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
               f"{k_shot}-shot tasks ({config.eval.split} split).", flush=True)
       outcome = evaluate(learner, parts[config.eval.split], config.eval,
                          k_shot, verbose, distributed)
+      outcome["baselines"] = baselines.score(
+          config, parts[config.eval.split], k_shot)
       record = result_record(config, k_shot, outcome, int(step),
                              train_seconds, generator_info,
                              distribute.describe(strategy))
       run.write_result(config, record)
       if verbose:
         print(f"{config.resolved_method}: {k_shot}-shot accuracy "
-              f"{record['accuracy']:.2f} +- {record['ci95']:.2f}%", flush=True)
+              f"{record['accuracy']:.2f} +- {record['ci95']:.2f}%"
+              + baselines.verdict(record), flush=True)
       if outcome["degenerate"]:
         print(f"warning: every one of the {outcome['num_tasks']} test tasks "
               f"scored exactly chance (1/{config.eval.n_way}): the "
@@ -498,6 +504,24 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
       results[k_shot] = record
   return {"training": training, "results": results,
           "meta_iterations": int(step)}
+
+
+def save_training_tasks(config: Config, sampler, count: int = 2):
+  """`train_tasks.png` in the run folder: the first `count` meta-training
+  tasks as the learner sees them (query shift included), side by side; a
+  column per synthetic class, support on top. Written once per folder."""
+  from lasium_tf import pictures
+
+  path = os.path.join(config.experiment_dir, "train_tasks.png")
+  if os.path.exists(path):
+    return None
+  tasks = sampler.episodes(config.seed, 0, count)
+  ink = lambda x: white_strokes(x.numpy(), config.data.strokes)  # noqa: E731
+  pictures.save_png(path, pictures.stack_pictures([
+      pictures.task_picture(ink(tasks.support_images[t]),
+                            ink(tasks.query_images[t]), config.task.n_way)
+      for t in range(count)]))
+  return path
 
 
 def _replica_tasks(config: Config, sampler, strategy):

@@ -394,6 +394,8 @@ def result_record(config: Config, k_shot: int, outcome: Dict,
       "accuracy": round(outcome["accuracy"], 2),
       "ci95": round(outcome["ci95"], 2),
       **({"degenerate": True} if outcome.get("degenerate") else {}),
+      **({"baselines": outcome["baselines"]} if outcome.get("baselines")
+         else {}),
       "command": config.command,
       "budget": {
           "meta_iterations": meta_iterations,
