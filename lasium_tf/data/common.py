@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
-from typing import Callable, Optional
+from typing import Callable, List, Optional
 
 DATA_DIR_ENV = "LASIUM_DATA_DIR"
 
@@ -13,18 +13,34 @@ class DataError(RuntimeError):
   """Data missing, unreadable or in the wrong layout; says what to do."""
 
 
-def base_dir(data_dir: Optional[str]) -> pathlib.Path:
-  """`data_dir`, else `$LASIUM_DATA_DIR`, else `../shared/data`.
+def user_data_dir() -> pathlib.Path:
+  """The library's own data folder: where `python -m lasium_tf.data.download`
+  puts data sets ($XDG_DATA_HOME/lasium_tf, else ~/.local/share/lasium_tf)."""
+  xdg = os.environ.get("XDG_DATA_HOME")
+  return (pathlib.Path(xdg) if xdg else
+          pathlib.Path.home() / ".local" / "share") / "lasium_tf"
 
-  The last is relative to the working directory (the repository root, where
-  the commands of this project run), never to where the package is
-  installed.
+
+def base_dirs(data_dir: Optional[str]) -> List[pathlib.Path]:
+  """Where to look for data, in order.
+
+  `data_dir` alone if given, else `$LASIUM_DATA_DIR` alone if set (an
+  explicit place that lacks the data is an error, not a reason to look
+  elsewhere); otherwise the library's own data folder (`user_data_dir`),
+  then `../shared/data` of the working directory (this repository's
+  development layout; never relative to where the package is installed).
   """
   if data_dir:
-    return pathlib.Path(data_dir).expanduser()
+    return [pathlib.Path(data_dir).expanduser()]
   if os.environ.get(DATA_DIR_ENV):
-    return pathlib.Path(os.environ[DATA_DIR_ENV]).expanduser()
-  return pathlib.Path.cwd().parent / "shared" / "data"
+    return [pathlib.Path(os.environ[DATA_DIR_ENV]).expanduser()]
+  return [user_data_dir(), pathlib.Path.cwd().parent / "shared" / "data"]
+
+
+def tried(candidates: List[pathlib.Path]) -> str:
+  """'a (missing), b' for an error that lists where data was looked for."""
+  return ", ".join(f"{c}{'' if c.exists() else ' (missing)'}"
+                   for c in candidates)
 
 
 def find_root(data_dir: Optional[str], name: str,
@@ -39,12 +55,12 @@ def find_root(data_dir: Optional[str], name: str,
     expected: what such a folder holds, for the error message.
     hint: how else to get the data, for the error message.
   """
-  base = base_dir(data_dir)
-  for root in (base, base / name):
-    if root.is_dir() and is_root(root):
-      return root
-  problem = (f"the data folder {base} does not exist" if not base.exists()
-             else f"neither {base} nor {base / name} holds {expected}")
-  raise DataError(f"{name} not found: {problem}. Point --data_dir (or the "
-                  f"{DATA_DIR_ENV} environment variable) at a folder that "
-                  f"does{hint}.")
+  candidates = base_dirs(data_dir)
+  for base in candidates:
+    for root in (base, base / name):
+      if root.is_dir() and is_root(root):
+        return root
+  raise DataError(f"{name} not found: looked in {tried(candidates)} (each "
+                  f"folder and its {name}/) for {expected}. Point --data_dir "
+                  f"(or the {DATA_DIR_ENV} environment variable) at a folder "
+                  f"that does{hint}.")

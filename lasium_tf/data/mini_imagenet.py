@@ -8,35 +8,44 @@ user brings them in one of the two usual layouts:
 * per class: `<part>/<label>/<filename>` or `<label>/<filename>`.
 
 The loader looks for the CSVs beside the images (`<root>/<part>.csv`, or
-`<root>/splits/ravi/<part>.csv`), and then in `shared/data/mini_imagenet`,
-where this repository's data folder keeps them.
+`<root>/splits/ravi/<part>.csv`), and then takes the copy that ships with
+the package (`lasium_tf/data/splits/ravi/<part>.csv.gz`, the public files of
+Ravi & Larochelle, 2017).
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 import pathlib
 from typing import List, Optional, Tuple
 
-from lasium_tf.data.common import DataError, base_dir, find_root
+from lasium_tf.data.common import DataError, find_root
 from lasium_tf.data.image_sets import ImageFiles, LabelledImages, labels_from_names
 
 PARTS = ("train", "val", "test")
 NAME = "mini_imagenet"
 
 
+def packaged_split(part: str) -> pathlib.Path:
+  """The Ravi split file that ships inside the package."""
+  return pathlib.Path(__file__).parent / "splits" / "ravi" / f"{part}.csv.gz"
+
+
 def _csv_candidates(root: pathlib.Path, part: str) -> List[pathlib.Path]:
-  shared = base_dir(None) / NAME
   return [root / f"{part}.csv", root / "splits" / "ravi" / f"{part}.csv",
-          shared / "splits" / "ravi" / f"{part}.csv"]
+          packaged_split(part)]
 
 
 def read_split(path: pathlib.Path) -> List[Tuple[str, str]]:
   """The (filename, label) rows of a Ravi split CSV."""
   try:
-    with open(path, newline="") as f:
-      rows = list(csv.reader(f))
-  except (OSError, UnicodeDecodeError) as e:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as f:
+      rows = list(csv.reader(io.StringIO(f.read().decode("utf-8"),
+                                         newline="")))
+  except (OSError, UnicodeDecodeError, EOFError) as e:
     raise DataError(f"cannot read {path} ({e}).") from None
   if not rows or [c.strip() for c in rows[0]] != ["filename", "label"]:
     raise DataError(f"{path} does not start with the header 'filename,label' "

@@ -32,7 +32,7 @@ import tensorflow as tf
 
 from lasium_tf.config import (DataConfig, OMNIGLOT_IMAGES_PER_CLASS,
                               white_strokes)
-from lasium_tf.data.common import DATA_DIR_ENV, DataError, base_dir
+from lasium_tf.data.common import DATA_DIR_ENV, DataError, base_dirs, tried
 from lasium_tf.episodes import check_task_shape, labelled_episodes
 from lasium_tf.files import atomic_write
 
@@ -116,24 +116,21 @@ class ClassImages:
 def resolve_omniglot_dir(data_dir: Optional[str]) -> pathlib.Path:
   """Finds the folder that holds images_background and images_evaluation.
 
-  `data_dir` may be that folder or one holding `omniglot/`. Without it the
-  `LASIUM_DATA_DIR` environment variable is used, then the `shared/data`
-  folder beside this repository.
+  `data_dir` may be that folder or one holding `omniglot/`; without it the
+  places of `common.base_dirs` are tried in order.
   """
-  where = base_dir(data_dir)
-  for root in (where, where / "omniglot"):
-    if all(_set_path(root, s) is not None for s in SETS):
-      return root
-  if not where.exists():
-    problem = f"the data folder {where} does not exist"
-  else:
-    problem = (f"{where} holds neither images_background and "
-               f"images_evaluation (.zip or folder) nor omniglot/ with them")
+  candidates = base_dirs(data_dir)
+  for where in candidates:
+    for root in (where, where / "omniglot"):
+      if all(_set_path(root, s) is not None for s in SETS):
+        return root
   raise DataError(
-      f"Omniglot not found: {problem}. Point --data_dir (or the "
-      f"{DATA_DIR_ENV} environment variable) at a folder with the official "
-      f"images_background.zip and images_evaluation.zip, or use "
-      f"--data_source=tfds to download it through tensorflow-datasets.")
+      f"Omniglot not found: looked in {tried(candidates)} (each folder and "
+      f"its omniglot/) for images_background and images_evaluation (.zip or "
+      f"folder). Fetch them with `python -m lasium_tf.data.download "
+      f"omniglot`, point --data_dir (or the {DATA_DIR_ENV} environment "
+      f"variable) at a folder with the official zips, or use "
+      f"--data_source=tfds.")
 
 
 def _set_path(root: pathlib.Path, name: str) -> Optional[pathlib.Path]:
