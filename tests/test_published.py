@@ -71,10 +71,13 @@ def test_published_classifiers_answer_an_image_alone_as_in_a_batch(tmp_path):
 @pytest.mark.integration
 def test_the_readme_example_classifies_one_image(tmp_path):
   support, queries = write_task(tmp_path)
-  query, character = queries[0]
+  # The README's query: the second drawing of Kannada's fourth character.
+  query, character = next((q, c) for q, c in queries
+                          if q.endswith("character04_0.png"))
   readme = (REPO / "README.md").read_text()
   assert ("python -m lasium_tf.few_shot "
           "--model=pretrained/lasium_ro_gan_maml_alpha04_20k") in readme
+  assert "Kannada/character04/*_02.png" in readme
   result = subprocess.run(
       [sys.executable, "-m", "lasium_tf.few_shot", f"--model={BEST}",
        f"--support={support}", f"--query={query}", "--format=json"],
