@@ -5,7 +5,7 @@ pipeline of the authors' code translated each query image of each
 meta-training task by an integer offset (tx, ty), each uniform on
 {-S, ..., S - 1} with S = 5, drawn per image, nearest neighbour, the
 uncovered pixels filled with 0; support images were left alone and test tasks
-never shifted (shared/docs/authors-code-facts.md). Generated query images sit
+never shifted (docs/reproducing.md). Generated query images sit
 almost exactly where their support image sits; real test queries do not, and
 the shift teaches the learner to look past position. On the published GAN it
 lifts Table 7's LASIUM-N GAN-MAML cell from 64.66 to about 82

@@ -182,11 +182,64 @@ def flagfile_cycle(argv, read=None) -> Optional[Tuple[str, ...]]:
   return None
 
 
-def parse_or_exit(argv):
+# The concern each setting belongs to in --help: by its config class, and
+# for the top-level ones by name (the rest are "run").
+_GROUPS = {"data": "data", "task": "tasks", "lasium": "tasks (LASIUM)",
+           "maml": "learner", "eval": "evaluation", "generative": "generator"}
+_TOP_LEVEL = {
+    "learner": "learner", "backbone": "learner", "normalization": "learner",
+    "batched_tasks": "learner", "task_source": "tasks", "seed": "run",
+    "export_dir": "export", "export_epoch": "export", "init_from": "export",
+    "strategy": "devices", "logical_cpus": "devices"}
+GROUP_ORDER = ("run", "data", "tasks", "tasks (LASIUM)", "learner",
+               "evaluation", "generator", "export", "devices")
+
+
+def flag_groups(cls) -> Dict[str, Tuple[str, ...]]:
+  """{concern: flag names} for `cls`'s settings, in GROUP_ORDER."""
+  groups: Dict[str, list] = {}
+  for f in flag_fields(cls):
+    group = (_GROUPS.get(f.path[0], "run") if len(f.path) > 1
+             else _TOP_LEVEL.get(f.name, "run"))
+    if not any(f.name in names for names in groups.values()):
+      groups.setdefault(group, []).append(f.name)
+  order = {g: i for i, g in enumerate(GROUP_ORDER)}
+  return {g: tuple(groups[g]) for g in sorted(groups,
+                                              key=lambda g: order.get(g, 99))}
+
+
+def grouped_help(program: str, groups: Dict[str, Tuple[str, ...]],
+                 flag_values: flags.FlagValues = flags.FLAGS) -> str:
+  """The --help text: the flags under their concern, each with its
+  default and help."""
+  import textwrap
+
+  lines = [f"usage: python -m {program} [--flagfile=FILE] [--flag=value ...]",
+           ""]
+  for group, names in groups.items():
+    lines.append(f"{group}:")
+    for name in names:
+      flag = flag_values[name]
+      default = flag.default_as_str or "''"
+      lines.append(f"  --{name} (default: {default})")
+      lines += textwrap.wrap(flag.help, 76, initial_indent="      ",
+                             subsequent_indent="      ")
+    lines.append("")
+  lines.append("--helpfull lists absl's own flags too.")
+  return "\n".join(lines)
+
+
+def parse_or_exit(argv, program: Optional[str] = None,
+                  groups: Optional[Dict[str, Tuple[str, ...]]] = None):
   """app.run's flag parser: one `error:` line and exit 2 for a bad flag,
-  a cyclic flagfile or an impossible list value, not a page of help."""
+  a cyclic flagfile or an impossible list value, not a page of help;
+  `--help` prints `groups` (flags by concern) when given."""
   import sys
 
+  if groups is not None and any(a in ("--help", "-h", "-?", "--helpshort")
+                                for a in argv[1:]):
+    print(grouped_help(program, groups))
+    sys.exit(0)
   cycle = flagfile_cycle(argv)
   if cycle:
     print(f"error: --flagfile includes itself: {' -> '.join(cycle)}; remove "

@@ -79,7 +79,7 @@ BASELINES = ("pixel_nn", "scratch")
 # flag the user did not give (an explicit flag always wins). "none" is every
 # flag's own default: the pipeline this project ran before the query shift.
 # "authors" is everything as the authors' paper-era code ran it
-# (shared/docs/authors-code-facts.md), the ink-valued shift fill included.
+# (docs/reproducing.md), the ink-valued shift fill included.
 # "ours" is the project's best measured recipe: the authors' query shift with
 # a background fill, on our defaults otherwise (results/README.md).
 RECIPES = {
@@ -454,7 +454,7 @@ class LasiumConfig:
     sigma2: LASIUM-N noise variance (the paper's Table 7 labels).
     sigma: LASIUM-N noise standard deviation; when set it replaces sigma2.
       The authors' code ran "0.5" as a standard deviation
-      (shared/docs/authors-code-facts.md).
+      (docs/reproducing.md).
     sigma_max: if set, LASIUM-N draws each class's noise scale
       sigma ~ U(0, sigma_max) instead (the authors' VAE runs: 2).
     alpha: LASIUM-RO / -OC interpolation coefficient.

@@ -124,6 +124,11 @@ def render(result: Dict, fmt: str) -> str:
                    for r in [header] + rows)
 
 
+HELP_GROUPS = {"model": ("model",), "images": ("support", "query",
+                                                "skip_bad_images"),
+               "output": ("format",)}
+
+
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   """This program's flags; defined when it runs, not when it is imported."""
   flags.DEFINE_string("model", None, "An exported few-shot SavedModel folder "
@@ -178,4 +183,5 @@ def signature_error(error) -> str:
 if __name__ == "__main__":
   from lasium_tf import cli
   define_flags()
-  app.run(main, flags_parser=cli.parse_or_exit)
+  app.run(main, flags_parser=lambda argv: cli.parse_or_exit(
+      argv, "lasium_tf.few_shot", HELP_GROUPS))

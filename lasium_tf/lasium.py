@@ -55,7 +55,7 @@ def lasium_n(anchors: tf.Tensor, num_samples: int, seed: tf.Tensor,
 
   With `sigma_max`, each class draws its own sigma ~ U(0, sigma_max) instead
   of the fixed sigma^2: the authors' VAE runs draw sigma ~ U(0, 2), so
-  classes range from tight to loose (shared/docs/authors-code-facts.md; one
+  classes range from tight to loose (docs/reproducing.md; one
   sigma per class is our reading of it).
   """
   noise = tf.random.stateless_normal(

@@ -72,4 +72,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main, flags_parser=cli.parse_or_exit)
+  app.run(main, flags_parser=lambda argv: cli.parse_or_exit(
+      argv, "lasium_tf.main", cli.flag_groups(config_lib.Config)))

@@ -26,7 +26,7 @@ from lasium_tf.report import REPO
 from lasium_tf.rundir import Summary, load_results
 
 # The authors' plot (LASIUM-N, GAN-MAML, Omniglot 5-way 1-shot) against GAN
-# epochs, read from their code (shared/docs/authors-code-facts.md).
+# epochs, read from their code (docs/reproducing.md).
 AUTHORS_GAN_EPOCHS = ((0, 51.95), (10, 67.50), (20, 71.26), (30, 77.34),
                       (40, 77.67), (50, 77.35), (100, 78.14), (150, 79.99),
                       (200, 78.21), (300, 77.94), (400, 80.51), (500, 76.49))

@@ -6,7 +6,7 @@ Two variants, chosen by name (`--backbone`):
   Vinyals et al. 2016 and Finn et al. 2017): 4 x [Conv 3x3, 64 filters,
   'same', BatchNorm, ReLU, MaxPool 2x2], flattened.
 * "code": what the authors' code actually ran (see
-  shared/docs/authors-code-facts.md). On 28x28 Omniglot: 4 x [Conv 3x3,
+  docs/reproducing.md). On 28x28 Omniglot: 4 x [Conv 3x3,
   64 filters, stride 2, 'same', BatchNorm without scale, ReLU], then a spatial
   mean (the original MAML Omniglot network, about 2x cheaper per step). On
   84x84 RGB: 4 x [Conv 3x3, 32 filters, 'valid', BatchNorm without scale,

@@ -97,3 +97,32 @@ def test_kind_dependent_defaults_are_resolved_in_one_place():
   assert (gan.resolved_latent_dim, vae.resolved_latent_dim) == (128, 20)
   assert config_lib.GenerativeConfig(
       learning_rate=0.01).resolved_learning_rate == 0.01
+
+
+def test_help_lists_every_flag_once_under_its_concern():
+  from lasium_tf import config as config_lib
+  groups = cli.flag_groups(config_lib.Config)
+  assert tuple(groups) == cli.GROUP_ORDER
+  names = [n for g in groups.values() for n in g]
+  assert len(names) == len(set(names)) == len(
+      {f.name for f in cli.flag_fields(config_lib.Config)})
+  assert "normalization" in groups["learner"]
+  assert "data_dir" in groups["data"] and "policy" in groups["tasks (LASIUM)"]
+  assert "eval_tasks" in groups["evaluation"]
+  assert "init_from" in groups["export"] and "strategy" in groups["devices"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("program", ["lasium_tf.main", "lasium_tf.few_shot"])
+def test_help_prints_the_groups(program):
+  import subprocess
+  import sys
+  result = subprocess.run([sys.executable, "-m", program, "--help"],
+                          capture_output=True, text=True, timeout=60)
+  assert result.returncode == 0
+  heads = [l for l in result.stdout.splitlines() if l.endswith(":")
+           and not l.startswith(" ")]
+  if program == "lasium_tf.main":
+    assert heads == [f"{g}:" for g in cli.GROUP_ORDER]
+  else:
+    assert heads == ["model:", "images:", "output:"]

@@ -153,3 +153,15 @@ def test_the_command_line_fails_in_one_line_without_a_route(tmp_path):
   assert result.returncode == 2
   assert result.stderr.startswith("error: cannot download https://github.com")
   assert "Traceback" not in result.stderr
+
+
+def test_nothing_is_fetched_when_the_runs_already_find_the_data(
+    tmp_path, monkeypatch, capsys):
+  monkeypatch.delenv("LASIUM_DATA_DIR", raising=False)
+  monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+  (tmp_path / "checkout").mkdir()
+  monkeypatch.chdir(tmp_path / "checkout")
+  assert download.already_there("omniglot") is None
+  write_fake_omniglot(tmp_path / "shared" / "data" / "omniglot")
+  assert download.main(["omniglot"]) == 0
+  assert "already in" in capsys.readouterr().out

@@ -164,6 +164,21 @@ def download(dataset: str, data_dir: Optional[str] = None,
   return target
 
 
+def already_there(dataset: str) -> Optional[pathlib.Path]:
+  """Where the runs already find `dataset` without --data_dir (each of its
+  files, zipped or extracted, in one folder of the search chain), if
+  anywhere."""
+  from lasium_tf.data.common import base_dirs
+
+  for base in base_dirs(None):
+    for root in (base, base / dataset):
+      if all((root / s.name).exists()
+             or (root / s.name[:-len(".zip")]).is_dir()
+             for s in SOURCES[dataset]):
+        return root
+  return None
+
+
 def main(argv=None) -> int:
   import argparse
 
@@ -176,6 +191,11 @@ def main(argv=None) -> int:
                       help="folder to put <dataset>/ in (default: "
                            f"{user_data_dir()})")
   args = parser.parse_args(argv)
+  found = None if args.data_dir else already_there(args.dataset)
+  if found is not None:
+    print(f"{args.dataset} is already in {found}, where the runs find it; "
+          f"nothing to download (--data_dir=DIR fetches a copy into DIR).")
+    return 0
   try:
     download(args.dataset, args.data_dir)
   except DataError as e:

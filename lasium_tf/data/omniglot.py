@@ -318,8 +318,8 @@ def authors_split(names: Sequence[str]) -> Dict[str, List[str]]:
   Their code pooled the character folders of both sets as full paths
   (`.../images_background/<Alphabet>/<character>`, then
   `.../images_evaluation/...`), sorted them, and shuffled the list with
-  Python's `random.seed(47); random.shuffle` (shared/docs/
-  authors-code-facts.md). Sorting makes it the same on every machine; the
+  Python's `random.seed(47); random.shuffle` (docs/
+  reproducing.md). Sorting makes it the same on every machine; the
   set a character belongs to is known from its alphabet.
   """
   def full_path(name):
