@@ -37,7 +37,6 @@ import json
 import os
 import pathlib
 import re
-import sys
 import time
 import zipfile
 from typing import Dict, List, Optional, Tuple
@@ -435,6 +434,10 @@ class _Metrics:
       self.writer.flush()
 
 
+# Seconds between the progress lines of a generator epoch in a log file.
+PROGRESS_SECONDS = 20.0
+
+
 def train(model: _Model, images, config: GenerativeConfig, directory: str,
           verbose: bool = True, strokes: str = "white") -> Dict:
   """Trains `model` (GAN or VAE) on unlabeled `images` [n, H, W, C].
@@ -494,8 +497,8 @@ def train(model: _Model, images, config: GenerativeConfig, directory: str,
       rng = np.random.default_rng([config.seed, epoch + 1])
       order = rng.permutation(len(images))
       progress = Progress(steps_per_epoch,
-                          f"{config.kind} epoch {epoch + 1}/{config.epochs}",
-                          verbose and sys.stdout.isatty())
+                          f"{config.kind} epoch {epoch + 1}/{config.epochs} "
+                          f"step", verbose, every_seconds=PROGRESS_SECONDS)
       sums: Dict[str, float] = {}
       for i in range(steps_per_epoch):
         batch = fetch(order[i * config.batch_size:

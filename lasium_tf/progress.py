@@ -12,11 +12,19 @@ import keras
 
 
 class Progress:
-  """`update(done, metrics)` with a total known up front."""
+  """`update(done, metrics)` with a total known up front.
 
-  def __init__(self, total: int, label: str, verbose: bool = True):
+  `every_seconds`: in a log file, print at most one line per that many
+  seconds (and the last), each with the time left at the rate so far: for
+  long loops such as a generator epoch, which would otherwise be silent or
+  flood the log.
+  """
+
+  def __init__(self, total: int, label: str, verbose: bool = True,
+               every_seconds: float = 0.0):
     self.total, self.label, self.verbose = total, label, verbose
-    self.start = time.perf_counter()
+    self.every_seconds = every_seconds
+    self.start = self.shown_at = time.perf_counter()
     self.tty = sys.stdout.isatty()
     self.bar = (keras.utils.Progbar(total, stateful_metrics=None)
                 if verbose and self.tty else None)
@@ -30,7 +38,14 @@ class Progress:
       self.bar.update(done, [(k, float(v)) for k, v in metrics],
                       finalize=done >= self.total)
       return
-    elapsed = time.perf_counter() - self.start
+    now = time.perf_counter()
+    if self.every_seconds and done < self.total and (
+        now - self.shown_at < self.every_seconds):
+      return
+    self.shown_at = now
+    elapsed = now - self.start
     shown = " ".join(f"{k} {float(v):.4f}" for k, v in metrics)
-    print(f"{self.label} {done}/{self.total} {shown} ({elapsed:.0f} s)",
-          flush=True)
+    left = (f", {elapsed / done * (self.total - done):.0f} s left"
+            if self.every_seconds and 0 < done < self.total else "")
+    print(f"{self.label} {done}/{self.total} {shown} ({elapsed:.0f} s"
+          f"{left})", flush=True)
