@@ -37,6 +37,8 @@ DATASET_SPLITS = {"omniglot": ("vinyals", "authors"), "mini_imagenet": ("ravi",)
 SPLITS = tuple(dict.fromkeys(s for v in DATASET_SPLITS.values() for s in v))
 DATA_SOURCES = ("local", "tfds")
 STROKES = ("white", "black")
+# A grey folder's polarity: its background dark (light strokes) or light.
+BACKGROUNDS = ("dark", "light")
 SHIFT_FILLS = ("background", "ink")
 # Which policies redraw anchors that lie too close: the authors' paper-era
 # code never did ("none"), their later code did for LASIUM-N only ("n").
@@ -53,11 +55,13 @@ def white_strokes(images, strokes: str):
   return 1.0 - images if strokes == "black" else images
 
 
-def shift_fill_value(dataset: str, strokes: str, fill: str) -> float:
+def shift_fill_value(dataset: str, strokes: str, fill: str,
+                     background: Optional[str] = None) -> float:
   """The pixel value a query shift puts where it uncovers the image.
 
   "background" is the paper's page colour (0 for Omniglot read white on
-  black, 1 for black on white; 0, black, for RGB data sets); "ink" is
+  black, 1 for black on white; a grey folder's detected or given
+  `--background`; 0, black, for RGB data sets); "ink" is
   Omniglot's stroke value, which is what the authors' code wrote (it filled
   with 0 on images whose strokes are 0, so shifted queries got ink bars).
   """
@@ -65,8 +69,8 @@ def shift_fill_value(dataset: str, strokes: str, fill: str) -> float:
     if fill == "ink":
       raise ConfigError(
           f"--shift_fill=ink is Omniglot's stroke value; {dataset} images "
-          f"have no ink colour: use --shift_fill=background (0).")
-    return 0.0
+          f"have no ink colour: use --shift_fill=background.")
+    return 1.0 if background == "light" else 0.0
   background = 1.0 if strokes == "black" else 0.0
   return background if fill == "background" else 1.0 - background
 
@@ -208,6 +212,20 @@ class DataConfig:
   train_rotations: bool = setting(
       False, "Labelled Omniglot meta-training also draws each train class "
       "rotated by 90, 180 and 270 degrees as new classes.")
+  background: Optional[str] = setting(
+      None, "--dataset=folder, grey images: dark (light strokes on a dark "
+      "background) or light (dark strokes on light paper, as drawings and "
+      "scans are); default: detected from the images' borders. The query "
+      "shift fills with it and pictures show the images as the files look.",
+      choices=BACKGROUNDS)
+
+  @property
+  def ink(self) -> str:
+    """The images' strokes as `white_strokes` takes them: Omniglot's
+    `strokes`; "black" for a grey folder on a light background."""
+    if self.dataset == "folder":
+      return "black" if self.background == "light" else "white"
+    return self.strokes
 
   @property
   def native_channels(self) -> int:
@@ -252,6 +270,13 @@ class DataConfig:
       raise ConfigError(
           f"--strokes={self.strokes} is for Omniglot only; {self.dataset} is "
           f"read as its files are.")
+    if self.background is not None:
+      _one_of("background", self.background, BACKGROUNDS)
+      if self.dataset != "folder" or self.channels == 3:
+        raise ConfigError(
+            f"--background is the polarity of a grey --dataset=folder; "
+            f"{self.dataset} images are read as they are (Omniglot's ink "
+            f"is --strokes).")
     if self.train_rotations and self.dataset != "omniglot":
       raise ConfigError(
           f"--train_rotations makes Omniglot's rotated characters new "

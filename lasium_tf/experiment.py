@@ -43,7 +43,7 @@ def image_shape(config: Config):
 def shift_fill(config: Config) -> float:
   """The pixel value the meta-training query shift uncovers."""
   return shift_fill_value(config.data.dataset, config.data.strokes,
-                          config.task.shift_fill)
+                          config.task.shift_fill, config.data.background)
 
 
 def build_learner(config: Config):
@@ -516,7 +516,7 @@ def save_training_tasks(config: Config, sampler, count: int = 2):
   if os.path.exists(path):
     return None
   tasks = sampler.episodes(config.seed, 0, count)
-  ink = lambda x: white_strokes(x.numpy(), config.data.strokes)  # noqa: E731
+  ink = lambda x: white_strokes(x.numpy(), config.data.ink)  # noqa: E731
   pictures.save_png(path, pictures.stack_pictures([
       pictures.task_picture(ink(tasks.support_images[t]),
                             ink(tasks.query_images[t]), config.task.n_way)

@@ -21,6 +21,13 @@ from lasium_tf.experiment import lasium_sampler
 from lasium_tf.rundir import RunDir, now, write_json
 
 
+def ink_of(saved_data: Dict) -> str:
+  """`DataConfig.ink` of a run folder's saved data settings (any age)."""
+  if saved_data.get("dataset") == "folder":
+    return "black" if saved_data.get("background") == "light" else "white"
+  return saved_data.get("strokes", "white")
+
+
 def export_generator(config: Config, verbose: bool = True) -> Dict:
   """Publishes the generator of a training folder as a hub.load SavedModel.
 
@@ -38,7 +45,7 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
   z = tf.random.stateless_normal([64, generator.latent_dim], [config.seed, 7])
   trained = RunDir(config.experiment_dir).saved_config()
   strokes = trained["data"].get("strokes", "white")
-  white = white_strokes(generator.decode(z).numpy(), strokes)
+  white = white_strokes(generator.decode(z).numpy(), ink_of(trained["data"]))
   side, _, channels = white.shape[1:]
   dataset = trained["data"].get("dataset", "omniglot")
   pictures.save_png(path / "samples.png",
@@ -172,4 +179,4 @@ def _train_generator(config: Config, verbose: bool, strategy=None) -> Dict:
   model = generative.build(config.generative, config.data.resolved_image_size,
                            config.data.resolved_channels, strategy)
   return generative.train(model, images, config.generative,
-                          config.experiment_dir, verbose, config.data.strokes)
+                          config.experiment_dir, verbose, config.data.ink)

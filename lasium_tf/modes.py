@@ -32,7 +32,7 @@ def run(config: Config, verbose: bool = True, strategy=None) -> Dict:
   `--strategy`) spreads meta-training and evaluation over its replicas;
   without one, a `--strategy` other than default is made here.
   """
-  config = with_folder_channels(config.validate())
+  config = with_folder_background(with_folder_channels(config.validate()))
   if config.mode in _DISTRIBUTED:
     if strategy is None and (config.strategy != "default"
                              or config.logical_cpus):
@@ -66,3 +66,23 @@ def with_folder_channels(config: Config) -> Config:
                                     config.data.skip_bad_images)
   return dataclasses.replace(config, data=dataclasses.replace(
       config.data, channels=channels))
+
+
+def with_folder_background(config: Config) -> Config:
+  """A grey --dataset=folder without --background: the one its images have
+  (`data.folder.detect_background`), so the shift fill, the pictures and
+  the run's records agree with the files."""
+  data = config.data
+  if (data.dataset != "folder" or data.background is not None
+      or data.channels != 1 or config.mode not in (
+          "train", "evaluate", "train_and_evaluate", "train_generator",
+          "draw_tasks", "export")):
+    return config
+  from lasium_tf.data import folder
+
+  background = folder.detect_background(data.data_dir, data.eval_data_dir,
+                                        data.resolved_image_size,
+                                        data.skip_bad_images)
+  return dataclasses.replace(config, data=dataclasses.replace(
+      data, background=background))
+

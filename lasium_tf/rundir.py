@@ -412,6 +412,8 @@ def result_record(config: Config, k_shot: int, outcome: Dict,
           "normalization": config.normalization,
           **({"strokes": config.data.strokes}
              if config.data.dataset == "omniglot" else {}),
+          **({"background": config.data.background}
+             if config.data.background else {}),
           **({"train_rotations": True} if config.data.train_rotations
              else {}),
           "learner": config.learner,

@@ -296,3 +296,63 @@ def test_small_colour_images_get_the_stride_2_backbone():
   assert any(getattr(l, "strides", None) == (2, 2) for l in small.layers)
   large = build_backbone("code", (84, 84, 3))
   assert large.output_shape == (None, 32 * 3 * 3)  # 84 -> 41 -> 19 -> 8 -> 3.
+
+
+def write_polarity_pair(root):
+  """The same drawings twice: as drawn (black on white) and inverted."""
+  from conftest import character_image
+  for name, invert in (("light", False), ("dark", True)):
+    for c in range(3):
+      for d in range(4):
+        image = character_image(c, d + 1)
+        if invert:
+          image = 255 - image
+        write(root / name / f"c{c}" / f"{d}.png", image)
+  return root / "light", root / "dark"
+
+
+def test_polarity_is_detected_both_ways_and_sets_the_shift_fill(tmp_path):
+  from lasium_tf import experiment
+  light, dark = write_polarity_pair(tmp_path)
+  assert folder.detect_background(str(light), None, 28) == "light"
+  assert folder.detect_background(None, str(dark), 28) == "dark"
+  for path, background, fill in ((light, "light", 1.0), (dark, "dark", 0.0)):
+    config = modes.with_folder_background(modes.with_folder_channels(
+        config_lib.Config(mode="train_generator", data=config_lib.DataConfig(
+            dataset="folder", data_dir=str(path)))))
+    assert config.data.background == background
+    assert experiment.shift_fill(config) == fill
+    assert config.data.ink == ("black" if background == "light" else "white")
+  # Given, it is not detected; and it is refused where it means nothing.
+  given = config_lib.Config(mode="train_generator", data=config_lib.DataConfig(
+      dataset="folder", data_dir=str(light), background="dark", channels=1))
+  assert modes.with_folder_background(given).data.background == "dark"
+  with pytest.raises(config_lib.ConfigError, match="--background is"):
+    config_lib.Config(data=config_lib.DataConfig(background="light")).validate()
+
+
+def test_pictures_of_a_light_folder_show_its_strokes_dark(tmp_path):
+  """The training-task picture of a dark-on-light folder looks like its
+  files: a light page with dark strokes (not inverted)."""
+  from lasium_tf import experiment, pictures
+  light, _ = write_polarity_pair(tmp_path)
+  config = modes.with_folder_background(modes.with_folder_channels(
+      config_lib.Config(mode="train_generator", experiment_dir=str(
+          tmp_path / "run"), data=config_lib.DataConfig(
+              dataset="folder", data_dir=str(light)))))
+  files = folder.load_unlabeled(str(light), 28, 1).fetch(
+      tf.range(10)).numpy()
+
+  class Sampler:
+    def episodes(self, seed, first, count):
+      del seed, first
+      from lasium_tf.episodes import Episode
+      images = tf.constant(np.stack([files[:5]] * count))
+      labels = tf.tile(tf.range(5)[None], [count, 1])
+      return Episode(images, labels, images, labels)
+
+  path = experiment.save_training_tasks(config, Sampler())
+  picture = tf.io.decode_png(tf.io.read_file(path)).numpy()
+  drawn = pictures.task_picture(1.0 - files[:5], 1.0 - files[:5], 5)
+  np.testing.assert_array_equal(picture[:, :drawn.shape[1]], drawn)
+  assert pictures.to_rgb_uint8(1.0 - files[:1])[0, 0, 0, 0] > 200  # Paper.

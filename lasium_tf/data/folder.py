@@ -268,3 +268,37 @@ def image_paths(paths: List[str]) -> List[str]:
     else:
       raise DataError(f"--query {p} does not exist.")
   return out
+
+
+# Images whose borders decide a grey folder's polarity.
+POLARITY_SAMPLE = 128
+
+
+def detect_background(data_dir: Optional[str], eval_data_dir: Optional[str],
+                      image_size: int, skip_bad: bool = False) -> str:
+  """"light" or "dark": the median of the border pixels of a seeded sample
+  of the folder's grey images (`--data_dir`, else `--eval_data_dir`).
+
+  A drawing or a scan has paper at its edges and strokes inside; the
+  border's median is the paper's value, whatever share of ink the images
+  hold.
+  """
+  import tensorflow as tf
+
+  from lasium_tf.data.image_sets import ImageFiles
+
+  if data_dir:
+    paths = scan(data_dir, skip_bad, "--data_dir").paths
+  else:
+    paths = tuple(p for s in class_folders(eval_data_dir, skip_bad).values()
+                  for p in s.paths)
+  if len(paths) > POLARITY_SAMPLE:
+    chosen = np.random.default_rng(0).choice(len(paths), POLARITY_SAMPLE,
+                                             replace=False)
+    paths = tuple(paths[i] for i in sorted(chosen))
+  images = ImageFiles(tuple(paths), image_size, 1).fetch(
+      tf.range(len(paths))).numpy()[..., 0]
+  border = np.concatenate([images[:, 0], images[:, -1], images[:, :, 0],
+                           images[:, :, -1]], axis=1)
+  return "light" if float(np.median(border)) > 0.5 else "dark"
+
