@@ -224,7 +224,10 @@ def test_the_distributed_table7_cell_is_the_cell_under_another_strategy():
 def test_a_generator_step_split_over_replicas_is_the_single_device_step():
   """Data parallel: without the mode-seeking term (which, like BatchNorm's
   statistics, is each replica's own in data-parallel training) the GAN's
-  step on 2 replicas equals one device's within 1e-5."""
+  step on 2 replicas equals one device's within 5e-5 (against a step of
+  about 1e-2: the replicas sum the gradient in another order, and Adam's
+  first step turns that rounding into up to 1.3e-5 on a CPU without
+  AVX-512; 3e-7 with it)."""
   result = subprocess.run(
       [sys.executable, str(REPO / "tests" / "distributed_generator_check.py"),
        "--kind=gan", "--mode_seeking_weight=0"], env=env(),
@@ -232,7 +235,7 @@ def test_a_generator_step_split_over_replicas_is_the_single_device_step():
   assert result.returncode == 0, result.stderr[-3000:]
   out = json.loads(result.stdout.strip().splitlines()[-1])
   assert out["replicas"] == 2
-  assert out["moved"] > 1e-4 and out["max_diff"] < 1e-5
+  assert out["moved"] > 1e-4 and out["max_diff"] < 5e-5
   for single, replicas in out["metrics"].values():
     assert single == pytest.approx(replicas, rel=1e-5)
 
