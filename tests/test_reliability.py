@@ -257,11 +257,11 @@ def test_flag_errors_are_one_line(tmp_path):
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("signal_name, code", [("SIGINT", 130),
-                                               ("SIGTERM", 143)])
 def test_a_signal_during_evaluation_ends_with_one_line(real_omniglot,
-                                                       tmp_path, signal_name,
-                                                       code):
+                                                       tmp_path):
+  """SIGTERM here; both signals take the same path (StopSignals), and both
+  are tested on the command lines' own handler below."""
+  signal_name, code = "SIGTERM", 143
   data_config, _ = real_omniglot
   process = subprocess.Popen(
       [sys.executable, "-m", "lasium_tf.main", "--mode=evaluate",
