@@ -159,6 +159,8 @@ cases = {
     "nan": dict(good, query_images=tf.fill([3, 16, 16, 1], float("nan"))),
     "bytes": dict(good, support_images=tf.fill([4, 16, 16, 1], 255.0)),
     "negative_pixels": dict(good, query_images=tf.fill([3, 16, 16, 1], -1.0)),
+    "float_labels": dict(good, support_labels=tf.constant([0.0, 1.5, 2.0,
+                                                           2.0])),
 }
 for name, inputs in cases.items():
   try:
@@ -195,6 +197,8 @@ def test_few_shot_signature_names_what_is_wrong_with_its_inputs(
   assert "query_images holds NaN or infinite values" in said["nan"]
   assert "support_images must lie in [0, 1]: divide 8-bit" in said["bytes"]
   assert "query_images must lie in [0, 1]" in said["negative_pixels"]
+  assert said["float_labels"] != "ACCEPTED"  # Refused, never truncated.
+  assert "int32" in said["float_labels"]
   if learner_name == "maml":  # Its head has N_WAY = 3 outputs.
     assert "at most 3 classes" in said["head"]
   else:
