@@ -204,16 +204,19 @@ def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
   window: List[Dict[str, float]] = []
   current = start_step
   first_loss, collapsed = None, 0
+
+  def saved():  # Named in divergence errors only: no cost per step.
+    return manager.latest_checkpoint if manager is not None else None
+
   with StopSignals() as signals:
     for episodes in itertools.islice(tasks, iterations - start_step):
       metrics = {k: float(v) for k, v in learner.meta_step(episodes).items()}
-      saved = manager.latest_checkpoint if manager is not None else None
       if not metrics.pop("finite", 1.0):
         raise DivergedError(
             f"meta-iteration {current + 1} diverged: its loss or a "
             f"meta-gradient is not finite (loss {metrics['loss']}). Nothing "
             f"of it was applied or saved"
-            + (f"; the newest checkpoint is {saved}" if saved else "")
+            + (f"; the newest checkpoint is {saved()}" if saved() else "")
             + ". Lower --inner_lr or --meta_lr, then rerun to resume.")
       first_loss = metrics["loss"] if first_loss is None else first_loss
       if metrics["loss"] > GROWTH * max(first_loss, 1.0):
@@ -222,8 +225,8 @@ def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
             f"{metrics['loss']:.4g} is over {GROWTH:g} times the first one "
             f"({first_loss:.4g}). Lower --meta_lr (for MAML also "
             f"--inner_lr) and start afresh in a new --experiment_dir"
-            + (f" (the newest checkpoint, {saved}, may hold diverged "
-               f"weights)" if saved else "") + ".")
+            + (f" (the newest checkpoint, {saved()}, may hold diverged "
+               f"weights)" if saved() else "") + ".")
       if n_way is not None and abs(metrics["loss"] - np.log(n_way)) < 1e-4 \
           and abs(metrics.get("accuracy", 0.0) - 1.0 / n_way) < 1e-6:
         collapsed += 1

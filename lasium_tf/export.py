@@ -79,7 +79,6 @@ class _FewShotModule(tf.Module):
                                        name="support_labels"),
                          tf.TensorSpec(None, tf.float32,
                                        name="query_images")])
-    self.normalization = normalization
 
   def _checked_images(self, images, name):
     """The images, or an error naming what is wrong and the fix.

@@ -30,8 +30,7 @@ import tensorflow as tf
 
 from lasium_tf import batched
 from lasium_tf import normalization as norms
-from lasium_tf.batched import (BatchedNetwork, grouped_gradients_work,
-                               network_for)
+from lasium_tf.batched import grouped_gradients_work, network_for
 from lasium_tf.episodes import Episode
 from lasium_tf.learner import (MetaLearner, accuracy, checked_logits,
                                cross_entropy)

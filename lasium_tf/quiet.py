@@ -38,13 +38,9 @@ def load_tensorflow(verbose: bool = False):
   Returns the number of GPUs TensorFlow sees, so the caller can say once
   that it runs on the CPU.
   """
-  if verbose:
-    import tensorflow as tf
-  else:
+  if not verbose:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _silenced_stderr():
-      import tensorflow as tf
-      import keras  # noqa: F401 (its backend import prints too)
-      gpus = tf.config.list_physical_devices("GPU")
-    return len(gpus)
-  return len(tf.config.list_physical_devices("GPU"))
+  with (contextlib.nullcontext() if verbose else _silenced_stderr()):
+    import tensorflow as tf
+    import keras  # noqa: F401 (its backend import prints too)
+    return len(tf.config.list_physical_devices("GPU"))

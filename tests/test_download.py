@@ -165,3 +165,6 @@ def test_nothing_is_fetched_when_the_runs_already_find_the_data(
   write_fake_omniglot(tmp_path / "shared" / "data" / "omniglot")
   assert download.main(["omniglot"]) == 0
   assert "already in" in capsys.readouterr().out
+  assert download.main(["omniglot", "--print_path"]) == 0
+  assert capsys.readouterr().out == (
+      f"{tmp_path / 'shared' / 'data' / 'omniglot'}\n")

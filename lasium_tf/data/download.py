@@ -58,8 +58,7 @@ def sha256_of(path: pathlib.Path) -> str:
   return digest.hexdigest()
 
 
-def _by_hand(dataset: str, target: pathlib.Path,
-             sources: Sequence[Source]) -> str:
+def _by_hand(target: pathlib.Path, sources: Sequence[Source]) -> str:
   names = " and ".join(s.name for s in sources)
   origin = os.path.dirname(sources[0].url)
   return (f"download {names} from {origin} on a machine that can, and place "
@@ -157,7 +156,7 @@ def download(dataset: str, data_dir: Optional[str] = None,
       raise DataError(
           f"cannot download {source.url} ({reason}); what arrived is kept "
           f"and the next run resumes it. Offline: "
-          f"{_by_hand(dataset, target, sources)}.") from None
+          f"{_by_hand(target, sources)}.") from None
   if verbose:
     print(f"{dataset} is in {target}; runs find it there without "
           f"--data_dir.", flush=True)
@@ -190,14 +189,20 @@ def main(argv=None) -> int:
   parser.add_argument("--data_dir", default=None,
                       help="folder to put <dataset>/ in (default: "
                            f"{user_data_dir()})")
+  parser.add_argument("--print_path", action="store_true",
+                      help="print only the folder that holds the files "
+                           "(for scripts: OMNIGLOT=$(python -m ... "
+                           "--print_path))")
   args = parser.parse_args(argv)
   found = None if args.data_dir else already_there(args.dataset)
   if found is not None:
-    print(f"{args.dataset} is already in {found}, where the runs find it; "
+    print(found if args.print_path else
+          f"{args.dataset} is already in {found}, where the runs find it; "
           f"nothing to download (--data_dir=DIR fetches a copy into DIR).")
     return 0
   try:
-    download(args.dataset, args.data_dir)
+    target = download(args.dataset, args.data_dir,
+                      verbose=not args.print_path)
   except DataError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2
@@ -205,6 +210,8 @@ def main(argv=None) -> int:
     print("stopped by SIGINT; what arrived is kept and the next run "
           "resumes it.", file=sys.stderr)
     return 130
+  if args.print_path:
+    print(target)
   return 0
 
 
