@@ -11,6 +11,7 @@ and raises `ConfigError` with a message that names the bad value and the fix.
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Optional, Tuple
 
 # Omniglot has exactly 20 drawings of every character.
@@ -155,6 +156,9 @@ class DataConfig:
       `lasium_tf.data.folder`).
     eval_data_dir: --dataset=folder: the labelled test classes, one
       subfolder each.
+    val_data_dir: --dataset=folder: labelled validation classes, one
+      subfolder each, for model selection (`lasium_tf.selection`); never
+      the test classes.
     channels: 1 (grey) or 3 (RGB); None: 1 for Omniglot, 3 for mini-ImageNet
       and CelebA, and for a folder what its images are (a mix is an error).
     skip_bad_images: a folder's files that are not PNG or JPEG images are
@@ -199,6 +203,10 @@ class DataConfig:
   eval_data_dir: Optional[str] = setting(
       None, "--dataset=folder: the labelled test images, one subfolder per "
       "class (images at any depth below it).")
+  val_data_dir: Optional[str] = setting(
+      None, "--dataset=folder: labelled validation images, one subfolder "
+      "per class, of classes that are neither in --eval_data_dir nor "
+      "(ideally) in --data_dir; they pick the checkpoint (--val_tasks).")
   channels: Optional[int] = setting(
       None, "1 (grey) or 3 (RGB); default 1 for Omniglot, 3 for the others, "
       "and for --dataset=folder what its images are.")
@@ -292,6 +300,17 @@ class DataConfig:
     if self.dataset == "folder" and self.source != "local":
       raise ConfigError("--dataset=folder reads local files: drop "
                         "--data_source=tfds.")
+    if self.val_data_dir and self.eval_data_dir and (
+        os.path.realpath(self.val_data_dir)
+        == os.path.realpath(self.eval_data_dir)):
+      raise ConfigError(
+          "--val_data_dir is --eval_data_dir: a checkpoint picked on the "
+          "test classes makes the test score optimistic; hold out other "
+          "labelled classes for --val_data_dir.")
+    if self.val_data_dir and self.dataset != "folder":
+      raise ConfigError(f"--val_data_dir is the validation folder of "
+                        f"--dataset=folder; {self.dataset} has its own "
+                        f"validation split.")
     if self.eval_data_dir and self.dataset != "folder":
       raise ConfigError(f"--eval_data_dir is the labelled folder of "
                         f"--dataset=folder; {self.dataset} has its own test "
@@ -362,11 +381,21 @@ class EvalConfig:
                        flag="eval_split", choices=EVAL_SPLITS)
   tasks_per_call: int = setting(50, "Test tasks adapted per graph call.",
                                 flag="eval_tasks_per_call")
+  val_tasks: Optional[int] = setting(
+      None, "Validation tasks scored at every checkpoint of meta-training "
+      "(first --eval_k_shots, the validation split: --val_data_dir for a "
+      "folder); the best checkpoint is the one evaluated and exported. 0: "
+      "none, the newest is used; default 200 with --val_data_dir, else 0.")
   baselines: Optional[str] = setting(
       None, "Baselines scored on the same test tasks and recorded beside "
       "the result (lasium_tf.baselines): comma-separated pixel_nn, scratch; "
       "none; default: both for --dataset=folder, pixel_nn elsewhere.",
       flag="eval_baselines")
+
+  def resolved_val_tasks(self, val_data_dir: Optional[str]) -> int:
+    if self.val_tasks is None:
+      return 200 if val_data_dir else 0
+    return self.val_tasks
 
   def resolved_baselines(self, dataset: str) -> Tuple[str, ...]:
     if self.baselines is None:
@@ -703,6 +732,18 @@ class Config:
     _positive("eval_queries", self.eval.k_query)
     _positive("eval_tasks", self.eval.num_tasks)
     _positive("eval_tasks_per_call", self.eval.tasks_per_call)
+    if self.eval.val_tasks is not None and self.eval.val_tasks < 0:
+      raise ConfigError(f"--val_tasks must be >= 0 (0: no checkpoint "
+                        f"selection), got {self.eval.val_tasks}.")
+    if self.eval.split == "val" and self.data.dataset == "folder" and (
+        not self.data.val_data_dir):
+      raise ConfigError("--eval_split=val with --dataset=folder needs "
+                        "--val_data_dir, the labelled validation folder.")
+    if self.selects_checkpoint and self.eval.split == "val":
+      raise ConfigError(
+          "--eval_split=val would score the validation classes that picked "
+          "the checkpoint: evaluate on --eval_split=test, or pass "
+          "--val_tasks=0.")
     _positive("inner_steps", self.maml.inner_steps)
     _positive("eval_inner_steps", self.eval.inner_steps)
     _positive("inner_lr", self.maml.inner_lr)
@@ -796,6 +837,13 @@ class Config:
           "--task_source=none trains nothing (the 'training from scratch' "
           "baseline); run it with --mode=evaluate.")
     return self
+
+  @property
+  def selects_checkpoint(self) -> bool:
+    """Meta-training scores its checkpoints on validation tasks and the
+    best one is evaluated and exported (`lasium_tf.selection`)."""
+    return (self.task_source != "none"
+            and self.eval.resolved_val_tasks(self.data.val_data_dir) > 0)
 
   def _validate_folder(self) -> None:
     """--dataset=folder: which folder each mode needs, and no labels."""

@@ -32,6 +32,7 @@ from lasium_tf.maml import MAML
 from lasium_tf.progress import Progress
 from lasium_tf.protonets import ProtoNets
 from lasium_tf.rundir import RunDir, export_card, result_record
+from lasium_tf import selection as selection_lib
 from lasium_tf.stopping import StopSignals, Stopped
 from lasium_tf.models.backbone import build_backbone, build_classifier
 
@@ -174,7 +175,8 @@ def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
                experiment_dir: str, checkpoint_every: int = 500,
                log_every: int = 50, start_step: int = 0,
                manager=None, step=None, verbose: bool = True,
-               record_seconds=None, n_way: Optional[int] = None) -> Dict:
+               record_seconds=None, n_way: Optional[int] = None,
+               on_checkpoint=None) -> Dict:
   """The outer loop: `iterations - start_step` meta-steps on `tasks`.
 
   Args:
@@ -188,6 +190,8 @@ def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
     record_seconds: called with the seconds spent since its last call each
       time a checkpoint is saved, so a run killed outright (kill -9) still
       counts the time that produced its newest checkpoint.
+    on_checkpoint: called with the meta-iteration after each checkpoint
+      (`selection.CheckpointSelection.score`).
     n_way: the tasks' classes; with it, a run whose loss sits at ln N with
       chance accuracy (constant predictions) for `COLLAPSE_STEPS` steps is
       stopped as collapsed. A loss over `GROWTH` times its first value is
@@ -256,6 +260,8 @@ def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
         if record_seconds is not None:
           record_seconds(time.perf_counter() - mark)
           mark = time.perf_counter()
+        if on_checkpoint is not None and not signals.received:
+          on_checkpoint(current)
       if signals.received:
         writer.flush()
         raise Stopped(signals.received, f"at meta-iteration {current}",
@@ -332,6 +338,12 @@ def _check_against_data(config: Config, parts: Dict):
                            config.task.k_query, f"{name} train part")
     except ValueError as e:
       raise ConfigError(str(e)) from None
+  if "val" in parts and config.selects_checkpoint:
+    try:
+      parts["val"].check(config.eval.n_way, config.eval.k_shots[0],
+                         config.eval.k_query, f"{name} validation part")
+    except ValueError as e:
+      raise ConfigError(str(e)) from None
   if config.eval.split in parts:
     for k in config.eval.k_shots:
       try:
@@ -352,6 +364,8 @@ def _parts_needed(config: Config):
                    or (config.data.dataset == "folder"
                        and config.data.data_dir)):
     parts.append("train")
+  if training and config.selects_checkpoint:
+    parts.append("val")
   if config.mode in ("evaluate", "train_and_evaluate"):
     parts.append(config.eval.split)
   return list(dict.fromkeys(parts))
@@ -428,9 +442,15 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
         f"checkpoints; train first (--mode=train) or point --experiment_dir "
         f"at a trained experiment.")
 
+  selection = (selection_lib.CheckpointSelection(learner, parts["val"],
+                                                  config, verbose)
+               if "val" in parts and config.selects_checkpoint else None)
   if config.mode == "export":
     from lasium_tf import export  # Only this mode needs it.
     card = export_card(config, int(step))
+    chosen = _use_selected(config, learner, int(step), None, verbose)
+    if chosen:
+      card["selection"] = chosen
     path = export.export(learner, config.export_dir, image_shape(config),
                          card, card["trained_normalization"])
     if verbose:
@@ -471,7 +491,8 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
                             config.experiment_dir, config.checkpoint_every,
                             config.log_every, start, manager, step, verbose,
                             record_seconds=run.add_train_seconds,
-                            n_way=config.task.n_way)
+                            n_way=config.task.n_way,
+                            on_checkpoint=selection and selection.score)
     except Stopped as stopped:
       run.add_train_seconds(stopped.seconds)  # A stopped segment counts.
       raise
@@ -480,6 +501,7 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
   if generator_info is None and config.task_source == "lasium":
     generator_info = run.saved_generator()
 
+  chosen = _use_selected(config, learner, int(step), selection, verbose)
   results = {}
   if config.mode != "train":
     for k_shot in config.eval.k_shots:
@@ -490,6 +512,7 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
                          k_shot, verbose, distributed)
       outcome["baselines"] = baselines.score(
           config, parts[config.eval.split], k_shot)
+      outcome["selection"] = chosen
       record = result_record(config, k_shot, outcome, int(step),
                              train_seconds, generator_info,
                              distribute.describe(strategy))
@@ -507,6 +530,29 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
       results[k_shot] = record
   return {"training": training, "results": results,
           "meta_iterations": int(step)}
+
+
+def _use_selected(config: Config, learner, step: int, selection,
+                  verbose: bool) -> Optional[Dict]:
+  """With checkpoint selection, puts the best validated weights into
+  `learner` (scoring the current ones first if none were scored: a run
+  trained before it had a validation split) and returns their score."""
+  if not config.selects_checkpoint:
+    return None
+  if selection is not None and not selection.record["scores"]:
+    selection.score(step)
+  chosen = selection_lib.restore(learner, config.experiment_dir)
+  if chosen is None:
+    raise ConfigError(
+        f"{config.experiment_dir} has no validated checkpoint "
+        f"({selection_lib.FILE}) to evaluate or export: meta-train it with "
+        f"--val_data_dir (or --val_tasks > 0), or pass --val_tasks=0 to use "
+        f"the newest checkpoint.")
+  if verbose:
+    print(f"Using the checkpoint of meta-iteration {chosen['meta_iteration']}"
+          f" (of {step}), the best on validation tasks: "
+          f"{chosen['accuracy']:.2f} +- {chosen['ci95']:.2f}%.", flush=True)
+  return chosen
 
 
 def save_training_tasks(config: Config, sampler, count: int = 2):

@@ -396,6 +396,8 @@ def result_record(config: Config, k_shot: int, outcome: Dict,
       **({"degenerate": True} if outcome.get("degenerate") else {}),
       **({"baselines": outcome["baselines"]} if outcome.get("baselines")
          else {}),
+      **({"selection": outcome["selection"]} if outcome.get("selection")
+         else {}),
       "command": config.command,
       "budget": {
           "meta_iterations": meta_iterations,

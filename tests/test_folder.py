@@ -227,12 +227,20 @@ def test_own_images_end_to_end_generator_lasium_maml_export_and_cli(tmp_path):
   readme = (published / "README.md").read_text()
   assert "Your images' GAN" in readme and "float32[batch,\n  28, 28, 1]" in readme
   results = str(tmp_path / "results_{k_shot}shot.json")
+  val_dir = labelled_folder(tmp_path / "val", [4] * 5, size=28)
   run = dataclasses.replace(base, lasium=config_lib.LasiumConfig(
       generator=gan_dir, policy="ro"), results_file=results,
-      method="LASIUM-RO-GAN-MAML (shapes)")
+      method="LASIUM-RO-GAN-MAML (shapes)",
+      data=dataclasses.replace(base.data, val_data_dir=val_dir),
+      eval=dataclasses.replace(base.eval, val_tasks=2))
   out = modes.run(run, verbose=False)
   record = out["results"][1]
   assert record["num_tasks"] == 4 and 0 <= record["accuracy"] <= 100
+  # The validation folder scored the one checkpoint, which was evaluated.
+  assert record["selection"]["meta_iteration"] == 2
+  scored = json.loads((tmp_path / "run" / "selection.json").read_text())
+  assert [s["meta_iteration"] for s in scored["scores"]] == [2]
+  assert scored["split"] == "val" and scored["num_tasks"] == 2
   written = json.loads(pathlib.Path(results.format(k_shot=1)).read_text())
   assert written["hyperparameters"]["split"] == "folders"
   export_dir = str(tmp_path / "exported")
@@ -240,6 +248,7 @@ def test_own_images_end_to_end_generator_lasium_maml_export_and_cli(tmp_path):
             verbose=False)
   card = json.loads((pathlib.Path(export_dir) / "card.json").read_text())
   assert card["images"] == "grey" and card["dataset"] == "folder"
+  assert card["selection"]["meta_iteration"] == 2
 
   support = tmp_path / "support"
   for shape in ("hbar", "vbar", "ring"):

@@ -4,7 +4,8 @@
 ("train", "val", "test"), a task source with `episodes(...)` and `check(...)`
 (`omniglot.ClassImages`, `image_sets.LabelledImages` or
 `image_sets.AttributeImages`; for `--dataset=folder` the "train" part is
-`folder.UnlabeledImages`, the others the labelled `--eval_data_dir`).
+`folder.UnlabeledImages`, "val" and "test" the labelled `--val_data_dir`
+and `--eval_data_dir`).
 """
 
 from __future__ import annotations
@@ -30,11 +31,14 @@ def load_parts(config: DataConfig, parts: Sequence[str],
     from lasium_tf.data import folder
 
     channels = config.resolved_channels
+    labelled = {"val": (config.val_data_dir, "--val_data_dir"),
+                "test": (config.eval_data_dir, "--eval_data_dir")}
     return {p: (folder.load_unlabeled(config.data_dir, size, channels,
                                       config.skip_bad_images)
                 if p == "train" else
-                folder.load_labelled(config.eval_data_dir, size, channels,
-                                     config.skip_bad_images))
+                folder.load_labelled(labelled[p][0], size, channels,
+                                     config.skip_bad_images,
+                                     what=labelled[p][1]))
             for p in parts}
   if config.dataset == "mini_imagenet":
     from lasium_tf.data.mini_imagenet import load_mini_imagenet
