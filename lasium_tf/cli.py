@@ -14,8 +14,9 @@ refuses two fields that would give it different defaults or help.
 from __future__ import annotations
 
 import dataclasses
+import shlex
 import typing
-from typing import Dict, Iterator, NamedTuple, Optional, Tuple
+from typing import Dict, Iterator, NamedTuple, Optional, Sequence, Tuple
 
 from absl import app, flags
 
@@ -141,6 +142,38 @@ def apply_recipe(name: str, flag_values: flags.FlagValues = flags.FLAGS):
   for flag, value in config_lib.RECIPES[name].items():
     if not flag_values[flag].present:
       flag_values[flag].value = value
+
+
+def config_from_flag_values(flag_values: flags.FlagValues,
+                            argv: Sequence[str]) -> config_lib.Config:
+  """The parsed flags as a `Config`, the recipe filling flags not given;
+  `argv` (program first) becomes its `command`."""
+  if flag_values["sigma"].present and flag_values["sigma2"].present:
+    raise app.UsageError("--sigma (standard deviation) and --sigma2 "
+                         "(variance) set the same LASIUM-N noise: give one.")
+  apply_recipe(flag_values["recipe"].value, flag_values)
+  command = " ".join(shlex.quote(a) for a in ["python", "-m",
+                                               "lasium_tf.main", *argv[1:]])
+  return build(config_lib.Config, flag_values, command=command)
+
+
+def config_from_args(args: Sequence[str]) -> config_lib.Config:
+  """The `Config` that `python -m lasium_tf.main ARGS` would run.
+
+  For notebooks and scripts: `config_from_args(["--flagfile=flags/folder/
+  lasium_n_vae_maml.cfg", "--data_dir=..."])` runs a flagfile's recipe
+  exactly, with overrides after it winning as on the command line. Parsed
+  into a fresh set of flags, so absl's global FLAGS are left alone.
+  A bad flag raises `app.UsageError`.
+  """
+  flag_values = flags.FlagValues()
+  define_flags(config_lib.Config, flag_values)
+  argv = ["lasium_tf.main", *args]
+  try:
+    flag_values(argv)
+  except flags.Error as e:
+    raise app.UsageError(str(e)) from None
+  return config_from_flag_values(flag_values, argv)
 
 
 def flagfile_cycle(argv, read=None) -> Optional[Tuple[str, ...]]:

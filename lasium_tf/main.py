@@ -5,7 +5,6 @@
 This is the only module that reads FLAGS. Unknown flags are errors (absl).
 """
 
-import shlex
 import sys
 
 from absl import app, flags, logging
@@ -20,13 +19,7 @@ flags.adopt_module_key_flags(cli)  # So that --help lists them.
 
 def config_from_flags(argv) -> config_lib.Config:
   """The parsed flags as a `Config`, the recipe filling flags not given."""
-  if flags.FLAGS["sigma"].present and flags.FLAGS["sigma2"].present:
-    raise app.UsageError("--sigma (standard deviation) and --sigma2 "
-                         "(variance) set the same LASIUM-N noise: give one.")
-  cli.apply_recipe(flags.FLAGS["recipe"].value)
-  command = " ".join(shlex.quote(a) for a in ["python", "-m",
-                                               "lasium_tf.main"] + argv[1:])
-  return cli.build(config_lib.Config, command=command)
+  return cli.config_from_flag_values(flags.FLAGS, argv)
 
 
 def main(argv):

@@ -1,6 +1,7 @@
 """The one config schema: flags generated from `config.setting` fields."""
 
 import dataclasses
+import pathlib
 from typing import Optional, Tuple
 
 import pytest
@@ -8,6 +9,8 @@ from absl import app, flags
 
 from lasium_tf import cli
 from lasium_tf import config as config_lib
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_every_setting_of_the_config_is_a_flag_with_help():
@@ -126,3 +129,18 @@ def test_help_prints_the_groups(program):
     assert heads == [f"{g}:" for g in cli.GROUP_ORDER]
   else:
     assert heads == ["model:", "images:", "output:"]
+
+
+def test_config_from_args_is_a_flagfile_with_overrides_for_notebooks():
+  flagfile = REPO / "flags" / "folder" / "lasium_n_vae_maml.cfg"
+  config = cli.config_from_args([f"--flagfile={flagfile}", "--data_dir=mine",
+                                 "--iterations=7"])
+  assert config.data.data_dir == "mine" and config.iterations == 7
+  assert config.lasium.policy == "n" and config.lasium.sigma_max == 2.0
+  assert config.command.endswith("--data_dir=mine --iterations=7")
+  ours = cli.config_from_args(["--recipe=ours"])
+  assert ours.task.query_shift == config_lib.RECIPES["ours"]["query_shift"]
+  with pytest.raises(app.UsageError, match="bogus"):
+    cli.config_from_args(["--bogus=1"])
+  with pytest.raises(app.UsageError, match="--sigma"):
+    cli.config_from_args(["--sigma=1", "--sigma2=1"])
