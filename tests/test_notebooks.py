@@ -62,7 +62,7 @@ def test_your_images_runs_on_drawn_shapes(tmp_path, monkeypatch):
   notebook = nbformat.read(REPO / "notebooks" / "your_images.ipynb",
                            as_version=4)
   outputs = execute(notebook)
-  assert "100 unlabeled images;" in outputs
+  assert "1000 unlabeled images;" in outputs
   assert "5-way 1-shot:" in outputs and "5-way 5-shot:" in outputs
   assert "query" in outputs and "prediction" in outputs
   assert (tmp_path / "exported" / "saved_model.pb").exists()
