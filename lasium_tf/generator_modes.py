@@ -119,7 +119,8 @@ def draw_tasks(config: Config, verbose: bool = True) -> Dict:
   and interpolation strips showing what alpha means for RO and OC."""
   from lasium_tf import pictures
 
-  # Pictures draw strokes dark from white-stroke arrays, whatever --strokes.
+  # Pictures draw strokes dark from white-stroke arrays, whatever --strokes;
+  # a light-paper folder's black strokes are turned by `ink` below.
   config = dataclasses.replace(
       config, data=dataclasses.replace(config.data, strokes="white"))
   train_images = (load_parts(config.data, ["train"], verbose)["train"]
@@ -134,13 +135,14 @@ def draw_tasks(config: Config, verbose: bool = True) -> Dict:
   figure = os.path.join(config.experiment_dir,
                         f"lasium_tasks_{info['kind']}.png")
   pictures.save_png(figure, pictures.policy_tasks_picture(
-      sampler, hyperparameters, config.seed))
+      sampler, hyperparameters, config.seed, ink=config.data.ink))
   paths["figure"] = figure
   strips = os.path.join(config.experiment_dir,
                         f"interpolation_{info['kind']}.png")
   pictures.save_png(strips, pictures.anchor_interpolations(
       sampler.generator, config.seed,
-      train_images.unlabeled() if info["kind"] == "vae" else None))
+      train_images.unlabeled() if info["kind"] == "vae" else None,
+      ink=config.data.ink))
   paths["interpolation"] = strips
   if verbose:
     print(f"Wrote {figure}: LASIUM-N, -RO and -OC tasks from left to right, "

@@ -15,6 +15,7 @@ from typing import Dict, Optional, Sequence
 import numpy as np
 import tensorflow as tf
 
+from lasium_tf.config import white_strokes
 from lasium_tf.files import atomic_write
 
 # Distinct, colour-blind-friendly edge colours (Okabe & Ito), then repeats.
@@ -100,19 +101,22 @@ def stack_pictures(pictures: Sequence[np.ndarray], pad: int = 8) -> np.ndarray:
 def interpolation_strips(generator, starts: tf.Tensor, ends: tf.Tensor,
                          alphas: Sequence[float] = tuple(
                              np.linspace(0.0, 1.0, 9)),
-                         scale: int = 2) -> np.ndarray:
+                         scale: int = 2, ink: str = "white") -> np.ndarray:
   """One row per (start, end) pair: decoded z + alpha (end - z) per alpha.
 
   With `ends` random vectors a row shows LASIUM-RO's segment, with other
   anchors LASIUM-OC's; the column at alpha = 0.2 is what RO with alpha 0.2
   puts in the anchor's class. Columns are edged by how far along they are.
+  `ink` is the generator's strokes ("black" for a light-paper folder), so
+  the strips show them dark whatever the polarity.
   """
   from lasium_tf.lasium import interpolate  # The policies' own formula.
 
   alphas_t = tf.constant(alphas, tf.float32)[None, :, None]
   z = interpolate(starts[:, None, :], ends[:, None, :], alphas_t)
   rows, cols = z.shape[0], z.shape[1]
-  images = generator.decode(tf.reshape(z, [rows * cols, -1])).numpy()
+  images = white_strokes(
+      generator.decode(tf.reshape(z, [rows * cols, -1])).numpy(), ink)
   images = images.reshape((rows, cols) + images.shape[1:])
   shades = np.linspace(40, 215, cols).astype(np.uint8)
   colours = np.stack([shades] * 3, axis=1)
@@ -120,8 +124,8 @@ def interpolation_strips(generator, starts: tf.Tensor, ends: tf.Tensor,
 
 
 def anchor_interpolations(generator, seed: int = 0,
-                          real_images: Optional[np.ndarray] = None
-                          ) -> np.ndarray:
+                          real_images: Optional[np.ndarray] = None,
+                          ink: str = "white") -> np.ndarray:
   """Four strips: two from anchors towards random vectors, two between anchors.
 
   Anchors are drawn as LASIUM draws them: prior samples for a GAN, encodings
@@ -138,23 +142,26 @@ def anchor_interpolations(generator, seed: int = 0,
   random_vectors = tf.random.stateless_normal([2, generator.latent_dim],
                                               v_seed)
   ends = tf.concat([random_vectors, anchors[3:], anchors[2:3]], axis=0)
-  return interpolation_strips(generator, anchors, ends)
+  return interpolation_strips(generator, anchors, ends, ink=ink)
 
 
 def policy_tasks_picture(sampler, hyperparameters: Dict[str, Dict[str, float]],
-                         seed: int = 0, index: int = 0) -> np.ndarray:
+                         seed: int = 0, index: int = 0,
+                         ink: str = "white") -> np.ndarray:
   """Task `index` of each policy side by side (the paper's Figures 1 and 2).
 
   Args:
     sampler: a `lasium.LasiumSampler` (its generator, kind and task shape).
     hyperparameters: {policy: its hyperparameters}, in drawing order, e.g.
       {"n": {"sigma2": 0.5}, "ro": {"alpha": 0.2}, "oc": {"alpha": 0.4}}.
+    ink: the generator's strokes, as `config.white_strokes` takes them.
   """
   panels = []
   for policy, values in hyperparameters.items():
     episode = dataclasses.replace(sampler, policy=policy,
                                   hyperparameters=values).episode(seed, index)
-    panels.append(task_picture(episode.support_images.numpy(),
-                               episode.query_images.numpy(),
-                               sampler.shape.n_way))
+    panels.append(task_picture(
+        white_strokes(episode.support_images.numpy(), ink),
+        white_strokes(episode.query_images.numpy(), ink),
+        sampler.shape.n_way))
   return stack_pictures(panels)

@@ -365,3 +365,22 @@ def test_pictures_of_a_light_folder_show_its_strokes_dark(tmp_path):
   drawn = pictures.task_picture(1.0 - files[:5], 1.0 - files[:5], 5)
   np.testing.assert_array_equal(picture[:, :drawn.shape[1]], drawn)
   assert pictures.to_rgb_uint8(1.0 - files[:1])[0, 0, 0, 0] > 200  # Paper.
+
+
+def test_draw_tasks_strips_show_a_light_folder_as_its_files_look(tmp_path):
+  """--mode=draw_tasks' pictures follow the polarity too: decoded
+  light-paper images stay light paper with dark strokes."""
+  from lasium_tf import pictures
+  light, _ = write_polarity_pair(tmp_path)
+  files = folder.load_unlabeled(str(light), 28, 1).fetch(tf.range(4)).numpy()
+
+  class Generator:
+    def decode(self, z):
+      return tf.constant(np.resize(files, (int(z.shape[0]),) + files.shape[1:]))
+
+  starts, ends = tf.zeros([2, 3]), tf.ones([2, 3])
+  as_files = pictures.interpolation_strips(Generator(), starts, ends,
+                                           scale=1, ink="black")
+  inverted = pictures.interpolation_strips(Generator(), starts, ends, scale=1)
+  corner = (slice(22, 28), slice(22, 28))  # Paper of the first image.
+  assert as_files[corner].min() > 200 and inverted[corner].max() < 60
