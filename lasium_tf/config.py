@@ -635,6 +635,10 @@ class Config:
       "training folder kept, e.g. a --snapshot_epochs epoch); default: the "
       "newest.")
   iterations: int = setting(1000, "Meta-iterations.")
+  max_seconds: Optional[float] = setting(
+      None, "Stop meta-training once this many seconds of this run have "
+      "passed (a checkpoint is saved, evaluation follows; rerun to go on "
+      "towards --iterations), e.g. a fixed budget on a small machine.")
   checkpoint_every: int = setting(500, "Meta-iterations between checkpoints.")
   log_every: int = setting(50, "Meta-iterations between log lines.")
   seed: int = setting(0, "Seed of weights and training tasks.")
@@ -750,6 +754,8 @@ class Config:
     _positive("meta_lr", self.maml.meta_lr)
     _positive("meta_batch_size", self.maml.meta_batch_size)
     _positive("checkpoint_every", self.checkpoint_every)
+    if self.max_seconds is not None:
+      _positive("max_seconds", self.max_seconds)
     _positive("log_every", self.log_every)
     if self.eval.inner_lr is not None:
       _positive("eval_inner_lr", self.eval.inner_lr)

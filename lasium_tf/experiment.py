@@ -176,7 +176,8 @@ def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
                log_every: int = 50, start_step: int = 0,
                manager=None, step=None, verbose: bool = True,
                record_seconds=None, n_way: Optional[int] = None,
-               on_checkpoint=None) -> Dict:
+               on_checkpoint=None, max_seconds: Optional[float] = None
+               ) -> Dict:
   """The outer loop: `iterations - start_step` meta-steps on `tasks`.
 
   Args:
@@ -192,6 +193,8 @@ def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
       counts the time that produced its newest checkpoint.
     on_checkpoint: called with the meta-iteration after each checkpoint
       (`selection.CheckpointSelection.score`).
+    max_seconds: once this call has run this long, a checkpoint is saved
+      and training ends early (the returned "stopped_early" is True).
     n_way: the tasks' classes; with it, a run whose loss sits at ln N with
       chance accuracy (constant predictions) for `COLLAPSE_STEPS` steps is
       stopped as collapsed. A loss over `GROWTH` times its first value is
@@ -253,9 +256,11 @@ def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
           for name, value in mean.items():
             tf.summary.scalar(f"meta_train/{name}", value)
         progbar.update(current, list(mean.items()))
+      out_of_time = (max_seconds is not None
+                     and time.perf_counter() - start >= max_seconds)
       if manager is not None and (current % checkpoint_every == 0
                                   or current == iterations
-                                  or signals.received):
+                                  or signals.received or out_of_time):
         manager.save(checkpoint_number=current)
         if record_seconds is not None:
           record_seconds(time.perf_counter() - mark)
@@ -266,11 +271,18 @@ def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
         writer.flush()
         raise Stopped(signals.received, f"at meta-iteration {current}",
                       time.perf_counter() - mark)
+      if out_of_time and current < iterations:
+        if verbose:
+          print(f"Stopped at meta-iteration {current} of {iterations}: "
+                f"--max_seconds={max_seconds:g} passed; rerun to go on.",
+                flush=True)
+        break
   writer.flush()
   last = ({k: float(np.mean([m[k] for m in window])) for k in window[0]}
           if window else {})
   return {"seconds": time.perf_counter() - start,
-          "unrecorded_seconds": time.perf_counter() - mark, **last}
+          "unrecorded_seconds": time.perf_counter() - mark,
+          "stopped_early": current < iterations, **last}
 
 
 def mean_and_ci95(accuracies: np.ndarray):
@@ -492,7 +504,8 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
                             config.log_every, start, manager, step, verbose,
                             record_seconds=run.add_train_seconds,
                             n_way=config.task.n_way,
-                            on_checkpoint=selection and selection.score)
+                            on_checkpoint=selection and selection.score,
+                            max_seconds=config.max_seconds)
     except Stopped as stopped:
       run.add_train_seconds(stopped.seconds)  # A stopped segment counts.
       raise

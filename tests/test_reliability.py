@@ -327,3 +327,35 @@ def test_a_signal_outside_the_loops_ends_the_program_with_one_line(
   assert stderr.strip().splitlines() == [
       f"stopped by {signal_name}; nothing of the work in flight was kept; "
       f"rerun the same command."]
+
+
+def test_a_time_budget_ends_meta_training_with_a_checkpoint(tmp_path):
+  """--max_seconds: training stops early, saved where it stopped, and the
+  stopping checkpoint is scored like any other (model selection)."""
+  import time
+
+  class SlowLearner(ScriptedLearner):
+    def meta_step(self, episodes):
+      time.sleep(0.05)
+      return super().meta_step(episodes)
+
+  class Manager:
+    latest_checkpoint = None
+
+    def __init__(self):
+      self.saved = []
+
+    def save(self, checkpoint_number):
+      self.saved.append(checkpoint_number)
+
+  manager, scored = Manager(), []
+  out = experiment.meta_train(
+      SlowLearner([1.0] * 100), iter(range(100)), 100, str(tmp_path),
+      checkpoint_every=1000, log_every=1000, manager=manager, verbose=False,
+      on_checkpoint=scored.append, max_seconds=0.2)
+  assert out["stopped_early"] and 2 <= manager.saved[-1] < 100
+  assert manager.saved == scored == [manager.saved[-1]]
+  finished = experiment.meta_train(
+      ScriptedLearner([1.0] * 3), iter(range(3)), 3, str(tmp_path),
+      log_every=1000, verbose=False, max_seconds=100.0)
+  assert not finished["stopped_early"]
