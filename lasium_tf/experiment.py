@@ -549,8 +549,15 @@ def _use_selected(config: Config, learner, step: int, selection,
                   verbose: bool) -> Optional[Dict]:
   """With checkpoint selection, puts the best validated weights into
   `learner` (scoring the current ones first if none were scored: a run
-  trained before it had a validation split) and returns their score."""
-  if not config.selects_checkpoint:
+  trained before it had a validation split) and returns their score.
+
+  A run folder that selected a checkpoint when it was trained is evaluated
+  and exported at that checkpoint even without its validation flags (so
+  `--mode=export` needs no `--val_data_dir`); `--val_tasks=0` asks for the
+  newest instead."""
+  scored = selection_lib.read(config.experiment_dir)
+  if not (config.selects_checkpoint or (
+      config.eval.val_tasks is None and scored and scored.get("scores"))):
     return None
   if selection is not None and not selection.record["scores"]:
     selection.score(step)

@@ -244,7 +244,9 @@ def test_own_images_end_to_end_generator_lasium_maml_export_and_cli(tmp_path):
   written = json.loads(pathlib.Path(results.format(k_shot=1)).read_text())
   assert written["hyperparameters"]["split"] == "folders"
   export_dir = str(tmp_path / "exported")
-  modes.run(dataclasses.replace(run, mode="export", export_dir=export_dir),
+  # Exported without the validation flags: still the selected checkpoint.
+  modes.run(dataclasses.replace(run, mode="export", export_dir=export_dir,
+                                data=base.data, eval=base.eval),
             verbose=False)
   card = json.loads((pathlib.Path(export_dir) / "card.json").read_text())
   assert card["images"] == "grey" and card["dataset"] == "folder"
