@@ -24,8 +24,6 @@ import os
 import pathlib
 from typing import Dict, List, Optional
 
-import tensorflow as tf
-
 from lasium_tf.config import Config
 from lasium_tf.files import atomic_directory
 from lasium_tf.rundir import _read_json, write_json
@@ -89,6 +87,7 @@ class CheckpointSelection:
     return entry
 
   def _save_weights(self) -> None:
+    import tensorflow as tf  # Only here: `compare` reads JSON alone.
     checkpoint = tf.train.Checkpoint(model=self.learner.model)
     with atomic_directory(self.path / FOLDER) as folder:
       checkpoint.write(os.path.join(folder, "weights"))
@@ -104,6 +103,7 @@ def restore(learner, experiment_dir) -> Optional[Dict]:
   record = read(experiment_dir)
   if not record or not record.get("scores"):
     return None
+  import tensorflow as tf
   prefix = os.path.join(experiment_dir, FOLDER, "weights")
   tf.train.Checkpoint(model=learner.model).read(prefix).assert_consumed()
   chosen = record["selected"]
