@@ -30,29 +30,33 @@ from absl import app, flags
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 ".."))
 
-_FONTS = flags.DEFINE_string("fonts", "/usr/share/fonts",
-                             "Folder searched for .ttf, .otf and .ttc files.")
-_KANJIDIC = flags.DEFINE_string(
-    "kanjidic", "",
-    "KANJIDIC file (EUC-JP), for kanji by school grade and stroke count; "
-    "empty: kana only.")
-_OUT = flags.DEFINE_string("out", "experiments/glyphs", "Output folder.")
-_SIZE = flags.DEFINE_integer("size", 28, "Side of the square images.")
-_GRADES = flags.DEFINE_integer("max_grade", 6,
-                               "Kanji of school grades 1..max_grade.")
-_STROKES = flags.DEFINE_integer("max_strokes", 6,
-                                "Kanji of at most this many strokes.")
-_MIN_DIFFERENCE = flags.DEFINE_float(
-    "min_difference", 0.04, "A glyph within this mean absolute difference "
-    "(pixels in [0, 1]) of one already kept for its character is dropped.")
-_MIN_FONTS = flags.DEFINE_integer(
-    "min_fonts", 20, "A character drawn by fewer distinct fonts is dropped.")
-_TEST = flags.DEFINE_integer("test_classes", 100, "Classes in test/.")
-_VAL = flags.DEFINE_integer("val_classes", 40, "Classes in val/.")
-_UNLABELED = flags.DEFINE_integer(
-    "max_unlabeled", 10000, "At most this many images in unlabeled/ "
-    "(a seeded choice).")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the class split.")
+if __name__ == "__main__":
+  # Flags only for the command line: importing `build` (as the tests do)
+  # defines none, so no absl flag name is taken from another program.
+  _FONTS = flags.DEFINE_string("fonts", "/usr/share/fonts",
+                               "Folder searched for .ttf, .otf and .ttc files.")
+  _KANJIDIC = flags.DEFINE_string(
+      "kanjidic", "",
+      "KANJIDIC file (EUC-JP), for kanji by school grade and stroke count; "
+      "empty: kana only.")
+  _OUT = flags.DEFINE_string("out", "experiments/glyph_data",
+                             "Output folder.")
+  _SIZE = flags.DEFINE_integer("size", 28, "Side of the square images.")
+  _GRADES = flags.DEFINE_integer("max_grade", 6,
+                                 "Kanji of school grades 1..max_grade.")
+  _STROKES = flags.DEFINE_integer("max_strokes", 6,
+                                  "Kanji of at most this many strokes.")
+  _MIN_DIFFERENCE = flags.DEFINE_float(
+      "min_difference", 0.04, "A glyph within this mean absolute difference "
+      "(pixels in [0, 1]) of one already kept for its character is dropped.")
+  _MIN_FONTS = flags.DEFINE_integer(
+      "min_fonts", 20, "A character drawn by fewer distinct fonts is dropped.")
+  _TEST = flags.DEFINE_integer("test_classes", 100, "Classes in test/.")
+  _VAL = flags.DEFINE_integer("val_classes", 40, "Classes in val/.")
+  _UNLABELED = flags.DEFINE_integer(
+      "max_unlabeled", 10000, "At most this many images in unlabeled/ "
+      "(a seeded choice).")
+  _SEED = flags.DEFINE_integer("seed", 0, "Seed of the class split.")
 
 # Small kana are their big forms at a smaller size: once a glyph is fitted to
 # the frame they are the same image, so only the big forms are classes.
