@@ -41,7 +41,7 @@ class CheckpointSelection:
   """Scores checkpoints on validation tasks and keeps the best one's weights.
 
   `score(step)` is called by `experiment.meta_train` after each checkpoint;
-  `restore_best()` puts the best weights into the learner's model.
+  `restore(learner, experiment_dir)` puts the best weights into a model.
   """
 
   def __init__(self, learner, val_part, config: Config, verbose: bool = True):
@@ -91,10 +91,6 @@ class CheckpointSelection:
     checkpoint = tf.train.Checkpoint(model=self.learner.model)
     with atomic_directory(self.path / FOLDER) as folder:
       checkpoint.write(os.path.join(folder, "weights"))
-
-  def restore_best(self) -> Optional[Dict]:
-    """Loads the best scored weights; None if nothing was scored yet."""
-    return restore(self.learner, self.path)
 
 
 def restore(learner, experiment_dir) -> Optional[Dict]:
