@@ -77,10 +77,10 @@ def test_jax_writes_the_same_run_folder_as_tensorflow(jax_epoch):
   assert (jax_epoch / "samples" / "epoch_0001.png").exists()
 
 
-def test_a_jax_run_resumes_on_tensorflow_and_takes_the_same_step(jax_epoch,
-                                                               data,
-                                                               tmp_path):
-  """Epoch 2 from JAX's checkpoint, on each backend: the same computation.
+def test_a_run_moves_between_jax_and_tensorflow_taking_the_same_step(
+    jax_epoch, data, tmp_path):
+  """Epoch 2 from JAX's checkpoint, on each backend: the same computation;
+  then epoch 3 of the TensorFlow continuation on JAX.
 
   Both continue from identical values with identical random draws (NumPy's,
   from (seed, epoch)), so they differ by float rounding only: the losses to
@@ -90,8 +90,7 @@ def test_a_jax_run_resumes_on_tensorflow_and_takes_the_same_step(jax_epoch,
   shutil.copytree(jax_epoch, on_jax)
   shutil.copytree(jax_epoch, on_tf)
   main(*gan_flags(data, on_jax, 2), backend="jax")
-  out = main(*gan_flags(data, on_tf, 2), backend="tensorflow")
-  assert "Resumed gan training at epoch 1" in out.stdout
+  modes.run(tf_gan_config(data, on_tf, 2), verbose=False)  # In this process.
   jax_line, tf_line = metrics(on_jax)[1], metrics(on_tf)[1]
   assert (jax_line["backend"], tf_line["backend"]) == ("jax on cpu",
                                                        "tensorflow on cpu")
@@ -123,22 +122,24 @@ def test_a_jax_run_resumes_on_tensorflow_and_takes_the_same_step(jax_epoch,
   assert info["epochs"] == 2
   assert generator.decode(np.zeros((2, 128), np.float32)).shape == (
       2, 28, 28, 1)
+  # And back: the TensorFlow epoch resumes on JAX, Adam going on.
+  main(*gan_flags(data, on_tf, 3), backend="jax")
+  assert generative.trained_on(str(on_tf)) == (
+      "jax on cpu (epoch 1), tensorflow on cpu (epoch 2), jax on cpu "
+      "(epoch 3)")
+  with np.load(on_tf / "checkpoints" / "epoch_0003.npz") as saved:
+    assert int(saved["d_optimizer/0"]) == 6  # Adam went on, not afresh.
 
 
-def test_a_tensorflow_run_resumes_on_jax(data, tmp_path):
-  folder = tmp_path / "gan"
-  config = config_lib.Config(
+def tf_gan_config(data, folder, epochs):
+  """`gan_flags` as a Config, for TensorFlow runs in this process."""
+  return config_lib.Config(
       mode="train_generator", experiment_dir=str(folder), seed=3,
       data=config_lib.DataConfig(dataset="folder",
                                  data_dir=str(data["data_dir"])),
-      generative=config_lib.GenerativeConfig(kind="gan", epochs=1,
-                                             batch_size=25, seed=3))
-  modes.run(config, verbose=False)
-  main(*gan_flags(data, folder, 2), backend="jax")
-  assert generative.trained_on(str(folder)) == (
-      "tensorflow on cpu (epoch 1), jax on cpu (epoch 2)")
-  with np.load(folder / "checkpoints" / "epoch_0002.npz") as saved:
-    assert int(saved["d_optimizer/0"]) == 4  # Adam went on, not afresh.
+      generative=config_lib.GenerativeConfig(kind="gan", epochs=epochs,
+                                             batch_size=25, seed=3,
+                                             samples_every=1))
 
 
 def test_the_gpu_script_trains_picked_variants_and_packs(data, tmp_path):

@@ -49,8 +49,10 @@ def test_sampler_benchmark():
 
 
 def test_bfloat16_benchmark():
-  out = last_json_line("bfloat16.py", "--repeats=1", "--inner_steps=1")
+  out = last_json_line("bfloat16.py", "--repeats=1", "--inner_steps=1",
+                       "--meta_batch=1")
   assert out["gan_decode_ratio"] > 0 and out["meta_step_ratio"] > 0
+  assert out["decoded_images"] == 30
 
 
 def test_distributed_benchmark():

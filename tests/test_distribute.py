@@ -16,6 +16,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from absl import flags
 
 from lasium_tf import config as config_lib
 from lasium_tf import distribute
@@ -105,6 +106,21 @@ def main(*args, extra_env=None, check_rc=True):
   return result
 
 
+def in_process(*args):
+  """A one-device run of the same flags in this process (no interpreter to
+  start): what the distributed runs are compared with."""
+  from lasium_tf import main as main_lib
+  from lasium_tf import modes
+  argv = ["lasium_tf.main", *args]
+  try:
+    flags.FLAGS(argv)
+    config = main_lib.config_from_flags(argv)
+  finally:
+    flags.FLAGS.unparse_flags()
+  config.validate()
+  return modes.run(config, verbose=False)
+
+
 def supervised(folder, iterations, data_dir, *extra):
   return [f"--experiment_dir={folder}", f"--data_dir={data_dir}",
           f"--iterations={iterations}", "--meta_batch_size=4",
@@ -128,7 +144,7 @@ def test_a_run_on_two_replicas_resumes_on_one_as_if_straight(real_omniglot,
   equal 4 on one. (The evaluation's equality is distributed_check's.)"""
   data_dir = real_omniglot[0].data_dir
   straight, moved = tmp_path / "straight", tmp_path / "moved"
-  main(*supervised(straight, 4, data_dir, "--mode=train"))
+  in_process(*supervised(straight, 4, data_dir, "--mode=train"))
   out = main(*supervised(moved, 2, data_dir, "--mode=train",
                          "--strategy=mirrored", "--logical_cpus=2"))
   assert "meta-train 2/2" in out.stdout + out.stderr
@@ -157,7 +173,7 @@ def test_two_workers_on_localhost_take_the_single_worker_step(real_omniglot,
   chief writes."""
   data_dir = real_omniglot[0].data_dir
   single, multi = tmp_path / "single", tmp_path / "multi"
-  main(*supervised(single, 2, data_dir))
+  in_process(*supervised(single, 2, data_dir))
   workers = [f"localhost:{p}" for p in _free_ports(2)]
   children = []
   for index in range(2):

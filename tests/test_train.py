@@ -441,9 +441,23 @@ def run_cli(*args, timeout=120):
                         timeout=timeout)
 
 
-@pytest.mark.integration
+def run_main_in_process(args, monkeypatch, capsys):
+  """`lasium_tf.main.main` as the command line calls it, in this process:
+  (exit code, stderr). TensorFlow is loaded already, so an error after the
+  flags costs a fraction of a second, not a fresh interpreter's start."""
+  from lasium_tf import main
+  argv = ["lasium_tf.main", *args]
+  monkeypatch.setattr(sys, "argv", argv)
+  try:
+    flags.FLAGS(argv)
+    with pytest.raises(SystemExit) as exited:
+      main.main(argv[:1])
+  finally:
+    flags.FLAGS.unparse_flags()
+  return exited.value.code, capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args, match", [
-    (["--not_a_flag=1"], "Unknown command line flag"),
     (["--data_dir=/does/not/exist"], "Omniglot not found"),
     (["--eval_k_shots=one"], "comma-separated list of integers"),
     (["--meta_lr=-0.1"], "--meta_lr must be positive"),
@@ -453,10 +467,26 @@ def run_cli(*args, timeout=120):
     (["--dataset=celeba_attributes", "--eval_n_way=5"], "--eval_n_way=2"),
     (["--task_source=lasium", "--generator=/does/not/exist"],
      "error: --generator=/does/not/exist: no generator at"),
+])
+def test_cli_errors(args, match, tmp_path, monkeypatch, capsys):
+  run = tmp_path / "run"
+  code, stderr = run_main_in_process(
+      [*args, f"--experiment_dir={run}"], monkeypatch, capsys)
+  assert code == 2
+  assert match in stderr and stderr.startswith(("error: ", "No GPU found"))
+  assert stderr.rstrip().splitlines()[-1].startswith("error: ")
+  assert not run.exists()  # A refused run leaves no folder behind.
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("args, match", [
+    (["--not_a_flag=1"], "Unknown command line flag"),
     (["--task_source=lasium", "--generator=README.md"],
      "error: --generator=README.md:"),
 ])
-def test_cli_errors(args, match, tmp_path):
+def test_cli_errors_in_a_fresh_process(args, match, tmp_path):
+  """Flag parsing (absl's, before main) and an error raised where
+  TensorFlow is loading a model: one line, no traceback."""
   result = run_cli(*args, f"--experiment_dir={tmp_path}")
   assert result.returncode != 0
   assert match in result.stderr
@@ -535,9 +565,9 @@ def test_a_signalled_run_resumes_to_the_weights_of_an_uninterrupted_one(
   assert "Traceback" not in stderr
   assert run_cli(*args, f"--experiment_dir={stopped_dir}",
                  timeout=300).returncode == 0
-  straight_dir = tmp_path / "straight"
-  assert run_cli(*args, f"--experiment_dir={straight_dir}",
-                 timeout=300).returncode == 0
+  straight_dir = tmp_path / "straight"  # Uninterrupted, in this process.
+  modes.run(parse_flags(*args, f"--experiment_dir={straight_dir}"),
+            verbose=False)
 
   def weights(folder):
     reader = tf.train.load_checkpoint(str(folder / "checkpoints"))
