@@ -124,11 +124,12 @@ class BatchedNetwork:
     if context is not None and norms.uses_support_statistics(normalization):
       context_size = tf.shape(context)[1]
       images = tf.concat([context, images], axis=1)
-    out = self._forward(weights, images, context_size)
+    out = self._forward(weights, images, context_size,
+                        norms.counts_the_query(normalization))
     return out if context_size is None else out[:, context_size:]
 
   def _forward(self, weights: Weights, images: tf.Tensor,
-               context_size) -> tf.Tensor:
+               context_size, with_self: bool = False) -> tf.Tensor:
     tasks = tf.shape(images)[0]
     batch = tf.shape(images)[1]
     x = _tasks_to_channels(images)  # [B, H, W, T * C]
@@ -148,7 +149,7 @@ class BatchedNetwork:
           x = x + tf.reshape(w[1], [-1])
         channels = out
       elif isinstance(layer, keras.layers.BatchNormalization):
-        x = _batch_norm(x, w, layer, channels, context_size)
+        x = _batch_norm(x, w, layer, channels, context_size, with_self)
       elif isinstance(layer, keras.layers.ReLU):
         x = _relu(x, layer)
       elif isinstance(layer, keras.layers.MaxPooling2D):
@@ -214,11 +215,12 @@ def _tasks_to_channels(images: tf.Tensor) -> tf.Tensor:
   return tf.reshape(x, [shape[1], shape[2], shape[3], shape[0] * shape[4]])
 
 
-def _batch_norm(x, w, layer, channels, context_size):
+def _batch_norm(x, w, layer, channels, context_size, with_self=False):
   """Training-mode BatchNorm of every (task, channel) on its task's context.
 
   The first `context_size` rows of the batch give the statistics (None: all
-  rows); a `TaskNormalization` layer blends in each row's instance moments.
+  rows), each later row's own pixels joining them `with_self`; a
+  `TaskNormalization` layer blends in each row's instance moments instead.
   """
   w = list(w)
   scale = w.pop(0) if layer.scale else None
@@ -227,7 +229,8 @@ def _batch_norm(x, w, layer, channels, context_size):
   if isinstance(layer, norms.TaskNormalization):
     size = tf.shape(x)[0] if context_size is None else context_size
     alpha = tf.repeat(norms.blend_weight(w[0], w[1], size), channels)
-  x = norms.normalise(x, layer.epsilon, context_size, alpha)
+  x = norms.normalise(x, layer.epsilon, context_size, alpha,
+                      with_self and alpha is None)
   if scale is not None:
     x = x * tf.reshape(scale, [-1])
   if center is not None:

@@ -22,7 +22,8 @@ MODES = ("train", "evaluate", "train_and_evaluate", "export",
 LEARNERS = ("maml", "protonets")
 LEARNER_NAMES = {"maml": "MAML", "protonets": "ProtoNets"}
 # Which images give BatchNorm its statistics (`lasium_tf.normalization`).
-NORMALIZATIONS = ("transductive", "support", "tasknorm_i")
+NORMALIZATIONS = ("transductive", "support", "support_and_query",
+                  "tasknorm_i")
 # tf.distribute strategies meta-learning runs under (`lasium_tf.distribute`).
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 TASK_SOURCES = ("labelled", "lasium", "none")
@@ -614,7 +615,8 @@ class Config:
       "meta-training, evaluation and export: transductive (each batch its "
       "own, as the paper: a query's answer depends on the other queries), "
       "support (the support set's: answers for one image alone), "
-      "tasknorm_i (the support set's blended with each image's own, "
+      "support_and_query (each query with the support set and itself: "
+      "answers for one image alone, no retraining needed), tasknorm_i (the support set's blended with each image's own, "
       "TaskNorm-I).", choices=NORMALIZATIONS)
   init_from: Optional[str] = setting(
       None, "--mode=evaluate or export: take the weights of a published "

@@ -192,6 +192,9 @@ def _readme(card: Dict, name: str, image_shape) -> str:
   described = {
       "support": "queries normalised with the support set's statistics: an "
                  "image gets the same answer alone or in any batch",
+      "support_and_query": "each query normalised with the statistics of "
+                           "the support set and itself: an image gets the "
+                           "same answer alone or in any batch",
       "tasknorm_i": "TaskNorm-I (the support set's statistics blended with "
                     "each image's own): the same answer alone or in any "
                     "batch",

@@ -14,6 +14,15 @@ Rethinking Batch Normalization for Meta-Learning", ICML 2020):
 * "support": the support set's statistics normalise the support set and
   the queries alike (TaskNorm's "MetaBN"). A query's answer depends on the
   support set and itself only.
+* "support_and_query": each query normalised with the statistics of the
+  support set and itself, at every BatchNorm layer: the support set's
+  moments pooled with the query's own at weight |S| / (|S| + 1), the
+  support rows keeping the support set's moments as while adapting. It
+  follows the non-transductive test of Reptile (Nichol et al., "On
+  First-Order Meta-Learning Algorithms", 2018: a test image classified in
+  a batch with the training images), without the other queries and without
+  a second pass of the support set per query. No weight is learned, so a
+  transductively trained network uses it unchanged.
 * "tasknorm_i": TaskNorm-I: the support set's moments blended with each
   image's own instance moments (over its pixels) by
   alpha = sigmoid(scale * |support| + offset), `scale` and `offset` learned
@@ -52,6 +61,11 @@ def uses_support_statistics(name: str) -> bool:
   return check(name) != "transductive"
 
 
+def counts_the_query(name: str) -> bool:
+  """Whether each query joins the support set in its own statistics."""
+  return check(name) == "support_and_query"
+
+
 def blends_instances(name: str) -> bool:
   """Whether the network's norm layers are `TaskNormalization` layers."""
   return check(name) == "tasknorm_i"
@@ -62,7 +76,8 @@ def blend_weight(scale, offset, context_size):
   return ops.sigmoid(scale * ops.cast(context_size, scale.dtype) + offset)
 
 
-def moments(x, context_size=None, alpha=None) -> Tuple:
+def moments(x, context_size=None, alpha=None,
+            with_self: bool = False) -> Tuple:
   """Mean and variance that normalise `x` [B, H, W, C], per channel.
 
   Args:
@@ -74,9 +89,20 @@ def moments(x, context_size=None, alpha=None) -> Tuple:
       plain batch moments. With it, the context's moments are pooled with
       each row's instance moments (their mixture's mean and variance), so
       the result has a leading batch axis.
+    with_self: with a context and no alpha: each row after the context is
+      normalised with the moments of the context and itself (the
+      "support_and_query" rule); the context rows keep the context's own.
   """
   context = x if context_size is None else x[:context_size]
   mean, variance = ops.moments(context, axes=[0, 1, 2])
+  if alpha is None and with_self and context_size is not None:
+    # The pixels of n context images and of one more: weight n / (n + 1).
+    n = ops.cast(context_size, x.dtype)
+    pooled_mean, pooled_variance = moments(x, context_size, n / (n + 1.0))
+    is_context = ops.reshape(
+        ops.arange(ops.shape(x)[0]) < context_size, [-1, 1, 1, 1])
+    return (ops.where(is_context, mean, pooled_mean),
+            ops.where(is_context, variance, pooled_variance))
   if alpha is None:
     return mean, variance
   instance_mean, instance_variance = ops.moments(x, axes=[1, 2],
@@ -90,9 +116,9 @@ def moments(x, context_size=None, alpha=None) -> Tuple:
 
 
 def normalise(x, epsilon: float, context_size: Optional[int] = None,
-              alpha=None):
+              alpha=None, with_self: bool = False):
   """`x` normalised by `moments` (no scale or offset applied)."""
-  mean, variance = moments(x, context_size, alpha)
+  mean, variance = moments(x, context_size, alpha, with_self)
   return (x - mean) * ops.rsqrt(variance + epsilon)
 
 

@@ -258,7 +258,7 @@ def table7_runs(records, recipe) -> List[str]:
 
 def one_at_a_time(records) -> List[str]:
   """Runs whose queries were normalised without the other queries
-  (`--normalization` support or tasknorm_i), beside the transductive figure
+  (`--normalization` other than transductive), beside the transductive figure
   of the same method, settings and budget where there is one."""
   rows = sorted((r for r in records if r.one_at_a_time
                  and r.dataset == "omniglot" and not r.study),
@@ -268,7 +268,8 @@ def one_at_a_time(records) -> List[str]:
   lines = ["## Queries one at a time (`--normalization`)", "",
            "What a classifier answers for an image sent alone: BatchNorm "
            "normalises the queries with the support set's statistics "
-           "(`support`), or blends them with each image's own "
+           "(`support`), with the support set's and the query's own "
+           "(`support_and_query`), or blends them with each image's own "
            "(`tasknorm_i`, TaskNorm-I), instead of the query batch's own "
            "(`transductive`, every other number of this page). "
            "\"Transductive\" is the same method, settings and budget "

@@ -13,7 +13,7 @@ from lasium_tf.protonets import ProtoNets
 from test_batched import random_tasks
 
 SHAPE = (16, 16, 1)
-NON_TRANSDUCTIVE = ("support", "tasknorm_i")
+NON_TRANSDUCTIVE = ("support", "support_and_query", "tasknorm_i")
 
 
 def maml(normalization, batched=True, name="code", seed=0):
@@ -85,6 +85,47 @@ def test_tasknorm_moments_are_the_mixture_of_context_and_instance():
   none, _ = norms.moments(tf.constant(x), 2, 0.0)
   np.testing.assert_allclose(none[3, 0, 0], x[3].mean(axis=(0, 1)),
                              atol=1e-5)
+
+
+def test_support_and_query_moments_are_those_of_the_support_and_the_query():
+  """Each query row: the batch moments of [context; that row], by hand; the
+  context rows: the context's own."""
+  rng = np.random.default_rng(2)
+  x = rng.normal(size=(6, 3, 3, 2)).astype(np.float32)
+  mean, variance = norms.moments(tf.constant(x), 2, with_self=True)
+  for b in range(6):
+    rows = x[:2] if b < 2 else np.concatenate([x[:2], x[b:b + 1]])
+    np.testing.assert_allclose(mean[b, 0, 0], rows.mean(axis=(0, 1, 2)),
+                               atol=1e-5)
+    np.testing.assert_allclose(variance[b, 0, 0], rows.var(axis=(0, 1, 2)),
+                               atol=1e-5)
+
+
+def test_support_and_query_normalises_a_query_with_the_support_and_itself():
+  """Identity check by hand on the Keras layers, for one query: at every
+  BatchNorm the support rows take the support set's moments (as while
+  adapting), the query the moments of the support rows and itself."""
+  learner = maml("support_and_query", name="paper")
+  task = one_task()
+  weights = learner.initial_weights()
+  got = learner.predict(weights, task.query_images[:1],
+                        context=task.support_images).numpy()
+  x = tf.concat([task.support_images, task.query_images[:1]], 0)
+  n = task.support_images.shape[0]
+  for layer in learner.embedding.layers[1:]:
+    if isinstance(layer, keras.layers.BatchNormalization):
+      support_moments = tf.nn.moments(x[:n], axes=[0, 1, 2])
+      query_moments = tf.nn.moments(x, axes=[0, 1, 2])
+      x = tf.concat([
+          (x[:n] - support_moments[0])
+          * tf.math.rsqrt(support_moments[1] + layer.epsilon),
+          (x[n:] - query_moments[0])
+          * tf.math.rsqrt(query_moments[1] + layer.epsilon)], 0)
+      x = x * layer.gamma + layer.beta
+    else:
+      x = layer(x)
+  head = learner.model.get_layer("head")
+  np.testing.assert_allclose(got, head(x)[n:].numpy(), rtol=1e-4, atol=1e-4)
 
 
 @pytest.mark.parametrize("normalization", NON_TRANSDUCTIVE)
@@ -191,5 +232,6 @@ def test_with_normalization_shares_the_model_and_refuses_other_networks():
 
 
 def test_unknown_normalization_is_refused():
-  with pytest.raises(ValueError, match="transductive, support, tasknorm_i"):
+  with pytest.raises(ValueError, match="transductive, support, "
+                     "support_and_query, tasknorm_i"):
     maml("batch")
