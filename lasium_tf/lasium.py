@@ -278,16 +278,18 @@ class LasiumSampler:
     return tf.constant(self.real_images, tf.float32)
 
   def meta_batches(self, seed: int, meta_batch_size: int,
-                   start_batch: int = 0) -> tf.data.Dataset:
-    """Endless meta-batches [B, ...] of tasks start_batch * B, ... (prefetched).
+                   start_batch: int = 0,
+                   prefetch: bool = True) -> tf.data.Dataset:
+    """Endless meta-batches [B, ...] of tasks start_batch * B, ...
 
-    Each element is drawn by one traced tf.data function, prefetched while
-    the learner takes its meta-step.
+    Each element is drawn by one traced tf.data function: with `prefetch`,
+    while the learner takes its meta-step (the two then share the cores);
+    without, when the loop asks for it (each has the cores to itself).
     """
-    return (tf.data.Dataset.range(start_batch, np.iinfo(np.int64).max)
-            .map(lambda b: self.episodes(seed, b * meta_batch_size,
-                                         meta_batch_size))
-            .prefetch(tf.data.AUTOTUNE))
+    batches = (tf.data.Dataset.range(start_batch, np.iinfo(np.int64).max)
+               .map(lambda b: self.episodes(seed, b * meta_batch_size,
+                                            meta_batch_size)))
+    return batches.prefetch(tf.data.AUTOTUNE) if prefetch else batches
 
   def episodes(self, seed, first, count: int) -> Episode:
     """Tasks first, ..., first + count - 1 stacked [count, ...]: a

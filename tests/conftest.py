@@ -83,8 +83,13 @@ def real_omniglot(tmp_path_factory):
   """All 1623 real characters at 28x28 (skipped where shared data is absent)."""
   if not SHARED_OMNIGLOT.exists():
     pytest.skip(f"{SHARED_OMNIGLOT} not present")
-  config = DataConfig(data_dir=str(SHARED_OMNIGLOT),
-                      cache_dir=str(tmp_path_factory.mktemp("cache")))
+  # The decoded arrays are cached where the command lines under test cache
+  # them (LASIUM_CACHE_DIR, as .ci/run sets it), so that each test process
+  # and subprocess does not decode the 32,460 drawings again; the cache is
+  # written atomically and checked by its digest when read.
+  cache = (os.environ.get(omniglot.CACHE_DIR_ENV)
+           or str(tmp_path_factory.mktemp("cache")))
+  config = DataConfig(data_dir=str(SHARED_OMNIGLOT), cache_dir=cache)
   return config, omniglot.load_omniglot(config, verbose=False)
 
 
