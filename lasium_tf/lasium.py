@@ -278,18 +278,16 @@ class LasiumSampler:
     return tf.constant(self.real_images, tf.float32)
 
   def meta_batches(self, seed: int, meta_batch_size: int,
-                   start_batch: int = 0,
-                   prefetch: bool = True) -> tf.data.Dataset:
-    """Endless meta-batches [B, ...] of tasks start_batch * B, ...
+                   start_batch: int = 0) -> tf.data.Dataset:
+    """Endless meta-batches [B, ...] of tasks start_batch * B, ... (prefetched).
 
-    Each element is drawn by one traced tf.data function: with `prefetch`,
-    while the learner takes its meta-step (the two then share the cores);
-    without, when the loop asks for it (each has the cores to itself).
+    Each element is drawn by one traced tf.data function, prefetched while
+    the learner takes its meta-step.
     """
-    batches = (tf.data.Dataset.range(start_batch, np.iinfo(np.int64).max)
-               .map(lambda b: self.episodes(seed, b * meta_batch_size,
-                                            meta_batch_size)))
-    return batches.prefetch(tf.data.AUTOTUNE) if prefetch else batches
+    return (tf.data.Dataset.range(start_batch, np.iinfo(np.int64).max)
+            .map(lambda b: self.episodes(seed, b * meta_batch_size,
+                                         meta_batch_size))
+            .prefetch(tf.data.AUTOTUNE))
 
   def episodes(self, seed, first, count: int) -> Episode:
     """Tasks first, ..., first + count - 1 stacked [count, ...]: a
