@@ -6,7 +6,7 @@ notebook kernels, or read the real Omniglot files: those marked by hand, and
 every test that uses the `real_omniglot` fixture, marked here.
 
   python -m pytest -q -m "not integration" tests   # the unit tier
-  python -m pytest -q -n 2 tests                    # everything (CI)
+  python -m pytest -q -n 3 --dist loadscope tests   # everything (CI)
 """
 
 import os
@@ -15,8 +15,8 @@ import zipfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 if os.environ.get("PYTEST_XDIST_WORKER"):
-  # Under pytest -n (one worker per core), one TensorFlow op thread per
-  # worker: two workers each spreading ops over every core contend for them.
+  # Under pytest -n (about one worker per core), one TensorFlow op thread
+  # per worker: workers each spreading ops over every core contend for them.
   os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 import lasium_tf  # noqa: E402,F401 (before TensorFlow: its oneDNN setting)
