@@ -139,18 +139,21 @@ def table1(records) -> List[str]:
            "`ours`, the query shift with a background fill "
            "(`lasium_tf/config.py`, `RECIPES`).", "",
            "| method | recipe | settings | 1-shot (ours) | 1-shot (paper) | "
-           "5-shot (ours) | 5-shot (paper) | budget | command |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+           "5-shot (ours) | 5-shot (paper) | over seeds: 1 / 5-shot | budget "
+           "| command |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
   for method, (paper1, paper5) in PAPER_TABLE1.items():
     runs = [r for r in records if r.method == method and r.table == 1
             and not r.study and r.dataset == "omniglot"]
     # A row per recipe, settings and budget: the same settings run longer
     # is a row of its own, never hidden behind the shorter run.
-    groups: Dict[Tuple[str, str, int, str], Dict[int, Summary]] = {}
+    # Runs that differ only in their meta-training seed share a row: it
+    # shows the lowest seed's run, and the spread over the seeds.
+    groups: Dict[Tuple[str, str, int, str], Dict[int, List[Summary]]] = {}
     for r in runs:
       key = (r.recipe, r.settings, r.meta_iterations or 0,
              r.normalization)
-      groups.setdefault(key, {}).setdefault(r.k_shot, r)
+      groups.setdefault(key, {}).setdefault(r.k_shot, []).append(r)
     flagfile = TABLE1_FLAGFILES.get(method)
     for recipe in RECIPES:
       keys = sorted(k for k in groups if k[0] == recipe)
@@ -158,12 +161,16 @@ def table1(records) -> List[str]:
         path = flagfile and _recipe_flagfile(flagfile, recipe)
         if path and (REPO / path).exists():
           lines.append(f"| {method} | {recipe} |  | not run | {paper1:.2f} "
-                       f"| not run | {paper5:.2f} |  | not run yet: "
+                       f"| not run | {paper5:.2f} |  |  | not run yet: "
                        f"`{path}` |")
         continue
       for key in keys:
-        one, five = groups[key].get(1), groups[key].get(5)
+        by_shot = groups[key]
+        one, five = (min(by_shot[k], key=lambda r: r.seed) if k in by_shot
+                     else None for k in (1, 5))
         ran = one or five
+        spread = " / ".join(seed_spread(by_shot.get(k, [])) or "-"
+                            for k in (1, 5))
         settings = key[1]
         if ran.one_at_a_time:
           settings = ", ".join(filter(None, [
@@ -171,9 +178,26 @@ def table1(records) -> List[str]:
         lines.append(
             f"| {method} | {recipe} | {settings} | "
             f"{_marked(one, paper1)} | {paper1:.2f} | "
-            f"{_marked(five, paper5)} | {paper5:.2f} | {_budget(ran)} | "
+            f"{_marked(five, paper5)} | {paper5:.2f} | "
+            f"{'' if spread == '- / -' else spread} | {_budget(ran)} | "
             f"{_command(ran)} |")
   return lines
+
+
+def seed_spread(runs: List[Summary]) -> Optional[str]:
+  """"mean +- std (n seeds)" over runs that differ in their meta-training
+  seed and were scored on the same test tasks; None for fewer than two.
+
+  The std is the sample standard deviation over seeds (n - 1): the spread
+  of one run's accuracy from seed to seed, not the mean's interval.
+  """
+  by_seed = {r.seed: r for r in runs}
+  if len(by_seed) < 2 or len({r.eval_seed for r in runs}) > 1:
+    return None
+  values = [r.accuracy for r in by_seed.values()]
+  mean = sum(values) / len(values)
+  std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+  return f"{mean:.2f} +- {std:.2f} ({len(values)} seeds)"
 
 
 def _marked(record: Optional[Summary], paper: float) -> str:

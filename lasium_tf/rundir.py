@@ -505,6 +505,8 @@ class Summary(NamedTuple):
   query_shift: int
   shift_fill: Optional[str]
   normalization: str  # "transductive" for records from before the choice.
+  seed: int  # The meta-training seed (`--seed`; 0 where not recorded).
+  eval_seed: Optional[int]  # The test tasks' seed (`--eval_seed`).
 
   @property
   def one_at_a_time(self) -> bool:
@@ -570,7 +572,8 @@ def summarize(record: Dict, path: str = "") -> Summary:
       train_rotations=bool(hyper.get("train_rotations")),
       query_shift=task.get("query_shift") or 0,
       shift_fill=task.get("shift_fill"),
-      normalization=normalization_of(record))
+      normalization=normalization_of(record),
+      seed=int(hyper.get("seed", 0)), eval_seed=hyper.get("eval_seed"))
 
 
 def load_results(results_dir) -> List[Summary]:

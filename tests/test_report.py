@@ -121,3 +121,37 @@ def test_study_runs_are_listed_apart_and_never_fill_a_table(tmp_path):
   assert report.main([str(tmp_path)]) == 0
   text = (tmp_path / "README.md").read_text()
   assert "1000 meta-its of 1-shot tasks, 1000 tasks" in text
+
+
+def test_runs_that_differ_in_their_seed_share_a_row_with_the_spread(tmp_path):
+  for seed, one, five in ((0, 88.0, 96.0), (1, 90.0, 97.0), (2, 89.0, 96.5)):
+    for k_shot, accuracy in ((1, one), (5, five)):
+      write(tmp_path / f"s{seed}_{k_shot}.json", method="LASIUM-RO-GAN-MAML",
+            k_shot=k_shot, accuracy=accuracy, ci95=0.5, table=1,
+            dataset="omniglot", command=f"run --seed={seed}",
+            hyperparameters={"alpha": 0.4, "recipe": "ours", "seed": seed,
+                             "eval_seed": 42},
+            budget={"meta_iterations": 10000, "eval_tasks": 1000})
+  assert report.main([str(tmp_path)]) == 0
+  rows = [l for l in (tmp_path / "README.md").read_text().splitlines()
+          if l.startswith("| LASIUM-RO-GAN-MAML | ours | alpha 0.4")]
+  assert len(rows) == 1
+  cells = rows[0].split(" | ")
+  assert cells[3] == "**88.00 +- 0.50**"  # Seed 0's run (over the paper).
+  assert cells[7] == "89.00 +- 1.00 (3 seeds) / 96.50 +- 0.50 (3 seeds)"
+  assert cells[-1] == "`run --seed=0` |"
+
+
+def test_a_seed_spread_needs_two_seeds_on_the_same_test_tasks():
+  from lasium_tf.rundir import summarize
+
+  def run(seed, accuracy, eval_seed=42):
+    return summarize({"method": "m", "k_shot": 1, "accuracy": accuracy,
+                      "ci95": 0.5, "hyperparameters": {
+                          "seed": seed, "eval_seed": eval_seed}})
+
+  assert report.seed_spread([run(0, 80.0)]) is None
+  assert report.seed_spread([run(0, 80.0), run(0, 82.0)]) is None
+  assert report.seed_spread([run(0, 80.0), run(1, 82.0, 7)]) is None
+  assert report.seed_spread([run(0, 80.0), run(1, 82.0)]) == (
+      "81.00 +- 1.41 (2 seeds)")
