@@ -154,7 +154,8 @@ def config_from_flag_values(flag_values: flags.FlagValues,
   apply_recipe(flag_values["recipe"].value, flag_values)
   command = " ".join(shlex.quote(a) for a in ["python", "-m",
                                                "lasium_tf.main", *argv[1:]])
-  return build(config_lib.Config, flag_values, command=command)
+  return build(config_lib.Config, flag_values,
+               command=command).with_seed_in_paths()
 
 
 def config_from_args(args: Sequence[str]) -> config_lib.Config:

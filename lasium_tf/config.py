@@ -595,7 +595,8 @@ class Config:
 
   experiment_dir: str = setting(
       "/tmp/lasium_tf/experiment", "Checkpoints, TensorBoard logs and "
-      "results go here; rerun to resume.")
+      "results go here; rerun to resume. {seed} is replaced by --seed: a "
+      "folder per seed when one flagfile runs under several.")
   mode: str = setting("train_and_evaluate", "What to do.", choices=MODES)
   method: Optional[str] = setting(
       None, "Row name written into the results JSON; default from the "
@@ -645,7 +646,7 @@ class Config:
   log_every: int = setting(50, "Meta-iterations between log lines.")
   seed: int = setting(0, "Seed of weights and training tasks.")
   results_file: Optional[str] = setting(
-      None, "Also write results here ({k_shot} is replaced).")
+      None, "Also write results here ({k_shot} and {seed} are replaced).")
   table: Optional[int] = setting(None, "Paper table this run reproduces.")
   study: Optional[str] = setting(
       None, "Names a series of runs that vary one budget (e.g. gan_epochs); "
@@ -670,6 +671,16 @@ class Config:
       None, "Split the CPU into this many logical devices, one replica each "
       "under --strategy=mirrored (to test distribution without GPUs).")
   command: str = setting("", flag=None)
+
+  def with_seed_in_paths(self) -> "Config":
+    """This config with "{seed}" in `experiment_dir` and `results_file`
+    replaced by `seed`, so that one flagfile run with --seed=0, 1, 2 keeps
+    each seed's run and records apart (the report's seed spread)."""
+    seed = str(self.seed)
+    return dataclasses.replace(
+        self, experiment_dir=self.experiment_dir.replace("{seed}", seed),
+        results_file=(None if self.results_file is None
+                      else self.results_file.replace("{seed}", seed)))
 
   @property
   def resolved_method(self) -> str:

@@ -428,6 +428,15 @@ def test_recipes_set_the_flags_not_given_and_explicit_flags_win():
   assert parse_flags().task.query_shift == 0
 
 
+def test_seed_in_the_paths_keeps_each_seeds_run_apart():
+  config = parse_flags("--experiment_dir=runs/x_seed{seed}", "--seed=2",
+                       "--results_file=results/x_seed{seed}_{k_shot}shot.json")
+  assert config.experiment_dir == "runs/x_seed2"
+  assert config.results_file == "results/x_seed2_{k_shot}shot.json"
+  assert parse_flags("--experiment_dir=runs/x").experiment_dir == "runs/x"
+  assert parse_flags().results_file is None
+
+
 def test_sigma_and_sigma2_together_are_refused():
   from absl import app
   with pytest.raises(app.UsageError, match="give one"):
