@@ -617,8 +617,9 @@ class Config:
       "own, as the paper: a query's answer depends on the other queries), "
       "support (the support set's: answers for one image alone), "
       "support_and_query (each query with the support set and itself: "
-      "answers for one image alone, no retraining needed), tasknorm_i (the support set's blended with each image's own, "
-      "TaskNorm-I).", choices=NORMALIZATIONS)
+      "answers for one image alone, no retraining needed), tasknorm_i (the "
+      "support set's blended with each image's own, TaskNorm-I).",
+      choices=NORMALIZATIONS)
   init_from: Optional[str] = setting(
       None, "--mode=evaluate or export: take the weights of a published "
       "classifier folder (its model.keras, e.g. pretrained/...) instead of "

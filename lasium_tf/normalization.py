@@ -89,22 +89,18 @@ def moments(x, context_size=None, alpha=None,
       plain batch moments. With it, the context's moments are pooled with
       each row's instance moments (their mixture's mean and variance), so
       the result has a leading batch axis.
-    with_self: with a context and no alpha: each row after the context is
-      normalised with the moments of the context and itself (the
-      "support_and_query" rule); the context rows keep the context's own.
+    with_self: with a context: each row after the context is normalised
+      with the moments of the context and itself (alpha = n / (n + 1) for n
+      context rows: the "support_and_query" rule); the context rows keep
+      the context's own. For layers without a learned blend only.
   """
   context = x if context_size is None else x[:context_size]
   mean, variance = ops.moments(context, axes=[0, 1, 2])
-  if alpha is None and with_self and context_size is not None:
-    # The pixels of n context images and of one more: weight n / (n + 1).
-    n = ops.cast(context_size, x.dtype)
-    pooled_mean, pooled_variance = moments(x, context_size, n / (n + 1.0))
-    is_context = ops.reshape(
-        ops.arange(ops.shape(x)[0]) < context_size, [-1, 1, 1, 1])
-    return (ops.where(is_context, mean, pooled_mean),
-            ops.where(is_context, variance, pooled_variance))
-  if alpha is None:
+  if alpha is None and not (with_self and context_size is not None):
     return mean, variance
+  if alpha is None:  # The pixels of n context images and one more.
+    n = ops.cast(context_size, x.dtype)
+    alpha = n / (n + 1.0)
   instance_mean, instance_variance = ops.moments(x, axes=[1, 2],
                                                  keepdims=True)
   pooled_mean = alpha * mean + (1.0 - alpha) * instance_mean
@@ -112,7 +108,12 @@ def moments(x, context_size=None, alpha=None,
       alpha * (variance + ops.square(mean - pooled_mean))
       + (1.0 - alpha) * (instance_variance
                          + ops.square(instance_mean - pooled_mean)))
-  return pooled_mean, pooled_variance
+  if not with_self:
+    return pooled_mean, pooled_variance
+  is_context = ops.reshape(
+      ops.arange(ops.shape(x)[0]) < context_size, [-1, 1, 1, 1])
+  return (ops.where(is_context, mean, pooled_mean),
+          ops.where(is_context, variance, pooled_variance))
 
 
 def normalise(x, epsilon: float, context_size: Optional[int] = None,

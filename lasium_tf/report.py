@@ -169,8 +169,9 @@ def table1(records) -> List[str]:
         one, five = (min(by_shot[k], key=lambda r: r.seed) if k in by_shot
                      else None for k in (1, 5))
         ran = one or five
-        spread = " / ".join(seed_spread(by_shot.get(k, [])) or "-"
-                            for k in (1, 5))
+        spreads = [seed_spread(by_shot.get(k, [])) for k in (1, 5)]
+        spread = (" / ".join(c or "-" for c in spreads)
+                  if any(spreads) else "")
         settings = key[1]
         if ran.one_at_a_time:
           settings = ", ".join(filter(None, [
@@ -179,7 +180,7 @@ def table1(records) -> List[str]:
             f"| {method} | {recipe} | {settings} | "
             f"{_marked(one, paper1)} | {paper1:.2f} | "
             f"{_marked(five, paper5)} | {paper5:.2f} | "
-            f"{'' if spread == '- / -' else spread} | {_budget(ran)} | "
+            f"{spread} | {_budget(ran)} | "
             f"{_command(ran)} |")
   return lines
 

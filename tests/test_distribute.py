@@ -16,7 +16,6 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from absl import flags
 
 from lasium_tf import config as config_lib
 from lasium_tf import distribute
@@ -109,16 +108,9 @@ def main(*args, extra_env=None, check_rc=True):
 def in_process(*args):
   """A one-device run of the same flags in this process (no interpreter to
   start): what the distributed runs are compared with."""
-  from lasium_tf import main as main_lib
   from lasium_tf import modes
-  argv = ["lasium_tf.main", *args]
-  try:
-    flags.FLAGS(argv)
-    config = main_lib.config_from_flags(argv)
-  finally:
-    flags.FLAGS.unparse_flags()
-  config.validate()
-  return modes.run(config, verbose=False)
+  from test_train import parse_flags
+  return modes.run(parse_flags(*args).validate(), verbose=False)
 
 
 def supervised(folder, iterations, data_dir, *extra):
