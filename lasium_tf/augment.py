@@ -1,4 +1,5 @@
-"""Meta-training task augmentation: the query shift of the authors' pipeline.
+"""Meta-training task augmentation: the authors' query shift, UMTRA's
+pixel dropout and translation.
 
 The LASIUM paper's text does not mention it, but every paper-era Omniglot
 pipeline of the authors' code translated each query image of each
@@ -14,6 +15,12 @@ lifts Table 7's LASIUM-N GAN-MAML cell from 64.66 to about 82
 The offsets come from stateless ops seeded by the task's own seed, so a
 shifted task is still a pure function of (seed, index), and the unshifted
 images of a task are the same with or without the shift.
+
+UMTRA (Khodadadeh et al., NeurIPS 2019) makes a class's queries as augmented
+copies of its one image; `pixel_dropout` and `translate` are the two
+augmentations of its Omniglot release, per-image functions of a stateless
+seed that compose with each other and with the query shift
+(`lasium_tf.tasks.umtra`).
 """
 
 from __future__ import annotations
@@ -87,3 +94,37 @@ def shift_query_stream(tasks: tf.data.Dataset, seed: int, start: int,
       lambda i, episode: shift_queries(episode, task_seed(seed, i),
                                        max_shift, fill),
       num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def pixel_dropout(images: tf.Tensor, rate: float, background: float,
+                  seed: tf.Tensor) -> tf.Tensor:
+  """Each pixel of [B, H, W, C] set to `background` with probability `rate`.
+
+  UMTRA's Omniglot release multiplied white-stroke images by a
+  Bernoulli(0.5) mask (erasing about half the ink); blending towards the
+  page colour is the same on those images and also right for black strokes
+  and RGB. One draw per pixel position, shared by the channels.
+  """
+  if not rate:
+    return images
+  shape = tf.concat([tf.shape(images)[:3], [1]], 0)
+  keep = tf.cast(tf.random.stateless_uniform(shape, seed) >= rate,
+                 images.dtype)
+  return images * keep + tf.cast(background, images.dtype) * (1.0 - keep)
+
+
+def translate(images: tf.Tensor, max_offset: float, background: float,
+              seed: tf.Tensor) -> tf.Tensor:
+  """Each image moved by its own offsets, uniform on [-T, T) per axis.
+
+  UMTRA's translation: continuous offsets applied with nearest-neighbour
+  sampling, which moves every pixel by the rounded offset (an integer in
+  {-T, ..., T}, the ends half as likely), uncovered pixels `background`.
+  """
+  if not max_offset:
+    return images
+  offsets = tf.random.stateless_uniform([tf.shape(images)[0], 2], seed,
+                                        minval=-max_offset,
+                                        maxval=max_offset)
+  return shift_images(images, tf.cast(tf.round(offsets), tf.int32),
+                      background)

@@ -219,14 +219,15 @@ def flagfile_cycle(argv, read=None) -> Optional[Tuple[str, ...]]:
 # The concern each setting belongs to in --help: by its config class, and
 # for the top-level ones by name (the rest are "run").
 _GROUPS = {"data": "data", "task": "tasks", "lasium": "tasks (LASIUM)",
+           "umtra": "tasks (UMTRA)",
            "maml": "learner", "eval": "evaluation", "generative": "generator"}
 _TOP_LEVEL = {
     "learner": "learner", "backbone": "learner", "normalization": "learner",
     "batched_tasks": "learner", "task_source": "tasks", "seed": "run",
     "export_dir": "export", "export_epoch": "export", "init_from": "export",
     "strategy": "devices", "logical_cpus": "devices"}
-GROUP_ORDER = ("run", "data", "tasks", "tasks (LASIUM)", "learner",
-               "evaluation", "generator", "export", "devices")
+GROUP_ORDER = ("run", "data", "tasks", "tasks (LASIUM)", "tasks (UMTRA)",
+               "learner", "evaluation", "generator", "export", "devices")
 
 
 def flag_groups(cls) -> Dict[str, Tuple[str, ...]]:

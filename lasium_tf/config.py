@@ -14,6 +14,8 @@ import dataclasses
 import os
 from typing import Optional, Tuple
 
+from lasium_tf import tasks as _tasks
+
 # Omniglot has exactly 20 drawings of every character.
 OMNIGLOT_IMAGES_PER_CLASS = 20
 
@@ -26,7 +28,9 @@ NORMALIZATIONS = ("transductive", "support", "support_and_query",
                   "tasknorm_i")
 # tf.distribute strategies meta-learning runs under (`lasium_tf.distribute`).
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
-TASK_SOURCES = ("labelled", "lasium", "none")
+# The meta-training task sources (`lasium_tf.tasks`), and "none": no
+# meta-training (the training-from-scratch baseline).
+TASK_SOURCES = tuple(_tasks.SOURCES) + ("none",)
 POLICIES = ("n", "ro", "oc")
 BACKBONES = ("paper", "code")
 DATASETS = ("omniglot", "mini_imagenet", "celeba", "celeba_attributes",
@@ -590,6 +594,41 @@ class LasiumConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class UmtraConfig:
+  """UMTRA's task augmentation (Khodadadeh, Bölöni and Shah, NeurIPS 2019).
+
+  A UMTRA task is N random unlabeled train images, each its class's one
+  support image; the class's queries are augmented copies of it. The
+  defaults are their Omniglot release's: half the pixels erased, then a
+  translation of up to 6 pixels per axis. Setting both to 0 leaves the
+  run's `--query_shift` as the only augmentation (the LASIUM-era variant).
+
+  Attributes:
+    dropout: the probability that a query pixel is set to the page colour.
+    translation: T; each query moves by offsets uniform on [-T, T) pixels
+      per axis, rounded (nearest-neighbour sampling).
+  """
+
+  dropout: float = setting(
+      0.5, "UMTRA: probability that a query pixel is erased (set to the page "
+      "colour); their Omniglot release: 0.5; 0: none.", flag="umtra_dropout")
+  translation: float = setting(
+      6.0, "UMTRA: queries move by up to this many pixels per axis (uniform "
+      "on [-T, T), rounded); their Omniglot release: 6; 0: none.",
+      flag="umtra_translation")
+
+  def validate(self, image_size: int) -> None:
+    if not 0 <= self.dropout < 1:
+      raise ConfigError(f"--umtra_dropout is a probability in [0, 1) (1 "
+                        f"would erase every query), got {self.dropout}.")
+    if self.translation < 0 or 2 * self.translation >= image_size:
+      raise ConfigError(
+          f"--umtra_translation must be >= 0 and move a query by less than "
+          f"half its {image_size}-pixel image, got {self.translation}; their "
+          f"release moved 28x28 Omniglot by up to 6.")
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
   """One experiment: what to train on, how, for how long, and how to test."""
 
@@ -605,8 +644,9 @@ class Config:
   learner: str = setting("maml", "Meta-learner.", choices=LEARNERS)
   task_source: str = setting(
       "labelled", "labelled: supervised tasks from the train split; lasium: "
-      "tasks from a generator (--generator); none: no meta-training (the "
-      "'training from scratch' baseline, --mode=evaluate).",
+      "tasks from a generator (--generator); umtra: each class one random "
+      "unlabeled train image, its queries augmented copies; none: no "
+      "meta-training (the 'training from scratch' baseline, --mode=evaluate).",
       choices=TASK_SOURCES)
   backbone: str = setting(
       "code", "paper: conv+maxpool blocks of the paper's text; code: the "
@@ -631,6 +671,7 @@ class Config:
   eval: EvalConfig = setting(factory=EvalConfig)
   generative: GenerativeConfig = setting(factory=GenerativeConfig)
   lasium: LasiumConfig = setting(factory=LasiumConfig)
+  umtra: UmtraConfig = setting(factory=UmtraConfig)
   export_dir: Optional[str] = setting(
       None, "Where --mode=export (a meta-learned backbone) or "
       "--mode=export_generator writes its SavedModel.")
@@ -684,6 +725,18 @@ class Config:
                       else self.results_file.replace("{seed}", seed)))
 
   @property
+  def resolved_shift_fill(self) -> float:
+    """The pixel value the meta-training query shift uncovers."""
+    return shift_fill_value(self.data.dataset, self.data.strokes,
+                            self.task.shift_fill, self.data.background)
+
+  @property
+  def background_value(self) -> float:
+    """The page colour of the run's images (the value of no ink)."""
+    return shift_fill_value(self.data.dataset, self.data.strokes,
+                            "background", self.data.background)
+
+  @property
   def resolved_method(self) -> str:
     """The row name: `method`, or what the learner and task source make."""
     if self.method:
@@ -693,6 +746,8 @@ class Config:
       return "Training from scratch"
     if self.task_source == "lasium":
       return f"LASIUM-{self.lasium.policy.upper()}-{learner}"
+    if self.task_source == "umtra":
+      return f"UMTRA-{learner}"
     return f"Supervised {learner}"
 
   def validate(self) -> "Config":
@@ -846,6 +901,14 @@ class Config:
                                      self.mode in ("train",
                                                    "train_and_evaluate")):
       self.lasium.validate()
+    if self.task_source == "umtra" and self.mode in ("train",
+                                                      "train_and_evaluate"):
+      self.umtra.validate(self.data.resolved_image_size)
+      if self.task.k_shot != 1:
+        raise ConfigError(
+            f"UMTRA gives each class one support image (the unlabeled image "
+            f"itself) and makes its queries from it: set --k_shot=1, got "
+            f"{self.task.k_shot} (evaluation shots are --eval_k_shots).")
     if self.data.train_rotations and self.task_source != "labelled":
       raise ConfigError(
           "--train_rotations adds rotated classes to labelled meta-training "

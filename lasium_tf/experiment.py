@@ -23,9 +23,10 @@ from typing import Dict, List, Optional
 import numpy as np
 import tensorflow as tf
 
-from lasium_tf import augment, baselines, distribute
+from lasium_tf import baselines, distribute
+from lasium_tf import tasks as tasks_lib
 from lasium_tf.config import (Config, ConfigError, DivergedError,
-                              EvalConfig, shift_fill_value, white_strokes)
+                              EvalConfig, white_strokes)
 from lasium_tf.learner import NON_FINITE
 from lasium_tf.data import load_parts
 from lasium_tf.maml import MAML
@@ -43,8 +44,7 @@ def image_shape(config: Config):
 
 def shift_fill(config: Config) -> float:
   """The pixel value the meta-training query shift uncovers."""
-  return shift_fill_value(config.data.dataset, config.data.strokes,
-                          config.task.shift_fill, config.data.background)
+  return config.resolved_shift_fill
 
 
 def build_learner(config: Config):
@@ -371,10 +371,7 @@ def _parts_needed(config: Config):
   training = (config.mode in ("train", "train_and_evaluate")
               and config.task_source != "none")
   parts = []
-  if training and (config.task_source == "labelled"
-                   or config.data.dataset == "omniglot"
-                   or (config.data.dataset == "folder"
-                       and config.data.data_dir)):
+  if training and tasks_lib.needs_train_part(config):
     parts.append("train")
   if training and config.selects_checkpoint:
     parts.append("val")
@@ -417,11 +414,10 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
   _check_against_data(config, parts)
 
   training_run = (config.mode in ("train", "train_and_evaluate")
-                  and config.task_source == "lasium")
-  # The generator is loaded before anything is written: a bad --generator
-  # leaves no experiment folder behind.
-  sampler, generator_info = (lasium_sampler(config, parts.get("train"))
-                             if training_run else (None, None))
+                  and config.task_source != "none")
+  # The task source (a generator, for LASIUM) is built before anything is
+  # written: a bad --generator leaves no experiment folder behind.
+  source = tasks_lib.build(config, parts) if training_run else None
   run = RunDir(config.experiment_dir)
   os.makedirs(config.experiment_dir, exist_ok=True)
   if config.mode in ("evaluate", "train_and_evaluate"):
@@ -431,7 +427,9 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
     learner = build_learner(config)
   manager, step = checkpoint_manager(learner, config.experiment_dir, verbose)
   distributed = (distribute.DistributedLearner(
-      learner, strategy, _replica_tasks(config, sampler, strategy))
+      learner, strategy, source and source.replica_tasks(
+          config.seed,
+          config.maml.meta_batch_size // strategy.num_replicas_in_sync))
                  if strategy is not None else None)
   candidates = ([] if config.init_from
                 else checkpoint_candidates(manager, restore_from))
@@ -477,24 +475,18 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
   training = {}
   if config.mode != "evaluate" and int(step) < config.iterations:
     start = int(step)
+    if source.identity is not None:
+      run.check_generator(source.identity)
     if strategy is not None:
-      if config.task_source == "lasium":
-        run.check_generator(generator_info)
       tasks = distribute.task_streams(
-          strategy, _task_stream(config, sampler, parts.get("train")),
+          strategy, source.input_stream(config.seed),
           config.maml.meta_batch_size, start)
-    elif config.task_source == "lasium":
-      run.check_generator(generator_info)
-      tasks = sampler.meta_batches(config.seed, config.maml.meta_batch_size,
-                                   start_batch=start)
-      picture = save_training_tasks(config, sampler)
+    else:
+      tasks = source.meta_batches(config.seed, config.maml.meta_batch_size,
+                                  start_batch=start)
+      picture = save_training_tasks(config, source)
       if verbose and picture:
         print(f"Its first meta-training tasks: {picture}", flush=True)
-    else:
-      tasks = _task_stream(config, sampler, parts["train"])(
-          start * config.maml.meta_batch_size)
-      tasks = tasks.batch(config.maml.meta_batch_size,
-                          drop_remainder=True).prefetch(2)
     if verbose:
       print(f"Meta-training {config.iterations - start} iterations "
             f"({start} done) on {config.task_source} tasks.", flush=True)
@@ -511,8 +503,7 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
       raise
   train_seconds = run.add_train_seconds(
       training.get("unrecorded_seconds", 0.0))
-  if generator_info is None and config.task_source == "lasium":
-    generator_info = run.saved_generator()
+  generator_info = (source and source.identity) or run.saved_generator()
 
   chosen = _use_selected(config, learner, int(step), selection, verbose)
   results = {}
@@ -575,7 +566,7 @@ def _use_selected(config: Config, learner, step: int, selection,
   return chosen
 
 
-def save_training_tasks(config: Config, sampler, count: int = 2):
+def save_training_tasks(config: Config, source, count: int = 2):
   """`train_tasks.png` in the run folder: the first `count` meta-training
   tasks as the learner sees them (query shift included), side by side; a
   column per synthetic class, support on top. Written once per folder."""
@@ -584,104 +575,10 @@ def save_training_tasks(config: Config, sampler, count: int = 2):
   path = os.path.join(config.experiment_dir, "train_tasks.png")
   if os.path.exists(path):
     return None
-  tasks = sampler.episodes(config.seed, 0, count)
+  tasks = source.episodes(config.seed, 0, count)
   ink = lambda x: white_strokes(x.numpy(), config.data.ink)  # noqa: E731
   pictures.save_png(path, pictures.stack_pictures([
       pictures.task_picture(ink(tasks.support_images[t]),
                             ink(tasks.query_images[t]), config.task.n_way)
       for t in range(count)]))
   return path
-
-
-def _replica_tasks(config: Config, sampler, strategy):
-  """For LASIUM, a replica's task indices [B / R] -> its Episodes, made
-  inside the replica: the generator decodes on the replica's device.
-  Tasks are pure functions of (seed, index), so they equal the
-  single-device stream's."""
-  if config.task_source != "lasium" or sampler is None:
-    return None
-  count = config.maml.meta_batch_size // strategy.num_replicas_in_sync
-  return lambda indices: sampler.episodes(config.seed, indices[0], count)
-
-
-def _task_stream(config: Config, sampler, train_part):
-  """`start -> tasks start, start + 1, ...` of the run's training stream.
-
-  The same tasks, in the same order, as the single-device streams: LASIUM
-  tasks as their indices (`_replica_tasks` decodes them on the replica),
-  labelled ones from the train part with their query shift.
-  """
-  if config.task_source == "lasium":
-    def stream_from(start):  # Indices: each replica decodes its own tasks.
-      return tf.data.Dataset.range(start, np.iinfo(np.int64).max)
-    return stream_from
-
-  def stream_from(start):
-    tasks = train_part.episodes(config.task.n_way, config.task.k_shot,
-                                config.task.k_query, seed=config.seed,
-                                start=start)
-    return augment.shift_query_stream(tasks, config.seed, start,
-                                      config.task.query_shift,
-                                      shift_fill(config))
-  return stream_from
-
-
-def lasium_sampler(config: Config, train_images=None):
-  """The configured LASIUM task source and what is known of its generator.
-
-  `train_images` (Omniglot's train part) gives a VAE its real anchor images;
-  a GAN needs none.
-  """
-  from lasium_tf import generative, lasium  # Only LASIUM runs need them.
-
-  try:
-    generator, info = generative.load_generator(config.lasium.generator)
-  except (OSError, ValueError) as e:  # FileNotFoundError is an OSError.
-    raise ConfigError(f"--generator={config.lasium.generator}: {e}") from None
-  generator, info = match_strokes(generator, info, config.data)
-  check_generator_shape(generator, config)
-  kind = info["kind"]
-  if kind == "vae" and train_images is None:
-    raise ConfigError(
-        f"a VAE's anchors are encoded real images, which this project keeps "
-        f"for Omniglot and your own folder (--dataset=folder with "
-        f"--data_dir) only; use a GAN generator for {config.data.dataset}.")
-  sampler = lasium.LasiumSampler(
-      generator, kind, config.lasium.policy,
-      lasium.TaskShape(config.task.n_way, config.task.k_shot,
-                       config.task.k_query),
-      config.lasium.policy_hyperparameters(),
-      config.lasium.resolved_min_distance, config.lasium.max_anchor_tries,
-      real_images=train_images.unlabeled() if kind == "vae" else None,
-      query_shift=config.task.query_shift, shift_fill=shift_fill(config))
-  return sampler, info
-
-
-def check_generator_shape(generator, config: Config) -> None:
-  """Refuses a generator whose images are not the network's input, before
-  any work: one decoded latent tells its image shape."""
-  made = tuple(int(d) for d in
-               generator.decode(tf.zeros([1, generator.latent_dim])).shape[1:])
-  wanted = tuple(image_shape(config))
-  if made != wanted:
-    raise ConfigError(
-        f"--generator={config.lasium.generator} makes "
-        f"{'x'.join(map(str, made))} images, but the run's network takes "
-        f"{'x'.join(map(str, wanted))} (--image_size, --channels and the "
-        f"data set's own): use a generator trained on images of that size, "
-        f"or set --image_size / --channels to match it.")
-
-
-def match_strokes(generator, info: Dict, data):
-  """Swaps an Omniglot generator's ink when it was trained on the other one.
-
-  Generators trained before `--strokes` existed drew white strokes.
-  """
-  from lasium_tf import generators
-
-  trained_on = info.get("strokes", "white")
-  if data.dataset != "omniglot" or trained_on == data.strokes:
-    return generator, info
-  return generators.InkSwapped(generator), {
-      **info, "ink_swapped": f"trained on {trained_on} strokes, "
-                             f"used with {data.strokes}"}

@@ -17,7 +17,7 @@ import tensorflow as tf
 from lasium_tf import gan_objective
 from lasium_tf.config import Config, white_strokes
 from lasium_tf.data import load_parts
-from lasium_tf.experiment import lasium_sampler
+from lasium_tf.tasks.generated import lasium_sampler
 from lasium_tf.rundir import RunDir, now, write_json
 
 

@@ -38,7 +38,7 @@ from lasium_tf.files import atomic_write, remove_stale_temps
 
 # What a checkpoint was trained on; a resumed run must not change it.
 _RESUME_KEYS = ("task_source", "learner", "backbone", "task", "maml", "lasium",
-                "seed")
+                "umtra", "seed")
 _RESUME_DATA_KEYS = ("dataset", "split", "image_size", "strokes",
                      "train_rotations")
 

@@ -18,7 +18,8 @@ from lasium_tf import distribute  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from lasium_tf import experiment, generative, lasium  # noqa: E402
+from lasium_tf import generative, lasium  # noqa: E402
+from lasium_tf.tasks.generated import GeneratedTasks  # noqa: E402
 from lasium_tf import config as config_lib  # noqa: E402
 from lasium_tf.maml import MAML  # noqa: E402
 from lasium_tf.models.backbone import build_backbone, build_classifier  # noqa: E402
@@ -40,10 +41,11 @@ single.meta_step(next(iter(sampler.meta_batches(config.seed, 4))))
 strategy = distribute.make_strategy("mirrored")
 with strategy.scope():
   mirrored = learner()
-make_tasks = experiment._replica_tasks(config, sampler, strategy)
+source = GeneratedTasks(sampler, {})
+make_tasks = source.replica_tasks(config.seed, 4 // strategy.num_replicas_in_sync)
 dist = distribute.DistributedLearner(mirrored, strategy, make_tasks)
 streams = distribute.task_streams(
-    strategy, experiment._task_stream(config, sampler, None), 4)
+    strategy, source.input_stream(config.seed), 4)
 first = next(iter(streams))
 dist.meta_step(first)
 decoded = strategy.run(make_tasks, args=(first,))  # Eager: devices kept.

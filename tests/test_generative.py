@@ -12,8 +12,9 @@ import pytest
 import tensorflow as tf
 
 from lasium_tf import config as config_lib
-from lasium_tf import (experiment, gan_objective, generative, generators,
-                       modes, pictures, rundir)
+from lasium_tf.tasks import generated
+from lasium_tf import (gan_objective, generative, generators, modes,
+                       pictures, rundir)
 
 
 def random_images(n=192, seed=0):
@@ -197,10 +198,10 @@ def test_export_loads_through_hub_and_matches_keras(vae_folder, tmp_path):
 def test_a_generator_meets_data_of_the_other_ink_through_a_swap(vae_folder,
                                                                tmp_path):
   generator, info = generative.load_generator(str(vae_folder))
-  same, same_info = experiment.match_strokes(generator, info,
+  same, same_info = generated.match_strokes(generator, info,
                                          config_lib.DataConfig())
   assert same is generator and same_info == info
-  swapped, swapped_info = experiment.match_strokes(
+  swapped, swapped_info = generated.match_strokes(
       generator, info, config_lib.DataConfig(strokes="black"))
   assert swapped_info["ink_swapped"] == ("trained on white strokes, used "
                                          "with black")
@@ -218,9 +219,9 @@ def test_a_generator_meets_data_of_the_other_ink_through_a_swap(vae_folder,
   (black_folder / "config.json").write_text(json.dumps(saved))
   generator, info = generative.load_generator(str(black_folder))
   assert info["strokes"] == "black"
-  assert experiment.match_strokes(generator, info, config_lib.DataConfig(
+  assert generated.match_strokes(generator, info, config_lib.DataConfig(
       strokes="black"))[0] is generator
-  assert isinstance(experiment.match_strokes(generator, info,
+  assert isinstance(generated.match_strokes(generator, info,
                                          config_lib.DataConfig())[0],
                     generators.InkSwapped)
 

@@ -18,6 +18,7 @@ import tensorflow as tf
 
 from conftest import REPO
 from lasium_tf import cli, experiment, generative, rundir
+from lasium_tf.tasks import generated
 from lasium_tf import config as config_lib
 from lasium_tf.config import ConfigError, DivergedError
 from lasium_tf.generators import KerasGenerator
@@ -99,8 +100,8 @@ def test_a_generator_of_another_image_size_is_refused_before_any_work():
   config = config_lib.Config(lasium=config_lib.LasiumConfig(generator="g32"))
   with pytest.raises(ConfigError, match="--generator=g32 makes 32x32x1 "
                      "images, but the run's network takes 28x28x1"):
-    experiment.check_generator_shape(KerasGenerator(decoder), config)
-  experiment.check_generator_shape(KerasGenerator(decoder), dataclasses.replace(
+    generated.check_generator_shape(KerasGenerator(decoder), config)
+  generated.check_generator_shape(KerasGenerator(decoder), dataclasses.replace(
       config, data=config_lib.DataConfig(image_size=32)))
 
 

@@ -1,0 +1,117 @@
+"""LASIUM's tasks: decoded from a generator's latent space (`lasium_tf.lasium`).
+
+Khodadadeh et al., ICLR 2021, Section 3. This module loads the configured
+generator (refusing one whose images do not fit the network) and wraps
+`lasium.LasiumSampler` as a task source; the policies and the sampling live
+in `lasium_tf.lasium`.
+"""
+
+from __future__ import annotations
+
+from typing import Dict
+
+import tensorflow as tf
+
+from lasium_tf.config import Config, ConfigError
+from lasium_tf.tasks import TaskSource
+
+
+class GeneratedTasks(TaskSource):
+  """A LASIUM sampler as a task source; its replicas decode their own tasks
+  under tf.distribute (the generator runs on each replica's device)."""
+
+  makes_tasks_on_replica = True
+
+  def __init__(self, sampler, identity: Dict):
+    self.sampler = sampler
+    self.identity = identity
+
+  def stream(self, seed: int, start: int):
+    import numpy as np
+
+    def make(index):
+      return self.sampler.episode(seed, index)
+
+    return tf.data.Dataset.range(start, np.iinfo(np.int64).max).map(make)
+
+  def meta_batches(self, seed: int, meta_batch_size: int,
+                   start_batch: int = 0):
+    return self.sampler.meta_batches(seed, meta_batch_size, start_batch)
+
+  def episodes(self, seed: int, first: int, count: int):
+    return self.sampler.episodes(seed, first, count)
+
+
+def needs_train_part(config: Config) -> bool:
+  """A VAE's anchors are encoded train images, which Omniglot and a folder
+  with --data_dir have; a GAN needs none (the other data sets' TF-Hub
+  generators)."""
+  return (config.data.dataset == "omniglot"
+          or (config.data.dataset == "folder" and bool(config.data.data_dir)))
+
+
+def build(config: Config, parts: Dict) -> GeneratedTasks:
+  sampler, info = lasium_sampler(config, parts.get("train"))
+  return GeneratedTasks(sampler, info)
+
+
+def lasium_sampler(config: Config, train_images=None):
+  """The configured LASIUM sampler and what is known of its generator.
+
+  `train_images` (Omniglot's train part) gives a VAE its real anchor images;
+  a GAN needs none.
+  """
+  from lasium_tf import generative, lasium
+
+  try:
+    generator, info = generative.load_generator(config.lasium.generator)
+  except (OSError, ValueError) as e:  # FileNotFoundError is an OSError.
+    raise ConfigError(f"--generator={config.lasium.generator}: {e}") from None
+  generator, info = match_strokes(generator, info, config.data)
+  check_generator_shape(generator, config)
+  kind = info["kind"]
+  if kind == "vae" and train_images is None:
+    raise ConfigError(
+        f"a VAE's anchors are encoded real images, which this project keeps "
+        f"for Omniglot and your own folder (--dataset=folder with "
+        f"--data_dir) only; use a GAN generator for {config.data.dataset}.")
+  sampler = lasium.LasiumSampler(
+      generator, kind, config.lasium.policy,
+      lasium.TaskShape(config.task.n_way, config.task.k_shot,
+                       config.task.k_query),
+      config.lasium.policy_hyperparameters(),
+      config.lasium.resolved_min_distance, config.lasium.max_anchor_tries,
+      real_images=train_images.unlabeled() if kind == "vae" else None,
+      query_shift=config.task.query_shift,
+      shift_fill=config.resolved_shift_fill)
+  return sampler, info
+
+
+def check_generator_shape(generator, config: Config) -> None:
+  """Refuses a generator whose images are not the network's input, before
+  any work: one decoded latent tells its image shape."""
+  made = tuple(int(d) for d in
+               generator.decode(tf.zeros([1, generator.latent_dim])).shape[1:])
+  wanted = tuple(config.data.image_shape)
+  if made != wanted:
+    raise ConfigError(
+        f"--generator={config.lasium.generator} makes "
+        f"{'x'.join(map(str, made))} images, but the run's network takes "
+        f"{'x'.join(map(str, wanted))} (--image_size, --channels and the "
+        f"data set's own): use a generator trained on images of that size, "
+        f"or set --image_size / --channels to match it.")
+
+
+def match_strokes(generator, info: Dict, data):
+  """Swaps an Omniglot generator's ink when it was trained on the other one.
+
+  Generators trained before `--strokes` existed drew white strokes.
+  """
+  from lasium_tf import generators
+
+  trained_on = info.get("strokes", "white")
+  if data.dataset != "omniglot" or trained_on == data.strokes:
+    return generator, info
+  return generators.InkSwapped(generator), {
+      **info, "ink_swapped": f"trained on {trained_on} strokes, "
+                             f"used with {data.strokes}"}
