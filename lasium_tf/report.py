@@ -31,6 +31,7 @@ PAPER_TABLE1 = {
     "LASIUM-N-VAE-MAML": (76.11, 94.42),
     "LASIUM-RO-GAN-ProtoNets": (80.15, 91.10),
     "LASIUM-OC-VAE-ProtoNets": (73.22, 85.05),
+    "UMTRA-MAML": (81.91, 94.58),
 }
 TABLE1_FLAGFILES = {
     "Training from scratch": "flags/training_from_scratch.cfg",
@@ -40,6 +41,7 @@ TABLE1_FLAGFILES = {
     "Supervised ProtoNets": "flags/supervised_protonets.cfg",
     "LASIUM-RO-GAN-ProtoNets": "flags/lasium_ro_gan_protonets.cfg",
     "LASIUM-OC-VAE-ProtoNets": "flags/lasium_oc_vae_protonets.cfg",
+    "UMTRA-MAML": "flags/umtra/umtra_maml.cfg",
 }
 
 # Table 7 (Omniglot, 5-way 1-shot, 1000 meta-iterations): policy rows.

@@ -425,6 +425,9 @@ def result_record(config: Config, k_shot: int, outcome: Dict,
           "eval_inner_lr": config.eval.inner_lr or config.maml.inner_lr,
           "eval_seed": config.eval.seed, "seed": config.seed,
           **lasium_hyperparameters,
+          "task_source": config.task_source,
+          **({"umtra": dataclasses.asdict(config.umtra)}
+             if config.task_source == "umtra" else {}),
       },
       **({"table": config.table} if config.table is not None else {}),
       **({"study": config.study} if config.study is not None else {}),
@@ -496,6 +499,7 @@ class Summary(NamedTuple):
   eval_tasks: Optional[int]
   policy: Optional[str]
   values: Dict[str, float]  # The policy's sigma2 / sigma / sigma_max / alpha.
+  augmentation: Dict[str, float]  # UMTRA's dropout and translation.
   generator_kind: Optional[str]
   generator_epochs: Optional[int]
   generator_run: str  # " (JAX-trained)" and the like; "" for the default.
@@ -519,6 +523,7 @@ class Summary(NamedTuple):
     what tells two runs of one method apart in a table."""
     parts = [f"{k} {self.values[k]:g}" for k in _POLICY_VALUES
              if k in self.values]
+    parts += [f"{k} {v:g}" for k, v in sorted(self.augmentation.items())]
     if self.query_shift:
       parts.append(f"shift {self.query_shift} ({self.shift_fill})")
     if self.train_rotations:
@@ -565,6 +570,7 @@ def summarize(record: Dict, path: str = "") -> Summary:
       trained_shot=task.get("k_shot"), eval_tasks=budget.get("eval_tasks"),
       policy=hyper.get("policy"),
       values={k: hyper[k] for k in _POLICY_VALUES if k in hyper},
+      augmentation=dict(hyper.get("umtra") or {}),
       generator_kind=info.get("kind"), generator_epochs=info.get("epochs"),
       generator_run=_generator_run(info),
       split=hyper.get("split", data.get("split")),

@@ -167,7 +167,10 @@ def test_umtra_end_to_end_on_a_folder_trains_resumes_and_records(tmp_path):
   config = modes.with_folder_background(modes.with_folder_channels(config))
   out = modes.run(config, verbose=False)
   assert out["meta_iterations"] == 2
-  assert out["results"][1]["method"] == "UMTRA-MAML"
+  record = out["results"][1]
+  assert record["method"] == "UMTRA-MAML"
+  assert record["hyperparameters"]["umtra"] == {"dropout": 0.5,
+                                                "translation": 6.0}
   assert (tmp_path / "run" / "train_tasks.png").exists()
   again = modes.run(dataclasses.replace(config, iterations=3), verbose=False)
   assert again["meta_iterations"] == 3
