@@ -892,11 +892,13 @@ class Config:
             f"--export_epoch picks the generator checkpoint that "
             f"--mode=export_generator publishes; --mode={self.mode} does not "
             f"use it: drop the flag.")
-    if (self.learner == "maml" and self.eval.n_way != self.task.n_way
+    if (self.learner == "maml" and self.eval.n_way > self.task.n_way
         and self.mode in ("evaluate", "train_and_evaluate")):
       raise ConfigError(
           f"MAML's head has --n_way={self.task.n_way} outputs but evaluation "
-          f"asks for --eval_n_way={self.eval.n_way}; make them equal.")
+          f"asks for --eval_n_way={self.eval.n_way}: a test task may have at "
+          f"most as many classes as the head (fewer use its first "
+          f"--eval_n_way logits); raise --n_way or lower --eval_n_way.")
     if self.mode == "draw_tasks" or (self.task_source == "lasium" and
                                      self.mode in ("train",
                                                    "train_and_evaluate")):

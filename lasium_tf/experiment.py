@@ -63,7 +63,9 @@ def build_learner(config: Config):
               eval_inner_lr=config.eval.inner_lr,
               eval_inner_steps=config.eval.inner_steps,
               batched=config.batched_tasks,
-              normalization=config.normalization)
+              normalization=config.normalization,
+              eval_n_way=(config.eval.n_way
+                          if config.eval.n_way < config.task.n_way else None))
 
 
 def checkpoint_manager(learner, directory: str, verbose: bool = False):

@@ -36,6 +36,19 @@ from lasium_tf.learner import (MetaLearner, accuracy, checked_logits,
                                cross_entropy)
 
 
+def first_logits(logits: tf.Tensor, num_classes) -> tf.Tensor:
+  """A wider head's logits [..., H] as an N-way classifier's: the units from
+  N on pushed to -1e9, so softmax, loss and argmax see the first N only.
+
+  How CACTUs tested its 20-way meta-trained MAML on 5-way tasks (Hsu et al.,
+  ICLR 2019): the head cut to its first 5 logits. None keeps the head.
+  """
+  if num_classes is None:
+    return logits
+  unused = tf.range(tf.shape(logits)[-1]) >= num_classes
+  return tf.where(unused, tf.constant(-1e9, logits.dtype), logits)
+
+
 def task_cross_entropies(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
   """[T] mean cross-entropy of each task, from labels [T, B], logits [T, B, N].
 
@@ -73,7 +86,8 @@ class MAML(MetaLearner):
                inner_steps: int = 5, first_order: bool = False,
                meta_lr: float = 1e-3, eval_inner_lr: Optional[float] = None,
                eval_inner_steps: int = 50, tasks_in_parallel: int = 8,
-               batched: bool = True, normalization: str = "transductive"):
+               batched: bool = True, normalization: str = "transductive",
+               eval_n_way: Optional[int] = None):
     self.normalization = norms.check(normalization)
     self.network = network_for(model, normalization)
     super().__init__(model, meta_lr, tasks_in_parallel)
@@ -82,6 +96,9 @@ class MAML(MetaLearner):
     self.first_order = first_order
     self.eval_inner_lr = inner_lr if eval_inner_lr is None else eval_inner_lr
     self.eval_inner_steps = eval_inner_steps
+    # Test tasks with fewer classes than the head adapt and answer on its
+    # first eval_n_way logits (`first_logits`); None: as many as the head.
+    self.eval_n_way = eval_n_way
     self.batched = (self.network if batched and self.network is not None
                     and grouped_gradients_work() else None)
 
@@ -112,11 +129,7 @@ class MAML(MetaLearner):
           weights, [tf.convert_to_tensor(v)
                     for v in self.model.non_trainable_variables],
           images, training=True)
-    if num_classes is not None:
-      unused = tf.range(tf.shape(logits)[-1]) >= num_classes
-      logits = tf.where(unused[None, :], tf.constant(-1e9, logits.dtype),
-                        logits)
-    return logits
+    return first_logits(logits, num_classes)
 
   def inner_update(self, weights: Weights, images: tf.Tensor,
                    labels: tf.Tensor, lr: float, first_order: bool,
@@ -181,8 +194,9 @@ class MAML(MetaLearner):
       with tf.GradientTape() as tape:
         tape.watch(weights)
         loss = tf.reduce_sum(task_cross_entropies(
-            support_labels, net.forward(weights, support_images,
-                                        normalization=self.normalization)))
+            support_labels, first_logits(net.forward(
+                weights, support_images, normalization=self.normalization),
+                self.eval_n_way)))
       grads = tape.gradient(loss, weights)
       return (i + 1, *[w - lr * g for w, g in zip(weights, grads)])
 
@@ -202,9 +216,9 @@ class MAML(MetaLearner):
     weights = self.adapt_tasks(episodes.support_images,
                                episodes.support_labels, self.eval_inner_steps,
                                self.eval_inner_lr)
-    logits = checked_logits(self.batched.forward(
+    logits = checked_logits(first_logits(self.batched.forward(
         weights, episodes.query_images, episodes.support_images,
-        self.normalization))
+        self.normalization), self.eval_n_way))
     predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
     return tf.reduce_mean(tf.cast(
         tf.equal(predictions, episodes.query_labels), tf.float32), axis=1)
@@ -255,8 +269,11 @@ class MAML(MetaLearner):
                       num_classes=None) -> tf.Tensor:
     """The evaluation procedure on one task: adapt, then query logits.
 
-    `num_classes` (N) may be below the head's size; None uses the head.
+    `num_classes` (N) may be below the head's size; None uses the
+    learner's `eval_n_way` (by default the head's size).
     """
+    if num_classes is None:
+      num_classes = self.eval_n_way
     fast = self.adapt_in_loop(support_images, support_labels,
                               self.eval_inner_steps, self.eval_inner_lr,
                               num_classes=num_classes)

@@ -167,3 +167,36 @@ def test_label_permutation_does_not_change_accuracy_beyond_noise():
   assert a.mean() > 0.5  # Learnable tasks: well above chance (1/3).
   noise = 2 * np.sqrt(a.var() / len(a) + b.var() / len(b)) + 0.02
   assert abs(a.mean() - b.mean()) < noise
+
+
+@pytest.mark.parametrize("batched", [True, False])
+def test_a_wider_head_tested_on_its_first_logits_is_the_narrow_head(batched):
+  """Meta-trained 5-way, tested 3-way (CACTUs' 20-way -> 5-way): adapting
+  and answering on the head's first 3 logits equals a 3-unit head holding
+  those columns, because the other units get no gradient and no say."""
+  wide = build_classifier(build_backbone("code", (16, 16, 1), filters=8,
+                                         seed=2), 5, seed=2)
+  narrow = build_classifier(build_backbone("code", (16, 16, 1), filters=8,
+                                           seed=7), N_WAY, seed=7)
+  for w_var, n_var in zip(wide.weights, narrow.weights):
+    value = w_var.numpy()
+    n_var.assign(value[..., :N_WAY] if value.shape != n_var.shape else value)
+  settings = dict(inner_lr=0.4, inner_steps=1, eval_inner_steps=3,
+                  batched=batched)
+  tasks = batch_of_tasks(4)
+  wide_maml = MAML(wide, eval_n_way=N_WAY, **settings)
+  narrow_maml = MAML(narrow, **settings)
+  np.testing.assert_allclose(wide_maml.evaluate(tasks),
+                             narrow_maml.evaluate(tasks), atol=1e-6)
+  logits = wide_maml.few_shot_logits(tasks.support_images[0],
+                                     tasks.support_labels[0],
+                                     tasks.query_images[0])
+  np.testing.assert_allclose(
+      logits[:, :N_WAY], narrow_maml.few_shot_logits(
+          tasks.support_images[0], tasks.support_labels[0],
+          tasks.query_images[0]), atol=1e-4)
+  assert np.all(logits.numpy()[:, N_WAY:] == -1e9)
+  # Without eval_n_way the wide head answers with all its units.
+  assert MAML(wide, **settings).few_shot_logits(
+      tasks.support_images[0], tasks.support_labels[0],
+      tasks.query_images[0]).numpy()[:, N_WAY:].max() > -1e8

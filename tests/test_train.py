@@ -590,3 +590,13 @@ def test_a_signalled_run_resumes_to_the_weights_of_an_uninterrupted_one(
                                err_msg=name)
   seconds = float((stopped_dir / "train_seconds.txt").read_text())
   assert seconds > 0
+
+
+def test_maml_meta_trained_with_more_ways_is_tested_on_its_first_logits():
+  config = dataclasses.replace(
+      config_lib.Config(), task=config_lib.TaskConfig(n_way=20),
+      eval=config_lib.EvalConfig(n_way=5)).validate()
+  assert experiment.build_learner(config).eval_n_way == 5
+  assert experiment.build_learner(config_lib.Config()).eval_n_way is None
+  with pytest.raises(config_lib.ConfigError, match="at most as many"):
+    dataclasses.replace(config, task=config_lib.TaskConfig(n_way=3)).validate()
