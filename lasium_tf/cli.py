@@ -219,7 +219,7 @@ def flagfile_cycle(argv, read=None) -> Optional[Tuple[str, ...]]:
 # The concern each setting belongs to in --help: by its config class, and
 # for the top-level ones by name (the rest are "run").
 _GROUPS = {"data": "data", "task": "tasks", "lasium": "tasks (LASIUM)",
-           "umtra": "tasks (UMTRA)",
+           "umtra": "tasks (UMTRA)", "cactus": "tasks (CACTUs)",
            "maml": "learner", "eval": "evaluation", "generative": "generator"}
 _TOP_LEVEL = {
     "learner": "learner", "backbone": "learner", "normalization": "learner",
@@ -227,7 +227,8 @@ _TOP_LEVEL = {
     "export_dir": "export", "export_epoch": "export", "init_from": "export",
     "strategy": "devices", "logical_cpus": "devices"}
 GROUP_ORDER = ("run", "data", "tasks", "tasks (LASIUM)", "tasks (UMTRA)",
-               "learner", "evaluation", "generator", "export", "devices")
+               "tasks (CACTUs)", "learner", "evaluation", "generator",
+               "export", "devices")
 
 
 def flag_groups(cls) -> Dict[str, Tuple[str, ...]]:

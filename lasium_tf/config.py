@@ -629,6 +629,38 @@ class UmtraConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class CactusConfig:
+  """CACTUs' clusters (Hsu, Levine and Finn, ICLR 2019).
+
+  Attributes:
+    encoder: a generator with an `encode` signature whose embedding of the
+      unlabeled train images is clustered (e.g. pretrained/omniglot_vae).
+    clusters: k, the clusters of each partition (CACTUs: 500).
+    partitions: P, the k-means partitions tasks are drawn from (CACTUs: 1
+      for MAML, 100 for ProtoNets); partition p >= 1 clusters the
+      embeddings scaled by a random vector.
+  """
+
+  encoder: Optional[str] = setting(
+      None, "CACTUs: a generator with an encode signature (e.g. "
+      "pretrained/omniglot_vae) whose embedding of the train images is "
+      "clustered.", flag="cactus_encoder")
+  clusters: int = setting(500, "CACTUs: k-means clusters per partition.",
+                          flag="cactus_clusters")
+  partitions: int = setting(
+      1, "CACTUs: k-means partitions tasks are drawn from (theirs: 1 for "
+      "MAML, 100 for ProtoNets).", flag="cactus_partitions")
+
+  def validate(self) -> None:
+    if not self.encoder:
+      raise ConfigError(
+          "CACTUs clusters an embedding: pass --cactus_encoder, a generator "
+          "with an encode signature (e.g. pretrained/omniglot_vae).")
+    _positive("cactus_clusters", self.clusters)
+    _positive("cactus_partitions", self.partitions)
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
   """One experiment: what to train on, how, for how long, and how to test."""
 
@@ -645,7 +677,9 @@ class Config:
   task_source: str = setting(
       "labelled", "labelled: supervised tasks from the train split; lasium: "
       "tasks from a generator (--generator); umtra: each class one random "
-      "unlabeled train image, its queries augmented copies; none: no "
+      "unlabeled train image, its queries augmented copies; cactus: "
+      "classes are k-means clusters of an encoder's embedding "
+      "(--cactus_encoder); none: no "
       "meta-training (the 'training from scratch' baseline, --mode=evaluate).",
       choices=TASK_SOURCES)
   backbone: str = setting(
@@ -672,6 +706,7 @@ class Config:
   generative: GenerativeConfig = setting(factory=GenerativeConfig)
   lasium: LasiumConfig = setting(factory=LasiumConfig)
   umtra: UmtraConfig = setting(factory=UmtraConfig)
+  cactus: CactusConfig = setting(factory=CactusConfig)
   export_dir: Optional[str] = setting(
       None, "Where --mode=export (a meta-learned backbone) or "
       "--mode=export_generator writes its SavedModel.")
@@ -748,6 +783,8 @@ class Config:
       return f"LASIUM-{self.lasium.policy.upper()}-{learner}"
     if self.task_source == "umtra":
       return f"UMTRA-{learner}"
+    if self.task_source == "cactus":
+      return f"CACTUs-{learner}"
     return f"Supervised {learner}"
 
   def validate(self) -> "Config":
@@ -911,6 +948,9 @@ class Config:
             f"UMTRA gives each class one support image (the unlabeled image "
             f"itself) and makes its queries from it: set --k_shot=1, got "
             f"{self.task.k_shot} (evaluation shots are --eval_k_shots).")
+    if self.task_source == "cactus" and self.mode in ("train",
+                                                       "train_and_evaluate"):
+      self.cactus.validate()
     if self.data.train_rotations and self.task_source != "labelled":
       raise ConfigError(
           "--train_rotations adds rotated classes to labelled meta-training "

@@ -38,7 +38,7 @@ from lasium_tf.files import atomic_write, remove_stale_temps
 
 # What a checkpoint was trained on; a resumed run must not change it.
 _RESUME_KEYS = ("task_source", "learner", "backbone", "task", "maml", "lasium",
-                "umtra", "seed")
+                "umtra", "cactus", "seed")
 _RESUME_DATA_KEYS = ("dataset", "split", "image_size", "strokes",
                      "train_rotations")
 
@@ -428,6 +428,9 @@ def result_record(config: Config, k_shot: int, outcome: Dict,
           "task_source": config.task_source,
           **({"umtra": dataclasses.asdict(config.umtra)}
              if config.task_source == "umtra" else {}),
+          **({"cactus": {**dataclasses.asdict(config.cactus),
+                         "encoder_info": generator_info}}
+             if config.task_source == "cactus" else {}),
       },
       **({"table": config.table} if config.table is not None else {}),
       **({"study": config.study} if config.study is not None else {}),
@@ -499,7 +502,7 @@ class Summary(NamedTuple):
   eval_tasks: Optional[int]
   policy: Optional[str]
   values: Dict[str, float]  # The policy's sigma2 / sigma / sigma_max / alpha.
-  augmentation: Dict[str, float]  # UMTRA's dropout and translation.
+  source_settings: Dict[str, float]  # UMTRA's augmentation, CACTUs' k, P.
   generator_kind: Optional[str]
   generator_epochs: Optional[int]
   generator_run: str  # " (JAX-trained)" and the like; "" for the default.
@@ -523,7 +526,7 @@ class Summary(NamedTuple):
     what tells two runs of one method apart in a table."""
     parts = [f"{k} {self.values[k]:g}" for k in _POLICY_VALUES
              if k in self.values]
-    parts += [f"{k} {v:g}" for k, v in sorted(self.augmentation.items())]
+    parts += [f"{k} {v:g}" for k, v in sorted(self.source_settings.items())]
     if self.query_shift:
       parts.append(f"shift {self.query_shift} ({self.shift_fill})")
     if self.train_rotations:
@@ -570,7 +573,9 @@ def summarize(record: Dict, path: str = "") -> Summary:
       trained_shot=task.get("k_shot"), eval_tasks=budget.get("eval_tasks"),
       policy=hyper.get("policy"),
       values={k: hyper[k] for k in _POLICY_VALUES if k in hyper},
-      augmentation=dict(hyper.get("umtra") or {}),
+      source_settings={**(hyper.get("umtra") or {}), **{
+          k: v for k, v in (hyper.get("cactus") or {}).items()
+          if k in ("clusters", "partitions")}},
       generator_kind=info.get("kind"), generator_epochs=info.get("epochs"),
       generator_run=_generator_run(info),
       split=hyper.get("split", data.get("split")),

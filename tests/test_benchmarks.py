@@ -60,3 +60,10 @@ def test_distributed_benchmark():
                        "--meta_batch=2", "--inner_steps=1")
   assert out["replicas"] == 2 and out["tasks_per_replica"] == 1
   assert out["ratio"] > 0 and out["one_device_steps_per_second"] > 0
+
+
+def test_kmeans_benchmark():
+  out = last_json_line("kmeans.py", "--points=300", "--dims=4",
+                       "--clusters=5")
+  assert out["tensorflow_seconds"] > 0 and out["tensorflow_inertia"] > 0
+  assert "sklearn_over_tensorflow" in out or "sklearn_seconds" not in out

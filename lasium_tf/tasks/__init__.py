@@ -26,6 +26,7 @@ SOURCES = {
     "labelled": "lasium_tf.tasks.labelled",
     "lasium": "lasium_tf.tasks.generated",
     "umtra": "lasium_tf.tasks.umtra",
+    "cactus": "lasium_tf.tasks.cactus",
 }
 
 
