@@ -83,7 +83,10 @@ def shift_fill_value(dataset: str, strokes: str, fill: str,
 
 EVAL_SPLITS = ("train", "val", "test")
 # Baselines scored beside an evaluation (`lasium_tf.baselines`).
-BASELINES = ("pixel_nn", "scratch")
+BASELINES = ("pixel_nn", "scratch", "embedding_knn", "embedding_linear",
+             "embedding_mlp", "cluster_matching")
+# The ones that need --baseline_encoder (an embedding of the images).
+EMBEDDING_BASELINES = BASELINES[2:]
 
 # Named recipes: settings by flag name, applied by the command line to every
 # flag the user did not give (an explicit flag always wins). "none" is every
@@ -393,9 +396,16 @@ class EvalConfig:
       "none, the newest is used; default 200 with --val_data_dir, else 0.")
   baselines: Optional[str] = setting(
       None, "Baselines scored on the same test tasks and recorded beside "
-      "the result (lasium_tf.baselines): comma-separated pixel_nn, scratch; "
-      "none; default: both for --dataset=folder, pixel_nn elsewhere.",
+      "the result (lasium_tf.baselines): comma-separated pixel_nn, scratch, "
+      "and with --baseline_encoder embedding_knn, embedding_linear, "
+      "embedding_mlp, cluster_matching; "
+      "none; default: pixel_nn and scratch for --dataset=folder, pixel_nn "
+      "elsewhere.",
       flag="eval_baselines")
+  encoder: Optional[str] = setting(
+      None, "The encoder (a generator with an encode signature, e.g. "
+      "pretrained/omniglot_vae) whose embedding the embedding baselines "
+      "classify.", flag="baseline_encoder")
 
   def resolved_val_tasks(self, val_data_dir: Optional[str]) -> int:
     if self.val_tasks is None:
@@ -404,7 +414,8 @@ class EvalConfig:
 
   def resolved_baselines(self, dataset: str) -> Tuple[str, ...]:
     if self.baselines is None:
-      return BASELINES if dataset == "folder" else ("pixel_nn",)
+      return (("pixel_nn", "scratch") if dataset == "folder"
+              else ("pixel_nn",))
     names = tuple(n.strip() for n in self.baselines.split(",") if n.strip())
     return () if names == ("none",) else names
 
@@ -414,6 +425,11 @@ class EvalConfig:
         raise ConfigError(
             f"--eval_baselines: {name!r} is not one of {', '.join(BASELINES)}"
             f" (or none).")
+      if name in EMBEDDING_BASELINES and not self.encoder:
+        raise ConfigError(
+            f"--eval_baselines={name} classifies an embedding: pass "
+            f"--baseline_encoder, a generator with an encode signature "
+            f"(e.g. pretrained/omniglot_vae).")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,7 +29,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from typing import Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 import numpy as np
 
@@ -514,6 +514,9 @@ class Summary(NamedTuple):
   normalization: str  # "transductive" for records from before the choice.
   seed: int  # The meta-training seed (`--seed`; 0 where not recorded).
   eval_seed: Optional[int]  # The test tasks' seed (`--eval_seed`).
+  # {name: (accuracy, ci95)} of the baselines scored on the same tasks.
+  baselines: Dict[str, Tuple[float, float]] = {}
+  baseline_encoder: Optional[str] = None
 
   @property
   def one_at_a_time(self) -> bool:
@@ -584,7 +587,11 @@ def summarize(record: Dict, path: str = "") -> Summary:
       query_shift=task.get("query_shift") or 0,
       shift_fill=task.get("shift_fill"),
       normalization=normalization_of(record),
-      seed=int(hyper.get("seed", 0)), eval_seed=hyper.get("eval_seed"))
+      seed=int(hyper.get("seed", 0)), eval_seed=hyper.get("eval_seed"),
+      baselines={name: (b["accuracy"], b["ci95"])
+                 for name, b in (record.get("baselines") or {}).items()},
+      baseline_encoder=((record.get("config") or {}).get("eval")
+                        or {}).get("encoder"))
 
 
 def load_results(results_dir) -> List[Summary]:

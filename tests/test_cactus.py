@@ -128,7 +128,7 @@ def test_an_encoder_without_encode_and_no_encoder_are_refused(monkeypatch):
   config = config_lib.Config(task_source="cactus",
                              cactus=config_lib.CactusConfig(encoder="gan"))
   with pytest.raises(config_lib.ConfigError, match="no encode signature"):
-    cactus.load_encoder(config)
+    cactus.load_encoder(config.cactus.encoder, config.data)
   with pytest.raises(config_lib.ConfigError, match="--cactus_encoder"):
     config_lib.Config(task_source="cactus").validate()
 

@@ -23,6 +23,17 @@ def test_the_networks_install_under_the_package_namespace():
   assert not generic
 
 
+def test_every_subpackage_is_installed():
+  """A subpackage missing from pyproject's list imports from a checkout
+  but not from an installed wheel."""
+  text = (REPO / "pyproject.toml").read_text()
+  listed = set(re.findall(r'"(lasium_tf[\w.]*)"', text.split(
+      "packages =")[1].split("]")[0]))
+  found = {".".join(p.parent.relative_to(REPO).parts)
+           for p in REPO.glob("lasium_tf/**/__init__.py")}
+  assert found | {"lasium_tf.models"} == listed
+
+
 def test_the_data_root_comes_from_flag_environment_or_working_directory(
     tmp_path, monkeypatch):
   monkeypatch.delenv(common.DATA_DIR_ENV, raising=False)

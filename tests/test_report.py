@@ -155,3 +155,20 @@ def test_a_seed_spread_needs_two_seeds_on_the_same_test_tasks():
   assert report.seed_spread([run(0, 80.0), run(1, 82.0, 7)]) is None
   assert report.seed_spread([run(0, 80.0), run(1, 82.0)]) == (
       "81.00 +- 1.41 (2 seeds)")
+
+
+def test_embedding_baselines_get_their_own_rows():
+  from lasium_tf import report
+  from lasium_tf.rundir import summarize
+  record = {"method": "Embedding baselines (VAE)", "k_shot": 1,
+            "accuracy": 40.0, "ci95": 1.0, "command": "python x",
+            "baselines": {"embedding_knn": {"accuracy": 55.5, "ci95": 0.7},
+                          "pixel_nn": {"accuracy": 60.0, "ci95": 0.7}},
+            "config": {"eval": {"encoder": "pretrained/omniglot_vae"}}}
+  lines = report.embedding_baselines([summarize(record)])
+  knn = next(line for line in lines if line.startswith("| 1-nearest"))
+  assert "`pretrained/omniglot_vae`" in knn and "55.50 +- 0.70" in knn
+  assert "57.46" in knn and "not run" in knn  # Paper 1-shot; no 5-shot.
+  assert not any("pixel" in line for line in lines)
+  assert report.embedding_baselines([summarize({**record, "baselines": {}})]
+                                    ) == []

@@ -227,23 +227,22 @@ def _digest(array: np.ndarray) -> str:
   return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()[:16]
 
 
-def load_encoder(config: Config):
-  """The configured encoder and what is known of it; refuses a generator
-  without an `encode` signature."""
+def load_encoder(name: str, data, flag: str = "--cactus_encoder"):
+  """The encoder `name` (a generator with an `encode` signature) for images
+  of `data` (a DataConfig), and what is known of it; refuses a generator
+  without `encode`, naming `flag`."""
   from lasium_tf import generative
   from lasium_tf.tasks.generated import match_strokes
 
-  name = config.cactus.encoder
   try:
     encoder, info = generative.load_generator(name)
   except (OSError, ValueError) as e:
-    raise ConfigError(f"--cactus_encoder={name}: {e}") from None
-  encoder, info = match_strokes(encoder, info, config.data)
+    raise ConfigError(f"{flag}={name}: {e}") from None
+  encoder, info = match_strokes(encoder, info, data)
   if not encoder.can_encode:
     raise ConfigError(
-        f"--cactus_encoder={name} has no encode signature (a GAN decodes "
-        f"only): CACTUs clusters embeddings, so give an encoder such as "
-        f"pretrained/omniglot_vae.")
+        f"{flag}={name} has no encode signature (a GAN decodes only): an "
+        f"embedding needs an encoder, such as pretrained/omniglot_vae.")
   return encoder, info
 
 
@@ -289,7 +288,7 @@ def needs_train_part(config: Config) -> bool:
 def build(config: Config, parts: Dict) -> ClusterTasks:
   from lasium_tf.tasks.umtra import unlabeled_pool
 
-  encoder, info = load_encoder(config)
+  encoder, info = load_encoder(config.cactus.encoder, config.data)
   size, fetch = unlabeled_pool(parts["train"])
   partitions, identity = partitions_for(config, encoder, info, size, fetch,
                                         verbose=True)

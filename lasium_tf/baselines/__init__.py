@@ -13,7 +13,10 @@ evaluation, and the result record carries them.
   and contrast do not count; no training at all);
 * "scratch": the learner's backbone with a fresh head, randomly initialised
   and trained on each support set alone with the evaluation's SGD steps and
-  step size: the paper's "training from scratch" row (Table 1).
+  step size: the paper's "training from scratch" row (Table 1);
+* the embedding baselines (`embedding.py`): 1-nearest neighbour, logistic
+  regression, an MLP with dropout and cluster matching on an encoder's
+  embedding (`--baseline_encoder`), CACTUs' rows of Table 1.
 """
 
 from __future__ import annotations
@@ -65,9 +68,20 @@ def scratch(config: Config, test_part, k_shot: int, verbose: bool) -> Dict:
                              config.eval, k_shot, verbose)
 
 
-BASELINES: Dict[str, Callable] = {"pixel_nn": pixel_nn, "scratch": scratch}
+from lasium_tf.baselines import embedding  # noqa: E402
+
+BASELINES: Dict[str, Callable] = {
+    "pixel_nn": pixel_nn, "scratch": scratch,
+    "embedding_knn": embedding.embedding_knn,
+    "embedding_linear": embedding.embedding_linear,
+    "embedding_mlp": embedding.embedding_mlp,
+    "cluster_matching": embedding.cluster_matching}
 NAMES = {"pixel_nn": "pixel nearest neighbour",
-         "scratch": "training from scratch"}
+         "scratch": "training from scratch",
+         "embedding_knn": "1-nearest neighbour on the embedding",
+         "embedding_linear": "logistic regression on the embedding",
+         "embedding_mlp": "MLP with dropout on the embedding",
+         "cluster_matching": "cluster matching"}
 
 
 def score(config: Config, test_part, k_shot: int,
