@@ -738,6 +738,10 @@ class Config:
   checkpoint_every: int = setting(500, "Meta-iterations between checkpoints.")
   log_every: int = setting(50, "Meta-iterations between log lines.")
   seed: int = setting(0, "Seed of weights and training tasks.")
+  seeds: Tuple[int, ...] = setting(
+      (), "Run the experiment once per meta-training seed, in turn (e.g. "
+      "0,1,2), each as --seed would; --experiment_dir (and --results_file) "
+      "must contain {seed} so each run keeps its own folder and records.")
   results_file: Optional[str] = setting(
       None, "Also write results here ({k_shot} and {seed} are replaced).")
   table: Optional[int] = setting(None, "Paper table this run reproduces.")
@@ -769,6 +773,8 @@ class Config:
     """This config with "{seed}" in `experiment_dir` and `results_file`
     replaced by `seed`, so that one flagfile run with --seed=0, 1, 2 keeps
     each seed's run and records apart (the report's seed spread)."""
+    if self.seeds:
+      return self  # Each run of the sweep fills in its own seed.
     seed = str(self.seed)
     return dataclasses.replace(
         self, experiment_dir=self.experiment_dir.replace("{seed}", seed),
@@ -806,6 +812,16 @@ class Config:
   def validate(self) -> "Config":
     """Raises ConfigError for impossible values; returns self for chaining."""
     _one_of("mode", self.mode, MODES)
+    if self.seeds:
+      if "{seed}" not in self.experiment_dir or (
+          self.results_file and "{seed}" not in self.results_file):
+        raise ConfigError(
+            "--seeds runs one experiment per seed: put {seed} in "
+            "--experiment_dir (and --results_file), e.g. "
+            "--experiment_dir=experiments/my_row_seed{seed}, so the runs "
+            "do not share a folder.")
+      if len(set(self.seeds)) != len(self.seeds):
+        raise ConfigError(f"--seeds repeats a seed: {self.seeds}.")
     _one_of("task_source", self.task_source, TASK_SOURCES)
     _one_of("learner", self.learner, LEARNERS)
     _one_of("backbone", self.backbone, BACKBONES)
@@ -882,7 +898,8 @@ class Config:
     if self.eval.inner_lr is not None:
       _positive("eval_inner_lr", self.eval.inner_lr)
     if self.results_file:
-      check_results_template(self.results_file)
+      check_results_template(self.results_file.replace("{seed}", "0")
+                             if self.seeds else self.results_file)
     if self.table is not None and self.study is not None:
       raise ConfigError("--table and --study exclude each other: a table row "
                         "is one budget, a study a series of budgets.")

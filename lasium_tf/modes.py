@@ -32,6 +32,8 @@ def run(config: Config, verbose: bool = True, strategy=None) -> Dict:
   `--strategy`) spreads meta-training and evaluation over its replicas;
   without one, a `--strategy` other than default is made here.
   """
+  if config.seeds:
+    return sweep(config, verbose, strategy)
   config = with_folder_background(with_folder_channels(config.validate()))
   if config.mode in _DISTRIBUTED:
     if strategy is None and (config.strategy != "default"
@@ -41,6 +43,25 @@ def run(config: Config, verbose: bool = True, strategy=None) -> Dict:
                                           config.logical_cpus)
     return MODES[config.mode](config, verbose, strategy)
   return MODES[config.mode](config, verbose)
+
+
+def sweep(config: Config, verbose: bool = True, strategy=None) -> Dict:
+  """`--seeds`: the experiment once per meta-training seed, in turn, each
+  in its own folder ("{seed}" in the paths); {seed: its mode's dict}.
+
+  Rerunning the sweep resumes each seed's run where it stopped, so a sweep
+  interrupted in its second seed picks up there.
+  """
+  config.validate()
+  out = {}
+  for seed in config.seeds:
+    if verbose:
+      print(f"Seed {seed} ({len(out) + 1} of {len(config.seeds)}).",
+            flush=True)
+    out[seed] = run(dataclasses.replace(config, seed=seed,
+                                        seeds=()).with_seed_in_paths(),
+                    verbose, strategy)
+  return out
 
 
 # The modes that take a tf.distribute strategy.

@@ -600,3 +600,22 @@ def test_maml_meta_trained_with_more_ways_is_tested_on_its_first_logits():
   assert experiment.build_learner(config_lib.Config()).eval_n_way is None
   with pytest.raises(config_lib.ConfigError, match="at most as many"):
     dataclasses.replace(config, task=config_lib.TaskConfig(n_way=3)).validate()
+
+
+def test_a_seed_sweep_runs_each_seed_in_its_own_folder(monkeypatch):
+  config = parse_flags("--seeds=1,2", "--mode=evaluate",
+                       "--task_source=none",
+                       "--experiment_dir=runs/x_seed{seed}",
+                       "--results_file=results/x_seed{seed}_{k_shot}.json")
+  assert config.seeds == (1, 2) and config.experiment_dir == "runs/x_seed{seed}"
+  ran = []
+  monkeypatch.setitem(modes.MODES, "evaluate",
+                      lambda c, verbose, strategy=None: ran.append(c) or {})
+  assert set(modes.run(config, verbose=False)) == {1, 2}
+  assert [(c.seed, c.seeds, c.experiment_dir, c.results_file) for c in ran] == [
+      (1, (), "runs/x_seed1", "results/x_seed1_{k_shot}.json"),
+      (2, (), "runs/x_seed2", "results/x_seed2_{k_shot}.json")]
+  with pytest.raises(config_lib.ConfigError, match="put {seed} in"):
+    dataclasses.replace(config, experiment_dir="runs/x").validate()
+  with pytest.raises(config_lib.ConfigError, match="repeats"):
+    dataclasses.replace(config, seeds=(1, 1)).validate()
