@@ -346,12 +346,6 @@ def evaluate(learner, task_source, eval_config: EvalConfig,
 
 def _check_against_data(config: Config, parts: Dict):
   name = f"the {config.data.dataset} {config.data.resolved_split} split's"
-  if "train" in parts and config.task_source == "labelled":
-    try:
-      parts["train"].check(config.task.n_way, config.task.k_shot,
-                           config.task.k_query, f"{name} train part")
-    except ValueError as e:
-      raise ConfigError(str(e)) from None
   if "val" in parts and config.selects_checkpoint:
     try:
       parts["val"].check(config.eval.n_way, config.eval.k_shots[0],

@@ -180,3 +180,16 @@ def test_umtra_end_to_end_on_a_folder_trains_resumes_and_records(tmp_path):
         config_lib.UmtraConfig(dropout=0.1))), verbose=False)
   saved = json.loads((tmp_path / "run" / "config.json").read_text())
   assert saved["task_source"] == "umtra" and saved["umtra"]["dropout"] == 0.5
+
+
+def test_labelled_tasks_refuse_a_shape_the_train_part_cannot_supply():
+  from lasium_tf.data.omniglot import ClassImages
+  from lasium_tf.tasks import labelled
+  part = ClassImages(np.zeros((4, 3, SIZE, SIZE, 1), np.float32),
+                     tuple("abcd"))
+  config = config_lib.Config(task=config_lib.TaskConfig(n_way=5))
+  with pytest.raises(config_lib.ConfigError, match="train part has only 4"):
+    labelled.build(config, {"train": part})
+  tasks_ = labelled.build(dataclasses.replace(config, task=(
+      config_lib.TaskConfig(n_way=3, k_shot=1, k_query=2))), {"train": part})
+  assert tasks_.episodes(0, 0, 2).support_images.shape == (2, 3, SIZE, SIZE, 1)

@@ -35,6 +35,16 @@ def needs_train_part(config) -> bool:
 
 
 def build(config, parts: Dict) -> LabelledTasks:
+  """Refuses a task shape the train part cannot supply, naming it."""
+  from lasium_tf.config import ConfigError
+
+  try:
+    parts["train"].check(
+        config.task.n_way, config.task.k_shot, config.task.k_query,
+        f"the {config.data.dataset} {config.data.resolved_split} split's "
+        f"train part")
+  except ValueError as e:
+    raise ConfigError(str(e)) from None
   return LabelledTasks(parts["train"], config.task.n_way, config.task.k_shot,
                        config.task.k_query, config.task.query_shift,
                        config.resolved_shift_fill)
