@@ -67,3 +67,12 @@ def test_kmeans_benchmark():
                        "--clusters=5")
   assert out["tensorflow_seconds"] > 0 and out["tensorflow_inertia"] > 0
   assert "sklearn_over_tensorflow" in out or "sklearn_seconds" not in out
+
+
+def test_lasium_iteration_benchmark():
+  out = last_json_line("lasium_iteration.py", "--generator_type=vae",
+                       "--iterations=1", "--windows=1", "--warmup=1",
+                       "--order=1")
+  assert out["vae"]["seconds_per_iteration"] > 0
+  assert out["vae"]["on_demand_seconds_per_iteration"] > 0
+  assert out["speedup"] >= 1.0 and out["seconds_per_iteration"] > 0

@@ -1,0 +1,107 @@
+"""Seconds per LASIUM meta-iteration, end to end: task sampling + meta-step.
+
+Table 1's settings (5-way, K_tr 1, K_val 5, meta-batch 4, 5 inner steps,
+inner lr 0.4, second order, RO alpha 0.4, query shift 5) with the Omniglot
+GAN (latent 128) or VAE (latent 20) at their full sizes, randomly
+initialised (the cost does not depend on the weights), and the stride-2
+backbone. In one process, from the same weights, two ways of feeding the
+meta-step its tasks:
+  * "prefetch" (today's path, `LasiumSampler.meta_batches`): a meta-batch
+    is decoded by tf.data while the previous one trains;
+  * "on demand": the loop decodes a meta-batch in a compiled function when
+    it needs one, so decoding and the meta-step each have the cores to
+    themselves.
+Each path is timed over --windows windows of --iterations iterations (after
+--warmup untimed ones); the median window counts. The last line printed is
+one JSON object: per generator `seconds_per_iteration` (today's path),
+`on_demand_seconds_per_iteration` and `speedup` (today's over the faster
+of the two); at the top level the first generator's.
+
+  python benchmarks/lasium_iteration.py --generator_type=gan,vae --iterations=20
+"""
+
+import json
+import statistics
+import sys
+import time
+
+from absl import app, flags
+
+_KINDS = flags.DEFINE_list("generator_type", ["gan", "vae"],
+                           "Generators to time (gan, vae).")
+_ITERATIONS = flags.DEFINE_integer("iterations", 10,
+                                   "Timed meta-iterations per window.")
+_WINDOWS = flags.DEFINE_integer("windows", 3, "Timed windows per path.")
+_WARMUP = flags.DEFINE_integer("warmup", 3, "Untimed iterations first.")
+_ORDER = flags.DEFINE_enum("order", "2", ["1", "2"], "MAML order.")
+
+
+def _timed(step, batches) -> float:
+  for _ in range(_WARMUP.value):
+    step(next(batches))
+  windows = []
+  for _ in range(_WINDOWS.value):
+    start = time.perf_counter()
+    for _ in range(_ITERATIONS.value):
+      step(next(batches))
+    windows.append((time.perf_counter() - start) / _ITERATIONS.value)
+  return statistics.median(windows)
+
+
+def _paths(kind: str):
+  import numpy as np
+  import tensorflow as tf
+  from lasium_tf import generative, lasium
+  from lasium_tf.config import GenerativeConfig
+  from lasium_tf.maml import MAML
+  from lasium_tf.models.backbone import build_backbone, build_classifier
+
+  model = generative.build(GenerativeConfig(kind=kind))
+  real = (np.random.default_rng(0).uniform(size=(2000, 28, 28, 1))
+          .astype(np.float32) if kind == "vae" else None)
+  sampler = lasium.LasiumSampler(
+      generative.as_generator(model), kind, "ro", lasium.TaskShape(5, 1, 5),
+      {"alpha": 0.4}, real_images=real, query_shift=5)
+
+  def learner():
+    return MAML(build_classifier(build_backbone("code", (28, 28, 1), seed=0),
+                                 5, seed=0), inner_lr=0.4, inner_steps=5,
+                first_order=_ORDER.value == "1")
+
+  def step_of(maml):
+    return lambda batch: maml.meta_step(batch)["loss"].numpy()
+
+  prefetched = _timed(step_of(learner()),
+                      iter(sampler.meta_batches(0, 4)))
+  decode = tf.function(lambda b: sampler.episodes(0, b * 4, 4))
+
+  def on_demand():
+    b = 0
+    while True:
+      yield decode(tf.constant(b, tf.int64))
+      b += 1
+  return prefetched, _timed(step_of(learner()), on_demand())
+
+
+def main(argv):
+  del argv
+  import tensorflow as tf
+  out = {"benchmark": "lasium_iteration",
+         "settings": "Table 1: 5-way, K_tr 1, K_val 5, meta-batch 4, 5 inner "
+                     "steps, RO alpha 0.4, query shift 5",
+         "maml_order": int(_ORDER.value),
+         "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU"}
+  for kind in _KINDS.value:
+    today, on_demand = _paths(kind)
+    out[kind] = {"seconds_per_iteration": round(today, 4),
+                 "on_demand_seconds_per_iteration": round(on_demand, 4),
+                 "speedup": round(today / min(today, on_demand), 3)}
+  first = out[_KINDS.value[0]]
+  out["seconds_per_iteration"] = first["seconds_per_iteration"]
+  out["speedup"] = first["speedup"]
+  print(json.dumps(out), flush=True)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(app.run(main))
