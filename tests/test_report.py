@@ -172,3 +172,18 @@ def test_embedding_baselines_get_their_own_rows():
   assert not any("pixel" in line for line in lines)
   assert report.embedding_baselines([summarize({**record, "baselines": {}})]
                                     ) == []
+
+
+def test_table1_runs_of_methods_not_in_the_paper_get_rows_of_their_own():
+  from lasium_tf import report
+  from lasium_tf.rundir import summarize
+  records = [summarize({"method": "UMTRA-ProtoNets", "k_shot": k,
+                        "accuracy": a, "ci95": 0.5, "table": 1,
+                        "command": "python u"}) for k, a in ((1, 80.0),
+                                                            (5, 93.0))]
+  lines = report.table1_extra(records)
+  row, = [line for line in lines if line.startswith("| UMTRA-ProtoNets")]
+  assert "80.00 +- 0.50" in row and "93.00 +- 0.50" in row
+  assert report.table1_extra([summarize({
+      "method": "UMTRA-MAML", "k_shot": 1, "accuracy": 1.0, "ci95": 0.1,
+      "table": 1})]) == []
