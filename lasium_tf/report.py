@@ -199,7 +199,8 @@ def table1(records) -> List[str]:
             f"{_command(ran)} |")
   lines += ["", "Not run here:"] + [f"- {row}: {why}."
                                     for row, why in TABLE1_NOT_RUN.items()]
-  return lines + [""] + table1_extra(records)
+  extra = table1_extra(records)
+  return lines + ([""] + extra[:-1] if extra else [])
 
 
 def table1_extra(records) -> List[str]:
