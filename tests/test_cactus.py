@@ -10,6 +10,7 @@ from lasium_tf import config as config_lib
 from lasium_tf import generative, modes
 from lasium_tf.data import shapes
 from lasium_tf.tasks import cactus
+from test_folder import folder_config
 
 
 def blobs(centers, per_blob=40, scale=0.05, seed=0):
@@ -138,19 +139,13 @@ def test_cactus_end_to_end_on_a_folder_with_a_vae(tmp_path, monkeypatch):
   monkeypatch.setattr(generative, "load_generator", lambda name: (
       generative.as_generator(vae), {"kind": "vae", "epochs": 0}))
   dirs = shapes.write_shapes(tmp_path / "shapes", per_class=6)
-  config = config_lib.Config(
-      experiment_dir=str(tmp_path / "run"), task_source="cactus",
-      data=config_lib.DataConfig(dataset="folder",
-                                 data_dir=str(dirs["data_dir"]),
-                                 eval_data_dir=str(dirs["eval_data_dir"])),
+  config = folder_config(
+      tmp_path, dirs, task_source="cactus",
       task=config_lib.TaskConfig(n_way=3, k_shot=1, k_query=1),
       cactus=config_lib.CactusConfig(encoder="vae", clusters=5),
-      maml=config_lib.MAMLConfig(inner_steps=1, first_order=True,
-                                 meta_batch_size=2),
       eval=config_lib.EvalConfig(n_way=3, k_shots=(1,), k_query=2,
                                  num_tasks=2, inner_steps=1,
-                                 tasks_per_call=2, baselines="none"),
-      iterations=2, checkpoint_every=2, log_every=1)
+                                 tasks_per_call=2, baselines="none"))
   config = modes.with_folder_background(modes.with_folder_channels(config))
   out = modes.run(config, verbose=False)
   record = out["results"][1]

@@ -12,6 +12,7 @@ from lasium_tf import augment, modes, tasks
 from lasium_tf import config as config_lib
 from lasium_tf.data import folder, shapes
 from lasium_tf.tasks.umtra import UmtraTasks, unlabeled_pool
+from test_folder import folder_config
 
 SIZE = 28
 
@@ -152,18 +153,11 @@ def test_umtra_settings_that_cannot_work_are_refused(change, match):
 
 def test_umtra_end_to_end_on_a_folder_trains_resumes_and_records(tmp_path):
   dirs = shapes.write_shapes(tmp_path / "shapes", per_class=4)
-  config = config_lib.Config(
-      experiment_dir=str(tmp_path / "run"), task_source="umtra",
-      data=config_lib.DataConfig(dataset="folder",
-                                 data_dir=str(dirs["data_dir"]),
-                                 eval_data_dir=str(dirs["eval_data_dir"])),
-      task=config_lib.TaskConfig(n_way=5, k_shot=1, k_query=2),
-      maml=config_lib.MAMLConfig(inner_steps=1, first_order=True,
-                                 meta_batch_size=2),
-      eval=config_lib.EvalConfig(k_shots=(1,), k_query=2, num_tasks=2,
-                                 inner_steps=1, tasks_per_call=2,
-                                 baselines="none"),
-      iterations=2, checkpoint_every=2, log_every=1)
+  config = folder_config(tmp_path, dirs, task_source="umtra",
+                         eval=config_lib.EvalConfig(
+                             k_shots=(1,), k_query=2, num_tasks=2,
+                             inner_steps=1, tasks_per_call=2,
+                             baselines="none"))
   config = modes.with_folder_background(modes.with_folder_channels(config))
   out = modes.run(config, verbose=False)
   assert out["meta_iterations"] == 2
