@@ -28,7 +28,6 @@ from __future__ import annotations
 
 from typing import Dict
 
-import numpy as np
 import tensorflow as tf
 
 from lasium_tf.config import Config
@@ -196,11 +195,8 @@ def _train_centers(config: Config, encoder) -> tf.Tensor:
     size, fetch = unlabeled_pool(
         load_parts(config.data, ["train"], verbose=False)["train"])
     points = cactus.embed(encoder, size, fetch)
-    clusters = cactus.kmeans(points, min(_CLUSTERS, size), [config.seed, 7])
-    _CENTERS[key] = tf.constant(np.stack([
-        points[clusters == c].mean(0) if (clusters == c).any()
-        else np.full(points.shape[1], np.inf, np.float32)
-        for c in range(int(clusters.max()) + 1)]), tf.float32)
+    _CENTERS[key] = cactus.kmeans_centers(points, min(_CLUSTERS, size),
+                                          [config.seed, 7])
   return _CENTERS[key]
 
 

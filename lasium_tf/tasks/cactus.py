@@ -97,14 +97,23 @@ def lloyd(points: tf.Tensor, centers: tf.Tensor,
   return assignments, centers
 
 
+def _kmeans(points: np.ndarray, k: int, seed, max_iterations: int):
+  points = tf.constant(points, tf.float32)
+  centers = kmeans_plus_plus(points, tf.constant(k),
+                             tf.constant(seed, tf.int64))
+  return lloyd(points, centers, tf.constant(max_iterations))
+
+
 def kmeans(points: np.ndarray, k: int, seed, max_iterations: int = 300
            ) -> np.ndarray:
   """Cluster of each point [n] int32, from k-means++ and Lloyd."""
-  points = tf.constant(points, tf.float32)
-  seed = tf.constant(seed, tf.int64)
-  centers = kmeans_plus_plus(points, tf.constant(k), seed)
-  assignments, _ = lloyd(points, centers, tf.constant(max_iterations))
-  return assignments.numpy()
+  return _kmeans(points, k, seed, max_iterations)[0].numpy()
+
+
+def kmeans_centers(points: np.ndarray, k: int, seed,
+                   max_iterations: int = 300) -> tf.Tensor:
+  """The k centers [k, d] that `kmeans` converges to."""
+  return _kmeans(points, k, seed, max_iterations)[1]
 
 
 def make_partitions(embeddings: np.ndarray, k: int, count: int, seed: int,
