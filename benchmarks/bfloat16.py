@@ -16,6 +16,8 @@ import sys
 
 from absl import app, flags
 
+import lasium_tf  # noqa: F401  (before TensorFlow: its oneDNN setting)
+
 from timing import median_seconds
 
 _REPEATS = flags.DEFINE_integer("repeats", 20, "Timed calls per measurement.")

@@ -18,6 +18,8 @@ import sys
 
 from absl import app, flags
 
+import lasium_tf  # noqa: F401  (before TensorFlow: its oneDNN setting)
+
 from timing import median_seconds
 
 _REPLICAS = flags.DEFINE_integer("replicas", 2, "Replicas (logical CPUs "

@@ -20,6 +20,8 @@ import time
 
 from absl import app, flags
 
+import lasium_tf  # noqa: F401  (before TensorFlow: its oneDNN setting)
+
 _TASKS = flags.DEFINE_integer("tasks", 100, "Tasks to evaluate per path.")
 _K_SHOT = flags.DEFINE_integer("k_shot", 1, "Support images per class.")
 _PER_CALL = flags.DEFINE_integer("tasks_per_call", 50,
@@ -74,6 +76,9 @@ def main(argv):
       "adaptation_steps": _STEPS.value,
       "tasks_per_call": _PER_CALL.value,
       "tasks_in_parallel": _PARALLEL.value,
+      # False: TensorFlow was loaded without oneDNN and "batched" is the
+      # per-task fallback (see lasium_tf/__init__.py).
+      "stacked_path": maml.batched is not None,
       "one_at_a_time_seconds_per_task": single_seconds / _TASKS.value,
       "map_fn_seconds_per_task": mapped_seconds / _TASKS.value,
       "batched_seconds_per_task": stacked_seconds / _TASKS.value,

@@ -19,6 +19,8 @@ import time
 
 from absl import app, flags
 
+import lasium_tf  # noqa: F401  (before TensorFlow: its oneDNN setting)
+
 _POINTS = flags.DEFINE_integer("points", 24000, "Points to cluster.")
 _DIMS = flags.DEFINE_integer("dims", 256, "Their dimension.")
 _CLUSTERS = flags.DEFINE_integer("clusters", 500, "k.")

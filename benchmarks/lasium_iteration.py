@@ -27,6 +27,8 @@ import time
 
 from absl import app, flags
 
+import lasium_tf  # noqa: F401  (before TensorFlow: its oneDNN setting)
+
 _KINDS = flags.DEFINE_list("generator_type", ["gan", "vae"],
                            "Generators to time (gan, vae).")
 _ITERATIONS = flags.DEFINE_integer("iterations", 10,

@@ -19,6 +19,8 @@ import time
 
 from absl import app, flags
 
+import lasium_tf  # noqa: F401  (before TensorFlow: its oneDNN setting)
+
 _ORDER = flags.DEFINE_enum("order", "2", ["1", "2"], "MAML order.")
 _STEPS = flags.DEFINE_integer("steps", 20, "Timed steps after compilation.")
 _BACKBONE = flags.DEFINE_enum("backbone", "code", ["code", "paper"],
@@ -58,8 +60,10 @@ def main(argv):
       start = time.perf_counter()
       maml.meta_step(episodes)["loss"].numpy()
       times.append(time.perf_counter() - start)
+    stacked.append(maml.batched is not None)
     return statistics.median(times), compile_seconds, first
 
+  stacked = []
   step, compile_seconds, loss = timed(True)
   reference_step, reference_compile, reference_loss = timed(False)
   print(json.dumps({
@@ -69,6 +73,9 @@ def main(argv):
       "config": {"n_way": n_way, "k_shot": k_shot, "k_query": k_query,
                  "meta_batch_size": meta_batch, "inner_steps": 5},
       "steps": _STEPS.value,
+      # False: TensorFlow was loaded without oneDNN and the default path is
+      # the per-task fallback (see lasium_tf/__init__.py).
+      "stacked_path": stacked[0],
       "seconds_per_step": step,
       "compile_seconds": compile_seconds,
       "per_task_seconds_per_step": reference_step,

@@ -20,6 +20,8 @@ import time
 
 from absl import app, flags
 
+import lasium_tf  # noqa: F401  (before TensorFlow: its oneDNN setting)
+
 _KIND = flags.DEFINE_enum("generator_type", "gan", ["gan", "vae"],
                           "Generator to sample with.")
 _POLICY = flags.DEFINE_enum("policy", "ro", ["n", "ro", "oc"], "Policy.")

@@ -37,6 +37,7 @@ from typing import Callable, Dict, Optional
 
 import tensorflow as tf
 
+from lasium_tf import learner as learner_lib
 from lasium_tf.config import ConfigError
 from lasium_tf.episodes import Episode
 
@@ -163,8 +164,8 @@ class DistributedLearner:
     self.learner = learner
     self.strategy = strategy
     self.make_tasks = make_tasks
-    self.meta_step = tf.function(self._meta_step)
-    self._evaluate_replicas = tf.function(self._evaluate_step)
+    self.meta_step = learner_lib.compiled(self._meta_step)
+    self._evaluate_replicas = learner_lib.compiled(self._evaluate_step)
 
   def _replica_gradients(self, batch):
     episodes = batch if self.make_tasks is None else self.make_tasks(batch)

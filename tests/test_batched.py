@@ -131,3 +131,21 @@ def test_meta_gradients_of_the_stacked_meta_batch_equal_per_task(first_order):
                     first_order=True).meta_gradients(tasks)
     assert any(not np.allclose(g.numpy(), f.numpy(), atol=1e-4)
                for g, f in zip(grads, first))
+
+
+def test_a_tensorflow_without_grouped_gradients_is_named_with_its_fix(
+    monkeypatch):
+  """Where TensorFlow was loaded before lasium_tf (oneDNN off) MAML falls
+  back to the per-task path, and says so rather than silently running
+  slower."""
+  def refuse(*args, **kwargs):
+    raise tf.errors.UnimplementedError(None, None, "grouped filter")
+  batched.grouped_gradients_work.cache_clear()
+  monkeypatch.setattr(tf.nn, "conv2d", refuse)
+  try:
+    with pytest.warns(UserWarning, match="Import lasium_tf before tensorflow"):
+      assert batched.grouped_gradients_work() is False
+  finally:
+    monkeypatch.undo()
+    batched.grouped_gradients_work.cache_clear()
+  assert batched.grouped_gradients_work() is True

@@ -30,12 +30,14 @@ def test_meta_step_benchmark():
   assert out["order"] == 1 and out["steps"] == 2
   assert out["seconds_per_step"] > 0 and out["per_task_seconds_per_step"] > 0
   assert out["same_first_loss"] is True
+  assert out["stacked_path"] is True  # Not the per-task fallback.
 
 
 def test_evaluation_benchmark():
   out = last_json_line("evaluation.py", "--tasks=4", "--tasks_per_call=2",
                        "--steps=2")
   assert out["same_accuracies"] is True
+  assert out["stacked_path"] is True
   assert out["batched_max_accuracy_difference"] <= 0.1
   assert out["speedup"] > 0 and out["speedup_over_map_fn"] > 0
   assert out["seconds_per_1000_tasks"] > 0
