@@ -36,6 +36,9 @@ _ITERATIONS = flags.DEFINE_integer("iterations", 10,
 _WINDOWS = flags.DEFINE_integer("windows", 3, "Timed windows per path.")
 _WARMUP = flags.DEFINE_integer("warmup", 3, "Untimed iterations first.")
 _ORDER = flags.DEFINE_enum("order", "2", ["1", "2"], "MAML order.")
+_INNER = flags.DEFINE_integer(
+    "inner_steps", 5, "MAML inner steps (the paper's 5; fewer only to "
+    "smoke-test the script).")
 
 
 def _timed(step, batches) -> float:
@@ -67,7 +70,8 @@ def _paths(kind: str):
 
   def learner():
     return MAML(build_classifier(build_backbone("code", (28, 28, 1), seed=0),
-                                 5, seed=0), inner_lr=0.4, inner_steps=5,
+                                 5, seed=0),
+                inner_lr=0.4, inner_steps=_INNER.value,
                 first_order=_ORDER.value == "1")
 
   def step_of(maml):
@@ -91,7 +95,7 @@ def main(argv):
   out = {"benchmark": "lasium_iteration",
          "settings": "Table 1: 5-way, K_tr 1, K_val 5, meta-batch 4, 5 inner "
                      "steps, RO alpha 0.4, query shift 5",
-         "maml_order": int(_ORDER.value),
+         "maml_order": int(_ORDER.value), "inner_steps": _INNER.value,
          "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU"}
   for kind in _KINDS.value:
     today, on_demand = _paths(kind)

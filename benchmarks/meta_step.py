@@ -23,6 +23,9 @@ import lasium_tf  # noqa: F401  (before TensorFlow: its oneDNN setting)
 
 _ORDER = flags.DEFINE_enum("order", "2", ["1", "2"], "MAML order.")
 _STEPS = flags.DEFINE_integer("steps", 20, "Timed steps after compilation.")
+_INNER = flags.DEFINE_integer(
+    "inner_steps", 5, "MAML inner steps (the paper's 5; fewer only to "
+    "smoke-test the script).")
 _BACKBONE = flags.DEFINE_enum("backbone", "code", ["code", "paper"],
                               "Backbone variant.")
 
@@ -50,7 +53,7 @@ def main(argv):
   def timed(batched):
     for w, value in zip(model.weights, initial):
       w.assign(value)
-    maml = MAML(model, inner_lr=0.4, inner_steps=5,
+    maml = MAML(model, inner_lr=0.4, inner_steps=_INNER.value,
                 first_order=_ORDER.value == "1", batched=batched)
     start = time.perf_counter()
     first = float(maml.meta_step(episodes)["loss"])
@@ -71,7 +74,7 @@ def main(argv):
       "order": int(_ORDER.value),
       "backbone": _BACKBONE.value,
       "config": {"n_way": n_way, "k_shot": k_shot, "k_query": k_query,
-                 "meta_batch_size": meta_batch, "inner_steps": 5},
+                 "meta_batch_size": meta_batch, "inner_steps": _INNER.value},
       "steps": _STEPS.value,
       # False: TensorFlow was loaded without oneDNN and the default path is
       # the per-task fallback (see lasium_tf/__init__.py).

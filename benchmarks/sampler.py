@@ -27,6 +27,9 @@ _KIND = flags.DEFINE_enum("generator_type", "gan", ["gan", "vae"],
 _POLICY = flags.DEFINE_enum("policy", "ro", ["n", "ro", "oc"], "Policy.")
 _BATCHES = flags.DEFINE_integer("batches", 10, "Timed meta-batches.")
 _ORDER = flags.DEFINE_enum("order", "2", ["1", "2"], "MAML order.")
+_INNER = flags.DEFINE_integer(
+    "inner_steps", 5, "MAML inner steps (the paper's 5; fewer only to "
+    "smoke-test the script).")
 
 
 def main(argv):
@@ -55,7 +58,7 @@ def main(argv):
     sample_times.append(time.perf_counter() - start)
 
   maml = MAML(build_classifier(build_backbone("code", (28, 28, 1)), 5),
-              first_order=_ORDER.value == "1")
+              first_order=_ORDER.value == "1", inner_steps=_INNER.value)
   batch = next(stream)
   maml.meta_step(batch)["loss"].numpy()  # Compile.
   step_times = []
@@ -72,7 +75,7 @@ def main(argv):
       "meta_batch_size": meta_batch, "task": "5-way, K_tr 1, K_val 5",
       "sampler_tasks_per_second": sampled,
       "meta_step_tasks_per_second": consumed,
-      "maml_order": int(_ORDER.value),
+      "maml_order": int(_ORDER.value), "inner_steps": _INNER.value,
       "sampler_over_consumption": sampled / consumed,
       "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU",
   }))

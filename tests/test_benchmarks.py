@@ -26,8 +26,10 @@ def last_json_line(script, *args):
 
 
 def test_meta_step_benchmark():
-  out = last_json_line("meta_step.py", "--order=1", "--steps=2")
+  out = last_json_line("meta_step.py", "--order=1", "--steps=2",
+                       "--inner_steps=1")
   assert out["order"] == 1 and out["steps"] == 2
+  assert out["config"]["inner_steps"] == 1
   assert out["seconds_per_step"] > 0 and out["per_task_seconds_per_step"] > 0
   assert out["same_first_loss"] is True
   assert out["stacked_path"] is True  # Not the per-task fallback.
@@ -45,7 +47,7 @@ def test_evaluation_benchmark():
 
 def test_sampler_benchmark():
   out = last_json_line("sampler.py", "--generator_type=vae", "--batches=2",
-                       "--order=1")
+                       "--order=1", "--inner_steps=1")
   assert out["sampler_tasks_per_second"] > 0
   assert out["sampler_over_consumption"] > 0
 
@@ -74,7 +76,7 @@ def test_kmeans_benchmark():
 def test_lasium_iteration_benchmark():
   out = last_json_line("lasium_iteration.py", "--generator_type=vae",
                        "--iterations=1", "--windows=1", "--warmup=1",
-                       "--order=1")
+                       "--order=1", "--inner_steps=1")
   assert out["vae"]["seconds_per_iteration"] > 0
   assert out["vae"]["on_demand_seconds_per_iteration"] > 0
   assert out["speedup"] >= 1.0 and out["seconds_per_iteration"] > 0
