@@ -118,10 +118,7 @@ def supervised(folder, iterations, data_dir, *extra):
           f"--iterations={iterations}", "--meta_batch_size=4",
           "--inner_steps=1", "--eval_k_shots=1", "--eval_tasks=8",
           "--eval_tasks_per_call=4", "--eval_inner_steps=2", "--log_every=1",
-          "--checkpoint_every=2", "--method=Supervised MAML (test)",
-          # Second-order steps are distributed_check's; these runs test
-          # where the steps run and resume, not their order.
-          "--first_order", *extra]
+          "--checkpoint_every=2", "--method=Supervised MAML (test)", *extra]
 
 
 def weights(folder):
