@@ -143,4 +143,6 @@ def compile_step(fn: Callable) -> Callable:
     import jax
     return jax.jit(fn)
   import tensorflow as tf
+  from lasium_tf import learner
+  learner.apply_graph_optimizer_setting()
   return tf.function(fn, reduce_retracing=True)

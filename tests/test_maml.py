@@ -200,3 +200,11 @@ def test_a_wider_head_tested_on_its_first_logits_is_the_narrow_head(batched):
   assert MAML(wide, **settings).few_shot_logits(
       tasks.support_images[0], tasks.support_labels[0],
       tasks.query_images[0]).numpy()[:, N_WAY:].max() > -1e8
+
+
+def test_the_graph_optimizer_setting_turns_grappler_off(monkeypatch):
+  from lasium_tf import learner
+  monkeypatch.setenv(learner.GRAPH_OPTIMIZER_ENV, "off")
+  learner.apply_graph_optimizer_setting()
+  assert tf.config.optimizer.get_experimental_options()[
+      "disable_meta_optimizer"] is True
