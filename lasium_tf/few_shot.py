@@ -53,6 +53,23 @@ def _card(path: str) -> Dict:
     return json.load(f)
 
 
+_LOADED: Dict = {}
+
+
+def _load(model_dir: str):
+  """The SavedModel at `model_dir`, loaded once per process while its files
+  stay as they are: a notebook classifying image after image with one model
+  pays for loading it (1-3 s) once, and a re-export is loaded anew."""
+  import tensorflow as tf
+
+  pb = os.path.join(model_dir, "saved_model.pb")
+  key = (os.path.realpath(model_dir), os.stat(pb).st_mtime_ns)
+  if key not in _LOADED:
+    _LOADED.clear()  # Keep one model: a process going through many holds few.
+    _LOADED[key] = tf.saved_model.load(model_dir)
+  return _LOADED[key]
+
+
 def classify(model_dir: str, support_dir: str, queries: Sequence[str],
              skip_bad: bool = False) -> Dict:
   """{"classes": names, "predictions": [{query, prediction, probabilities}]}."""
@@ -65,7 +82,7 @@ def classify(model_dir: str, support_dir: str, queries: Sequence[str],
                                                       "saved_model.pb")):
     raise FewShotError(f"--model={model_dir} is not a SavedModel folder; "
                        f"give the folder --mode=export wrote.")
-  model = tf.saved_model.load(model_dir)
+  model = _load(model_dir)
   size, _, channels = _input_shape(model)
   card = _card(model_dir)
   if not hasattr(model, "input_shape"):  # Exported before --normalization.

@@ -190,10 +190,13 @@ def test_two_workers_on_localhost_take_the_single_worker_step(real_omniglot,
     np.testing.assert_allclose(a[name], b[name], atol=1e-5, err_msg=name)
   commands = (multi / "commands.jsonl").read_text().splitlines()
   assert len(commands) == 1  # The chief's; the other worker wrote elsewhere.
-  # Evaluation's tasks shared between the workers: the same accuracy.
+  # Evaluation's tasks shared between the workers: the same accuracy, up
+  # to one query of the 8 x 75 flipping on a near-tie (each worker adapts
+  # its tasks in a stacked batch of another size, so sums round in another
+  # order; a task missed or counted twice would move it by whole tasks).
   one, two = (json.loads((f / "results_1shot.json").read_text())
               for f in (single, multi))
-  assert (one["accuracy"], one["ci95"]) == (two["accuracy"], two["ci95"])
+  assert abs(one["accuracy"] - two["accuracy"]) <= 100 / (8 * 75) + 1e-6
   assert two["budget"]["replicas"] == 2 and two["num_tasks"] == 8
 
 
@@ -276,7 +279,10 @@ def test_generator_training_under_mirrored_resumes_on_one_device(tmp_path):
 @pytest.mark.integration
 def test_lasium_replicas_decode_their_own_tasks_on_their_own_devices():
   """The stream hands replica r the indices 2r, 2r + 1 of meta-batch 0;
-  it decodes them on its device, and the step equals one device's."""
+  it decodes them on its device, and the step equals one device's within
+  5e-5 (a step moves weights by up to Adam's lr, 1e-3; replicas sum the
+  gradients in another order, and Adam's first step turns that rounding
+  on near-zero gradients into up to ~3e-5, as in the generator check)."""
   result = subprocess.run(
       [sys.executable, str(REPO / "tests" / "distributed_lasium_check.py")],
       env=env(), capture_output=True, text=True, timeout=600)
@@ -285,4 +291,4 @@ def test_lasium_replicas_decode_their_own_tasks_on_their_own_devices():
   assert out["indices"] == [[0, 1], [2, 3]]
   assert [d.rsplit(":", 1)[-1] for d in out["devices"]] == ["0", "1"]
   assert all("CPU" in d for d in out["devices"])
-  assert out["max_diff"] < 1e-5
+  assert out["max_diff"] < 5e-5

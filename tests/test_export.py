@@ -204,3 +204,17 @@ def test_few_shot_signature_names_what_is_wrong_with_its_inputs(
   else:
     assert said["head"] == "ACCEPTED"  # Prototypes take any N.
   assert said["good"] == "(3, 3)"
+
+
+def test_few_shot_loads_a_model_once_until_its_files_change(tmp_path,
+                                                            monkeypatch):
+  from lasium_tf import few_shot
+  (tmp_path / "saved_model.pb").write_bytes(b"x")
+  loads = []
+  monkeypatch.setattr(tf.saved_model, "load",
+                      lambda path: loads.append(path) or object())
+  monkeypatch.setattr(few_shot, "_LOADED", {})
+  first = few_shot._load(str(tmp_path))
+  assert few_shot._load(str(tmp_path)) is first and len(loads) == 1
+  os.utime(tmp_path / "saved_model.pb", ns=(1, 1))  # A re-export.
+  assert few_shot._load(str(tmp_path)) is not first and len(loads) == 2
