@@ -208,6 +208,8 @@ def test_few_shot_signature_names_what_is_wrong_with_its_inputs(
 
 def test_few_shot_loads_a_model_once_until_its_files_change(tmp_path,
                                                             monkeypatch):
+  import tensorflow as tf
+
   from lasium_tf import few_shot
   (tmp_path / "saved_model.pb").write_bytes(b"x")
   loads = []
