@@ -107,7 +107,9 @@ RECIPES = {
         "query_shift": 5, "shift_fill": "background",
     },
 }
-GENERATOR_KINDS = ("gan", "vae")
+# ACAI (an adversarially regularised autoencoder) serves as an encoder for
+# CACTUs and the embedding baselines; it has no prior to draw anchors from.
+GENERATOR_KINDS = ("gan", "vae", "acai")
 # The generator's adversarial loss: one cross-entropy per latent batch, summed
 # (ours), or one cross-entropy on the two batches' summed logits (authors').
 GAN_GENERATOR_LOSSES = ("per_batch", "summed_logits")
@@ -439,13 +441,14 @@ class GenerativeConfig:
   kind: str = setting("gan", "Generative model to train.",
                       flag="generator_type", choices=GENERATOR_KINDS)
   latent_dim: Optional[int] = setting(
-      None, "Latent size (default 128 GAN, 20 VAE).")
+      None, "Latent size (default 128 GAN, 20 VAE; ACAI's is 256).")
   epochs: int = setting(500, "Generator training epochs.",
                         flag="generator_epochs")
   batch_size: int = setting(128, "Generator training batch size.",
                             flag="generator_batch_size")
   learning_rate: Optional[float] = setting(
-      None, "Adam lr (default 3e-4 GAN, 1e-3 VAE).", flag="generator_lr")
+      None, "Adam lr (default 3e-4 GAN, 1e-3 VAE, 1e-4 ACAI).",
+      flag="generator_lr")
   # Keras' default beta_1, as the authors' GAN.
   adam_beta1: float = setting(0.9, "Adam beta_1 of the GAN's two optimizers.",
                               flag="generator_beta1")
@@ -484,14 +487,14 @@ class GenerativeConfig:
   def resolved_latent_dim(self) -> int:
     if self.latent_dim:
       return self.latent_dim
-    return 128 if self.kind == "gan" else 20
+    return {"gan": 128, "acai": 256}.get(self.kind, 20)
 
   @property
   def resolved_learning_rate(self) -> float:
     """Adam's rate: the authors' 3e-4 for the GAN, 1e-3 for the VAE."""
     if self.learning_rate is not None:
       return self.learning_rate
-    return 3e-4 if self.kind == "gan" else 1e-3
+    return {"gan": 3e-4, "acai": 1e-4}.get(self.kind, 1e-3)
 
   def validate(self) -> None:
     _one_of("generator_type", self.kind, GENERATOR_KINDS)
@@ -507,6 +510,10 @@ class GenerativeConfig:
       _positive("generator_max_seconds", self.max_seconds)
     if self.latent_dim is not None:
       _positive("latent_dim", self.latent_dim)
+      if self.kind == "acai" and self.latent_dim != 256:
+        raise ConfigError(
+            f"--latent_dim={self.latent_dim}: ACAI's Omniglot code is "
+            f"4x4x16 = 256-d; drop --latent_dim.")
     if self.learning_rate is not None:
       _positive("generator_lr", self.learning_rate)
     if not 0 <= self.adam_beta1 < 1:

@@ -49,12 +49,14 @@ from lasium_tf import backends, gan_objective
 from lasium_tf.config import (GENERATOR_KINDS, ConfigError, DivergedError,
                               GenerativeConfig, white_strokes)
 from lasium_tf.files import atomic_write
-from lasium_tf.models import omniglot_gan, omniglot_vae
+from lasium_tf.models import omniglot_acai, omniglot_gan, omniglot_vae
 from lasium_tf.progress import Progress
 from lasium_tf.rundir import RunDir
 from lasium_tf.stopping import StopSignals, Stopped
 
 State = Dict[str, list]  # Variable values by group name (`_Model.groups`).
+# Kinds with an encoder: their SavedModels carry an `encode` signature.
+ENCODING_KINDS = ("vae", "acai")
 
 
 class _Model:
@@ -94,6 +96,11 @@ class _Model:
     """A network's forward pass on `params`: (outputs, new fixed values)."""
     return self.networks[name].stateless_call(
         params, state[f"{name}.fixed"], *inputs, training=True)
+
+  def grid_images(self, fixed_z, fixed_images):
+    """What a training run's sample grids show: decoded prior samples."""
+    del fixed_images
+    return self.decode(fixed_z)
 
   def train_step(self, images, draws: Optional[Dict] = None,
                  rng: Optional[np.random.Generator] = None) -> Dict:
@@ -258,6 +265,123 @@ class VAE(_Model):
     return state, {"loss": value, "reconstruction": reconstruction, "kl": kl}
 
 
+class ACAI(_Model):
+  """ACAI: an autoencoder whose decoded interpolations a critic regularises.
+
+  Berthelot, Raffel, Roy and Goodfellow, "Understanding and Improving
+  Interpolation in Autoencoders via an Adversarial Regularizer", ICLR 2019;
+  the networks of `models.omniglot_acai` (a 256-d code). Each step mixes
+  every image's code with the next one's in the (shuffled) batch, z =
+  a z1 + (1 - a) z2 with a ~ U(0, 1/2), and decodes the mix. The critic
+  learns to answer a for a decoded mix and 0 for
+  `gamma x + (1 - gamma) x_hat` (an image blended with its reconstruction,
+  which keeps its job from being trivial); the autoencoder minimises its
+  reconstruction error plus `adversarial_weight` times the critic's answer
+  squared on its mixes, so that mixes look like images. Their Omniglot
+  settings: weight 0.5, gamma 0.2. Losses are in ACAI's [-1, 1] image
+  range.
+
+  `encode` gives the codes CACTUs clusters (`--cactus_encoder`) and the
+  embedding baselines classify (`--baseline_encoder`); with no prior to
+  draw anchors from, it is not a LASIUM generator.
+  """
+
+  def __init__(self, learning_rate: float = 1e-4, seed: int = 0,
+               image_size: int = 28, channels: int = 1,
+               adversarial_weight: float = 0.5, gamma: float = 0.2):
+    self.latent_dim = omniglot_acai.LATENT_DIM
+    self.encoder = omniglot_acai.build_encoder(image_size, channels,
+                                               seed=3 * seed)
+    self.decoder = omniglot_acai.build_decoder(image_size, channels,
+                                               seed=3 * seed + 1)
+    self.critic = omniglot_acai.build_critic(image_size, channels,
+                                             seed=3 * seed + 2)
+    self.networks = {"encoder": self.encoder, "decoder": self.decoder,
+                     "critic": self.critic}
+    # What tasks and exports decode with: the decoder clipped to [0, 1]
+    # (trained unclipped, so that no pixel loses its gradient).
+    self.generator = omniglot_acai.clipped(self.decoder)
+    self.optimizer = keras.optimizers.Adam(learning_rate)
+    self.optimizer.build(self.encoder.trainable_variables
+                         + self.decoder.trainable_variables)
+    self.critic_optimizer = keras.optimizers.Adam(learning_rate)
+    self.critic_optimizer.build(self.critic.trainable_variables)
+    self.optimizers = {"optimizer": self.optimizer,
+                       "critic_optimizer": self.critic_optimizer}
+    self.adversarial_weight = adversarial_weight
+    self.gamma = gamma
+
+  def encode(self, images):
+    return self.encoder(images, training=False)
+
+  def decode(self, z):
+    return self.generator(z, training=False)
+
+  def grid_images(self, fixed_z, fixed_images):
+    """Reconstructions of fixed training images: an autoencoder has no
+    prior to sample from."""
+    del fixed_z
+    return self.decode(self.encode(fixed_images))
+
+  def draws(self, rng: np.random.Generator, batch: int) -> Dict[str, np.ndarray]:
+    """Each image's mixing coefficient (its partner is the next image of
+    the batch, whose order is already random: a pairing that also holds
+    within each replica's share of a split batch)."""
+    return {"alpha": 0.5 * rng.random((batch, 1), np.float32)}
+
+  def step(self, state: State, images, draws: Dict) -> Tuple[State, Dict]:
+    """An autoencoder step and a critic step from the same batch: pure, in
+    keras.ops."""
+    state = dict(state)
+    split = len(state["encoder"])
+
+    def critic(params, x):
+      return self._call("critic", state, params, x)[0]
+
+    def autoencode(params, batch):
+      encoder, decoder = params[:split], params[split:]
+      x = batch["images"]
+      z = self._call("encoder", state, encoder, x)[0]
+      reconstruction = self._call("decoder", state, decoder, z)[0]
+      alpha = batch["alpha"]
+      mixed_z = alpha * z + (1.0 - alpha) * ops.roll(z, 1, axis=0)
+      mixed = self._call("decoder", state, decoder, mixed_z)[0]
+      # ACAI's squared error on [-1, 1] images: 4 times ours on [0, 1].
+      error = 4.0 * ops.mean(ops.square(x - reconstruction))
+      fooled = ops.mean(ops.square(critic(state["critic"], mixed)))
+      return error + self.adversarial_weight * fooled, (
+          error, reconstruction, mixed)
+
+    params = list(state["encoder"]) + list(state["decoder"])
+    (ae_value, (error, reconstruction, mixed)), grads = (
+        backends.value_and_grad(autoencode, self.strategy)(
+            params, {"images": images, "alpha": draws["alpha"]}))
+
+    def critic_loss(params, batch):
+      on_mixes = ops.mean(ops.square(
+          critic(params, batch["mixed"]) - batch["alpha"]))
+      blend = (self.gamma * batch["images"]
+               + (1.0 - self.gamma) * batch["reconstruction"])
+      on_blends = ops.mean(ops.square(critic(params, blend)))
+      return on_mixes + on_blends, ()
+
+    (critic_value, _), critic_grads = backends.value_and_grad(
+        critic_loss, self.strategy)(
+            state["critic"],
+            {"images": images, "alpha": draws["alpha"],
+             "mixed": ops.stop_gradient(mixed),
+             "reconstruction": ops.stop_gradient(reconstruction)})
+    params, state["optimizer"] = backends.apply_gradients(
+        self.optimizer, self.encoder.trainable_variables
+        + self.decoder.trainable_variables, state["optimizer"], grads, params)
+    state["encoder"], state["decoder"] = params[:split], params[split:]
+    state["critic"], state["critic_optimizer"] = backends.apply_gradients(
+        self.critic_optimizer, self.critic.trainable_variables,
+        state["critic_optimizer"], critic_grads, state["critic"])
+    return state, {"loss": ae_value, "reconstruction": error,
+                   "critic": critic_value}
+
+
 def build(config: GenerativeConfig, image_size: int = 28, channels: int = 1,
           strategy=None):
   """A fresh GAN or VAE as configured, for images [size, size, channels].
@@ -276,6 +400,8 @@ def build(config: GenerativeConfig, image_size: int = 28, channels: int = 1,
                   config.mode_seeking_weight, config.label_noise, config.seed,
                   image_size, config.adam_beta1, config.generator_loss,
                   config.fake_targets, channels)
+    elif config.kind == "acai":
+      model = ACAI(lr, config.seed, image_size, channels)
     else:
       model = VAE(config.resolved_latent_dim, lr, config.seed, image_size,
                   channels)
@@ -487,6 +613,7 @@ def train(model: _Model, images, config: GenerativeConfig, directory: str,
   log = _Metrics(directory, config.kind)
   fixed_z = np.random.default_rng([config.seed, 7]).standard_normal(
       (8 * 8, model.latent_dim), np.float32)
+  fixed_images = fetch(np.arange(8 * 8) % len(images))  # An autoencoder's grid.
   steps_per_epoch = batches_per_epoch(len(images), config)
   step = backends.compile_step(model.step)
   state = model.state()
@@ -526,8 +653,8 @@ def train(model: _Model, images, config: GenerativeConfig, directory: str,
       metrics = {k: v / steps_per_epoch for k, v in sums.items()}
       save_checkpoint(model, directory, epoch, config.snapshot_epochs)
       draw = epoch % config.samples_every == 0 or epoch == config.epochs
-      samples = (white_strokes(ops.convert_to_numpy(model.decode(fixed_z)),
-                               strokes)
+      samples = (white_strokes(ops.convert_to_numpy(model.grid_images(
+          fixed_z, fixed_images)), strokes)
                  if draw or config.kind == "gan" else None)
       if config.kind == "gan":
         metrics["stripes"] = gan_objective.stripe_score(samples)
@@ -649,6 +776,8 @@ def as_generator(model):
 
   if isinstance(model, VAE):
     return KerasGenerator(model.decoder, model.encoder)
+  if isinstance(model, ACAI):
+    return KerasGenerator(model.generator, model.encoder)
   return KerasGenerator(model.generator)
 
 
@@ -692,5 +821,6 @@ def load_generator(path: str):
     with open(card) as f:
       info.update(json.load(f))
   spec = generators.ModuleSpec(
-      path, encode_signature="encode" if info["kind"] == "vae" else None)
+      path, encode_signature="encode" if info["kind"] in ENCODING_KINDS
+      else None)
   return SavedModelGenerator(spec), info

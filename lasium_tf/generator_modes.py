@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import pathlib
+import shutil
 from typing import Dict
 
 import tensorflow as tf
@@ -48,13 +50,22 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
   white = white_strokes(generator.decode(z).numpy(), ink_of(trained["data"]))
   side, _, channels = white.shape[1:]
   dataset = trained["data"].get("dataset", "omniglot")
-  pictures.save_png(path / "samples.png",
-                    pictures.grid(white.reshape((8, 8) + white.shape[1:])))
+  # An autoencoder (ACAI) has no prior: random codes decode to nothing in
+  # particular, so its card shows the run's reconstruction grid instead.
+  has_prior = gen_config.kind != "acai"
+  grid = (pathlib.Path(config.experiment_dir) / "samples"
+          / f"epoch_{epoch:04d}.png")
+  if has_prior or not grid.exists():
+    pictures.save_png(path / "samples.png",
+                      pictures.grid(white.reshape((8, 8) + white.shape[1:])))
+  else:
+    shutil.copyfile(grid, path / "samples.png")
   card = {"kind": gen_config.kind, "latent_dim": generator.latent_dim,
           "epochs": epoch, "planned_epochs": gen_config.epochs,
           "split": trained["data"]["split"] or "vinyals",
           "strokes": strokes,
-          "stripe_score": round(gan_objective.stripe_score(white), 3),
+          **({"stripe_score": round(gan_objective.stripe_score(white), 3)}
+             if has_prior else {}),
           **generative.objective_info(gen_config),
           "dataset": dataset,
           "train_images": (f"unlabeled images of {trained['data']['data_dir']}"
@@ -79,7 +90,9 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
            "strokes 0 on a 1 background" if card["strokes"] == "black"
            else "strokes 1 on a 0 background"),
       encode=(f"\n- `encode(images: float32[batch, {side}, {side}, {channels}])` -> "
-              "`{\"mean\", \"log_var\"}`: the posterior (VAE anchors)."
+              + ("`{\"mean\"}`: the 256-d code (CACTUs' clusters, "
+                 "embedding baselines)." if gen_config.kind == "acai" else
+                 "`{\"mean\", \"log_var\"}`: the posterior (VAE anchors).")
               if generator.encoder is not None else ""),
       name=path.name)
   (path / "README.md").write_text(readme)

@@ -49,8 +49,13 @@ class KerasGenerator:
   def encode(self, images: tf.Tensor) -> tf.Tensor:
     if self.encoder is None:
       raise ValueError("this generator has no encoder; VAE anchors need one.")
-    mean, _ = self.encoder(images, training=False)
-    return mean
+    return _code(self.encoder(images, training=False))
+
+
+def _code(encoded):
+  """The code of an encoder's output: a VAE's posterior mean [mean,
+  log_var], or an autoencoder's one output."""
+  return encoded[0] if isinstance(encoded, (list, tuple)) else encoded
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,8 +195,10 @@ class _ExportModule(tf.Module):
     return {"default": self.decoder(z, training=False)}
 
   def _encode(self, images):
-    mean, log_var = self.encoder(images, training=False)
-    return {"mean": mean, "log_var": log_var}
+    out = self.encoder(images, training=False)
+    if isinstance(out, (list, tuple)):  # A VAE's posterior.
+      return {"mean": out[0], "log_var": out[1]}
+    return {"mean": out}  # An autoencoder's code (ACAI).
 
 
 def save_generator_module(decoder: keras.Model, path,

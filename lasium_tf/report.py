@@ -47,8 +47,9 @@ TABLE1_FLAGFILES = {
 # Table 1's rows that this project has not produced, with the reason.
 TABLE1_NOT_RUN = {
     "CACTUs-MAML (ACAI) 68.84 / 87.78, CACTUs-ProtoNets (ACAI) 68.12 / "
-    "83.58 and the embedding rows on ACAI": "no ACAI encoder trained yet; "
-    "the same methods on the published VAE's embedding are "
+    "83.58 and the embedding rows on ACAI": "no ACAI encoder trained yet "
+    "(`flags/train_acai.cfg` trains one); the same methods on the "
+    "published VAE's embedding are "
     "`flags/cactus/` and `flags/baselines/embedding_vae.cfg`",
     "CACTUs-MAML (BiGAN) 58.18 / 78.66, CACTUs-ProtoNets (BiGAN) 54.74 / "
     "71.69 and the embedding rows on BiGAN": "no BiGAN trained on Omniglot "

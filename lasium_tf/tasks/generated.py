@@ -67,9 +67,15 @@ def lasium_sampler(config: Config, train_images=None):
     generator, info = generative.load_generator(config.lasium.generator)
   except (OSError, ValueError) as e:  # FileNotFoundError is an OSError.
     raise ConfigError(f"--generator={config.lasium.generator}: {e}") from None
+  kind = info["kind"]
+  if kind not in ("gan", "vae"):
+    raise ConfigError(
+        f"--generator={config.lasium.generator} is an {kind.upper()}, an "
+        f"encoder for --task_source=cactus or the embedding baselines "
+        f"(--cactus_encoder, --baseline_encoder); LASIUM needs a GAN or a "
+        f"VAE.")
   generator, info = match_strokes(generator, info, config.data)
   check_generator_shape(generator, config)
-  kind = info["kind"]
   if kind == "vae" and train_images is None:
     raise ConfigError(
         f"a VAE's anchors are encoded real images, which this project keeps "
