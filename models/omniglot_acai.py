@@ -63,15 +63,21 @@ def _check(image_size: int) -> None:
                      f"--generator_type=vae or gan for other sizes.")
 
 
-def build_encoder(image_size: int = 28, channels: int = 1,
-                  seed: int = 0) -> keras.Model:
-  """Images [28, 28, C] in [0, 1] -> codes [LATENT_DIM] (flattened 4x4x16)."""
+def _encoder_map(image_size: int, channels: int, seed: int):
+  """The encoder's layers from [0, 1] images to a [4, 4, 16] map: (input,
+  map), shared by the encoder and the critic (each its own weights)."""
   _check(image_size)
   init = seeded_initializers(seed)
   images = keras.Input((image_size, image_size, channels), name="images")
   x = layers.Rescaling(2.0, offset=-1.0)(images)
   x = layers.Resizing(ACAI_SIZE, ACAI_SIZE)(x)
-  x = _down(x, init, CODE_CHANNELS)
+  return images, _down(x, init, CODE_CHANNELS)
+
+
+def build_encoder(image_size: int = 28, channels: int = 1,
+                  seed: int = 0) -> keras.Model:
+  """Images [28, 28, C] in [0, 1] -> codes [LATENT_DIM] (flattened 4x4x16)."""
+  images, x = _encoder_map(image_size, channels, seed)
   code = layers.Flatten(name="code")(x)
   return keras.Model(images, code, name="encoder")
 
@@ -99,12 +105,7 @@ def build_critic(image_size: int = 28, channels: int = 1,
                  seed: int = 0) -> keras.Model:
   """Images [28, 28, C] in [0, 1] -> [1] each: the mean of an
   encoder-shaped network's output map."""
-  _check(image_size)
-  init = seeded_initializers(seed)
-  images = keras.Input((image_size, image_size, channels), name="images")
-  x = layers.Rescaling(2.0, offset=-1.0)(images)
-  x = layers.Resizing(ACAI_SIZE, ACAI_SIZE)(x)
-  x = _down(x, init, CODE_CHANNELS)
+  images, x = _encoder_map(image_size, channels, seed)
   x = layers.Reshape((-1, 1))(x)  # Every value of the map, one channel.
   score = layers.GlobalAveragePooling1D(name="score")(x)  # [B, 1].
   return keras.Model(images, score, name="critic")
