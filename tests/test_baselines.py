@@ -57,6 +57,10 @@ def test_the_verdict_says_when_the_learner_does_not_beat_a_baseline():
   assert "pixel nearest neighbour 82.70 +- 0.60" in text
   assert "does not beat pixel nearest neighbour by more" in text
   assert "training from scratch by" not in text.split("warning")[1]
+  record["budget"] = {"meta_iterations": 0}  # Baselines scored alone.
+  assert "warning" not in baselines.verdict(record)
+  record["budget"] = {"meta_iterations": 10}
+  assert "warning" in baselines.verdict(record)
   record["accuracy"] = 90.0
   assert "warning" not in baselines.verdict(record)
   assert baselines.verdict({"accuracy": 1, "ci95": 1}) == ""

@@ -111,7 +111,10 @@ def verdict(record: Dict) -> str:
           if record["accuracy"] - record["ci95"]
           <= b["accuracy"] + b["ci95"]]
   text = f"  baselines on the same tasks: {shown}"
-  if lost:
+  # A run that meta-learned nothing (an evaluation of the baselines alone)
+  # has no meta-learning to judge.
+  learned = (record.get("budget") or {}).get("meta_iterations", 1)
+  if lost and learned:
     text += (f"\nwarning: {record['method']} does not beat "
              f"{' and '.join(lost)} by more than the intervals at "
              f"{record['k_shot']} shot: meta-learning did not help here.")
