@@ -19,6 +19,24 @@ from typing import Callable
 # keras is imported inside the functions: `select` runs before it may be.
 BACKENDS = ("tensorflow", "jax")
 
+# "off": TensorFlow's graph optimizer (Grappler) is skipped in this process.
+GRAPH_OPTIMIZER_ENV = "LASIUM_GRAPH_OPTIMIZER"
+
+
+def apply_graph_optimizer_setting() -> None:
+  """Turns Grappler off where `LASIUM_GRAPH_OPTIMIZER=off` asks.
+
+  Grappler rewrites every new graph before its first run: about 3.3 s of a
+  second-order MAML meta-step's 7.5 s first call on 2 CPU cores, for a step
+  that then takes as long (0.25 s) with or without it. Short runs and the
+  test suite, which compile many graphs and run each briefly, set it off;
+  long runs keep TensorFlow's default.
+  """
+  if os.environ.get(GRAPH_OPTIMIZER_ENV, "").lower() == "off":
+    import tensorflow as tf
+    tf.config.optimizer.set_experimental_options(
+        {"disable_meta_optimizer": True})
+
 
 def current() -> str:
   """The backend Keras runs on in this process."""
@@ -143,6 +161,5 @@ def compile_step(fn: Callable) -> Callable:
     import jax
     return jax.jit(fn)
   import tensorflow as tf
-  from lasium_tf import learner
-  learner.apply_graph_optimizer_setting()
+  apply_graph_optimizer_setting()
   return tf.function(fn, reduce_retracing=True)

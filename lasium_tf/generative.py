@@ -57,6 +57,9 @@ from lasium_tf.stopping import StopSignals, Stopped
 State = Dict[str, list]  # Variable values by group name (`_Model.groups`).
 # Kinds with an encoder: their SavedModels carry an `encode` signature.
 ENCODING_KINDS = ("vae", "acai")
+# Kinds with a latent prior to sample: LASIUM's generators. An ACAI has
+# none (random codes decode to nothing in particular).
+PRIOR_KINDS = ("gan", "vae")
 
 
 class _Model:

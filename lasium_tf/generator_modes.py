@@ -50,9 +50,8 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
   white = white_strokes(generator.decode(z).numpy(), ink_of(trained["data"]))
   side, _, channels = white.shape[1:]
   dataset = trained["data"].get("dataset", "omniglot")
-  # An autoencoder (ACAI) has no prior: random codes decode to nothing in
-  # particular, so its card shows the run's reconstruction grid instead.
-  has_prior = gen_config.kind != "acai"
+  # Without a prior (ACAI) the card shows the run's reconstruction grid.
+  has_prior = gen_config.kind in generative.PRIOR_KINDS
   grid = (pathlib.Path(config.experiment_dir) / "samples"
           / f"epoch_{epoch:04d}.png")
   if has_prior or not grid.exists():

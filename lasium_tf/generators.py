@@ -49,13 +49,16 @@ class KerasGenerator:
   def encode(self, images: tf.Tensor) -> tf.Tensor:
     if self.encoder is None:
       raise ValueError("this generator has no encoder; VAE anchors need one.")
-    return _code(self.encoder(images, training=False))
+    return encoder_outputs(self.encoder(images, training=False))["mean"]
 
 
-def _code(encoded):
-  """The code of an encoder's output: a VAE's posterior mean [mean,
-  log_var], or an autoencoder's one output."""
-  return encoded[0] if isinstance(encoded, (list, tuple)) else encoded
+def encoder_outputs(encoded) -> dict:
+  """An encoder's output as the `encode` signature names it: a VAE's
+  posterior [mean, log_var] as both, an autoencoder's one code (ACAI) as
+  "mean", the code CACTUs and LASIUM's VAE anchors read."""
+  if isinstance(encoded, (list, tuple)):
+    return {"mean": encoded[0], "log_var": encoded[1]}
+  return {"mean": encoded}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,10 +198,7 @@ class _ExportModule(tf.Module):
     return {"default": self.decoder(z, training=False)}
 
   def _encode(self, images):
-    out = self.encoder(images, training=False)
-    if isinstance(out, (list, tuple)):  # A VAE's posterior.
-      return {"mean": out[0], "log_var": out[1]}
-    return {"mean": out}  # An autoencoder's code (ACAI).
+    return encoder_outputs(self.encoder(images, training=False))
 
 
 def save_generator_module(decoder: keras.Model, path,

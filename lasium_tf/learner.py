@@ -18,36 +18,18 @@ Subclasses provide `meta_gradients`, `few_shot_logits` and `embedding`.
 from __future__ import annotations
 
 import copy
-import os
 from typing import Dict
 
 import keras
 import tensorflow as tf
 
+from lasium_tf import backends
 from lasium_tf import normalization as norms
 from lasium_tf.episodes import Episode
 
 
 # The message of the check that evaluation's logits are finite.
 NON_FINITE = "non-finite logits after adaptation"
-
-
-# "off": TensorFlow's graph optimizer (Grappler) is skipped in this process.
-GRAPH_OPTIMIZER_ENV = "LASIUM_GRAPH_OPTIMIZER"
-
-
-def apply_graph_optimizer_setting() -> None:
-  """Turns Grappler off where `LASIUM_GRAPH_OPTIMIZER=off` asks.
-
-  Grappler rewrites every new graph before its first run: about 3.3 s of a
-  second-order MAML meta-step's 7.5 s first call on 2 CPU cores, for a step
-  that then takes as long (0.25 s) with or without it. Short runs and the
-  test suite, which compile many graphs and run each briefly, set it off;
-  long runs keep TensorFlow's default.
-  """
-  if os.environ.get(GRAPH_OPTIMIZER_ENV, "").lower() == "off":
-    tf.config.optimizer.set_experimental_options(
-        {"disable_meta_optimizer": True})
 
 
 def compiled(fn):
@@ -59,7 +41,7 @@ def compiled(fn):
   change nothing in the graph; skipping it takes about a fifth off tracing
   a MAML meta-step (9.2 s -> 7.1 s, second order, measured on 2 cores).
   """
-  apply_graph_optimizer_setting()
+  backends.apply_graph_optimizer_setting()
   return tf.function(fn, autograph=False)
 
 

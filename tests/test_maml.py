@@ -203,8 +203,8 @@ def test_a_wider_head_tested_on_its_first_logits_is_the_narrow_head(batched):
 
 
 def test_the_graph_optimizer_setting_turns_grappler_off(monkeypatch):
-  from lasium_tf import learner
-  monkeypatch.setenv(learner.GRAPH_OPTIMIZER_ENV, "off")
-  learner.apply_graph_optimizer_setting()
+  from lasium_tf import backends
+  monkeypatch.setenv(backends.GRAPH_OPTIMIZER_ENV, "off")
+  backends.apply_graph_optimizer_setting()
   assert tf.config.optimizer.get_experimental_options()[
       "disable_meta_optimizer"] is True

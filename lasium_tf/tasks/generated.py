@@ -68,7 +68,7 @@ def lasium_sampler(config: Config, train_images=None):
   except (OSError, ValueError) as e:  # FileNotFoundError is an OSError.
     raise ConfigError(f"--generator={config.lasium.generator}: {e}") from None
   kind = info["kind"]
-  if kind not in ("gan", "vae"):
+  if kind not in generative.PRIOR_KINDS:
     raise ConfigError(
         f"--generator={config.lasium.generator} is an {kind.upper()}, an "
         f"encoder for --task_source=cactus or the embedding baselines "
