@@ -35,6 +35,7 @@ import numpy as np
 
 from lasium_tf.config import Config, ConfigError
 from lasium_tf.files import atomic_write, remove_stale_temps
+from lasium_tf.stopping import cleanup_on_abrupt_exit
 
 # What a checkpoint was trained on; a resumed run must not change it.
 _RESUME_KEYS = ("task_source", "learner", "backbone", "task", "maml", "lasium",
@@ -133,12 +134,15 @@ class RunDir:
           f"cannot use {self.path} as the experiment folder "
           f"({e.strerror or e}); point --experiment_dir at a folder that "
           f"can be written.") from None
-    try:
-      with self._locked():
-        yield self
-    except BaseException:
+    def remove_if_empty():
       if created and not self.holds_work():
         shutil.rmtree(self.path, ignore_errors=True)  # Nothing was made.
+
+    try:
+      with self._locked(), cleanup_on_abrupt_exit(remove_if_empty):
+        yield self
+    except BaseException:
+      remove_if_empty()
       raise
 
   def holds_work(self) -> bool:

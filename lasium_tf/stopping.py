@@ -58,6 +58,22 @@ class StopSignals:
     return False
 
 
+# Called, newest first, when a signal ends the program outside the loops:
+# an experiment folder this process created and has put no work in yet is
+# removed there, as it is when an exception ends the run (`rundir.RunDir`).
+_BEFORE_ABRUPT_EXIT = []
+
+
+@contextlib.contextmanager
+def cleanup_on_abrupt_exit(callback):
+  """Within the block, `callback()` runs if a signal ends the program."""
+  _BEFORE_ABRUPT_EXIT.append(callback)
+  try:
+    yield
+  finally:
+    _BEFORE_ABRUPT_EXIT.remove(callback)
+
+
 @contextlib.contextmanager
 def signals_end_the_program():
   """Outside the loops above, SIGINT or SIGTERM ends the program at once.
@@ -71,6 +87,11 @@ def signals_end_the_program():
   """
   def stop(number, frame):
     del frame
+    for callback in reversed(_BEFORE_ABRUPT_EXIT):
+      try:
+        callback()
+      except Exception:  # pylint: disable=broad-except
+        pass  # Exiting anyway; a failed cleanup must not print a traceback.
     sys.stderr.write(f"stopped by {signal.Signals(number).name}; nothing of "
                      f"the work in flight was kept; rerun the same "
                      f"command.\n")

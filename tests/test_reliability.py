@@ -307,27 +307,36 @@ def test_few_shot_turns_a_refused_input_into_one_error_line(tmp_path):
       "at most 3 classes (labels 0 .. 2)."]
 
 
-@pytest.mark.parametrize("signal_name, code", [("SIGINT", 130),
-                                               ("SIGTERM", 143)])
+@pytest.mark.parametrize("signal_name, code, work", [("SIGINT", 130, False),
+                                                     ("SIGTERM", 143, False),
+                                                     ("SIGTERM", 143, True)])
 def test_a_signal_outside_the_loops_ends_the_program_with_one_line(
-    signal_name, code):
-  """What an export or a data load gets (no loop to stop it between steps):
-  the command lines' handler, in a fresh process without TensorFlow."""
-  script = ("import sys, time\n"
-            "from lasium_tf import stopping\n"
+    signal_name, code, work, tmp_path):
+  """What an export, a data load or a compile gets (no loop to stop it
+  between steps): the command lines' handler, in a fresh process without
+  TensorFlow. The experiment folder the process made goes with it unless
+  work was put in it."""
+  folder = tmp_path / "run"
+  script = ("import pathlib, sys, time\n"
+            "from lasium_tf import rundir, stopping\n"
             "with stopping.signals_end_the_program():\n"
-            "  print('ready', flush=True)\n"
-            "  time.sleep(60)\n")
-  process = subprocess.Popen([sys.executable, "-c", script], cwd=REPO,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True)
+            "  with rundir.RunDir(sys.argv[1]).lock() as run:\n"
+            "    if sys.argv[2] == 'work':\n"
+            "      (run.path / 'results_1shot.json').write_text('{}')\n"
+            "    print('ready', flush=True)\n"
+            "    time.sleep(60)\n")
+  process = subprocess.Popen(
+      [sys.executable, "-c", script, str(folder), "work" if work else "-"],
+      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   assert process.stdout.readline().strip() == "ready"
+  assert folder.is_dir()
   process.send_signal(getattr(signal, signal_name))
   _, stderr = process.communicate(timeout=30)
   assert process.returncode == code
   assert stderr.strip().splitlines() == [
       f"stopped by {signal_name}; nothing of the work in flight was kept; "
       f"rerun the same command."]
+  assert folder.is_dir() == work
 
 
 def test_a_time_budget_ends_meta_training_with_a_checkpoint(tmp_path):
