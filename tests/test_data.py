@@ -83,6 +83,25 @@ def test_cache_is_reused_and_keyed_by_source(fake_omniglot, tmp_path,
     load(fake_omniglot, tmp_path)
 
 
+def test_a_process_reads_the_zips_once_and_each_caller_gets_its_own_copy(
+    fake_omniglot, tmp_path, monkeypatch):
+  first = load(fake_omniglot, tmp_path)
+  kept = first.images.copy()
+  first.images[:] = 0.5  # A caller that changes its array in place.
+
+  def no_reading(*args, **kwargs):
+    raise AssertionError("read the zips again in the same process")
+
+  monkeypatch.setattr(omniglot, "_read_local", no_reading)
+  np.testing.assert_array_equal(load(fake_omniglot, tmp_path).images, kept)
+  black = load(fake_omniglot, tmp_path, strokes="black")
+  np.testing.assert_array_equal(black.images, 1.0 - kept)
+  # A changed zip is read again.
+  write_fake_omniglot(fake_omniglot, characters=2)
+  with pytest.raises(AssertionError, match="read the zips again"):
+    load(fake_omniglot, tmp_path)
+
+
 def test_a_bit_rotted_cache_is_rebuilt_with_a_warning(fake_omniglot,
                                                      tmp_path):
   first = load(fake_omniglot, tmp_path)

@@ -148,10 +148,15 @@ def default_cache_dir() -> pathlib.Path:
   return base / "lasium_tf"
 
 
-def _read_local(root: pathlib.Path) -> Tuple[Dict[str, List[Tuple[str, bytes]]],
-                                             str]:
-  """Reads every PNG of both sets; returns {character: [(file, bytes)]}, key."""
-  by_class: Dict[str, List[Tuple[str, bytes]]] = {}
+def _read_local(root: pathlib.Path, read: bool = True
+                ) -> Tuple[Dict[str, List[Tuple[str, Optional[bytes]]]], str]:
+  """Lists (and with `read`, reads) every PNG of both sets.
+
+  Returns {character: [(file, bytes or None)]} and a key of the files'
+  contents (a zip's bytes; a folder's names, sizes and times), so a run
+  whose decoded cache is valid never decompresses the 32,460 drawings.
+  """
+  by_class: Dict[str, List[Tuple[str, Optional[bytes]]]] = {}
   digest = hashlib.sha256()
   for name in SETS:
     path = _set_path(root, name)
@@ -162,7 +167,7 @@ def _read_local(root: pathlib.Path) -> Tuple[Dict[str, List[Tuple[str, bytes]]],
           for info in sorted(archive.infolist(), key=lambda i: i.filename):
             match = _PNG_PATH.match(info.filename)
             if match and match.group(1) == name:
-              _add(by_class, match, archive.read(info))
+              _add(by_class, match, archive.read(info) if read else None)
               count += 1
       except (zipfile.BadZipFile, OSError, zipfile.LargeZipFile) as e:
         raise DataError(f"{path} is not a readable zip ({e}); download it "
@@ -174,7 +179,7 @@ def _read_local(root: pathlib.Path) -> Tuple[Dict[str, List[Tuple[str, bytes]]],
       for png in sorted(path.glob("*/character*/*.png")):
         match = _PNG_PATH.match(png.relative_to(root).as_posix())
         if match:
-          _add(by_class, match, png.read_bytes())
+          _add(by_class, match, png.read_bytes() if read else None)
           stat = png.stat()
           digest.update(f"{match.group(0)}:{stat.st_size}:"
                         f"{stat.st_mtime_ns};".encode())
@@ -241,19 +246,42 @@ def _cache_path(cache_dir: pathlib.Path, key: str, size: int) -> pathlib.Path:
   return cache_dir / f"omniglot-{size}px-{tag}.npy"
 
 
+# The images this process last loaded from the official zips, keyed by the
+# zips' and the decoded cache's (path, size, mtime): a process that runs
+# several modes (train_and_evaluate, a notebook, a test) reads them once.
+_LAST_LOAD: Dict[Tuple, Tuple[np.ndarray, Tuple[str, ...]]] = {}
+
+
+def _file_stamp(paths: Sequence[pathlib.Path]) -> Tuple:
+  return tuple((str(p.resolve()), s.st_size, s.st_mtime_ns)
+               for p in paths for s in (p.stat(),))
+
+
 def load_omniglot(config: DataConfig, verbose: bool = True) -> ClassImages:
   """All 1623 characters, sorted by name, as [1623, 20, H, W, 1] float32.
 
   Strokes are 1 on 0 unless `config.strokes` is "black" (see DataConfig).
   """
-  if config.source == "tfds":
-    by_class, key = _read_tfds(config.data_dir)
-  else:
-    by_class, key = _read_local(resolve_omniglot_dir(config.data_dir))
-  names = tuple(sorted(by_class))
   cache_dir = (pathlib.Path(config.cache_dir).expanduser()
                if config.cache_dir else default_cache_dir())
   size = config.resolved_image_size
+  zips = None
+  if config.source != "tfds":
+    root = resolve_omniglot_dir(config.data_dir)
+    zips = [_set_path(root, name) for name in SETS]
+    if all(z.suffix == ".zip" for z in zips):
+      for stamp, (images, names) in _LAST_LOAD.items():
+        if stamp[:2] == (_file_stamp(zips), size) and (
+            _file_stamp([pathlib.Path(stamp[2][0][0])]) == stamp[2]):
+          return ClassImages(white_strokes(images.copy(), config.strokes),
+                             names)
+    else:
+      zips = None
+  if config.source == "tfds":
+    by_class, key = _read_tfds(config.data_dir)
+  else:
+    by_class, key = _read_local(root, read=False)
+  names = tuple(sorted(by_class))
   path = _cache_path(cache_dir, key, size)
   meta_path = path.with_suffix(".json")
   if path.exists() and meta_path.exists():
@@ -263,6 +291,10 @@ def load_omniglot(config: DataConfig, verbose: bool = True) -> ClassImages:
       if (tuple(meta["class_names"]) == names
           and images.shape[0] == len(names)):
         if meta.get("sha256") == _digest(images):
+          if zips:
+            _LAST_LOAD.clear()
+            _LAST_LOAD[(_file_stamp(zips), size, _file_stamp([path]))] = (
+                images.copy(), names)
           return ClassImages(white_strokes(images, config.strokes), names)
         warnings.warn(f"the Omniglot cache {path} does not match its "
                       f"checksum (damaged on disk?); decoding it afresh.")
@@ -278,6 +310,8 @@ def load_omniglot(config: DataConfig, verbose: bool = True) -> ClassImages:
     print(f"Decoding {len(names) * OMNIGLOT_IMAGES_PER_CLASS} Omniglot images "
           f"to {size}x{size} (cached in {path}).",
           flush=True)
+  if config.source != "tfds":
+    by_class, _ = _read_local(root)
   items = [item for n in names for item in sorted(by_class[n])]
   images = _decode_all(items, size).reshape(
       (len(names), OMNIGLOT_IMAGES_PER_CLASS, size, size, 1))
@@ -286,6 +320,10 @@ def load_omniglot(config: DataConfig, verbose: bool = True) -> ClassImages:
     atomic_write(meta_path, lambda f: f.write(json.dumps({
         "class_names": names, "key": key,
         "sha256": _digest(images)}).encode()))
+    if zips:
+      _LAST_LOAD.clear()
+      _LAST_LOAD[(_file_stamp(zips), size, _file_stamp([path]))] = (
+          images.copy(), names)
   except OSError as e:  # The images are decoded; only the cache is lost.
     warnings.warn(f"could not write the Omniglot cache {path} ({e}); the "
                   f"next run decodes the images again. Set LASIUM_CACHE_DIR "
