@@ -12,22 +12,63 @@ from conftest import REPO
 pytestmark = pytest.mark.integration  # Subprocesses and kernels.
 
 
-def last_json_line(script, *args):
+def _env():
   # The repository first on the path: the scripts import this checkout's
   # library even where another checkout is the installed one.
-  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
-             PYTHONPATH=os.pathsep.join(
-                 [str(REPO)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+  return dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
+              PYTHONPATH=os.pathsep.join(
+                  [str(REPO)] + [p for p in [os.environ.get("PYTHONPATH")]
+                                 if p]))
+
+
+def last_json_line(script, *args):
   result = subprocess.run([sys.executable, str(REPO / "benchmarks" / script),
                            *args], capture_output=True, text=True, cwd=REPO,
-                          env=env, timeout=300)
+                          env=_env(), timeout=300)
   assert result.returncode == 0, result.stderr[-2000:]
   return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def test_meta_step_benchmark():
-  out = last_json_line("meta_step.py", "--order=1", "--steps=2",
-                       "--inner_steps=1")
+# The scripts that need no process of their own, at smoke-test sizes, run
+# in one interpreter (tests/run_benchmarks.py): one TensorFlow start-up, not
+# six. bfloat16 goes last: it sets Keras' global dtype policy.
+SHARED = [
+    ("meta_step", "meta_step.py", ["--order=1", "--steps=2",
+                                   "--inner_steps=1"]),
+    ("evaluation", "evaluation.py", ["--tasks=4", "--tasks_per_call=2",
+                                     "--steps=2"]),
+    ("sampler", "sampler.py", ["--generator_type=vae", "--batches=2",
+                               "--order=1", "--inner_steps=1"]),
+    ("kmeans", "kmeans.py", ["--points=300", "--dims=4", "--clusters=5"]),
+    ("lasium_iteration", "lasium_iteration.py", [
+        "--generator_type=vae", "--iterations=1", "--windows=1",
+        "--warmup=1", "--order=1", "--inner_steps=1"]),
+    ("bfloat16", "bfloat16.py", ["--repeats=1", "--inner_steps=1",
+                                 "--meta_batch=1"]),
+]
+
+
+@pytest.fixture(scope="module")
+def shared_runs():
+  result = subprocess.run(
+      [sys.executable, str(REPO / "tests" / "run_benchmarks.py"),
+       json.dumps(SHARED)], capture_output=True, text=True, cwd=REPO,
+      env=_env(), timeout=900)
+  assert result.returncode == 0, result.stderr[-2000:]
+  return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def bench(shared_runs):
+  def get(name):
+    out = shared_runs[name]
+    assert "error" not in out, out.get("error")
+    return out
+  return get
+
+
+def test_meta_step_benchmark(bench):
+  out = bench("meta_step")
   assert out["order"] == 1 and out["steps"] == 2
   assert out["config"]["inner_steps"] == 1
   assert out["seconds_per_step"] > 0 and out["per_task_seconds_per_step"] > 0
@@ -35,9 +76,8 @@ def test_meta_step_benchmark():
   assert out["stacked_path"] is True  # Not the per-task fallback.
 
 
-def test_evaluation_benchmark():
-  out = last_json_line("evaluation.py", "--tasks=4", "--tasks_per_call=2",
-                       "--steps=2")
+def test_evaluation_benchmark(bench):
+  out = bench("evaluation")
   assert out["same_accuracies"] is True
   assert out["stacked_path"] is True
   assert out["batched_max_accuracy_difference"] <= 0.1
@@ -45,16 +85,14 @@ def test_evaluation_benchmark():
   assert out["seconds_per_1000_tasks"] > 0
 
 
-def test_sampler_benchmark():
-  out = last_json_line("sampler.py", "--generator_type=vae", "--batches=2",
-                       "--order=1", "--inner_steps=1")
+def test_sampler_benchmark(bench):
+  out = bench("sampler")
   assert out["sampler_tasks_per_second"] > 0
   assert out["sampler_over_consumption"] > 0
 
 
-def test_bfloat16_benchmark():
-  out = last_json_line("bfloat16.py", "--repeats=1", "--inner_steps=1",
-                       "--meta_batch=1")
+def test_bfloat16_benchmark(bench):
+  out = bench("bfloat16")
   assert out["gan_decode_ratio"] > 0 and out["meta_step_ratio"] > 0
   assert out["decoded_images"] == 30
 
@@ -66,17 +104,29 @@ def test_distributed_benchmark():
   assert out["ratio"] > 0 and out["one_device_steps_per_second"] > 0
 
 
-def test_kmeans_benchmark():
-  out = last_json_line("kmeans.py", "--points=300", "--dims=4",
-                       "--clusters=5")
+def test_kmeans_benchmark(bench):
+  out = bench("kmeans")
   assert out["tensorflow_seconds"] > 0 and out["tensorflow_inertia"] > 0
   assert "sklearn_over_tensorflow" in out or "sklearn_seconds" not in out
 
 
-def test_lasium_iteration_benchmark():
-  out = last_json_line("lasium_iteration.py", "--generator_type=vae",
-                       "--iterations=1", "--windows=1", "--warmup=1",
-                       "--order=1", "--inner_steps=1")
+def test_lasium_iteration_benchmark(bench):
+  out = bench("lasium_iteration")
   assert out["vae"]["seconds_per_iteration"] > 0
   assert out["vae"]["on_demand_seconds_per_iteration"] > 0
   assert out["speedup"] >= 1.0 and out["seconds_per_iteration"] > 0
+
+
+@pytest.mark.parametrize("script", sorted(
+    p.name for p in (REPO / "benchmarks").glob("*.py")
+    if '__name__ == "__main__"' in p.read_text()))
+def test_every_benchmark_imports_lasium_tf_before_tensorflow(script):
+  """The shared interpreter above imports lasium_tf first for every script,
+  so it cannot catch a script that, run alone, loads TensorFlow first and
+  times MAML's per-task fallback on CPUs where oneDNN is off by default."""
+  lines = (REPO / "benchmarks" / script).read_text().splitlines()
+  first = {name: next((i for i, l in enumerate(lines)
+                       if l.strip().startswith(f"import {name}")
+                       or l.strip().startswith(f"from {name}")), len(lines))
+           for name in ("lasium_tf", "tensorflow", "keras")}
+  assert first["lasium_tf"] < min(first["tensorflow"], first["keras"]), script
