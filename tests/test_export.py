@@ -19,22 +19,23 @@ import sys
 import numpy as np
 import tensorflow as tf
 model = tf.saved_model.load(sys.argv[1])
-task = np.load(sys.argv[2])
-support = dict(support_images=tf.constant(task["support_images"]),
-               support_labels=tf.constant(task["support_labels"]))
-queries = tf.constant(task["query_images"])
-outputs = {}
-for name in model.signatures:
-  if name.startswith("few_shot") or name == "serving_default":
-    outputs[name] = model.signatures[name](
-        **support, query_images=queries)["logits"].numpy()
-# Each query alone, through the default signature.
-outputs["alone"] = np.concatenate([model.signatures["serving_default"](
-    **support, query_images=queries[i:i + 1])["logits"].numpy()
-    for i in range(len(queries))])
-outputs["embeddings"] = model.signatures["embed"](queries)[
-    "embeddings"].numpy()
-np.savez(sys.argv[3], **outputs)
+for task_file, out_file in zip(sys.argv[2::2], sys.argv[3::2]):
+  task = np.load(task_file)
+  support = dict(support_images=tf.constant(task["support_images"]),
+                 support_labels=tf.constant(task["support_labels"]))
+  queries = tf.constant(task["query_images"])
+  outputs = {}
+  for name in model.signatures:
+    if name.startswith("few_shot") or name == "serving_default":
+      outputs[name] = model.signatures[name](
+          **support, query_images=queries)["logits"].numpy()
+  # Each query alone, through the default signature.
+  outputs["alone"] = np.concatenate([model.signatures["serving_default"](
+      **support, query_images=queries[i:i + 1])["logits"].numpy()
+      for i in range(len(queries))])
+  outputs["embeddings"] = model.signatures["embed"](queries)[
+      "embeddings"].numpy()
+  np.savez(out_file, **outputs)
 """
 
 
@@ -54,26 +55,63 @@ def trained(learner_name, normalization="transductive"):
   return learner
 
 
-def reload_in_fresh_process(path, task, tmp_path):
-  task_file, out_file = tmp_path / "task.npz", tmp_path / "out.npz"
-  np.savez(task_file, **{k: np.asarray(v) for k, v in task._asdict().items()})
+def reload_in_fresh_process(path, tasks, folder, check_bad_inputs=False):
+  """Each of `tasks` ({name: Episode}) through the SavedModel at `path` in
+  one fresh process (only TensorFlow, no lasium_tf): {name: outputs}, and
+  with `check_bad_inputs` what the signature said to each bad input."""
+  args = []
+  for name, task in tasks.items():
+    task_file, out_file = folder / f"{name}_task.npz", folder / f"{name}.npz"
+    np.savez(task_file,
+             **{k: np.asarray(v) for k, v in task._asdict().items()})
+    args += [str(task_file), str(out_file)]
+  script = RELOAD + (BAD_INPUTS if check_bad_inputs else "")
   result = subprocess.run(
-      [sys.executable, "-c", RELOAD, str(path), str(task_file), str(out_file)],
-      capture_output=True, text=True, cwd=tmp_path, timeout=180,
+      [sys.executable, "-c", script, str(path), *args],
+      capture_output=True, text=True, cwd=folder, timeout=300,
       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
   assert result.returncode == 0, result.stderr[-2000:]
-  return np.load(out_file)
+  outputs = {name: np.load(folder / f"{name}.npz") for name in tasks}
+  said = dict(line.split(" ", 1) for line in result.stdout.splitlines())
+  return outputs, said
+
+
+def _fewer_ways(task, ways):
+  keep_s, keep_q = task.support_labels < ways, task.query_labels < ways
+  return episodes.Episode(task.support_images[keep_s],
+                          task.support_labels[keep_s],
+                          task.query_images[keep_q], task.query_labels[keep_q])
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+  """For each learner, one trained network, one export, and one fresh
+  process that answers a task, (MAML) a 2-way task, and the bad inputs."""
+  runs = {}
+  for learner_name in ("maml", "protonets"):
+    folder = tmp_path_factory.mktemp(learner_name)
+    learner = trained(learner_name)
+    path = export.export(learner, folder / "exported", (16, 16, 1))
+    task = episodes.Episode(*(p[0] for p in batch_of_tasks(1, k_query=4,
+                                                           seed=5)))
+    tasks = {"task": task}
+    if learner_name == "maml":
+      tasks["two_way"] = _fewer_ways(task, 2)
+    outputs, said = reload_in_fresh_process(path, tasks, folder,
+                                            check_bad_inputs=True)
+    runs[learner_name] = dict(learner=learner, path=path, task=task,
+                              outputs=outputs, said=said)
+  return runs
 
 
 @pytest.mark.integration
 @pytest.mark.parametrize("learner_name", ["maml", "protonets"])
-def test_few_shot_signature_matches_library_evaluation(learner_name, tmp_path):
-  learner = trained(learner_name)
-  path = export.export(learner, tmp_path / "exported", (16, 16, 1))
+def test_few_shot_signature_matches_library_evaluation(learner_name,
+                                                       exported):
+  run = exported[learner_name]
+  learner, path, task = run["learner"], run["path"], run["task"]
   assert (path / "saved_model.pb").exists() and (path / "model.keras").exists()
-  task = episodes.Episode(*(p[0] for p in batch_of_tasks(1, k_query=4,
-                                                         seed=5)))
-  out = reload_in_fresh_process(path, task, tmp_path)
+  out = run["outputs"]["task"]
   support_normalised = learner.with_normalization("support")
   ours = support_normalised.few_shot_logits(
       task.support_images, task.support_labels, task.query_images).numpy()
@@ -109,7 +147,7 @@ def test_a_tasknorm_network_exports_one_batch_independent_signature(tmp_path):
                              "export_command": "e", "results": []})
   task = episodes.Episode(*(p[0] for p in batch_of_tasks(1, k_query=4,
                                                          seed=6)))
-  out = reload_in_fresh_process(path, task, tmp_path)
+  out = reload_in_fresh_process(path, {"task": task}, tmp_path)[0]["task"]
   assert "few_shot_transductive" not in out
   ours = learner.few_shot_logits(task.support_images, task.support_labels,
                                  task.query_images).numpy()
@@ -123,25 +161,11 @@ def test_a_tasknorm_network_exports_one_batch_independent_signature(tmp_path):
 
 
 @pytest.mark.integration
-def test_maml_export_serves_fewer_ways_than_its_head(tmp_path):
-  learner = trained("maml")
-  path = export.export(learner, tmp_path / "exported", (16, 16, 1))
-  task = episodes.Episode(*(p[0] for p in batch_of_tasks(1, k_query=4)))
-  keep_s = task.support_labels < 2
-  keep_q = task.query_labels < 2
-  two_way = episodes.Episode(task.support_images[keep_s],
-                             task.support_labels[keep_s],
-                             task.query_images[keep_q],
-                             task.query_labels[keep_q])
-  out = reload_in_fresh_process(path, two_way, tmp_path)
-  assert out["few_shot"].shape == (8, 2)
+def test_maml_export_serves_fewer_ways_than_its_head(exported):
+  assert exported["maml"]["outputs"]["two_way"]["few_shot"].shape == (8, 2)
 
 
 BAD_INPUTS = """
-import sys
-import numpy as np
-import tensorflow as tf
-model = tf.saved_model.load(sys.argv[1])
 few_shot = model.signatures["few_shot"]
 good = dict(support_images=tf.zeros([4, 16, 16, 1]),
             support_labels=tf.constant([0, 1, 2, 2]),
@@ -178,14 +202,8 @@ print("good", few_shot(**good)["logits"].shape)
 @pytest.mark.integration
 @pytest.mark.parametrize("learner_name", ["maml", "protonets"])
 def test_few_shot_signature_names_what_is_wrong_with_its_inputs(
-    learner_name, tmp_path):
-  learner = trained(learner_name)
-  path = export.export(learner, tmp_path / "exported", (16, 16, 1))
-  result = subprocess.run([sys.executable, "-c", BAD_INPUTS, str(path)],
-                          capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-  assert result.returncode == 0, result.stderr[-2000:]
-  said = dict(line.split(" ", 1) for line in result.stdout.splitlines())
+    learner_name, exported):
+  said = exported[learner_name]["said"]
   assert "float32[batch, 16, 16, 1]" in said["size"]
   assert "query_images must be float32[batch, 16, 16, 1]" in said[
       "query_size"]
