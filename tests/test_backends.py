@@ -122,13 +122,39 @@ def test_a_run_moves_between_jax_and_tensorflow_taking_the_same_step(
   assert info["epochs"] == 2
   assert generator.decode(np.zeros((2, 128), np.float32)).shape == (
       2, 28, 28, 1)
-  # And back: the TensorFlow epoch resumes on JAX, Adam going on.
-  main(*gan_flags(data, on_tf, 3), backend="jax")
-  assert generative.trained_on(str(on_tf)) == (
+  # And back: the TensorFlow epoch resumes on JAX, Adam going on, through
+  # the GPU machine's script, which resumes a run folder carried over under
+  # runs/, trains only the variants picked and packs each run.
+  work = tmp_path / "gpu"
+  (work / "runs").mkdir(parents=True)
+  (work / "scripts").symlink_to(REPO / "scripts")
+  shutil.copytree(on_tf, work / "runs" / "authors")
+  resumed = work / "runs" / "authors"
+  env = dict(os.environ, JAX_PLATFORMS="cpu", OUT=str(work / "out"),
+             VARIANTS="authors", PYTHONPATH=str(REPO),
+             EXTRA=(f"--dataset=folder --data_dir={data['data_dir']} "
+                    f"--generator_batch_size=25 --generator_epochs=3 "
+                    f"--samples_every=1 --seed=3"))
+  result = subprocess.run(["bash", "scripts/gpu_gan_jax.sh"], cwd=work,
+                          env=env, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  log = (resumed / "train.log").read_text()
+  assert "gan epoch 3/3" in log, log[-2000:]
+  assert sorted(os.listdir(work / "runs")) == ["authors"]  # Picked only.
+  assert generative.trained_on(str(resumed)) == (
       "jax on cpu (epoch 1), tensorflow on cpu (epoch 2), jax on cpu "
       "(epoch 3)")
-  with np.load(on_tf / "checkpoints" / "epoch_0003.npz") as saved:
+  with np.load(resumed / "checkpoints" / "epoch_0003.npz") as saved:
     assert int(saved["d_optimizer/0"]) == 6  # Adam went on, not afresh.
+  pieces = sorted((work / "out").glob("authors.tar.part-*"))
+  assert len(pieces) >= 2  # A checkpoint alone is over 15 MiB.
+  assert all(p.stat().st_size <= 15 * 2**20 for p in pieces)
+  joined = tmp_path / "authors.tar"
+  joined.write_bytes(b"".join(p.read_bytes() for p in pieces))
+  with tarfile.open(joined) as tar:
+    names = tar.getnames()
+  assert {"authors/config.json", "authors/checkpoints/epoch_0003.npz",
+          "authors/metrics.jsonl"} <= set(names)
 
 
 def tf_gan_config(data, folder, epochs):
@@ -140,35 +166,6 @@ def tf_gan_config(data, folder, epochs):
       generative=config_lib.GenerativeConfig(kind="gan", epochs=epochs,
                                              batch_size=25, seed=3,
                                              samples_every=1))
-
-
-def test_the_gpu_script_trains_picked_variants_and_packs(data, tmp_path):
-  (tmp_path / "scripts").symlink_to(REPO / "scripts")
-
-  def gpu_script(out, epochs):
-    env = dict(os.environ, JAX_PLATFORMS="cpu", OUT=str(out),
-               VARIANTS="authors", PYTHONPATH=str(REPO),
-               EXTRA=(f"--dataset=folder --data_dir={data['data_dir']} "
-                      f"--generator_batch_size=25 "
-                      f"--generator_epochs={epochs}"))
-    result = subprocess.run(["bash", "scripts/gpu_gan_jax.sh"], cwd=tmp_path,
-                            env=env, capture_output=True, text=True,
-                            timeout=600)
-    assert result.returncode == 0, result.stderr[-3000:]
-
-  gpu_script(tmp_path / "out", 1)  # Resuming: the tests above.
-  assert sorted(os.listdir(tmp_path / "runs")) == ["authors"]  # Picked only.
-  log = (tmp_path / "runs" / "authors" / "train.log").read_text()
-  assert "gan epoch 1/1" in log
-  pieces = sorted((tmp_path / "out").glob("authors.tar.part-*"))
-  assert len(pieces) >= 2  # A checkpoint alone is over 15 MiB.
-  assert all(p.stat().st_size <= 15 * 2**20 for p in pieces)
-  joined = tmp_path / "authors.tar"
-  joined.write_bytes(b"".join(p.read_bytes() for p in pieces))
-  with tarfile.open(joined) as tar:
-    names = tar.getnames()
-  assert {"authors/config.json", "authors/checkpoints/epoch_0001.npz",
-          "authors/metrics.jsonl"} <= set(names)
 
 
 def test_the_command_line_refuses_jax_for_other_modes():
