@@ -1,8 +1,9 @@
 """Meta-training and evaluation under tf.distribute (`lasium_tf.distribute`).
 
 A process's logical CPU devices are fixed when TensorFlow initialises, so
-every run on several replicas is a subprocess (`tests/distributed_check.py`
-or the command line); those tests are in the integration tier.
+every run on several replicas is a subprocess (the `tests/distributed_*`
+helpers, those of two replicas together in one, or the command line);
+those tests are in the integration tier.
 """
 
 import dataclasses
@@ -36,6 +37,35 @@ def check(*args):
   return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+# The two-replica checks share one process (tests/run_replica_checks.py):
+# one TensorFlow start-up and one split of the CPU instead of four.
+TWO_REPLICA_CHECKS = [
+    ("maml-2nd-order", "distributed_check.py",
+     ["--replicas=2", "--learner=maml", "--order=2", "--batched=1"]),
+    ("fomaml-per-task", "distributed_check.py",
+     ["--replicas=2", "--learner=maml", "--order=1", "--batched=0"]),
+    ("generator", "distributed_generator_check.py",
+     ["--kind=gan", "--mode_seeking_weight=0"]),
+    ("lasium", "distributed_lasium_check.py", []),
+]
+
+
+@pytest.fixture(scope="module")
+def two_replica_runs():
+  result = subprocess.run(
+      [sys.executable, str(REPO / "tests" / "run_replica_checks.py"),
+       json.dumps(TWO_REPLICA_CHECKS)], env=env(), capture_output=True,
+      text=True, timeout=900)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def shared(runs, name):
+  out = runs[name]
+  assert "error" not in out, out.get("error")
+  return out
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("args", [
     ("--replicas=2", "--learner=maml", "--order=2", "--batched=1"),
@@ -43,12 +73,14 @@ def check(*args):
     ("--replicas=4", "--learner=protonets"),
 ], ids=["maml-2nd-order", "fomaml-per-task", "protonets-4-replicas"])
 def test_a_mirrored_meta_step_and_evaluation_equal_the_single_device_ones(
-    args):
+    args, request, two_replica_runs):
   """Tolerance: 1e-5 on every weight and Adam slot after one step, whose
   own size is above 1e-3 (Adam's first step is ~lr = 1e-3 per weight), so
   a meta-gradient scaled by the replica count (a step R times too large, or
   Adam's state out of step) could not pass."""
-  out = check(*args)
+  name = request.node.callspec.id
+  out = (shared(two_replica_runs, name) if name in two_replica_runs
+         else check(*args))
   replicas = int(args[0].split("=")[1])
   assert out["replicas"] == replicas
   assert out["moved"] > 1e-3
@@ -236,19 +268,15 @@ def test_the_distributed_table7_cell_is_the_cell_under_another_strategy():
 
 
 @pytest.mark.integration
-def test_a_generator_step_split_over_replicas_is_the_single_device_step():
+def test_a_generator_step_split_over_replicas_is_the_single_device_step(
+    two_replica_runs):
   """Data parallel: without the mode-seeking term (which, like BatchNorm's
   statistics, is each replica's own in data-parallel training) the GAN's
   step on 2 replicas equals one device's within 5e-5 (against a step of
   about 1e-2: the replicas sum the gradient in another order, and Adam's
   first step turns that rounding into up to 1.3e-5 on a CPU without
   AVX-512; 3e-7 with it)."""
-  result = subprocess.run(
-      [sys.executable, str(REPO / "tests" / "distributed_generator_check.py"),
-       "--kind=gan", "--mode_seeking_weight=0"], env=env(),
-      capture_output=True, text=True, timeout=600)
-  assert result.returncode == 0, result.stderr[-3000:]
-  out = json.loads(result.stdout.strip().splitlines()[-1])
+  out = shared(two_replica_runs, "generator")
   assert out["replicas"] == 2
   assert out["moved"] > 1e-4 and out["max_diff"] < 5e-5
   for single, replicas in out["metrics"].values():
@@ -283,17 +311,14 @@ def test_generator_training_under_mirrored_resumes_on_one_device(tmp_path,
 
 
 @pytest.mark.integration
-def test_lasium_replicas_decode_their_own_tasks_on_their_own_devices():
+def test_lasium_replicas_decode_their_own_tasks_on_their_own_devices(
+    two_replica_runs):
   """The stream hands replica r the indices 2r, 2r + 1 of meta-batch 0;
   it decodes them on its device, and the step equals one device's within
   5e-5 (a step moves weights by up to Adam's lr, 1e-3; replicas sum the
   gradients in another order, and Adam's first step turns that rounding
   on near-zero gradients into up to ~3e-5, as in the generator check)."""
-  result = subprocess.run(
-      [sys.executable, str(REPO / "tests" / "distributed_lasium_check.py")],
-      env=env(), capture_output=True, text=True, timeout=600)
-  assert result.returncode == 0, result.stderr[-3000:]
-  out = json.loads(result.stdout.strip().splitlines()[-1])
+  out = shared(two_replica_runs, "lasium")
   assert out["indices"] == [[0, 1], [2, 3]]
   assert [d.rsplit(":", 1)[-1] for d in out["devices"]] == ["0", "1"]
   assert all("CPU" in d for d in out["devices"])
