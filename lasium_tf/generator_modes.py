@@ -93,7 +93,10 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
                  "embedding baselines)." if gen_config.kind == "acai" else
                  "`{\"mean\", \"log_var\"}`: the posterior (VAE anchors).")
               if generator.encoder is not None else ""),
-      name=path.name)
+      name=path.name,
+      example=(_PRIOR_EXAMPLE if has_prior else _CODE_EXAMPLE).format(
+          name=path.name, latent=generator.latent_dim, side=side,
+          channels=channels))
   (path / "README.md").write_text(readme)
   if verbose:
     print(f"Exported the {gen_config.kind.upper()} at epoch {epoch} to "
@@ -114,7 +117,10 @@ _GENERATOR_CARD = """# {title} {kind} for LASIUM ({name})
 - `generate(z: float32[batch, {latent}])` -> `{{"default": float32[batch,
   {shape}]}}`: images in [0, 1], {ink}.{encode}
 
-```python
+{example}
+"""
+
+_PRIOR_EXAMPLE = """```python
 import tensorflow as tf, tensorflow_hub as hub
 module = hub.load("pretrained/{name}")
 images = module.signatures["generate"](z=tf.random.normal([16, {latent}]))["default"]
@@ -122,8 +128,23 @@ images = module.signatures["generate"](z=tf.random.normal([16, {latent}]))["defa
 
 Prior samples (strokes drawn black):
 
-![samples](samples.png)
-"""
+![samples](samples.png)"""
+
+# An autoencoder without a prior (ACAI): codes come from images, so the
+# example and the grid are of reconstructions, not of random codes.
+_CODE_EXAMPLE = """It has no prior to sample: codes come from `encode`.
+
+```python
+import tensorflow as tf, tensorflow_hub as hub
+module = hub.load("pretrained/{name}")
+images = tf.zeros([16, {side}, {side}, {channels}])  # Your images, in [0, 1].
+codes = module.signatures["encode"](images=images)["mean"]  # [16, {latent}]
+reconstructions = module.signatures["generate"](z=codes)["default"]
+```
+
+Reconstructions of fixed training images (strokes drawn black):
+
+![samples](samples.png)"""
 
 
 def draw_tasks(config: Config, verbose: bool = True) -> Dict:

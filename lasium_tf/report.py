@@ -47,10 +47,10 @@ TABLE1_FLAGFILES = {
 # Table 1's rows that this project has not produced, with the reason.
 TABLE1_NOT_RUN = {
     "CACTUs-MAML (ACAI) 68.84 / 87.78, CACTUs-ProtoNets (ACAI) 68.12 / "
-    "83.58 and the embedding rows on ACAI": "no ACAI encoder trained yet "
-    "(`flags/train_acai.cfg` trains one); the same methods on the "
-    "published VAE's embedding are "
-    "`flags/cactus/` and `flags/baselines/embedding_vae.cfg`",
+    "83.58": "not run yet: the ACAI encoder is published "
+    "(`pretrained/omniglot_acai`, 28 of ACAI's 816 epochs) and its "
+    "embedding rows are below; the CACTUs runs on it, like those on the "
+    "VAE (`flags/cactus/`), take hours on 2 CPU cores",
     "CACTUs-MAML (BiGAN) 58.18 / 78.66, CACTUs-ProtoNets (BiGAN) 54.74 / "
     "71.69 and the embedding rows on BiGAN": "no BiGAN trained on Omniglot "
     "here",

@@ -94,6 +94,15 @@ def test_acai_checkpoints_export_and_encodes_for_cactus(tmp_path):
   assert info["kind"] == "acai" and loaded.can_encode
   np.testing.assert_allclose(loaded.encode(images), model.encode(images),
                              atol=1e-5)
+  # The published card: no prior to sample, so its example encodes images
+  # and its grid is of reconstructions.
+  from lasium_tf import modes
+  card_dir = tmp_path / "published"
+  modes.run(dataclasses.replace(config, mode="export_generator",
+                                export_dir=str(card_dir)), verbose=False)
+  readme = (card_dir / "README.md").read_text()
+  assert "no prior to sample" in readme and "Reconstructions" in readme
+  assert "tf.random.normal" not in readme and 'signatures["encode"]' in readme
 
 
 def test_settings_that_cannot_work_with_acai_are_refused(monkeypatch):
