@@ -246,15 +246,32 @@ def _cache_path(cache_dir: pathlib.Path, key: str, size: int) -> pathlib.Path:
   return cache_dir / f"omniglot-{size}px-{tag}.npy"
 
 
-# The images this process last loaded from the official zips, keyed by the
-# zips' and the decoded cache's (path, size, mtime): a process that runs
-# several modes (train_and_evaluate, a notebook, a test) reads them once.
-_LAST_LOAD: Dict[Tuple, Tuple[np.ndarray, Tuple[str, ...]]] = {}
+# The images this process last loaded from the official zips: {(the zips'
+# (path, size, mtime), image size): (the decoded cache file's stamp, images,
+# names)}, so a process that runs several modes (train_and_evaluate, a
+# notebook, a test) reads them once. Each caller gets its own copy.
+_LAST_LOAD: Dict[Tuple, Tuple] = {}
 
 
 def _file_stamp(paths: Sequence[pathlib.Path]) -> Tuple:
   return tuple((str(p.resolve()), s.st_size, s.st_mtime_ns)
                for p in paths for s in (p.stat(),))
+
+
+def _recall(zips, size) -> Optional[Tuple[np.ndarray, Tuple[str, ...]]]:
+  kept = _LAST_LOAD.get((_file_stamp(zips), size)) if zips else None
+  cache, images, names = kept or (None, None, None)
+  if cache and pathlib.Path(cache[0][0]).exists() and (
+      _file_stamp([pathlib.Path(cache[0][0])]) == cache):
+    return images.copy(), names
+  return None
+
+
+def _remember(zips, size, path, images, names) -> None:
+  if zips:
+    _LAST_LOAD.clear()
+    _LAST_LOAD[(_file_stamp(zips), size)] = (_file_stamp([path]),
+                                             images.copy(), names)
 
 
 def load_omniglot(config: DataConfig, verbose: bool = True) -> ClassImages:
@@ -269,14 +286,12 @@ def load_omniglot(config: DataConfig, verbose: bool = True) -> ClassImages:
   if config.source != "tfds":
     root = resolve_omniglot_dir(config.data_dir)
     zips = [_set_path(root, name) for name in SETS]
-    if all(z.suffix == ".zip" for z in zips):
-      for stamp, (images, names) in _LAST_LOAD.items():
-        if stamp[:2] == (_file_stamp(zips), size) and (
-            _file_stamp([pathlib.Path(stamp[2][0][0])]) == stamp[2]):
-          return ClassImages(white_strokes(images.copy(), config.strokes),
-                             names)
-    else:
-      zips = None
+    if not all(z.suffix == ".zip" for z in zips):
+      zips = None  # Extracted folders: no cheap stamp of every file.
+    recalled = _recall(zips, size)
+    if recalled:
+      return ClassImages(white_strokes(recalled[0], config.strokes),
+                         recalled[1])
   if config.source == "tfds":
     by_class, key = _read_tfds(config.data_dir)
   else:
@@ -291,10 +306,7 @@ def load_omniglot(config: DataConfig, verbose: bool = True) -> ClassImages:
       if (tuple(meta["class_names"]) == names
           and images.shape[0] == len(names)):
         if meta.get("sha256") == _digest(images):
-          if zips:
-            _LAST_LOAD.clear()
-            _LAST_LOAD[(_file_stamp(zips), size, _file_stamp([path]))] = (
-                images.copy(), names)
+          _remember(zips, size, path, images, names)
           return ClassImages(white_strokes(images, config.strokes), names)
         warnings.warn(f"the Omniglot cache {path} does not match its "
                       f"checksum (damaged on disk?); decoding it afresh.")
@@ -320,10 +332,7 @@ def load_omniglot(config: DataConfig, verbose: bool = True) -> ClassImages:
     atomic_write(meta_path, lambda f: f.write(json.dumps({
         "class_names": names, "key": key,
         "sha256": _digest(images)}).encode()))
-    if zips:
-      _LAST_LOAD.clear()
-      _LAST_LOAD[(_file_stamp(zips), size, _file_stamp([path]))] = (
-          images.copy(), names)
+    _remember(zips, size, path, images, names)
   except OSError as e:  # The images are decoded; only the cache is lost.
     warnings.warn(f"could not write the Omniglot cache {path} ({e}); the "
                   f"next run decodes the images again. Set LASIUM_CACHE_DIR "
