@@ -31,7 +31,7 @@ def last_json_line(script, *args):
 
 # The scripts that need no process of their own, at smoke-test sizes, run
 # in one interpreter (tests/run_benchmarks.py): one TensorFlow start-up, not
-# six. bfloat16 goes last: it sets Keras' global dtype policy.
+# one per script. bfloat16 goes last: it sets Keras' global dtype policy.
 SHARED = [
     ("meta_step", "meta_step.py", ["--order=1", "--steps=2",
                                    "--inner_steps=1"]),
@@ -43,6 +43,10 @@ SHARED = [
     ("lasium_iteration", "lasium_iteration.py", [
         "--generator_type=vae", "--iterations=1", "--windows=1",
         "--warmup=1", "--order=1", "--inner_steps=1"]),
+    ("decode_formulations", "decode_formulations.py", [
+        "--images=3", "--repeats=1", "--noxla"]),
+    ("conv_formulations", "conv_formulations.py", [
+        "--tasks=2", "--images=1", "--repeats=1", "--noxla"]),
     ("bfloat16", "bfloat16.py", ["--repeats=1", "--inner_steps=1",
                                  "--meta_batch=1"]),
 ]
@@ -95,6 +99,24 @@ def test_bfloat16_benchmark(bench):
   out = bench("bfloat16")
   assert out["gan_decode_ratio"] > 0 and out["meta_step_ratio"] > 0
   assert out["decoded_images"] == 30
+
+
+def test_decode_formulations_benchmark(bench):
+  out = bench("decode_formulations")
+  variants = out["variants"]
+  assert out["images"] == 3 and variants["keras"]["ratio"] > 0
+  # The float32 op formulations are the Keras generator, written otherwise.
+  for name in ("transposed", "phases", "phases_3x3"):
+    assert variants[name]["max_abs_difference"] < 1e-4, name
+  assert variants["transposed_bfloat16"]["max_abs_difference"] > 0
+  assert "phases_xla" not in variants  # --noxla.
+
+
+def test_conv_formulations_benchmark(bench):
+  out = bench("conv_formulations")
+  assert out["variants"]["grouped"]["ratio"] == 1.0
+  assert set(out["variants"]) == {"grouped", "patches", "slices",
+                                  "grouped_bfloat16"}
 
 
 def test_distributed_benchmark():
