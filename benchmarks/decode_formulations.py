@@ -10,8 +10,8 @@ formulations, from the same weights, in one process:
     one per output phase, interleaved (the same multiply-adds, no zeros);
   * phases_3x3: the four phases as one 3x3 convolution with 4x the output
     channels (more multiply-adds, one large convolution);
-  * keras_bfloat16: the Keras model under `mixed_bfloat16`, its last layer
-    (the 7x7 output convolution) kept in float32;
+  * keras_bfloat16: the Keras model under `mixed_bfloat16`, as
+    `--decode_precision=bfloat16` runs it (`generators.Bfloat16Decoding`);
 each op formulation also in bfloat16 and under XLA (`jit_compile`). Weights
 are random unless --generator names a published GAN SavedModel (e.g.
 pretrained/omniglot_gan), whose weights are then copied in, so that the
@@ -28,7 +28,6 @@ import sys
 from absl import app, flags
 
 import lasium_tf  # noqa: F401  (before TensorFlow: its oneDNN setting)
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -122,18 +121,9 @@ def _ops_decoder(generator, transposed, dtype):
   return decode
 
 
-def _bfloat16_keras(generator):
-  """The same model with every layer but the last under mixed_bfloat16."""
-  config = generator.get_config()
-  for layer in config["layers"][1:-1]:  # Not the input, not the output.
-    layer["config"]["dtype"] = "mixed_bfloat16"
-  twin = keras.Model.from_config(config)
-  twin.set_weights(generator.get_weights())
-  return twin
-
-
 def main(argv):
   del argv
+  from lasium_tf import generators
   from lasium_tf.models import omniglot_gan
 
   generator = omniglot_gan.build_generator(128)
@@ -147,9 +137,10 @@ def main(argv):
                          f"{mine.shape} was expected).")
       mine.assign(theirs)
   z = tf.random.stateless_normal([_IMAGES.value, 128], [0, 1])
-  twin = _bfloat16_keras(generator)
+  twin = generators.Bfloat16Decoding(generator,
+                                     generators.KerasGenerator(generator))
   variants = {"keras": tf.function(lambda z: generator(z, training=False)),
-              "keras_bfloat16": tf.function(lambda z: twin(z, training=False))}
+              "keras_bfloat16": tf.function(twin.decode)}
   for name, transposed in FORMULATIONS.items():
     for dtype in (tf.float32, tf.bfloat16):
       for xla in (False, True) if _XLA.value else (False,):

@@ -784,6 +784,66 @@ def as_generator(model):
   return KerasGenerator(model.generator)
 
 
+def in_bfloat16(generator, info: Dict):
+  """`generator` decoding in bfloat16 (`generators.Bfloat16Decoding`).
+
+  A Keras generator (a training folder or checkpoint) keeps its network. A
+  SavedModel has only a float32 graph, so this rebuilds the network of its
+  card's kind (`build`, the image shape read off one decoded image) and
+  copies in the variables its `generate` signature uses; that works for the
+  generators this project exported, and a decoded probe must match the
+  SavedModel's own images, or this refuses it (ValueError naming the fix).
+  """
+  from lasium_tf import generators
+
+  if isinstance(generator, generators.KerasGenerator):
+    return generators.Bfloat16Decoding(generator.decoder, generator)
+  refusal = (f"bfloat16 decoding rebuilds the generator's network, and "
+             f"{info.get('source')} is not a {info.get('kind', 'gan').upper()}"
+             f" this project trained")
+  if not isinstance(generator, generators.SavedModelGenerator) or (
+      info.get("kind") not in GENERATOR_KINDS):
+    raise ValueError(f"{refusal}; use --decode_precision=float32.")
+  probe = np.random.default_rng(3).standard_normal(
+      [4, generator.latent_dim]).astype(np.float32)
+  wanted = np.asarray(generator.decode(probe))
+  side, channels = int(wanted.shape[1]), int(wanted.shape[-1])
+  config = GenerativeConfig(kind=info["kind"], latent_dim=generator.latent_dim)
+  decoder = as_generator(build(config, side, channels)).decoder
+  if not _copy_layer_by_layer(generator.decode_variables, decoder):
+    raise ValueError(f"{refusal} (its weights are not those of "
+                     f"models/omniglot_{info['kind']}.py); use "
+                     f"--decode_precision=float32.")
+  difference = np.abs(np.asarray(decoder(probe, training=False)) - wanted)
+  if not difference.max() <= 1e-4:  # NaN fails too.
+    raise ValueError(f"{refusal} (the rebuilt network draws other images); "
+                     f"use --decode_precision=float32.")
+  return generators.Bfloat16Decoding(decoder, generator)
+
+
+def _copy_layer_by_layer(saved, model: keras.Model) -> bool:
+  """Assigns a SavedModel's variables (named `layer/variable:0`, layers in
+  call order, a layer's variables in any order) to `model`'s layers in
+  order; False, assigning nothing, where names or shapes do not match."""
+  groups: Dict[str, Dict] = {}
+  for variable in saved:
+    layer, _, name = variable.name.rpartition("/")
+    groups.setdefault(layer, {})[name.split(":")[0]] = variable
+  layers = [l for l in model.layers if l.weights]
+  pairs = []
+  if len(layers) != len(groups):
+    return False
+  for layer, group in zip(layers, groups.values()):
+    for weight in layer.weights:
+      theirs = group.get(weight.name)
+      if theirs is None or tuple(theirs.shape) != tuple(weight.shape):
+        return False
+      pairs.append((weight, theirs))
+  for weight, theirs in pairs:
+    weight.assign(theirs)
+  return True
+
+
 def load_generator(path: str):
   """A generator from a preset name, a SavedModel or hub handle, or a folder.
 

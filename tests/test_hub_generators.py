@@ -36,6 +36,11 @@ def test_bigbigan_latent_size_range_and_resize(bigbigan):
   assert not bigbigan.can_encode  # Its encode is not a VAE posterior.
 
 
+def test_bfloat16_decoding_refuses_a_network_it_cannot_rebuild(bigbigan):
+  with pytest.raises(ValueError, match="decode_precision=float32"):
+    generative.in_bfloat16(bigbigan, {"kind": "gan", "source": "bigbigan"})
+
+
 def test_progan_gets_unit_length_latents(tmp_path):
   module = ProGANLike()
   path = save(module, tmp_path / "progan", {"default": module.default})

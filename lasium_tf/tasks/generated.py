@@ -74,6 +74,12 @@ def lasium_sampler(config: Config, train_images=None):
         f"encoder for --task_source=cactus or the embedding baselines "
         f"(--cactus_encoder, --baseline_encoder); LASIUM needs a GAN or a "
         f"VAE.")
+  if config.lasium.decode_precision == "bfloat16":
+    try:
+      generator = generative.in_bfloat16(generator, info)
+    except ValueError as e:
+      raise ConfigError(f"--decode_precision=bfloat16: {e}") from None
+    info = {**info, "decode_precision": "bfloat16"}
   generator, info = match_strokes(generator, info, config.data)
   check_generator_shape(generator, config)
   if kind == "vae" and train_images is None:
