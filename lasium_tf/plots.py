@@ -22,7 +22,7 @@ import pathlib
 import sys
 from typing import Dict, List, Tuple
 
-from lasium_tf.report import REPO
+from lasium_tf.report import CHECK_STUDIES, REPO
 from lasium_tf.rundir import Summary, load_results
 
 # The authors' plot (LASIUM-N, GAN-MAML, Omniglot 5-way 1-shot) against GAN
@@ -58,6 +58,11 @@ def _data(record: Summary) -> str:
   return label
 
 
+def _drawn(records: List[Summary]) -> List[Summary]:
+  """The records a curve may take a point from: not a check's runs."""
+  return [r for r in records if r.study not in CHECK_STUDIES]
+
+
 def generator_epoch_curves(records: List[Summary]) -> Dict[str, List[Point]]:
   """{label: [(epochs, accuracy, ci)]} for runs at 1000 meta-iterations.
 
@@ -65,7 +70,7 @@ def generator_epoch_curves(records: List[Summary]) -> Dict[str, List[Point]]:
   line varies the generator's training alone.
   """
   curves = collections.defaultdict(dict)
-  for r in records:
+  for r in _drawn(records):
     epochs = r.generator_epochs
     if epochs is None or r.meta_iterations != 1000:
       continue
@@ -78,7 +83,7 @@ def generator_epoch_curves(records: List[Summary]) -> Dict[str, List[Point]]:
 def meta_iteration_curves(records: List[Summary]) -> Dict[str, List[Point]]:
   """{label: [(meta-iterations, accuracy, ci)]} with two budgets or more."""
   curves = collections.defaultdict(dict)
-  for r in records:
+  for r in _drawn(records):
     iterations = r.meta_iterations
     if not iterations:
       continue

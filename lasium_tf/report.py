@@ -403,19 +403,26 @@ def embedding_baselines(records) -> List[str]:
   return lines + [""]
 
 
+# Studies that check one setting against the same run without it (several
+# seeds each) rather than vary a budget: listed with the others, not drawn.
+CHECK_STUDIES = ("decode_precision",)
+
+
 def studies(records) -> List[str]:
-  """Runs of a `--study` (budget series), one row each, by study name."""
+  """Runs of a `--study` (budget series and checks), one row each."""
   rows = sorted((r for r in records if r.study),
                 key=lambda r: (r.study, r.method, r.path))
   if not rows:
     return []
-  lines = ["## Studies (budget series; drawn by `python -m lasium_tf.plots`)",
-           "", "| study | method | recipe | settings | shot | ours | budget "
-           "| command |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+  lines = ["## Studies (budget series, drawn by `python -m lasium_tf.plots`;"
+           " checks: " + ", ".join(CHECK_STUDIES) + ")",
+           "", "| study | method | recipe | settings | seed | shot | ours | "
+           "budget | command |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
   for r in rows:
     lines.append(f"| {r.study} | {r.method} | {r.recipe} | "
-                 f"{r.settings} | {r.k_shot} | {_cell(r)} | {_budget(r)} "
-                 f"| {_command(r)} |")
+                 f"{r.settings} | {r.seed} | {r.k_shot} | {_cell(r)} | "
+                 f"{_budget(r)} | {_command(r)} |")
   return lines
 
 

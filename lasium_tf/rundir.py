@@ -521,6 +521,7 @@ class Summary(NamedTuple):
   # {name: (accuracy, ci95)} of the baselines scored on the same tasks.
   baselines: Dict[str, Tuple[float, float]] = {}
   baseline_encoder: Optional[str] = None
+  decode_precision: str = "float32"  # LASIUM's `--decode_precision`.
 
   @property
   def one_at_a_time(self) -> bool:
@@ -538,6 +539,8 @@ class Summary(NamedTuple):
       parts.append(f"shift {self.query_shift} ({self.shift_fill})")
     if self.train_rotations:
       parts.append("rotation classes")
+    if self.decode_precision != "float32":
+      parts.append(f"{self.decode_precision} decoding")
     return ", ".join(parts)
 
 
@@ -595,7 +598,9 @@ def summarize(record: Dict, path: str = "") -> Summary:
       baselines={name: (b["accuracy"], b["ci95"])
                  for name, b in (record.get("baselines") or {}).items()},
       baseline_encoder=((record.get("config") or {}).get("eval")
-                        or {}).get("encoder"))
+                        or {}).get("encoder"),
+      decode_precision=((record.get("config") or {}).get("lasium")
+                        or {}).get("decode_precision") or "float32")
 
 
 def load_results(results_dir) -> List[Summary]:
