@@ -30,6 +30,9 @@ def test_curves_group_by_method_policy_and_budget(tmp_path):
       record("LASIUM-N-GAN-MAML", 75.0, 10000, epochs=20),
       record("Supervised MAML", 91.0, 10000),
   ]
+  # A check's run (read first: r0) is never a point of a budget curve.
+  records.insert(0, record("LASIUM-N-GAN-MAML", 10.0, 1000, epochs=5,
+                           study="decode_precision"))
   for i, r in enumerate(records):
     (tmp_path / f"r{i}.json").write_text(json.dumps(r))
   paths, curves = plots.draw(tmp_path, tmp_path / "figures")

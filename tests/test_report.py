@@ -100,7 +100,7 @@ def test_study_runs_are_listed_apart_and_never_fill_a_table(tmp_path):
   n05 = next(l for l in gan.splitlines() if l.startswith("| N 0.5"))
   assert "not run" in n05
   study = text[text.index("## Studies"):]
-  assert ("| gan_epochs | LASIUM-N-GAN-MAML | none | sigma2 0.5 | 1 | "
+  assert ("| gan_epochs | LASIUM-N-GAN-MAML | none | sigma2 0.5 | 0 | 1 | "
           "53.50 +- 0.70 |") in study
   assert "GAN 5 epochs" in study
   assert "black strokes" not in study
@@ -109,8 +109,8 @@ def test_study_runs_are_listed_apart_and_never_fill_a_table(tmp_path):
         hyperparameters={"strokes": "black"}, budget={"eval_tasks": 1000})
   assert report.main([str(tmp_path)]) == 0
   text = (tmp_path / "README.md").read_text()
-  assert ("| strokes | Training from scratch | none |  | 1 | 49.00 +- 0.60 | "
-          "1000 tasks, black strokes |") in text
+  assert ("| strokes | Training from scratch | none |  | 0 | 1 | 49.00 +- "
+          "0.60 | 1000 tasks, black strokes |") in text
   scratch = next(l for l in text.splitlines()
                  if l.startswith("| Training from scratch |"))
   assert "not run" in scratch
@@ -121,6 +121,25 @@ def test_study_runs_are_listed_apart_and_never_fill_a_table(tmp_path):
   assert report.main([str(tmp_path)]) == 0
   text = (tmp_path / "README.md").read_text()
   assert "1000 meta-its of 1-shot tasks, 1000 tasks" in text
+
+
+def test_a_decode_precision_check_is_a_study_with_its_seeds(tmp_path):
+  for seed, precision in ((0, "float32"), (2, "bfloat16")):
+    write(tmp_path / "omniglot" / "precision" / f"{precision}{seed}.json",
+          method="LASIUM-RO-GAN-MAML", k_shot=1, accuracy=65.0 + seed,
+          ci95=0.6, study="decode_precision",
+          hyperparameters={"alpha": 0.4, "seed": seed},
+          config={"lasium": {"decode_precision": precision}},
+          budget={"meta_iterations": 1000, "eval_tasks": 1000})
+  assert report.main([str(tmp_path)]) == 0
+  text = (tmp_path / "README.md").read_text()
+  table7 = text[text.index("## Table 7"):text.index("## Studies")]
+  assert "65.00" not in table7 and "67.00" not in table7
+  study = text[text.index("## Studies"):]
+  assert ("| decode_precision | LASIUM-RO-GAN-MAML | none | alpha 0.4 | 0 | "
+          "1 | 65.00 +- 0.60 |") in study
+  assert ("| alpha 0.4, bfloat16 decoding | 2 | 1 | 67.00 +- 0.60 |"
+          in study)
 
 
 def test_runs_that_differ_in_their_seed_share_a_row_with_the_spread(tmp_path):
