@@ -155,9 +155,10 @@ def table1(records) -> List[str]:
            "`ours`, the query shift with a background fill "
            "(`lasium_tf/config.py`, `RECIPES`).", "",
            "| method | recipe | settings | 1-shot (ours) | 1-shot (paper) | "
-           "5-shot (ours) | 5-shot (paper) | over seeds: 1 / 5-shot | budget "
-           "| command |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+           "5-shot (ours) | 5-shot (paper) | over seeds: 1 / 5-shot | "
+           "over test-task sets: 1 / 5-shot | budget | command |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- "
+           "|"]
   for method, (paper1, paper5) in PAPER_TABLE1.items():
     runs = [r for r in records if r.method == method and r.table == 1
             and not r.study and r.dataset == "omniglot"]
@@ -177,17 +178,20 @@ def table1(records) -> List[str]:
         path = flagfile and _recipe_flagfile(flagfile, recipe)
         if path and (REPO / path).exists():
           lines.append(f"| {method} | {recipe} |  | not run | {paper1:.2f} "
-                       f"| not run | {paper5:.2f} |  |  | not run yet: "
+                       f"| not run | {paper5:.2f} |  |  |  | not run yet: "
                        f"`{path}` |")
         continue
       for key in keys:
         by_shot = groups[key]
-        one, five = (min(by_shot[k], key=lambda r: r.seed) if k in by_shot
-                     else None for k in (1, 5))
+        shown = {k: _shown_run(runs) for k, runs in by_shot.items()}
+        one, five = shown.get(1), shown.get(5)
         ran = one or five
-        spreads = [seed_spread(by_shot.get(k, [])) for k in (1, 5)]
-        spread = (" / ".join(c or "-" for c in spreads)
-                  if any(spreads) else "")
+        spread = _both_shots([seed_spread(
+            [r for r in by_shot[k] if r.eval_seed == shown[k].eval_seed])
+            if k in shown else None for k in (1, 5)])
+        test_spread = _both_shots([eval_seed_spread(
+            [r for r in by_shot[k] if r.seed == shown[k].seed])
+            if k in shown else None for k in (1, 5)])
         settings = key[1]
         if ran.one_at_a_time:
           settings = ", ".join(filter(None, [
@@ -196,7 +200,7 @@ def table1(records) -> List[str]:
             f"| {method} | {recipe} | {settings} | "
             f"{_marked(one, paper1)} | {paper1:.2f} | "
             f"{_marked(five, paper5)} | {paper5:.2f} | "
-            f"{spread} | {_budget(ran)} | "
+            f"{spread} | {test_spread} | {_budget(ran)} | "
             f"{_command(ran)} |")
   lines += ["", "Not run here:"] + [f"- {row}: {why}."
                                     for row, why in TABLE1_NOT_RUN.items()]
@@ -227,6 +231,40 @@ def table1_extra(records) -> List[str]:
   return lines + [""]
 
 
+# The test tasks' seed every table row is scored on (`--eval_seed`'s
+# default); runs on other seeds give a row's spread over test-task sets.
+TABLE_EVAL_SEED = 42
+
+
+def _shown_run(runs: List[Summary]) -> Summary:
+  """The run a row shows: the lowest meta-training seed, on the tables'
+  test tasks where it was scored on several sets."""
+  return min(runs, key=lambda r: (
+      r.seed, (r.eval_seed or TABLE_EVAL_SEED) != TABLE_EVAL_SEED,
+      r.eval_seed or 0))
+
+
+def _both_shots(cells: List[Optional[str]]) -> str:
+  return " / ".join(c or "-" for c in cells) if any(cells) else ""
+
+
+def _spread(values: List[float], what: str) -> str:
+  mean = sum(values) / len(values)
+  std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
+  return f"{mean:.2f} +- {std:.2f} ({len(values)} {what})"
+
+
+def eval_seed_spread(runs: List[Summary]) -> Optional[str]:
+  """"mean +- std (n test-task sets)" over runs of one trained model scored
+  on different sets of test tasks (`--eval_seed`); None for fewer than two.
+  Beside `seed_spread`, it tells the test tasks' share of the noise."""
+  by_eval_seed = {r.eval_seed or TABLE_EVAL_SEED: r for r in runs}
+  if len(by_eval_seed) < 2 or len({r.seed for r in runs}) > 1:
+    return None
+  return _spread([r.accuracy for r in by_eval_seed.values()],
+                 "test-task sets")
+
+
 def seed_spread(runs: List[Summary]) -> Optional[str]:
   """"mean +- std (n seeds)" over runs that differ in their meta-training
   seed and were scored on the same test tasks; None for fewer than two.
@@ -237,10 +275,7 @@ def seed_spread(runs: List[Summary]) -> Optional[str]:
   by_seed = {r.seed: r for r in runs}
   if len(by_seed) < 2 or len({r.eval_seed for r in runs}) > 1:
     return None
-  values = [r.accuracy for r in by_seed.values()]
-  mean = sum(values) / len(values)
-  std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5
-  return f"{mean:.2f} +- {std:.2f} ({len(values)} seeds)"
+  return _spread([r.accuracy for r in by_seed.values()], "seeds")
 
 
 def _marked(record: Optional[Summary], paper: float) -> str:

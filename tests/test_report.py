@@ -161,6 +161,30 @@ def test_runs_that_differ_in_their_seed_share_a_row_with_the_spread(tmp_path):
   assert cells[-1] == "`run --seed=0` |"
 
 
+def test_test_task_sets_and_seeds_give_two_spreads_side_by_side(tmp_path):
+  """One model scored on other test tasks (--eval_seed) is the row's
+  spread over test-task sets; other meta-training seeds on the table's
+  test tasks its spread over seeds; the row shows seed 0 on seed 42."""
+  runs = [(0, 42, 90.0), (0, 1, 89.0), (0, 2, 88.0), (1, 42, 86.0),
+          (1, 1, 70.0)]
+  for seed, eval_seed, accuracy in runs:
+    write(tmp_path / f"e{eval_seed}_s{seed}.json", method="LASIUM-RO-GAN-MAML",
+          k_shot=1, accuracy=accuracy, ci95=0.5, table=1, dataset="omniglot",
+          command=f"run --seed={seed} --eval_seed={eval_seed}",
+          hyperparameters={"alpha": 0.4, "recipe": "ours", "seed": seed,
+                           "eval_seed": eval_seed},
+          budget={"meta_iterations": 10000, "eval_tasks": 1000})
+  assert report.main([str(tmp_path)]) == 0
+  rows = [l for l in (tmp_path / "README.md").read_text().splitlines()
+          if l.startswith("| LASIUM-RO-GAN-MAML | ours | alpha 0.4")]
+  assert len(rows) == 1
+  cells = rows[0].split(" | ")
+  assert cells[3] == "**90.00 +- 0.50**"
+  assert cells[7] == "88.00 +- 2.83 (2 seeds) / -"
+  assert cells[8] == "89.00 +- 1.00 (3 test-task sets) / -"
+  assert "--eval_seed=42" in rows[0]
+
+
 def test_a_seed_spread_needs_two_seeds_on_the_same_test_tasks():
   from lasium_tf.rundir import summarize
 
