@@ -10,12 +10,16 @@ meta-step its tasks:
     is decoded by tf.data while the previous one trains;
   * "on demand": the loop decodes a meta-batch in a compiled function when
     it needs one, so decoding and the meta-step each have the cores to
-    themselves.
+    themselves;
+and both again with the generator decoding in bfloat16
+(`--decode_precision=bfloat16`, `generators.Bfloat16Decoding`).
 Each path is timed over --windows windows of --iterations iterations (after
 --warmup untimed ones); the median window counts. The last line printed is
-one JSON object: per generator `seconds_per_iteration` (today's path),
-`on_demand_seconds_per_iteration` and `speedup` (today's over the faster
-of the two); at the top level the first generator's.
+one JSON object: per generator `seconds_per_iteration` (today's path: float32,
+prefetched), `on_demand_seconds_per_iteration`,
+`bfloat16_seconds_per_iteration`, `bfloat16_on_demand_seconds_per_iteration`
+and `speedup` (today's over the fastest); at the top level the first
+generator's.
 
   python benchmarks/lasium_iteration.py --generator_type=gan,vae --iterations=20
 """
@@ -39,6 +43,8 @@ _ORDER = flags.DEFINE_enum("order", "2", ["1", "2"], "MAML order.")
 _INNER = flags.DEFINE_integer(
     "inner_steps", 5, "MAML inner steps (the paper's 5; fewer only to "
     "smoke-test the script).")
+_BFLOAT16 = flags.DEFINE_bool("bfloat16", True, "Also time the paths with "
+                              "bfloat16 decoding.")
 
 
 def _timed(step, batches) -> float:
@@ -53,10 +59,22 @@ def _timed(step, batches) -> float:
   return statistics.median(windows)
 
 
+def _on_demand(sampler):
+  """Meta-batches 0, 1, ... each decoded by a compiled call when asked."""
+  import tensorflow as tf
+
+  decode = tf.function(lambda b: sampler.episodes(0, b * 4, 4))
+  b = 0
+  while True:
+    yield decode(tf.constant(b, tf.int64))
+    b += 1
+
+
 def _paths(kind: str):
+  """{path name: seconds per iteration} for one generator kind."""
   import numpy as np
   import tensorflow as tf
-  from lasium_tf import generative, lasium
+  from lasium_tf import generative, generators, lasium
   from lasium_tf.config import GenerativeConfig
   from lasium_tf.maml import MAML
   from lasium_tf.models.backbone import build_backbone, build_classifier
@@ -64,9 +82,10 @@ def _paths(kind: str):
   model = generative.build(GenerativeConfig(kind=kind))
   real = (np.random.default_rng(0).uniform(size=(2000, 28, 28, 1))
           .astype(np.float32) if kind == "vae" else None)
-  sampler = lasium.LasiumSampler(
-      generative.as_generator(model), kind, "ro", lasium.TaskShape(5, 1, 5),
-      {"alpha": 0.4}, real_images=real, query_shift=5)
+  exact = generative.as_generator(model)
+  decoders = {"": exact}
+  if _BFLOAT16.value:
+    decoders["bfloat16_"] = generators.Bfloat16Decoding(exact.decoder, exact)
 
   def learner():
     return MAML(build_classifier(build_backbone("code", (28, 28, 1), seed=0),
@@ -77,16 +96,16 @@ def _paths(kind: str):
   def step_of(maml):
     return lambda batch: maml.meta_step(batch)["loss"].numpy()
 
-  prefetched = _timed(step_of(learner()),
-                      iter(sampler.meta_batches(0, 4)))
-  decode = tf.function(lambda b: sampler.episodes(0, b * 4, 4))
-
-  def on_demand():
-    b = 0
-    while True:
-      yield decode(tf.constant(b, tf.int64))
-      b += 1
-  return prefetched, _timed(step_of(learner()), on_demand())
+  times = {}
+  for prefix, generator in decoders.items():
+    sampler = lasium.LasiumSampler(
+        generator, kind, "ro", lasium.TaskShape(5, 1, 5), {"alpha": 0.4},
+        real_images=real, query_shift=5)
+    times[f"{prefix}seconds_per_iteration"] = _timed(
+        step_of(learner()), iter(sampler.meta_batches(0, 4)))
+    times[f"{prefix}on_demand_seconds_per_iteration"] = _timed(
+        step_of(learner()), _on_demand(sampler))
+  return times
 
 
 def main(argv):
@@ -98,10 +117,10 @@ def main(argv):
          "maml_order": int(_ORDER.value), "inner_steps": _INNER.value,
          "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU"}
   for kind in _KINDS.value:
-    today, on_demand = _paths(kind)
-    out[kind] = {"seconds_per_iteration": round(today, 4),
-                 "on_demand_seconds_per_iteration": round(on_demand, 4),
-                 "speedup": round(today / min(today, on_demand), 3)}
+    times = _paths(kind)
+    today = times["seconds_per_iteration"]
+    out[kind] = {**{k: round(v, 4) for k, v in times.items()},
+                 "speedup": round(today / min(times.values()), 3)}
   first = out[_KINDS.value[0]]
   out["seconds_per_iteration"] = first["seconds_per_iteration"]
   out["speedup"] = first["speedup"]

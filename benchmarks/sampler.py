@@ -4,13 +4,15 @@ Measures, in one process on the same machine:
   * tasks per second drawn by the LASIUM sampler (`LasiumSampler.meta_batches`,
     the tf.data pipeline meta-training reads) for the Omniglot GAN (latent 128)
     or VAE (latent 20) at their full paper sizes, randomly initialised (the
-    cost does not depend on the weights);
+    cost does not depend on the weights), decoding in float32 or, with
+    --decode_precision=bfloat16, as a run with that setting decodes;
   * tasks per second consumed by the MAML meta-step in the paper's Omniglot
     configuration (5-way, K_tr 1, K_val 5, meta-batch 4, 5 inner steps).
 The last line is one JSON object; `sampler_over_consumption` above 1 means
 the sampler keeps up with training.
 
   python benchmarks/sampler.py --generator_type=gan --batches=10
+  python benchmarks/sampler.py --generator_type=gan --decode_precision=bfloat16
 """
 
 import json
@@ -27,6 +29,9 @@ _KIND = flags.DEFINE_enum("generator_type", "gan", ["gan", "vae"],
 _POLICY = flags.DEFINE_enum("policy", "ro", ["n", "ro", "oc"], "Policy.")
 _BATCHES = flags.DEFINE_integer("batches", 10, "Timed meta-batches.")
 _ORDER = flags.DEFINE_enum("order", "2", ["1", "2"], "MAML order.")
+_PRECISION = flags.DEFINE_enum(
+    "decode_precision", "float32", ["float32", "bfloat16"],
+    "The generator's arithmetic (`--decode_precision` of a run).")
 _INNER = flags.DEFINE_integer(
     "inner_steps", 5, "MAML inner steps (the paper's 5; fewer only to "
     "smoke-test the script).")
@@ -36,7 +41,7 @@ def main(argv):
   del argv
   import numpy as np
   import tensorflow as tf
-  from lasium_tf import generative, lasium
+  from lasium_tf import generative, generators, lasium
   from lasium_tf.config import GenerativeConfig
   from lasium_tf.maml import MAML
   from lasium_tf.models.backbone import build_backbone, build_classifier
@@ -47,8 +52,11 @@ def main(argv):
           .astype(np.float32) if _KIND.value == "vae" else None)
   hyper = {"n": {"sigma2": 0.5}, "ro": {"alpha": 0.2},
            "oc": {"alpha": 0.4}}[_POLICY.value]
-  sampler = lasium.LasiumSampler(generative.as_generator(model), _KIND.value,
-                                 _POLICY.value, shape, hyper, real_images=real)
+  generator = generative.as_generator(model)
+  if _PRECISION.value == "bfloat16":
+    generator = generators.Bfloat16Decoding(generator.decoder, generator)
+  sampler = lasium.LasiumSampler(generator, _KIND.value, _POLICY.value, shape,
+                                 hyper, real_images=real)
   stream = iter(sampler.meta_batches(seed=0, meta_batch_size=meta_batch))
   next(stream)  # Trace.
   sample_times = []
@@ -72,6 +80,7 @@ def main(argv):
   print(json.dumps({
       "benchmark": "lasium_sampler",
       "generator_type": _KIND.value, "policy": _POLICY.value,
+      "decode_precision": _PRECISION.value,
       "meta_batch_size": meta_batch, "task": "5-way, K_tr 1, K_val 5",
       "sampler_tasks_per_second": sampled,
       "meta_step_tasks_per_second": consumed,

@@ -38,7 +38,8 @@ SHARED = [
     ("evaluation", "evaluation.py", ["--tasks=4", "--tasks_per_call=2",
                                      "--steps=2"]),
     ("sampler", "sampler.py", ["--generator_type=vae", "--batches=2",
-                               "--order=1", "--inner_steps=1"]),
+                               "--order=1", "--inner_steps=1",
+                               "--decode_precision=bfloat16"]),
     ("kmeans", "kmeans.py", ["--points=300", "--dims=4", "--clusters=5"]),
     ("lasium_iteration", "lasium_iteration.py", [
         "--generator_type=vae", "--iterations=1", "--windows=1",
@@ -91,6 +92,7 @@ def test_evaluation_benchmark(bench):
 
 def test_sampler_benchmark(bench):
   out = bench("sampler")
+  assert out["decode_precision"] == "bfloat16"
   assert out["sampler_tasks_per_second"] > 0
   assert out["sampler_over_consumption"] > 0
 
@@ -136,6 +138,7 @@ def test_lasium_iteration_benchmark(bench):
   out = bench("lasium_iteration")
   assert out["vae"]["seconds_per_iteration"] > 0
   assert out["vae"]["on_demand_seconds_per_iteration"] > 0
+  assert out["vae"]["bfloat16_on_demand_seconds_per_iteration"] > 0
   assert out["speedup"] >= 1.0 and out["seconds_per_iteration"] > 0
 
 
