@@ -228,6 +228,22 @@ def test_bfloat16_decoding_of_a_folder_and_of_its_export(vae_folder,
   assert sampler_info["decode_precision"] == "bfloat16"
 
 
+def test_a_run_keeps_the_decode_precision_it_started_with(tmp_path):
+  """A folder meta-trained before the setting existed reads as float32; a
+  resume under bfloat16 decoding is refused, naming the setting."""
+  folder = tmp_path / "run"
+  started = config_lib.Config(mode="train", experiment_dir=str(folder),
+                              task_source="lasium")
+  saved = dataclasses.asdict(started)
+  del saved["lasium"]["decode_precision"]  # As written before it existed.
+  rundir.write_json(str(folder / "config.json"), saved)
+  run = rundir.RunDir(folder)
+  run.check_resume(started)
+  with pytest.raises(config_lib.ConfigError, match="lasium differ"):
+    run.check_resume(dataclasses.replace(
+        started, lasium=config_lib.LasiumConfig(decode_precision="bfloat16")))
+
+
 def _train_part():
   class Part:
     def unlabeled(self):
