@@ -32,6 +32,8 @@ PAPER_TABLE1 = {
     "LASIUM-RO-GAN-ProtoNets": (80.15, 91.10),
     "LASIUM-OC-VAE-ProtoNets": (73.22, 85.05),
     "UMTRA-MAML": (81.91, 94.58),
+    "CACTUs-MAML (ACAI)": (68.84, 87.78),
+    "CACTUs-ProtoNets (ACAI)": (68.12, 83.58),
 }
 TABLE1_FLAGFILES = {
     "Training from scratch": "flags/training_from_scratch.cfg",
@@ -42,15 +44,12 @@ TABLE1_FLAGFILES = {
     "LASIUM-RO-GAN-ProtoNets": "flags/lasium_ro_gan_protonets.cfg",
     "LASIUM-OC-VAE-ProtoNets": "flags/lasium_oc_vae_protonets.cfg",
     "UMTRA-MAML": "flags/umtra/umtra_maml.cfg",
+    "CACTUs-MAML (ACAI)": "flags/cactus/cactus_maml_acai.cfg",
+    "CACTUs-ProtoNets (ACAI)": "flags/cactus/cactus_protonets_acai.cfg",
 }
 
 # Table 1's rows that this project has not produced, with the reason.
 TABLE1_NOT_RUN = {
-    "CACTUs-MAML (ACAI) 68.84 / 87.78, CACTUs-ProtoNets (ACAI) 68.12 / "
-    "83.58": "not run yet: the ACAI encoder is published "
-    "(`pretrained/omniglot_acai`, 28 of ACAI's 816 epochs) and its "
-    "embedding rows are below; the CACTUs runs on it, like those on the "
-    "VAE (`flags/cactus/`), take hours on 2 CPU cores",
     "CACTUs-MAML (BiGAN) 58.18 / 78.66, CACTUs-ProtoNets (BiGAN) 54.74 / "
     "71.69 and the embedding rows on BiGAN": "no BiGAN trained on Omniglot "
     "here",

@@ -522,6 +522,7 @@ class Summary(NamedTuple):
   baselines: Dict[str, Tuple[float, float]] = {}
   baseline_encoder: Optional[str] = None
   decode_precision: str = "float32"  # LASIUM's `--decode_precision`.
+  cactus_encoder: Optional[str] = None  # The embedding CACTUs clustered.
 
   @property
   def one_at_a_time(self) -> bool:
@@ -541,6 +542,8 @@ class Summary(NamedTuple):
       parts.append("rotation classes")
     if self.decode_precision != "float32":
       parts.append(f"{self.decode_precision} decoding")
+    if self.cactus_encoder:
+      parts.append(f"{pathlib.PurePath(self.cactus_encoder).name} embedding")
     return ", ".join(parts)
 
 
@@ -600,7 +603,8 @@ def summarize(record: Dict, path: str = "") -> Summary:
       baseline_encoder=((record.get("config") or {}).get("eval")
                         or {}).get("encoder"),
       decode_precision=((record.get("config") or {}).get("lasium")
-                        or {}).get("decode_precision") or "float32")
+                        or {}).get("decode_precision") or "float32",
+      cactus_encoder=(hyper.get("cactus") or {}).get("encoder"))
 
 
 def load_results(results_dir) -> List[Summary]:

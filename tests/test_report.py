@@ -230,3 +230,28 @@ def test_table1_runs_of_methods_not_in_the_paper_get_rows_of_their_own():
   assert report.table1_extra([summarize({
       "method": "UMTRA-MAML", "k_shot": 1, "accuracy": 1.0, "ci95": 0.1,
       "table": 1})]) == []
+
+
+def test_cactus_rows_say_which_embedding_was_clustered():
+  from lasium_tf import report
+  from lasium_tf.rundir import summarize
+
+  def cactus(encoder, accuracy, method="CACTUs-MAML"):
+    return summarize({"method": method, "k_shot": 1, "accuracy": accuracy,
+                      "ci95": 0.5, "table": 1, "command": "python c",
+                      "hyperparameters": {"cactus": {
+                          "encoder": encoder, "clusters": 500,
+                          "partitions": 1}}})
+  lines = report.table1_extra([cactus("pretrained/omniglot_vae", 60.0),
+                               cactus("pretrained/omniglot_acai", 61.0)])
+  rows = [line for line in lines if line.startswith("| CACTUs-MAML")]
+  assert len(rows) == 2  # Two embeddings, two rows.
+  assert any("omniglot_vae embedding" in r and "60.00" in r for r in rows)
+  assert any("omniglot_acai embedding" in r and "61.00" in r for r in rows)
+  # The paper's ACAI rows are Table 1 rows of their own, run or not.
+  table = report.table1([cactus("pretrained/omniglot_acai", 66.0,
+                                method="CACTUs-MAML (ACAI)")])
+  row, = [l for l in table if l.startswith("| CACTUs-MAML (ACAI)")]
+  assert "66.00 +- 0.50" in row and "68.84" in row
+  missing, = [l for l in table if l.startswith("| CACTUs-ProtoNets (ACAI)")]
+  assert "not run yet: `flags/cactus/cactus_protonets_acai.cfg`" in missing
