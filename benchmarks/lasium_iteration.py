@@ -73,7 +73,6 @@ def _on_demand(sampler):
 def _paths(kind: str):
   """{path name: seconds per iteration} for one generator kind."""
   import numpy as np
-  import tensorflow as tf
   from lasium_tf import generative, generators, lasium
   from lasium_tf.config import GenerativeConfig
   from lasium_tf.maml import MAML
