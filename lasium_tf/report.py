@@ -117,7 +117,9 @@ def _budget(record: Summary) -> str:
   if record.meta_iterations is not None:
     shots = (f" of {record.trained_shot}-shot tasks" if record.meta_iterations
              and record.trained_shot not in (None, record.k_shot) else "")
-    parts.append(f"{record.meta_iterations} meta-its{shots}")
+    ways = (f" on {record.trained_ways}-way tasks" if record.meta_iterations
+            and record.trained_ways else "")
+    parts.append(f"{record.meta_iterations} meta-its{shots}{ways}")
   if record.generator_epochs is not None:
     parts.append(f"{record.generator_kind.upper()} {record.generator_epochs} "
                  f"epochs{record.generator_run}")

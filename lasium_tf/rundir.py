@@ -523,6 +523,8 @@ class Summary(NamedTuple):
   baseline_encoder: Optional[str] = None
   decode_precision: str = "float32"  # LASIUM's `--decode_precision`.
   cactus_encoder: Optional[str] = None  # The embedding CACTUs clustered.
+  # Classes of the meta-training tasks where they differ from the test's.
+  trained_ways: Optional[int] = None
 
   @property
   def one_at_a_time(self) -> bool:
@@ -604,7 +606,9 @@ def summarize(record: Dict, path: str = "") -> Summary:
                         or {}).get("encoder"),
       decode_precision=((record.get("config") or {}).get("lasium")
                         or {}).get("decode_precision") or "float32",
-      cactus_encoder=(hyper.get("cactus") or {}).get("encoder"))
+      cactus_encoder=(hyper.get("cactus") or {}).get("encoder"),
+      trained_ways=(task.get("n_way") if task.get("n_way") not in (
+          None, record.get("n_way")) else None))
 
 
 def load_results(results_dir) -> List[Summary]:

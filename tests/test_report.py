@@ -239,15 +239,17 @@ def test_cactus_rows_say_which_embedding_was_clustered():
   def cactus(encoder, accuracy, method="CACTUs-MAML"):
     return summarize({"method": method, "k_shot": 1, "accuracy": accuracy,
                       "ci95": 0.5, "table": 1, "command": "python c",
+                      "n_way": 5, "budget": {"meta_iterations": 10000},
                       "hyperparameters": {"cactus": {
                           "encoder": encoder, "clusters": 500,
-                          "partitions": 1}}})
+                          "partitions": 1}, "train_task": {"n_way": 20}}})
   lines = report.table1_extra([cactus("pretrained/omniglot_vae", 60.0),
                                cactus("pretrained/omniglot_acai", 61.0)])
   rows = [line for line in lines if line.startswith("| CACTUs-MAML")]
   assert len(rows) == 2  # Two embeddings, two rows.
   assert any("omniglot_vae embedding" in r and "60.00" in r for r in rows)
   assert any("omniglot_acai embedding" in r and "61.00" in r for r in rows)
+  assert all("10000 meta-its on 20-way tasks" in r for r in rows)
   # The paper's ACAI rows are Table 1 rows of their own, run or not.
   table = report.table1([cactus("pretrained/omniglot_acai", 66.0,
                                 method="CACTUs-MAML (ACAI)")])
