@@ -784,12 +784,18 @@ def as_generator(model):
   return KerasGenerator(model.generator)
 
 
+# The decoder network of each generator kind LASIUM samples from (the
+# architecture of `build`'s models), by kind.
+_DECODERS = {"gan": omniglot_gan.build_generator,
+             "vae": omniglot_vae.build_decoder}
+
+
 def in_bfloat16(generator, info: Dict):
   """`generator` decoding in bfloat16 (`generators.Bfloat16Decoding`).
 
   A Keras generator (a training folder or checkpoint) keeps its network. A
-  SavedModel has only a float32 graph, so this rebuilds the network of its
-  card's kind (`build`, the image shape read off one decoded image) and
+  SavedModel has only a float32 graph, so this rebuilds the decoder of its
+  card's kind (`_DECODERS`, the image shape read off one decoded image) and
   copies in the variables its `generate` signature uses; that works for the
   generators this project exported, and a decoded probe must match the
   SavedModel's own images, or this refuses it (ValueError naming the fix).
@@ -798,18 +804,18 @@ def in_bfloat16(generator, info: Dict):
 
   if isinstance(generator, generators.KerasGenerator):
     return generators.Bfloat16Decoding(generator.decoder, generator)
-  refusal = (f"bfloat16 decoding rebuilds the generator's network, and "
-             f"{info.get('source')} is not a {info.get('kind', 'gan').upper()}"
-             f" this project trained")
+  refusal = (f"bfloat16 decoding rebuilds the generator's network, which "
+             f"it can for the GANs and VAEs this project trains, and "
+             f"{info.get('source')} ({info.get('kind')}) is not one of them")
   if not isinstance(generator, generators.SavedModelGenerator) or (
-      info.get("kind") not in GENERATOR_KINDS):
+      info.get("kind") not in _DECODERS):
     raise ValueError(f"{refusal}; use --decode_precision=float32.")
   probe = np.random.default_rng(3).standard_normal(
       [4, generator.latent_dim]).astype(np.float32)
   wanted = np.asarray(generator.decode(probe))
-  side, channels = int(wanted.shape[1]), int(wanted.shape[-1])
-  config = GenerativeConfig(kind=info["kind"], latent_dim=generator.latent_dim)
-  decoder = as_generator(build(config, side, channels)).decoder
+  decoder = _DECODERS[info["kind"]](
+      generator.latent_dim, image_size=int(wanted.shape[1]),
+      channels=int(wanted.shape[-1]))
   if not _copy_layer_by_layer(generator.decode_variables, decoder):
     raise ValueError(f"{refusal} (its weights are not those of "
                      f"models/omniglot_{info['kind']}.py); use "

@@ -573,7 +573,8 @@ def _generator_run(info: Dict) -> str:
 def summarize(record: Dict, path: str = "") -> Summary:
   """The `Summary` of a result record (`result_record`'s JSON)."""
   hyper = record.get("hyperparameters", {})
-  data = (record.get("config") or {}).get("data") or {}
+  saved = record.get("config") or {}
+  data = saved.get("data") or {}
   budget = record.get("budget", {})
   task = hyper.get("train_task") or {}
   info = hyper.get("generator_info") or {}
@@ -602,10 +603,9 @@ def summarize(record: Dict, path: str = "") -> Summary:
       seed=int(hyper.get("seed", 0)), eval_seed=hyper.get("eval_seed"),
       baselines={name: (b["accuracy"], b["ci95"])
                  for name, b in (record.get("baselines") or {}).items()},
-      baseline_encoder=((record.get("config") or {}).get("eval")
-                        or {}).get("encoder"),
-      decode_precision=((record.get("config") or {}).get("lasium")
-                        or {}).get("decode_precision") or "float32",
+      baseline_encoder=(saved.get("eval") or {}).get("encoder"),
+      decode_precision=(saved.get("lasium") or {}).get("decode_precision")
+      or "float32",
       cactus_encoder=(hyper.get("cactus") or {}).get("encoder"),
       trained_ways=(task.get("n_way") if task.get("n_way") not in (
           None, record.get("n_way")) else None))
