@@ -719,6 +719,10 @@ class Config:
   backbone: str = setting(
       "code", "paper: conv+maxpool blocks of the paper's text; code: the "
       "stride-2 network of the authors' code.", choices=BACKBONES)
+  filters: Optional[int] = setting(
+      None, "Filters in each of the backbone's convolutions (default: the "
+      "backbone's own, 64 for Omniglot, 32 for 84x84 images; the CACTUs "
+      "oracle's MAML used 32 on Omniglot).")
   normalization: str = setting(
       "transductive", "Which images give BatchNorm its statistics, in "
       "meta-training, evaluation and export: transductive (each batch its "
@@ -843,6 +847,8 @@ class Config:
     _one_of("task_source", self.task_source, TASK_SOURCES)
     _one_of("learner", self.learner, LEARNERS)
     _one_of("backbone", self.backbone, BACKBONES)
+    if self.filters is not None and self.filters < 1:
+      raise ConfigError(f"--filters must be at least 1, got {self.filters}.")
     _one_of("normalization", self.normalization, NORMALIZATIONS)
     _one_of("strategy", self.strategy, STRATEGIES)
     if self.init_from is not None and self.mode not in ("evaluate",

@@ -50,7 +50,7 @@ def shift_fill(config: Config) -> float:
 def build_learner(config: Config):
   """The configured backbone in its learner: MAML (with a head) or ProtoNets."""
   backbone = build_backbone(config.backbone, image_shape(config),
-                            seed=config.seed,
+                            filters=config.filters, seed=config.seed,
                             normalization=config.normalization)
   if config.learner == "protonets":
     return ProtoNets(backbone, meta_lr=config.maml.meta_lr,

@@ -525,6 +525,13 @@ class Summary(NamedTuple):
   cactus_encoder: Optional[str] = None  # The embedding CACTUs clustered.
   # Classes of the meta-training tasks where they differ from the test's.
   trained_ways: Optional[int] = None
+  # The protocol settings Table 1 holds fixed (stride-2 network at its own
+  # width, 5 training queries, 15 test queries, meta-batch 4), as run.
+  backbone: str = "code"
+  filters: Optional[int] = None
+  train_queries: Optional[int] = None
+  eval_queries: Optional[int] = None
+  meta_batch: Optional[int] = None
 
   @property
   def one_at_a_time(self) -> bool:
@@ -546,7 +553,25 @@ class Summary(NamedTuple):
       parts.append(f"{self.decode_precision} decoding")
     if self.cactus_encoder:
       parts.append(f"{pathlib.PurePath(self.cactus_encoder).name} embedding")
-    return ", ".join(parts)
+    return ", ".join(parts + self.protocol_changes)
+
+  @property
+  def protocol_changes(self) -> List[str]:
+    """Where the run left Table 1's protocol (network, width, queries,
+    meta-batch; the budget column names the split), in short; empty for a
+    run at that protocol."""
+    parts = []
+    if self.backbone == "paper":
+      parts.append("max-pool network")
+    if self.filters:
+      parts.append(f"{self.filters} filters")
+    if self.train_queries not in (None, 5):
+      parts.append(f"{self.train_queries} training queries")
+    if self.eval_queries not in (None, 15):
+      parts.append(f"{self.eval_queries} test queries")
+    if self.meta_batch not in (None, 4):
+      parts.append(f"meta-batch {self.meta_batch}")
+    return parts
 
 
 _POLICY_VALUES = ("sigma2", "sigma", "sigma_max", "alpha")
@@ -608,7 +633,12 @@ def summarize(record: Dict, path: str = "") -> Summary:
       or "float32",
       cactus_encoder=(hyper.get("cactus") or {}).get("encoder"),
       trained_ways=(task.get("n_way") if task.get("n_way") not in (
-          None, record.get("n_way")) else None))
+          None, record.get("n_way")) else None),
+      backbone=saved.get("backbone") or hyper.get("backbone") or "code",
+      filters=saved.get("filters"),
+      train_queries=(saved.get("task") or {}).get("k_query"),
+      eval_queries=(saved.get("eval") or {}).get("k_query"),
+      meta_batch=(saved.get("maml") or {}).get("meta_batch_size"))
 
 
 def load_results(results_dir) -> List[Summary]:

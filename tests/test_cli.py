@@ -16,8 +16,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 def test_every_setting_of_the_config_is_a_flag_with_help():
   fields = list(cli.flag_fields(config_lib.Config))
   names = [f.name for f in fields]
-  assert len(fields) == 88  # 87 flags; --seed declared by two classes.
-  assert names.count("seed") == 2 and len(set(names)) == 87
+  assert len(fields) == 89  # 88 flags; --seed declared by two classes.
+  assert names.count("seed") == 2 and len(set(names)) == 88
   for f in fields:
     assert f.help.endswith((".", ")")), f.name
   paths = {f.name: f.path for f in fields}
@@ -144,3 +144,21 @@ def test_config_from_args_is_a_flagfile_with_overrides_for_notebooks():
     cli.config_from_args(["--bogus=1"])
   with pytest.raises(app.UsageError, match="--sigma"):
     cli.config_from_args(["--sigma=1", "--sigma2=1"])
+
+
+def test_filters_flag_sets_the_backbone_width_and_refuses_nonsense():
+  from lasium_tf import experiment
+  values = flags.FlagValues()
+  cli.define_flags(config_lib.Config, values)
+  values(["prog", "--filters=32", "--learner=maml"])
+  config = cli.build(config_lib.Config, values, command="c")
+  assert config.filters == 32
+
+  def widths(config):
+    return {tuple(w.shape)[-1] for w in experiment.build_learner(
+        config).model.weights if len(w.shape) == 4}
+
+  assert widths(config) == {32}
+  assert widths(dataclasses.replace(config, filters=None)) == {64}
+  with pytest.raises(config_lib.ConfigError, match="--filters must be"):
+    dataclasses.replace(config, filters=0).validate()

@@ -257,3 +257,28 @@ def test_cactus_rows_say_which_embedding_was_clustered():
   assert "66.00 +- 0.50" in row and "68.84" in row
   missing, = [l for l in table if l.startswith("| CACTUs-ProtoNets (ACAI)")]
   assert "not run yet: `flags/cactus/cactus_protonets_acai.cfg`" in missing
+
+
+def test_a_protocol_ablation_row_names_what_it_changed():
+  from lasium_tf.rundir import summarize
+
+  def run(**config):
+    base = {"backbone": "code", "filters": None, "task": {"k_query": 5},
+            "eval": {"k_query": 15}, "maml": {"meta_batch_size": 4}}
+    for key, value in config.items():
+      if isinstance(value, dict):
+        base[key] = {**base[key], **value}
+      else:
+        base[key] = value
+    return summarize({"method": "Supervised ProtoNets", "k_shot": 1,
+                      "accuracy": 90.0, "ci95": 0.5, "config": base,
+                      "study": "supervised_protonets_protocol"})
+
+  assert run().settings == ""  # Table 1's protocol: nothing to say.
+  changed = run(backbone="paper", filters=32, task={"k_query": 15},
+                eval={"k_query": 5}, maml={"meta_batch_size": 1})
+  assert changed.settings == ("max-pool network, 32 filters, 15 training "
+                              "queries, 5 test queries, meta-batch 1")
+  # Records from before these settings were kept read as the protocol.
+  assert summarize({"method": "m", "k_shot": 1, "accuracy": 1.0,
+                    "ci95": 0.1}).protocol_changes == []
