@@ -194,10 +194,7 @@ def table1(records) -> List[str]:
         test_spread = _both_shots([eval_seed_spread(
             [r for r in by_shot[k] if r.seed == shown[k].seed])
             if k in shown else None for k in (1, 5)])
-        settings = key[1]
-        if ran.one_at_a_time:
-          settings = ", ".join(filter(None, [
-              settings, f"queries one at a time ({ran.normalization})"]))
+        settings = _with_normalization(key[1], ran)
         lines.append(
             f"| {method} | {recipe} | {settings} | "
             f"{_marked(one, paper1)} | {paper1:.2f} | "
@@ -445,6 +442,15 @@ def embedding_baselines(records) -> List[str]:
 CHECK_STUDIES = ("decode_precision",)
 
 
+def _with_normalization(settings: str, record: Summary) -> str:
+  """A row's settings, and which images gave BatchNorm its statistics where
+  a query's answer did not depend on the other queries."""
+  if not record.one_at_a_time:
+    return settings
+  return ", ".join(filter(None, [
+      settings, f"queries one at a time ({record.normalization})"]))
+
+
 def studies(records) -> List[str]:
   """Runs of a `--study` (budget series and checks), one row each."""
   rows = sorted((r for r in records if r.study),
@@ -458,7 +464,8 @@ def studies(records) -> List[str]:
            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
   for r in rows:
     lines.append(f"| {r.study} | {r.method} | {r.recipe} | "
-                 f"{r.settings} | {r.seed} | {r.k_shot} | {_cell(r)} | "
+                 f"{_with_normalization(r.settings, r)} | {r.seed} | "
+                 f"{r.k_shot} | {_cell(r)} | "
                  f"{_budget(r)} | {_command(r)} |")
   return lines
 
