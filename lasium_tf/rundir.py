@@ -525,9 +525,9 @@ class Summary(NamedTuple):
   cactus_encoder: Optional[str] = None  # The embedding CACTUs clustered.
   # Classes of the meta-training tasks where they differ from the test's.
   trained_ways: Optional[int] = None
-  # The protocol settings Table 1 holds fixed (stride-2 network at its own
-  # width, 5 training queries, 15 test queries, meta-batch 4), as run.
-  backbone: str = "code"
+  # The protocol settings Table 1 holds at the config's defaults (network
+  # and its width, training and test queries, meta-batch), as run.
+  backbone: str = Config().backbone
   filters: Optional[int] = None
   train_queries: Optional[int] = None
   eval_queries: Optional[int] = None
@@ -560,18 +560,23 @@ class Summary(NamedTuple):
     """Where the run left Table 1's protocol (network, width, queries,
     meta-batch; the budget column names the split), in short; empty for a
     run at that protocol."""
+    protocol = Config()
     parts = []
-    if self.backbone == "paper":
-      parts.append("max-pool network")
+    if self.backbone != protocol.backbone:
+      parts.append(_BACKBONE_NAMES.get(self.backbone,
+                                       f"{self.backbone} network"))
     if self.filters:
       parts.append(f"{self.filters} filters")
-    if self.train_queries not in (None, 5):
+    if self.train_queries not in (None, protocol.task.k_query):
       parts.append(f"{self.train_queries} training queries")
-    if self.eval_queries not in (None, 15):
+    if self.eval_queries not in (None, protocol.eval.k_query):
       parts.append(f"{self.eval_queries} test queries")
-    if self.meta_batch not in (None, 4):
+    if self.meta_batch not in (None, protocol.maml.meta_batch_size):
       parts.append(f"meta-batch {self.meta_batch}")
     return parts
+
+
+_BACKBONE_NAMES = {"paper": "max-pool network"}
 
 
 _POLICY_VALUES = ("sigma2", "sigma", "sigma_max", "alpha")
@@ -634,7 +639,8 @@ def summarize(record: Dict, path: str = "") -> Summary:
       cactus_encoder=(hyper.get("cactus") or {}).get("encoder"),
       trained_ways=(task.get("n_way") if task.get("n_way") not in (
           None, record.get("n_way")) else None),
-      backbone=saved.get("backbone") or hyper.get("backbone") or "code",
+      backbone=(saved.get("backbone") or hyper.get("backbone")
+                or Config().backbone),
       filters=saved.get("filters"),
       train_queries=(saved.get("task") or {}).get("k_query"),
       eval_queries=(saved.get("eval") or {}).get("k_query"),
