@@ -12,18 +12,22 @@ meta-step its tasks:
     it needs one, so decoding and the meta-step each have the cores to
     themselves;
 and both again with the generator decoding in bfloat16
-(`--decode_precision=bfloat16`, `generators.Bfloat16Decoding`).
+(`--decode_precision=bfloat16`, `generators.Bfloat16Decoding`). Beside
+them, the meta-step alone on one meta-batch decoded beforehand: what an
+iteration would cost if sampling were free, so `speedup_bound` (today's
+path over it) is the most any faster sampler could give on these cores.
 Each path is timed over --windows windows of --iterations iterations (after
 --warmup untimed ones); the median window counts. The last line printed is
 one JSON object: per generator `seconds_per_iteration` (today's path: float32,
 prefetched), `on_demand_seconds_per_iteration`,
 `bfloat16_seconds_per_iteration`, `bfloat16_on_demand_seconds_per_iteration`
-and `speedup` (today's over the fastest); at the top level the first
-generator's.
+`speedup` (today's over the fastest), `meta_step_only_seconds_per_iteration`
+and `speedup_bound`; at the top level the first generator's.
 
   python benchmarks/lasium_iteration.py --generator_type=gan,vae --iterations=20
 """
 
+import itertools
 import json
 import statistics
 import sys
@@ -96,6 +100,7 @@ def _paths(kind: str):
     return lambda batch: maml.meta_step(batch)["loss"].numpy()
 
   times = {}
+  bound = None
   for prefix, generator in decoders.items():
     sampler = lasium.LasiumSampler(
         generator, kind, "ro", lasium.TaskShape(5, 1, 5), {"alpha": 0.4},
@@ -104,7 +109,10 @@ def _paths(kind: str):
         step_of(learner()), iter(sampler.meta_batches(0, 4)))
     times[f"{prefix}on_demand_seconds_per_iteration"] = _timed(
         step_of(learner()), _on_demand(sampler))
-  return times
+    if bound is None:
+      decoded = next(iter(sampler.meta_batches(0, 4)))
+      bound = _timed(step_of(learner()), itertools.repeat(decoded))
+  return times, bound
 
 
 def main(argv):
@@ -116,10 +124,12 @@ def main(argv):
          "maml_order": int(_ORDER.value), "inner_steps": _INNER.value,
          "device": "GPU" if tf.config.list_physical_devices("GPU") else "CPU"}
   for kind in _KINDS.value:
-    times = _paths(kind)
+    times, bound = _paths(kind)
     today = times["seconds_per_iteration"]
     out[kind] = {**{k: round(v, 4) for k, v in times.items()},
-                 "speedup": round(today / min(times.values()), 3)}
+                 "speedup": round(today / min(times.values()), 3),
+                 "meta_step_only_seconds_per_iteration": round(bound, 4),
+                 "speedup_bound": round(today / bound, 3)}
   first = out[_KINDS.value[0]]
   out["seconds_per_iteration"] = first["seconds_per_iteration"]
   out["speedup"] = first["speedup"]

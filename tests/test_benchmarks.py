@@ -48,6 +48,8 @@ SHARED = [
         "--images=3", "--repeats=1", "--noxla"]),
     ("conv_formulations", "conv_formulations.py", [
         "--tasks=2", "--images=1", "--repeats=1", "--noxla"]),
+    ("roofline", "roofline.py", ["--tasks=2", "--steps=2", "--repeats=1",
+                                 "--matmul_size=256"]),
     ("bfloat16", "bfloat16.py", ["--repeats=1", "--inner_steps=1",
                                  "--meta_batch=1"]),
 ]
@@ -97,6 +99,24 @@ def test_sampler_benchmark(bench):
   assert out["sampler_over_consumption"] > 0
 
 
+def test_roofline_benchmark(bench):
+  out = bench("roofline")
+  assert out["stacked_path"] is True
+  assert out["tasks"] == 2 and out["adaptation_steps"] == 2
+  # The stride-2 backbone's four convolutions at 14, 7, 4 and 2 pixels:
+  # 2 * pixels * 9 * C_in * C_out each, 5,313,024 FLOPs an image.
+  assert out["conv_gflop_per_image_forward"] == pytest.approx(0.005313024)
+  assert out["conv_gflop_per_image_step"] == pytest.approx(
+      3 * 0.005313024 - 0.000225792)
+  assert out["matmul_gflops"] > 0
+  for k in (1, 5):
+    timings = out[f"eval_{k}shot"]
+    assert timings["stacked_seconds_per_1000_tasks"] > 0
+    assert timings["shared_network_seconds_per_1000_tasks"] > 0
+    assert timings["arithmetic_seconds_per_1000_tasks_at_matmul_rate"] > 0
+  assert out["meta_step_order2"]["shared_network_seconds"] > 0
+
+
 def test_bfloat16_benchmark(bench):
   out = bench("bfloat16")
   assert out["gan_decode_ratio"] > 0 and out["meta_step_ratio"] > 0
@@ -140,6 +160,8 @@ def test_lasium_iteration_benchmark(bench):
   assert out["vae"]["on_demand_seconds_per_iteration"] > 0
   assert out["vae"]["bfloat16_on_demand_seconds_per_iteration"] > 0
   assert out["speedup"] >= 1.0 and out["seconds_per_iteration"] > 0
+  assert out["vae"]["meta_step_only_seconds_per_iteration"] > 0
+  assert out["vae"]["speedup_bound"] > 0
 
 
 @pytest.mark.parametrize("script", sorted(
