@@ -737,6 +737,12 @@ class Config:
       "classifier folder (its model.keras, e.g. pretrained/...) instead of "
       "a checkpoint, e.g. to score or re-export it with another "
       "--normalization.")
+  continue_from: Optional[str] = setting(
+      None, "--mode=train or train_and_evaluate: start meta-training from a "
+      "published classifier folder (its model.keras) at the meta-iteration "
+      "its card names, with a fresh optimizer state, e.g. to meta-train "
+      "pretrained/... further on the tasks that come next; once "
+      "--experiment_dir holds checkpoints, they are resumed instead.")
   data: DataConfig = setting(factory=DataConfig)
   task: TaskConfig = setting(factory=TaskConfig)
   maml: MAMLConfig = setting(factory=MAMLConfig)
@@ -857,6 +863,16 @@ class Config:
           f"--init_from scores or re-exports a published classifier "
           f"(--mode=evaluate or --mode=export); --mode={self.mode} starts "
           f"from --experiment_dir's checkpoints: drop the flag.")
+    if self.continue_from is not None:
+      if self.mode not in ("train", "train_and_evaluate"):
+        raise ConfigError(
+            f"--continue_from meta-trains a published classifier further "
+            f"(--mode=train or train_and_evaluate); --mode={self.mode} "
+            f"reads --experiment_dir's checkpoints (to score or export a "
+            f"published folder as it is, use --init_from).")
+      if self.task_source == "none":
+        raise ConfigError("--continue_from meta-trains further; "
+                          "--task_source=none has no tasks to train on.")
     if self.logical_cpus is not None:
       _positive("logical_cpus", self.logical_cpus)
       if self.strategy != "mirrored":

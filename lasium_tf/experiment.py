@@ -442,6 +442,16 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
     if verbose:
       print(f"Resumed from {restored} (meta-iteration {int(step)}).",
             flush=True)
+  elif config.continue_from:
+    step.assign(load_published(learner, config.continue_from))
+    if int(step) >= config.iterations:
+      raise ConfigError(
+          f"--continue_from={config.continue_from} is already at "
+          f"meta-iteration {int(step)}; ask for more (--iterations above "
+          f"{int(step)}).")
+    if verbose:
+      print(f"Continuing {config.continue_from} from meta-iteration "
+            f"{int(step)} with a fresh optimizer state.", flush=True)
   elif config.mode in ("evaluate", "export") and config.task_source != "none":
     raise ConfigError(
         f"--mode={config.mode} found no checkpoint under {config.experiment_dir}/"

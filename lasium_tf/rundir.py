@@ -532,6 +532,8 @@ class Summary(NamedTuple):
   train_queries: Optional[int] = None
   eval_queries: Optional[int] = None
   meta_batch: Optional[int] = None
+  # The published classifier meta-training started from (`--continue_from`).
+  continued_from: Optional[str] = None
 
   @property
   def one_at_a_time(self) -> bool:
@@ -553,6 +555,9 @@ class Summary(NamedTuple):
       parts.append(f"{self.decode_precision} decoding")
     if self.cactus_encoder:
       parts.append(f"{pathlib.PurePath(self.cactus_encoder).name} embedding")
+    if self.continued_from:
+      parts.append(f"continued from {pathlib.PurePath(self.continued_from).name}"
+                   " (fresh optimizer)")
     return ", ".join(parts + self.protocol_changes)
 
   @property
@@ -644,7 +649,8 @@ def summarize(record: Dict, path: str = "") -> Summary:
       filters=saved.get("filters"),
       train_queries=(saved.get("task") or {}).get("k_query"),
       eval_queries=(saved.get("eval") or {}).get("k_query"),
-      meta_batch=(saved.get("maml") or {}).get("meta_batch_size"))
+      meta_batch=(saved.get("maml") or {}).get("meta_batch_size"),
+      continued_from=saved.get("continue_from"))
 
 
 def load_results(results_dir) -> List[Summary]:

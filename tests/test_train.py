@@ -92,6 +92,44 @@ def test_train_evaluate_resume_and_results(real_omniglot, tmp_path):
         data=dataclasses.replace(data_config, split="authors")), verbose=False)
 
 
+def test_continue_from_meta_trains_a_published_classifier_further(
+    real_omniglot, tmp_path):
+  import keras
+  data_config, _ = real_omniglot
+  config = tiny_config(data_config, tmp_path)
+  modes.run(config, verbose=False)
+  published = str(tmp_path / "published")
+  modes.run(dataclasses.replace(config, mode="export",
+                                export_dir=published), verbose=False)
+  further = dataclasses.replace(
+      config, continue_from=published, iterations=4,
+      experiment_dir=str(tmp_path / "further"))
+  out = modes.run(further, verbose=False)
+  # It starts at the card's meta-iteration 3 and takes one step.
+  assert out["meta_iterations"] == 4
+  assert (tmp_path / "further" / "checkpoints" / "ckpt-4.index").exists()
+  modes.run(dataclasses.replace(further, continue_from=None, mode="export",
+                                export_dir=str(tmp_path / "after")),
+            verbose=False)
+  before = keras.saving.load_model(os.path.join(published, "model.keras"))
+  after = keras.saving.load_model(str(tmp_path / "after" / "model.keras"))
+  steps = np.concatenate([
+      np.abs(a - b).ravel() for a, b in zip(
+          [w.numpy() for w in after.trainable_weights],
+          [w.numpy() for w in before.trainable_weights])])
+  # From the published weights, with a fresh Adam: its first update moves
+  # every weight with a gradient by the learning rate, about 1e-3.
+  assert steps.max() < 1.01e-3
+  assert np.median(steps) > 0.9e-3
+  # Rerun, it resumes its own checkpoint, not the published folder.
+  again = modes.run(dataclasses.replace(further, iterations=5), verbose=False)
+  assert again["meta_iterations"] == 5
+  with pytest.raises(config_lib.ConfigError, match="already at meta-iteration"):
+    modes.run(dataclasses.replace(further, iterations=3,
+                                  experiment_dir=str(tmp_path / "short")),
+              verbose=False)
+
+
 def test_protonets_through_the_same_loop(real_omniglot, tmp_path):
   data_config, _ = real_omniglot
   config = tiny_config(data_config, tmp_path, learner="protonets",
@@ -337,6 +375,10 @@ def test_more_ways_than_test_classes_is_refused(real_omniglot, tmp_path):
     (dict(logical_cpus=2), "add --strategy=mirrored"),
     (dict(normalization="batch"), "--normalization"),
     (dict(init_from="pretrained/x"), "--init_from scores or re-exports"),
+    (dict(continue_from="pretrained/x", mode="evaluate"),
+     "--continue_from meta-trains a published classifier further"),
+    (dict(continue_from="pretrained/x", task_source="none"),
+     "has no tasks to train on"),
     (dict(maml=config_lib.MAMLConfig(inner_lr=float("inf"))), "finite"),
     (dict(data=config_lib.DataConfig(train_rotations=True),
           task_source="lasium", lasium=config_lib.LasiumConfig(
