@@ -282,3 +282,15 @@ def test_a_protocol_ablation_row_names_what_it_changed():
   # Records from before these settings were kept read as the protocol.
   assert summarize({"method": "m", "k_shot": 1, "accuracy": 1.0,
                     "ci95": 0.1}).protocol_changes == []
+
+
+def test_a_continued_run_says_what_it_continued():
+  from lasium_tf.rundir import summarize
+
+  record = {"method": "LASIUM-RO-GAN-MAML", "k_shot": 1, "accuracy": 91.0,
+            "ci95": 0.4, "hyperparameters": {"alpha": 0.4},
+            "config": {"continue_from": "pretrained/best_20k"}}
+  assert summarize(record).settings == (
+      "alpha 0.4, continued from best_20k (fresh optimizer)")
+  del record["config"]["continue_from"]
+  assert summarize(record).settings == "alpha 0.4"
