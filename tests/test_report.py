@@ -215,6 +215,17 @@ def test_embedding_baselines_get_their_own_rows():
   assert not any("pixel" in line for line in lines)
   assert report.embedding_baselines([summarize({**record, "baselines": {}})]
                                     ) == []
+  # The same embedding at 5 test queries (the paper rows' protocol) is a
+  # row of its own, after the 15-query one.
+  five = {**record, "baselines": {"embedding_knn": {"accuracy": 58.0,
+                                                    "ci95": 0.9}},
+          "config": {"eval": {"encoder": "pretrained/omniglot_vae",
+                              "k_query": 5}}}
+  lines = report.embedding_baselines([summarize(five), summarize(record)])
+  knns = [line for line in lines if line.startswith("| 1-nearest")]
+  assert len(knns) == 2
+  assert "| 15 | 55.50 +- 0.70 |" in knns[0]
+  assert "| 5 | 58.00 +- 0.90 |" in knns[1]
 
 
 def test_table1_runs_of_methods_not_in_the_paper_get_rows_of_their_own():
