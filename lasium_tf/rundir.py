@@ -573,9 +573,11 @@ class Summary(NamedTuple):
     if self.filters:
       parts.append(f"{self.filters} filters")
     if self.train_queries not in (None, protocol.task.k_query):
-      parts.append(f"{self.train_queries} training queries")
+      parts.append(f"{self.train_queries} training "
+                   f"{'query' if self.train_queries == 1 else 'queries'}")
     if self.eval_queries not in (None, protocol.eval.k_query):
-      parts.append(f"{self.eval_queries} test queries")
+      parts.append(f"{self.eval_queries} test "
+                   f"{'query' if self.eval_queries == 1 else 'queries'}")
     if self.meta_batch not in (None, protocol.maml.meta_batch_size):
       parts.append(f"meta-batch {self.meta_batch}")
     return parts

@@ -290,6 +290,7 @@ def test_a_protocol_ablation_row_names_what_it_changed():
                 eval={"k_query": 5}, maml={"meta_batch_size": 1})
   assert changed.settings == ("max-pool network, 32 filters, 15 training "
                               "queries, 5 test queries, meta-batch 1")
+  assert run(task={"k_query": 1}).settings == "1 training query"
   # Records from before these settings were kept read as the protocol.
   assert summarize({"method": "m", "k_shot": 1, "accuracy": 1.0,
                     "ci95": 0.1}).protocol_changes == []
