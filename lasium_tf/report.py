@@ -167,11 +167,13 @@ def table1(records) -> List[str]:
     # A row per recipe, settings and budget: the same settings run longer
     # is a row of its own, never hidden behind the shorter run.
     # Runs that differ only in their meta-training seed share a row: it
-    # shows the lowest seed's run, and the spread over the seeds.
-    groups: Dict[Tuple[str, str, int, str], Dict[int, List[Summary]]] = {}
+    # shows the lowest seed's run, and the spread over the seeds. Another
+    # split is another row (its test tasks differ).
+    groups: Dict[Tuple[str, str, int, str, str],
+                 Dict[int, List[Summary]]] = {}
     for r in runs:
       key = (r.recipe, r.settings, r.meta_iterations or 0,
-             r.normalization)
+             r.normalization, r.split or "")
       groups.setdefault(key, {}).setdefault(r.k_shot, []).append(r)
     flagfile = TABLE1_FLAGFILES.get(method)
     for recipe in RECIPES:
@@ -220,9 +222,9 @@ def table1_extra(records) -> List[str]:
   groups: Dict[Tuple, Dict[int, Summary]] = {}
   for r in sorted(runs, key=lambda r: r.path):
     groups.setdefault((r.method, r.recipe, r.settings, r.meta_iterations,
-                       r.normalization), {})[r.k_shot] = r
-  for (method, recipe, settings, _, _), shots in sorted(groups.items(),
-                                                        key=str):
+                       r.normalization, r.split or ""), {})[r.k_shot] = r
+  for (method, recipe, settings, *_), shots in sorted(groups.items(),
+                                                      key=str):
     ran = shots.get(1) or shots.get(5)
     lines.append(f"| {method} | {recipe} | {settings} | "
                  f"{_cell(shots.get(1))} | {_cell(shots.get(5))} | "

@@ -172,6 +172,24 @@ def test_runs_that_differ_in_their_seed_share_a_row_with_the_spread(tmp_path):
   assert cells[-1] == "`run --seed=0 --eval_seed=42` |"
 
 
+def test_a_run_on_another_split_is_a_row_of_its_own_not_a_seed(tmp_path):
+  for seed, split, accuracy in ((0, "vinyals", 49.0), (1, "vinyals", 48.0),
+                                (0, "authors", 51.5)):
+    write(tmp_path / f"{split}_{seed}.json", method="Training from scratch",
+          k_shot=1, accuracy=accuracy, ci95=0.6, table=1, dataset="omniglot",
+          command=f"run --split={split} --seed={seed}",
+          hyperparameters={"seed": seed, "eval_seed": 42, "split": split},
+          budget={"meta_iterations": 0, "eval_tasks": 1000})
+  assert report.main([str(tmp_path)]) == 0
+  rows = [l.split(" | ") for l in (tmp_path / "README.md").read_text()
+          .splitlines() if l.startswith("| Training from scratch |")]
+  assert len(rows) == 2
+  by_split = {("authors" in row[-1]): row for row in rows}
+  assert by_split[True][3] == "**51.50 +- 0.60**"  # The paper within.
+  assert by_split[True][7] == ""
+  assert by_split[False][7].startswith("48.50 +- 0.71 (2 seeds)")
+
+
 def test_test_task_sets_and_seeds_give_two_spreads_side_by_side(tmp_path):
   """One model scored on other test tasks (--eval_seed) is the row's
   spread over test-task sets; other meta-training seeds on the table's
