@@ -26,7 +26,6 @@ are their times over the floor. The last line is one JSON object.
 
 import json
 import sys
-import time
 
 from absl import app, flags
 
@@ -88,15 +87,14 @@ def main(argv):
     return tf.reshape(tf.tile(base, [int(np.prod(lead or [1]))]),
                       [*lead, n_way * per_class])
 
+  maml = MAML(model, eval_inner_steps=steps)
   result = {"benchmark": "roofline",
-            "stacked_path": None,
+            "stacked_path": maml.batched is not None,
             "tasks": tasks, "adaptation_steps": steps,
             "conv_gflop_per_image_forward": forward / 1e9,
             "conv_gflop_per_image_step": step / 1e9,
             "matmul_gflops": peak / 1e9}
 
-  maml = MAML(model, eval_inner_steps=steps)
-  result["stacked_path"] = maml.batched is not None
   for k_shot in (1, 5):
     batch = Episode(images(tasks, n_way * k_shot),
                     labels(tasks, k_shot),

@@ -133,38 +133,45 @@ def restore_newest(manager, candidates: List[str], verbose: bool) -> str:
       f"folder from a copy.")
 
 
-def load_published(learner, folder: str) -> int:
+def published_meta_iteration(folder: str, flag: str = "init_from") -> int:
+  """The meta-iteration a published classifier's card names (0 without a
+  card); refuses a folder without `model.keras`."""
+  import json  # Only this path reads a card.
+
+  if not os.path.isfile(os.path.join(folder, "model.keras")):
+    raise ConfigError(
+        f"--{flag}={folder} has no model.keras; give a folder written by "
+        f"--mode=export (e.g. pretrained/lasium_ro_gan_maml_alpha04_20k).")
+  card = os.path.join(folder, "card.json")
+  if not os.path.isfile(card):
+    return 0
+  with open(card) as f:
+    return int(json.load(f).get("meta_iterations", 0))
+
+
+def load_published(learner, folder: str, flag: str = "init_from") -> int:
   """Copies a published classifier's weights (`model.keras`) into `learner`.
 
   Returns the meta-iteration its card names (0 without a card). The network
   must be the one the flags build: same backbone, head and normalization.
   """
-  import json  # Only this path reads a card.
-
   import keras
 
-  path = os.path.join(folder, "model.keras")
-  if not os.path.isfile(path):
-    raise ConfigError(
-        f"--init_from={folder} has no model.keras; give a folder written by "
-        f"--mode=export (e.g. pretrained/lasium_ro_gan_maml_alpha04_20k).")
-  published = keras.saving.load_model(path, compile=False)
+  step = published_meta_iteration(folder, flag)
+  published = keras.saving.load_model(os.path.join(folder, "model.keras"),
+                                      compile=False)
   ours = learner.model.weights
   theirs = published.weights
   if [tuple(v.shape) for v in ours] != [tuple(v.shape) for v in theirs]:
     raise ConfigError(
-        f"--init_from={folder} holds another network than the flags build "
+        f"--{flag}={folder} holds another network than the flags build "
         f"({len(theirs)} weights, {published.name}, against {len(ours)}, "
         f"{learner.model.name}): use the flagfile that trained it (its "
         f"card.json's train_command), with the same --learner, --backbone, "
         f"--n_way and, for tasknorm_i, --normalization.")
   for mine, value in zip(ours, theirs):
     mine.assign(value)
-  card = os.path.join(folder, "card.json")
-  if not os.path.isfile(card):
-    return 0
-  with open(card) as f:
-    return int(json.load(f).get("meta_iterations", 0))
+  return step
 
 
 # A meta-training loss this many times its first value is divergence.
@@ -404,6 +411,14 @@ def meta_learn(config: Config, verbose: bool = True,
 
 def _meta_learn(config: Config, verbose: bool = True, strategy=None,
                 restore_from: Optional[str] = None) -> Dict:
+  if config.continue_from:  # Refused before anything is read or written.
+    published = published_meta_iteration(config.continue_from,
+                                         "continue_from")
+    if published >= config.iterations:
+      raise ConfigError(
+          f"--continue_from={config.continue_from} is already at "
+          f"meta-iteration {published}; ask for more (--iterations above "
+          f"{published}).")
   parts = load_parts(config.data, _parts_needed(config), verbose)
   if config.data.train_rotations and "train" in parts:
     parts["train"] = parts["train"].with_rotations()
@@ -443,12 +458,8 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
       print(f"Resumed from {restored} (meta-iteration {int(step)}).",
             flush=True)
   elif config.continue_from:
-    step.assign(load_published(learner, config.continue_from))
-    if int(step) >= config.iterations:
-      raise ConfigError(
-          f"--continue_from={config.continue_from} is already at "
-          f"meta-iteration {int(step)}; ask for more (--iterations above "
-          f"{int(step)}).")
+    step.assign(load_published(learner, config.continue_from,
+                               "continue_from"))
     if verbose:
       print(f"Continuing {config.continue_from} from meta-iteration "
             f"{int(step)} with a fresh optimizer state.", flush=True)

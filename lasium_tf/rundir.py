@@ -573,17 +573,19 @@ class Summary(NamedTuple):
     if self.filters:
       parts.append(f"{self.filters} filters")
     if self.train_queries not in (None, protocol.task.k_query):
-      parts.append(f"{self.train_queries} training "
-                   f"{'query' if self.train_queries == 1 else 'queries'}")
+      parts.append(_queries(self.train_queries, "training"))
     if self.eval_queries not in (None, protocol.eval.k_query):
-      parts.append(f"{self.eval_queries} test "
-                   f"{'query' if self.eval_queries == 1 else 'queries'}")
+      parts.append(_queries(self.eval_queries, "test"))
     if self.meta_batch not in (None, protocol.maml.meta_batch_size):
       parts.append(f"meta-batch {self.meta_batch}")
     return parts
 
 
 _BACKBONE_NAMES = {"paper": "max-pool network"}
+
+
+def _queries(count: int, which: str) -> str:
+  return f"{count} {which} {'query' if count == 1 else 'queries'}"
 
 
 _POLICY_VALUES = ("sigma2", "sigma", "sigma_max", "alpha")

@@ -128,6 +128,7 @@ def test_continue_from_meta_trains_a_published_classifier_further(
     modes.run(dataclasses.replace(further, iterations=3,
                                   experiment_dir=str(tmp_path / "short")),
               verbose=False)
+  assert not (tmp_path / "short").exists()  # Refused before writing.
 
 
 def test_protonets_through_the_same_loop(real_omniglot, tmp_path):
