@@ -131,6 +131,29 @@ def test_continue_from_meta_trains_a_published_classifier_further(
   assert not (tmp_path / "short").exists()  # Refused before writing.
 
 
+def test_continued_run_selects_among_its_own_checkpoints(real_omniglot,
+                                                         tmp_path):
+  """A leg continued from a published classifier with validation tasks
+  scores the checkpoints it writes (past the card's meta-iteration) and is
+  tested at the best of them."""
+  data_config, _ = real_omniglot
+  config = tiny_config(data_config, tmp_path)
+  modes.run(dataclasses.replace(config, mode="train"), verbose=False)
+  published = str(tmp_path / "published")
+  modes.run(dataclasses.replace(config, mode="export",
+                                export_dir=published), verbose=False)
+  further = dataclasses.replace(
+      config, continue_from=published, iterations=7, checkpoint_every=2,
+      experiment_dir=str(tmp_path / "further"),
+      eval=dataclasses.replace(config.eval, val_tasks=2))
+  out = modes.run(further, verbose=False)
+  scored = json.loads((tmp_path / "further" / "selection.json").read_text())
+  # Every second meta-iteration and the last; none at or before 3.
+  assert [s["meta_iteration"] for s in scored["scores"]] == [4, 6, 7]
+  chosen = out["results"][1]["selection"]["meta_iteration"]
+  assert chosen == scored["selected"] and chosen in (4, 6, 7)
+
+
 def test_protonets_through_the_same_loop(real_omniglot, tmp_path):
   data_config, _ = real_omniglot
   config = tiny_config(data_config, tmp_path, learner="protonets",
