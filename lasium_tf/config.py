@@ -742,7 +742,8 @@ class Config:
       "published classifier folder (its model.keras) at the meta-iteration "
       "its card names, with a fresh optimizer state, e.g. to meta-train "
       "pretrained/... further on the tasks that come next; once "
-      "--experiment_dir holds checkpoints, they are resumed instead.")
+      "--experiment_dir holds checkpoints, they are resumed instead (and "
+      "--mode=evaluate or export reads them).")
   data: DataConfig = setting(factory=DataConfig)
   task: TaskConfig = setting(factory=TaskConfig)
   maml: MAMLConfig = setting(factory=MAMLConfig)
@@ -864,12 +865,13 @@ class Config:
           f"(--mode=evaluate or --mode=export); --mode={self.mode} starts "
           f"from --experiment_dir's checkpoints: drop the flag.")
     if self.continue_from is not None:
-      if self.mode not in ("train", "train_and_evaluate"):
+      # --mode=evaluate or export with the continued run's own flagfile
+      # reads the checkpoints that run wrote; the flag is not used then.
+      if self.init_from is not None:
         raise ConfigError(
-            f"--continue_from meta-trains a published classifier further "
-            f"(--mode=train or train_and_evaluate); --mode={self.mode} "
-            f"reads --experiment_dir's checkpoints (to score or export a "
-            f"published folder as it is, use --init_from).")
+            f"--continue_from meta-trains a published classifier further and "
+            f"--init_from scores one as it is: give one (to score or export "
+            f"{self.init_from}, drop --continue_from).")
       if self.task_source == "none":
         raise ConfigError("--continue_from meta-trains further; "
                           "--task_source=none has no tasks to train on.")

@@ -411,7 +411,9 @@ def meta_learn(config: Config, verbose: bool = True,
 
 def _meta_learn(config: Config, verbose: bool = True, strategy=None,
                 restore_from: Optional[str] = None) -> Dict:
-  if config.continue_from:  # Refused before anything is read or written.
+  continuing = (config.continue_from
+                and config.mode in ("train", "train_and_evaluate"))
+  if continuing:  # Refused before anything is read or written.
     published = published_meta_iteration(config.continue_from,
                                          "continue_from")
     if published >= config.iterations:
@@ -457,7 +459,7 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
     if verbose:
       print(f"Resumed from {restored} (meta-iteration {int(step)}).",
             flush=True)
-  elif config.continue_from:
+  elif continuing:
     step.assign(load_published(learner, config.continue_from,
                                "continue_from"))
     if verbose:

@@ -209,12 +209,19 @@ def _readme(card: Dict, name: str, image_shape) -> str:
   ink = {"white strokes": ", strokes 1 on a 0 background",
          "black strokes": ", strokes 0 on a 1 background"}.get(
              card.get("images", ""), "")
+  chosen = card.get("selection")
+  # With checkpoint selection the weights are an earlier checkpoint than
+  # the run's last; the card says which, so no reader takes them for it.
+  picked = (f"\n- Weights: the checkpoint of meta-iteration "
+            f"{chosen['meta_iteration']}, the best of the run's checkpoints "
+            f"on validation tasks ({chosen['accuracy']:.2f} +- "
+            f"{chosen['ci95']:.2f}%)." if chosen else "")
   return f"""# {card['method']}: a meta-learned few-shot classifier ({name})
 
 - Learner: {card['learner']}, meta-trained {card['meta_iterations']}
   meta-iterations ({card.get('dataset', 'omniglot')}, recipe
   `{card.get('recipe', 'none')}`, normalization
-  `{card.get('trained_normalization', 'transductive')}`).
+  `{card.get('trained_normalization', 'transductive')}`).{picked}
 - Train command: `{card['train_command']}`
 - Export command: `{card['export_command']}`
 

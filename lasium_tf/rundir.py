@@ -450,7 +450,7 @@ def export_card(config: Config, meta_iterations: int) -> Dict:
   The accuracy is the training run's own results at the exported
   meta-iteration, where there are any, each with the normalisation it was
   scored with; with `--init_from`, the published card's results that this
-  folder did not score again are kept.
+  folder did not score again are kept, and so is its checkpoint selection.
   """
   run = RunDir(config.experiment_dir)
   trained = run.saved_config() or {}
@@ -478,6 +478,8 @@ def export_card(config: Config, meta_iterations: int) -> Dict:
           "train_command": published.get(
               "train_command", trained.get("command", config.command)),
           "export_command": config.command,
+          **({"selection": published["selection"]}
+             if published.get("selection") else {}),
           "results": [results[k] for k in sorted(results)],
           "date": now(), **code_version()}
 

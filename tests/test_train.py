@@ -108,7 +108,8 @@ def test_continue_from_meta_trains_a_published_classifier_further(
   # It starts at the card's meta-iteration 3 and takes one step.
   assert out["meta_iterations"] == 4
   assert (tmp_path / "further" / "checkpoints" / "ckpt-4.index").exists()
-  modes.run(dataclasses.replace(further, continue_from=None, mode="export",
+  # The continued run's own settings export its checkpoint.
+  modes.run(dataclasses.replace(further, mode="export",
                                 export_dir=str(tmp_path / "after")),
             verbose=False)
   before = keras.saving.load_model(os.path.join(published, "model.keras"))
@@ -129,6 +130,12 @@ def test_continue_from_meta_trains_a_published_classifier_further(
                                   experiment_dir=str(tmp_path / "short")),
               verbose=False)
   assert not (tmp_path / "short").exists()  # Refused before writing.
+  # Evaluated or exported before it was trained, it says so, rather than
+  # scoring the published weights under the continued run's name.
+  with pytest.raises(config_lib.ConfigError, match="found no checkpoint"):
+    modes.run(dataclasses.replace(further, mode="evaluate",
+                                  experiment_dir=str(tmp_path / "untrained")),
+              verbose=False)
 
 
 def test_continued_run_selects_among_its_own_checkpoints(real_omniglot,
@@ -152,6 +159,21 @@ def test_continued_run_selects_among_its_own_checkpoints(real_omniglot,
   assert [s["meta_iteration"] for s in scored["scores"]] == [4, 6, 7]
   chosen = out["results"][1]["selection"]["meta_iteration"]
   assert chosen == scored["selected"] and chosen in (4, 6, 7)
+  # Its card says which checkpoint the exported weights are, and a card
+  # re-exported from the published folder keeps saying it.
+  first = tmp_path / "exported"
+  modes.run(dataclasses.replace(further, mode="export",
+                                export_dir=str(first)), verbose=False)
+  line = f"the checkpoint of meta-iteration {chosen}, the best"
+  assert line in (first / "README.md").read_text()
+  again = tmp_path / "again"
+  modes.run(dataclasses.replace(
+      further, mode="export", init_from=str(first), continue_from=None,
+      export_dir=str(again), experiment_dir=str(tmp_path / "eval"),
+      eval=dataclasses.replace(config.eval, val_tasks=0)), verbose=False)
+  card = json.loads((again / "card.json").read_text())
+  assert card["selection"]["meta_iteration"] == chosen
+  assert line in (again / "README.md").read_text()
 
 
 def test_protonets_through_the_same_loop(real_omniglot, tmp_path):
@@ -399,8 +421,8 @@ def test_more_ways_than_test_classes_is_refused(real_omniglot, tmp_path):
     (dict(logical_cpus=2), "add --strategy=mirrored"),
     (dict(normalization="batch"), "--normalization"),
     (dict(init_from="pretrained/x"), "--init_from scores or re-exports"),
-    (dict(continue_from="pretrained/x", mode="evaluate"),
-     "--continue_from meta-trains a published classifier further"),
+    (dict(continue_from="pretrained/x", init_from="pretrained/y",
+          mode="evaluate"), "drop --continue_from"),
     (dict(continue_from="pretrained/x", task_source="none"),
      "has no tasks to train on"),
     (dict(maml=config_lib.MAMLConfig(inner_lr=float("inf"))), "finite"),
