@@ -534,6 +534,10 @@ class Summary(NamedTuple):
   train_queries: Optional[int] = None
   eval_queries: Optional[int] = None
   meta_batch: Optional[int] = None
+  # MAML's inner lr in meta-training and at test (None: not MAML, or a
+  # record without its config; the test's None also: the training one).
+  inner_lr: Optional[float] = None
+  eval_inner_lr: Optional[float] = None
   # The published classifier meta-training started from (`--continue_from`).
   continued_from: Optional[str] = None
 
@@ -565,8 +569,8 @@ class Summary(NamedTuple):
   @property
   def protocol_changes(self) -> List[str]:
     """Where the run left Table 1's protocol (network, width, queries,
-    meta-batch; the budget column names the split), in short; empty for a
-    run at that protocol."""
+    meta-batch, MAML's inner lrs; the budget column names the split), in
+    short; empty for a run at that protocol."""
     protocol = Config()
     parts = []
     if self.backbone != protocol.backbone:
@@ -580,6 +584,10 @@ class Summary(NamedTuple):
       parts.append(_queries(self.eval_queries, "test"))
     if self.meta_batch not in (None, protocol.maml.meta_batch_size):
       parts.append(f"meta-batch {self.meta_batch}")
+    if self.inner_lr not in (None, protocol.maml.inner_lr):
+      parts.append(f"inner lr {self.inner_lr:g}")
+    if self.eval_inner_lr not in (None, self.inner_lr):
+      parts.append(f"test inner lr {self.eval_inner_lr:g}")
     return parts
 
 
@@ -656,7 +664,18 @@ def summarize(record: Dict, path: str = "") -> Summary:
       train_queries=(saved.get("task") or {}).get("k_query"),
       eval_queries=(saved.get("eval") or {}).get("k_query"),
       meta_batch=(saved.get("maml") or {}).get("meta_batch_size"),
-      continued_from=saved.get("continue_from"))
+      continued_from=saved.get("continue_from"),
+      **_inner_lrs(hyper.get("learner"), saved))
+
+
+def _inner_lrs(learner: Optional[str], saved: Dict) -> Dict:
+  """MAML's inner lrs, from a record's config (nothing for other learners,
+  whose config carries an unused inner lr)."""
+  if learner != "maml" or not saved.get("maml"):
+    return {}
+  inner = saved["maml"].get("inner_lr")
+  test = (saved.get("eval") or {}).get("inner_lr")
+  return {"inner_lr": inner, "eval_inner_lr": inner if test is None else test}
 
 
 def load_results(results_dir) -> List[Summary]:

@@ -309,6 +309,23 @@ def test_a_protocol_ablation_row_names_what_it_changed():
   assert changed.settings == ("max-pool network, 32 filters, 15 training "
                               "queries, 5 test queries, meta-batch 1")
   assert run(task={"k_query": 1}).settings == "1 training query"
+  # ProtoNets carries an inner lr it never uses: not a change.
+  assert run(maml={"inner_lr": 1.0}).settings == ""
+
+  def maml(**config):
+    record = {"method": "Supervised MAML", "k_shot": 1, "accuracy": 90.0,
+              "ci95": 0.5, "hyperparameters": {"learner": "maml"},
+              "config": {"maml": {"meta_batch_size": 4, "inner_lr": 0.4},
+                         "eval": {"k_query": 15, "inner_lr": None}}}
+    for key, value in config.items():
+      record["config"][key].update(value)
+    return summarize(record)
+
+  assert maml().settings == ""
+  assert maml(maml={"inner_lr": 1.0}).settings == "inner lr 1"
+  assert maml(maml={"inner_lr": 1.0}, eval={"inner_lr": 0.25}).settings == (
+      "inner lr 1, test inner lr 0.25")
+  assert maml(eval={"inner_lr": 0.4}).settings == ""
   # Records from before these settings were kept read as the protocol.
   assert summarize({"method": "m", "k_shot": 1, "accuracy": 1.0,
                     "ci95": 0.1}).protocol_changes == []
