@@ -134,19 +134,26 @@ def restore_newest(manager, candidates: List[str], verbose: bool) -> str:
 
 
 def published_meta_iteration(folder: str, flag: str = "init_from") -> int:
-  """The meta-iteration a published classifier's card names (0 without a
-  card); refuses a folder without `model.keras`."""
+  """The meta-iteration a published classifier's weights are (0 without a
+  card); refuses a folder without `model.keras`.
+
+  With checkpoint selection that is the selected checkpoint, not the run's
+  length: a run continued from the folder counts on from the weights it
+  really starts with, so its meta-training tasks follow on from theirs.
+  """
   import json  # Only this path reads a card.
 
   if not os.path.isfile(os.path.join(folder, "model.keras")):
     raise ConfigError(
         f"--{flag}={folder} has no model.keras; give a folder written by "
-        f"--mode=export (e.g. pretrained/lasium_ro_gan_maml_alpha04_20k).")
+        f"--mode=export (e.g. pretrained/lasium_ro_gan_maml_alpha04_40k).")
   card = os.path.join(folder, "card.json")
   if not os.path.isfile(card):
     return 0
   with open(card) as f:
-    return int(json.load(f).get("meta_iterations", 0))
+    card = json.load(f)
+  chosen = card.get("selection") or {}
+  return int(chosen.get("meta_iteration", card.get("meta_iterations", 0)))
 
 
 def load_published(learner, folder: str, flag: str = "init_from") -> int:

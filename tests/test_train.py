@@ -138,6 +138,22 @@ def test_continue_from_meta_trains_a_published_classifier_further(
               verbose=False)
 
 
+@pytest.mark.parametrize("card, expected", [
+    ({"meta_iterations": 40000}, 40000),
+    # Weights from a selected checkpoint: a continued run counts on from it.
+    ({"meta_iterations": 40000, "selection": {"meta_iteration": 36000}},
+     36000),
+    (None, 0),
+])
+def test_published_meta_iteration_is_that_of_the_weights(tmp_path, card,
+                                                         expected):
+  from lasium_tf import experiment
+  (tmp_path / "model.keras").write_bytes(b"")
+  if card is not None:
+    (tmp_path / "card.json").write_text(json.dumps(card))
+  assert experiment.published_meta_iteration(str(tmp_path)) == expected
+
+
 def test_continued_run_selects_among_its_own_checkpoints(real_omniglot,
                                                          tmp_path):
   """A leg continued from a published classifier with validation tasks
