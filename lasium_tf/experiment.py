@@ -133,13 +133,16 @@ def restore_newest(manager, candidates: List[str], verbose: bool) -> str:
       f"folder from a copy.")
 
 
-def published_meta_iteration(folder: str, flag: str = "init_from") -> int:
-  """The meta-iteration a published classifier's weights are (0 without a
+def published_meta_iteration(folder: str, flag: str = "init_from",
+                             of_weights: bool = False) -> int:
+  """The meta-iteration a published classifier's card names (0 without a
   card); refuses a folder without `model.keras`.
 
-  With checkpoint selection that is the selected checkpoint, not the run's
-  length: a run continued from the folder counts on from the weights it
-  really starts with, so its meta-training tasks follow on from theirs.
+  That is the run's length, the budget a record of its weights reports.
+  With checkpoint selection the weights are an earlier checkpoint:
+  `of_weights` gives that one's meta-iteration, from which a run continued
+  from the folder counts on, so that its meta-training tasks follow on from
+  the weights' own.
   """
   import json  # Only this path reads a card.
 
@@ -152,19 +155,20 @@ def published_meta_iteration(folder: str, flag: str = "init_from") -> int:
     return 0
   with open(card) as f:
     card = json.load(f)
-  chosen = card.get("selection") or {}
+  chosen = (card.get("selection") or {}) if of_weights else {}
   return int(chosen.get("meta_iteration", card.get("meta_iterations", 0)))
 
 
-def load_published(learner, folder: str, flag: str = "init_from") -> int:
+def load_published(learner, folder: str, flag: str = "init_from",
+                   of_weights: bool = False) -> int:
   """Copies a published classifier's weights (`model.keras`) into `learner`.
 
-  Returns the meta-iteration its card names (0 without a card). The network
+  Returns `published_meta_iteration(folder, flag, of_weights)`. The network
   must be the one the flags build: same backbone, head and normalization.
   """
   import keras
 
-  step = published_meta_iteration(folder, flag)
+  step = published_meta_iteration(folder, flag, of_weights)
   published = keras.saving.load_model(os.path.join(folder, "model.keras"),
                                       compile=False)
   ours = learner.model.weights
@@ -422,7 +426,7 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
                 and config.mode in ("train", "train_and_evaluate"))
   if continuing:  # Refused before anything is read or written.
     published = published_meta_iteration(config.continue_from,
-                                         "continue_from")
+                                         "continue_from", of_weights=True)
     if published >= config.iterations:
       raise ConfigError(
           f"--continue_from={config.continue_from} is already at "
@@ -468,7 +472,7 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
             flush=True)
   elif continuing:
     step.assign(load_published(learner, config.continue_from,
-                               "continue_from"))
+                               "continue_from", of_weights=True))
     if verbose:
       print(f"Continuing {config.continue_from} from meta-iteration "
             f"{int(step)} with a fresh optimizer state.", flush=True)

@@ -138,20 +138,23 @@ def test_continue_from_meta_trains_a_published_classifier_further(
               verbose=False)
 
 
-@pytest.mark.parametrize("card, expected", [
-    ({"meta_iterations": 40000}, 40000),
-    # Weights from a selected checkpoint: a continued run counts on from it.
+@pytest.mark.parametrize("card, budget, weights", [
+    ({"meta_iterations": 40000}, 40000, 40000),
+    # Weights from a selected checkpoint: a record of them reports the run's
+    # budget, and a run continued from them counts on from the checkpoint.
     ({"meta_iterations": 40000, "selection": {"meta_iteration": 36000}},
-     36000),
-    (None, 0),
+     40000, 36000),
+    (None, 0, 0),
 ])
-def test_published_meta_iteration_is_that_of_the_weights(tmp_path, card,
-                                                         expected):
+def test_published_meta_iteration_budget_and_weights(tmp_path, card, budget,
+                                                     weights):
   from lasium_tf import experiment
   (tmp_path / "model.keras").write_bytes(b"")
   if card is not None:
     (tmp_path / "card.json").write_text(json.dumps(card))
-  assert experiment.published_meta_iteration(str(tmp_path)) == expected
+  assert experiment.published_meta_iteration(str(tmp_path)) == budget
+  assert experiment.published_meta_iteration(
+      str(tmp_path), "continue_from", of_weights=True) == weights
 
 
 def test_continued_run_selects_among_its_own_checkpoints(real_omniglot,
