@@ -133,17 +133,9 @@ def restore_newest(manager, candidates: List[str], verbose: bool) -> str:
       f"folder from a copy.")
 
 
-def published_meta_iteration(folder: str, flag: str = "init_from",
-                             of_weights: bool = False) -> int:
-  """The meta-iteration a published classifier's card names (0 without a
-  card); refuses a folder without `model.keras`.
-
-  That is the run's length, the budget a record of its weights reports.
-  With checkpoint selection the weights are an earlier checkpoint:
-  `of_weights` gives that one's meta-iteration, from which a run continued
-  from the folder counts on, so that its meta-training tasks follow on from
-  the weights' own.
-  """
+def published_card(folder: str, flag: str = "init_from") -> Dict:
+  """A published classifier's `card.json` ({} without one); refuses a
+  folder without `model.keras`."""
   import json  # Only this path reads a card.
 
   if not os.path.isfile(os.path.join(folder, "model.keras")):
@@ -152,9 +144,23 @@ def published_meta_iteration(folder: str, flag: str = "init_from",
         f"--mode=export (e.g. pretrained/lasium_ro_gan_maml_alpha04_40k).")
   card = os.path.join(folder, "card.json")
   if not os.path.isfile(card):
-    return 0
+    return {}
   with open(card) as f:
-    card = json.load(f)
+    return json.load(f)
+
+
+def published_meta_iteration(folder: str, flag: str = "init_from",
+                             of_weights: bool = False) -> int:
+  """The meta-iteration a published classifier's card names (0 without a
+  card).
+
+  That is the run's length, the budget a record of its weights reports.
+  With checkpoint selection the weights are an earlier checkpoint:
+  `of_weights` gives that one's meta-iteration, from which a run continued
+  from the folder counts on, so that its meta-training tasks follow on from
+  the weights' own.
+  """
+  card = published_card(folder, flag)
   chosen = (card.get("selection") or {}) if of_weights else {}
   return int(chosen.get("meta_iteration", card.get("meta_iterations", 0)))
 
@@ -536,6 +542,10 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
   generator_info = (source and source.identity) or run.saved_generator()
 
   chosen = _use_selected(config, learner, int(step), selection, verbose)
+  if chosen is None and config.init_from:
+    # Published weights that were a selected checkpoint say so in their
+    # records, which tells them apart from the same run's other weights.
+    chosen = published_card(config.init_from).get("selection")
   results = {}
   if config.mode != "train":
     for k_shot in config.eval.k_shots:

@@ -540,6 +540,11 @@ class Summary(NamedTuple):
   eval_inner_lr: Optional[float] = None
   # The published classifier meta-training started from (`--continue_from`).
   continued_from: Optional[str] = None
+  # Adam's meta learning rate (None: not recorded).
+  meta_lr: Optional[float] = None
+  # The meta-iteration of the checkpoint scored, where it was selected on
+  # validation tasks among the run's checkpoints (None: its last one).
+  checkpoint: Optional[int] = None
 
   @property
   def one_at_a_time(self) -> bool:
@@ -564,6 +569,10 @@ class Summary(NamedTuple):
     if self.continued_from:
       parts.append(f"continued from {pathlib.PurePath(self.continued_from).name}"
                    " (fresh optimizer)")
+    if self.meta_lr not in (None, Config().maml.meta_lr):
+      parts.append(f"meta lr {self.meta_lr:g}")
+    if self.checkpoint is not None:
+      parts.append(f"checkpoint {self.checkpoint}")
     return ", ".join(parts + self.protocol_changes)
 
   @property
@@ -665,6 +674,8 @@ def summarize(record: Dict, path: str = "") -> Summary:
       eval_queries=(saved.get("eval") or {}).get("k_query"),
       meta_batch=(saved.get("maml") or {}).get("meta_batch_size"),
       continued_from=saved.get("continue_from"),
+      meta_lr=(saved.get("maml") or {}).get("meta_lr"),
+      checkpoint=(record.get("selection") or {}).get("meta_iteration"),
       **_inner_lrs(hyper.get("learner"), saved))
 
 

@@ -341,3 +341,13 @@ def test_a_continued_run_says_what_it_continued():
       "alpha 0.4, continued from best_20k (fresh optimizer)")
   del record["config"]["continue_from"]
   assert summarize(record).settings == "alpha 0.4"
+  # Another meta learning rate, and weights from a selected checkpoint:
+  # two runs' records that differ only in these get rows of their own.
+  record["config"]["maml"] = {"meta_lr": 1e-4}
+  record["selection"] = {"meta_iteration": 39000, "accuracy": 90.9,
+                         "ci95": 0.9}
+  assert summarize(record).settings == (
+      "alpha 0.4, meta lr 0.0001, checkpoint 39000")
+  record["config"]["maml"] = {"meta_lr": 1e-3}
+  del record["selection"]
+  assert summarize(record).settings == "alpha 0.4"

@@ -193,6 +193,12 @@ def test_continued_run_selects_among_its_own_checkpoints(real_omniglot,
   card = json.loads((again / "card.json").read_text())
   assert card["selection"]["meta_iteration"] == chosen
   assert line in (again / "README.md").read_text()
+  # Scored from the published folder, the record names that checkpoint too.
+  scored = modes.run(dataclasses.replace(
+      further, mode="evaluate", init_from=str(first), continue_from=None,
+      experiment_dir=str(tmp_path / "scored"),
+      eval=dataclasses.replace(config.eval, val_tasks=0)), verbose=False)
+  assert scored["results"][1]["selection"]["meta_iteration"] == chosen
 
 
 def test_protonets_through_the_same_loop(real_omniglot, tmp_path):
