@@ -32,7 +32,7 @@ from lasium_tf.data import load_parts
 from lasium_tf.maml import MAML
 from lasium_tf.progress import Progress
 from lasium_tf.protonets import ProtoNets
-from lasium_tf.rundir import RunDir, export_card, result_record
+from lasium_tf.rundir import RunDir, export_card, read_card, result_record
 from lasium_tf import selection as selection_lib
 from lasium_tf.stopping import StopSignals, Stopped
 from lasium_tf.models.backbone import build_backbone, build_classifier
@@ -136,17 +136,11 @@ def restore_newest(manager, candidates: List[str], verbose: bool) -> str:
 def published_card(folder: str, flag: str = "init_from") -> Dict:
   """A published classifier's `card.json` ({} without one); refuses a
   folder without `model.keras`."""
-  import json  # Only this path reads a card.
-
   if not os.path.isfile(os.path.join(folder, "model.keras")):
     raise ConfigError(
         f"--{flag}={folder} has no model.keras; give a folder written by "
         f"--mode=export (e.g. pretrained/lasium_ro_gan_maml_alpha04_40k).")
-  card = os.path.join(folder, "card.json")
-  if not os.path.isfile(card):
-    return {}
-  with open(card) as f:
-    return json.load(f)
+  return read_card(folder)
 
 
 def published_meta_iteration(folder: str, flag: str = "init_from",

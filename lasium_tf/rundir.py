@@ -69,6 +69,12 @@ def _read_json(path: pathlib.Path) -> Optional[Dict]:
   return record
 
 
+def read_card(folder) -> Dict:
+  """A published folder's `card.json` ({} without one; a ConfigError naming
+  the file if it is damaged)."""
+  return _read_json(pathlib.Path(folder) / "card.json") or {}
+
+
 def _git(*args) -> Optional[str]:
   try:
     return subprocess.run(
@@ -460,7 +466,7 @@ def export_card(config: Config, meta_iterations: int) -> Dict:
              for r in run.results_at(meta_iterations)}
   published = {}
   if config.init_from:
-    published = _read_json(pathlib.Path(config.init_from) / "card.json") or {}
+    published = read_card(config.init_from)
     for r in published.get("results", []):
       results.setdefault((normalization_of(r), r["k_shot"]),
                          {**r, "normalization": normalization_of(r)})

@@ -157,6 +157,15 @@ def test_published_meta_iteration_budget_and_weights(tmp_path, card, budget,
       str(tmp_path), "continue_from", of_weights=True) == weights
 
 
+def test_a_damaged_card_is_named_not_a_traceback(tmp_path):
+  from lasium_tf import experiment
+  (tmp_path / "model.keras").write_bytes(b"")
+  (tmp_path / "card.json").write_text("{not json")
+  with pytest.raises(config_lib.ConfigError, match="card.json is damaged"):
+    experiment.published_meta_iteration(str(tmp_path), "continue_from",
+                                        of_weights=True)
+
+
 def test_continued_run_selects_among_its_own_checkpoints(real_omniglot,
                                                          tmp_path):
   """A leg continued from a published classifier with validation tasks
