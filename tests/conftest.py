@@ -29,10 +29,39 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from lasium_tf.config import DataConfig  # noqa: E402
-from lasium_tf.data import omniglot  # noqa: E402
+from lasium_tf.data import DataError, omniglot  # noqa: E402
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-SHARED_OMNIGLOT = REPO.parent / "shared" / "data" / "omniglot"
+
+
+def locate_omniglot():
+  """(folder, None) where a user's run finds Omniglot, else (None, why).
+
+  The library's own data-location chain (`lasium_tf.data.common.base_dirs`):
+  $LASIUM_DATA_DIR, the user data folder the downloader fills, then
+  ../shared/data of the repository root (CI's read-only copy). Tests look
+  exactly where a command without --data_dir looks, so data placed where
+  the README says is found.
+  """
+  cwd = os.getcwd()
+  try:
+    os.chdir(REPO)  # ../shared/data is relative to where runs start.
+    return omniglot.resolve_omniglot_dir(None), None
+  except DataError as e:
+    return None, str(e)
+  finally:
+    os.chdir(cwd)
+
+
+OMNIGLOT, OMNIGLOT_MISSING = locate_omniglot()
+
+
+def need_omniglot() -> pathlib.Path:
+  """The real Omniglot folder, or a skip that says where it was looked for
+  and how to get it."""
+  if OMNIGLOT is None:
+    pytest.skip(f"real Omniglot needed: {OMNIGLOT_MISSING}")
+  return OMNIGLOT
 
 FAKE_ALPHABETS = {"images_background": ("Alpha", "Beta"),
                   "images_evaluation": ("Gamma",)}
@@ -77,6 +106,27 @@ def write_fake_omniglot(root: pathlib.Path, as_zip: bool = True,
   return root
 
 
+class _Folder:
+  """A set unzipped: the zip's `namelist` and `read`, over files."""
+
+  def __init__(self, folder: pathlib.Path):
+    self.base = folder.parent
+
+  def namelist(self):
+    return sorted(str(p.relative_to(self.base)) for p in
+                  (self.base).rglob("*") if p.is_file())
+
+  def read(self, name):
+    return (self.base / name).read_bytes()
+
+
+def omniglot_set(name: str):
+  """One official set of the real Omniglot ("images_background" or
+  "images_evaluation"), zipped or unzipped, as `namelist()` and `read()`."""
+  path = omniglot._set_path(need_omniglot(), name)
+  return zipfile.ZipFile(path) if path.suffix == ".zip" else _Folder(path)
+
+
 @pytest.fixture
 def fake_omniglot(tmp_path):
   return write_fake_omniglot(tmp_path / "omniglot")
@@ -84,16 +134,15 @@ def fake_omniglot(tmp_path):
 
 @pytest.fixture(scope="session")
 def real_omniglot(tmp_path_factory):
-  """All 1623 real characters at 28x28 (skipped where shared data is absent)."""
-  if not SHARED_OMNIGLOT.exists():
-    pytest.skip(f"{SHARED_OMNIGLOT} not present")
+  """All 1623 real characters at 28x28 (skipped where no Omniglot is found)."""
+  root = need_omniglot()
   # The decoded arrays are cached where the command lines under test cache
   # them (LASIUM_CACHE_DIR, as .ci/run sets it), so that each test process
   # and subprocess does not decode the 32,460 drawings again; the cache is
   # written atomically and checked by its digest when read.
   cache = (os.environ.get(omniglot.CACHE_DIR_ENV)
            or str(tmp_path_factory.mktemp("cache")))
-  config = DataConfig(data_dir=str(SHARED_OMNIGLOT), cache_dir=cache)
+  config = DataConfig(data_dir=str(root), cache_dir=cache)
   return config, omniglot.load_omniglot(config, verbose=False)
 
 

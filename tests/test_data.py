@@ -1,5 +1,6 @@
 """Omniglot loading, caching, splits and the errors users meet."""
 
+import gzip
 import os
 import zipfile
 
@@ -8,7 +9,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from conftest import SHARED_OMNIGLOT, character_image, write_fake_omniglot
+from conftest import REPO, character_image, omniglot_set, write_fake_omniglot
 from lasium_tf.config import DataConfig
 from lasium_tf import files
 from lasium_tf.data import omniglot
@@ -228,10 +229,11 @@ def test_vinyals_split_equals_the_published_files(real_omniglot):
   assert {k: len(v) for k, v in split.items()} == {
       "train": 1028, "val": 172, "test": 423}
   for part in ("train", "val", "test"):
-    lines = (SHARED_OMNIGLOT / "splits" / "vinyals" / f"{part}.txt"
-             ).read_text().split()
-    published = sorted(l[:-len("/rot000")] for l in lines
-                       if l.endswith("/rot000"))
+    # The published rot000 lines (Prototypical Networks' release), kept
+    # with the tests so that the check needs only the two official zips.
+    with gzip.open(REPO / "tests" / "data" / "vinyals_split"
+                   / f"{part}.txt.gz", "rt") as lines:
+      published = sorted(lines.read().split())
     assert split[part] == published, part
 
 
@@ -250,8 +252,8 @@ def test_authors_split_is_their_python_shuffle_of_sorted_full_paths(
   """Their code, literally: full paths of both sets sorted, random.seed(47)."""
   import random
   _, everything = real_omniglot
-  background = {n.split("/")[1] for n in zipfile.ZipFile(
-      SHARED_OMNIGLOT / "images_background.zip").namelist() if "/" in n}
+  background = {n.split("/")[1] for n in omniglot_set(
+      "images_background").namelist() if "/" in n}
   paths = sorted(
       ("/data/images_background/" if name.split("/")[0] in background
        else "/data/images_evaluation/") + name

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conftest import REPO, SHARED_OMNIGLOT
+from conftest import REPO, need_omniglot
 from stand_ins import write_hub_modules
 
 pytestmark = pytest.mark.integration  # Subprocesses and kernels.
@@ -22,8 +22,7 @@ def execute(notebook) -> str:
 
 
 def test_quickstart_runs(tmp_path, monkeypatch):
-  if not SHARED_OMNIGLOT.exists():
-    pytest.skip("needs the local Omniglot copy")
+  need_omniglot()
   monkeypatch.setenv("LASIUM_NB_ITERATIONS", "3")
   monkeypatch.setenv("LASIUM_NB_EVAL_TASKS", "4")
   monkeypatch.setenv("LASIUM_NB_EVAL_STEPS", "2")

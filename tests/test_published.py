@@ -7,12 +7,11 @@ import os
 import pathlib
 import subprocess
 import sys
-import zipfile
 
 import numpy as np
 import pytest
 
-from conftest import REPO, SHARED_OMNIGLOT
+from conftest import REPO, omniglot_set
 
 PUBLISHED = sorted(p for p in (REPO / "pretrained").iterdir()
                    if (p / "card.json").exists()
@@ -26,23 +25,20 @@ ALPHABET = "images_evaluation/Kannada"
 def write_task(root: pathlib.Path, characters=5, queries=3):
   """Support folder (drawing 01 of each character) and query files (the
   next drawings), the official PNGs as they are: black strokes on white."""
-  zip_path = SHARED_OMNIGLOT / "images_evaluation.zip"
-  if not zip_path.exists():
-    pytest.skip(f"{zip_path} not present")
-  with zipfile.ZipFile(zip_path) as archive:
-    names = sorted(n for n in archive.namelist()
-                   if n.startswith(ALPHABET + "/") and n.endswith(".png"))
-    classes = sorted({n.split("/")[2] for n in names})[:characters]
-    query_files = []
-    for c in classes:
-      drawings = sorted(n for n in names if n.split("/")[2] == c)
-      (root / "support" / c).mkdir(parents=True)
-      (root / "support" / c / "0.png").write_bytes(archive.read(drawings[0]))
-      for i, name in enumerate(drawings[1:1 + queries]):
-        path = root / "queries" / f"{c}_{i}.png"
-        path.parent.mkdir(exist_ok=True)
-        path.write_bytes(archive.read(name))
-        query_files.append((str(path), c))
+  archive = omniglot_set("images_evaluation")
+  names = sorted(n for n in archive.namelist()
+                 if n.startswith(ALPHABET + "/") and n.endswith(".png"))
+  classes = sorted({n.split("/")[2] for n in names})[:characters]
+  query_files = []
+  for c in classes:
+    drawings = sorted(n for n in names if n.split("/")[2] == c)
+    (root / "support" / c).mkdir(parents=True)
+    (root / "support" / c / "0.png").write_bytes(archive.read(drawings[0]))
+    for i, name in enumerate(drawings[1:1 + queries]):
+      path = root / "queries" / f"{c}_{i}.png"
+      path.parent.mkdir(exist_ok=True)
+      path.write_bytes(archive.read(name))
+      query_files.append((str(path), c))
   return root / "support", query_files
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from absl import flags
 
-from conftest import REPO, SHARED_OMNIGLOT
+from conftest import REPO, need_omniglot
 from lasium_tf import config as config_lib
 from lasium_tf import experiment, modes, stopping
 
@@ -679,7 +679,7 @@ def test_a_signalled_run_resumes_to_the_weights_of_an_uninterrupted_one(
 
   args = ["--iterations=30", "--log_every=1", "--checkpoint_every=1000",
           "--k_query=2", "--meta_batch_size=2", "--inner_steps=1",
-          "--first_order", "--mode=train", f"--data_dir={SHARED_OMNIGLOT}"]
+          "--first_order", "--mode=train", f"--data_dir={need_omniglot()}"]
   env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", PYTHONUNBUFFERED="1")
   stopped_dir = tmp_path / "stopped"
   process = subprocess.Popen(
