@@ -14,6 +14,7 @@ import dataclasses
 import os
 from typing import Optional, Tuple
 
+from lasium_tf import files
 from lasium_tf import tasks as _tasks
 
 # Omniglot has exactly 20 drawings of every character.
@@ -997,6 +998,11 @@ class Config:
     if self.mode in ("export", "export_generator") and not self.export_dir:
       raise ConfigError(f"--mode={self.mode} needs --export_dir, the folder "
                         f"to write the SavedModel to.")
+    if self.mode in ("export", "export_generator"):
+      problem = files.export_target_problem(self.export_dir, "export_dir",
+                                            keep=[self.experiment_dir])
+      if problem:
+        raise ConfigError(problem)
     if self.export_epoch is not None:
       _positive("export_epoch", self.export_epoch)
       if self.mode != "export_generator":

@@ -8,6 +8,9 @@ import pathlib
 import re
 import shutil
 import tempfile
+from typing import Iterable, Optional
+
+from lasium_tf.stopping import cleanup_on_abrupt_exit
 
 # Temporary names carry the writing process's id, `.<name>.<pid>.<random>`,
 # so a later process can tell a killed writer's leftovers from a live one's.
@@ -76,6 +79,63 @@ def atomic_write(path, write_fn) -> None:
     raise
 
 
+# What a folder this library exports holds (`lasium_tf.export`,
+# `lasium_tf.generators.save_generator_module`): a SavedModel, the Keras
+# file, the card, its README and sample pictures. Only such a folder is
+# ever replaced by an export; anything else is the user's.
+EXPORT_ENTRIES = frozenset({"saved_model.pb", "fingerprint.pb", "variables",
+                            "assets", "model.keras", "card.json", "README.md",
+                            "samples.png", "model.tflite"})
+# Files that make a folder a run folder (`lasium_tf.rundir`).
+_RUN_MARKS = ("config.json", "commands.jsonl", "checkpoints")
+
+
+def is_export(folder) -> bool:
+  """Whether `folder` is an export this library wrote: a SavedModel with
+  its card, and nothing it does not write."""
+  folder = pathlib.Path(folder)
+  names = {entry.name for entry in folder.iterdir()}
+  return {"saved_model.pb", "card.json"} <= names <= EXPORT_ENTRIES
+
+
+def export_target_problem(path, flag: str, keep: Iterable = ()
+                          ) -> Optional[str]:
+  """Why an export may not write `path`, or None where it may.
+
+  An export replaces its folder whole, so only a new or empty folder, or
+  one an earlier export wrote (`is_export`), is taken. Never the folders in
+  `keep` (the run or training folder being exported), a folder above one,
+  or a folder holding run folders: `--export_dir=experiments` must not
+  delete the runs in it.
+  """
+  target = pathlib.Path(os.path.realpath(path))
+  fix = (f"give --{flag} a new or empty folder (or one an earlier export "
+         f"wrote), e.g. pretrained/my_model.")
+  for folder in keep:
+    folder = pathlib.Path(os.path.realpath(folder))
+    if target == folder:
+      return f"--{flag}={path} is the folder being exported; {fix}"
+    if target in folder.parents:
+      return f"--{flag}={path} holds {folder}, the folder being exported; {fix}"
+  if not target.exists():
+    return None
+  if not target.is_dir():
+    return f"--{flag}={path} is a file, not a folder; {fix}"
+  entries = sorted(e.name for e in target.iterdir())
+  if not entries or is_export(target):
+    return None
+  runs = [e for e in entries if any((target / e / mark).exists()
+                                    for mark in _RUN_MARKS)]
+  if runs or any((target / mark).exists() for mark in _RUN_MARKS):
+    what = (f"run folders ({', '.join(runs[:3])})" if runs
+            else "a run's files")
+    return (f"--{flag}={path} holds {what}, which an export would delete; "
+            f"{fix}")
+  return (f"--{flag}={path} holds files no export of this library wrote "
+          f"({', '.join(entries[:3])}{', ...' if len(entries) > 3 else ''}), "
+          f"which an export would delete; {fix}")
+
+
 @contextlib.contextmanager
 def atomic_directory(path):
   """Yields a temporary folder beside `path` that replaces it on success.
@@ -93,7 +153,10 @@ def atomic_directory(path):
   tmp = pathlib.Path(tempfile.mkdtemp(dir=path.parent,
                                       prefix=_temp_prefix(path)))
   try:
-    yield tmp
+    # A signal that ends the program (`lasium_tf.stopping`) takes the
+    # temporary folder with it.
+    with cleanup_on_abrupt_exit(lambda: shutil.rmtree(tmp, True)):
+      yield tmp
     tmp.chmod(0o777 & ~_umask())  # mkdtemp makes 0700.
     aside = None
     if path.exists():

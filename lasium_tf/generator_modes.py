@@ -42,8 +42,6 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
   model, gen_config, epoch, train_command = generative.restore(
       config.experiment_dir, config.export_epoch)
   generator = generative.as_generator(model)
-  path = generators.save_generator_module(generator.decoder, config.export_dir,
-                                     generator.encoder)
   z = tf.random.stateless_normal([64, generator.latent_dim], [config.seed, 7])
   trained = RunDir(config.experiment_dir).saved_config()
   strokes = trained["data"].get("strokes", "white")
@@ -54,11 +52,6 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
   has_prior = gen_config.kind in generative.PRIOR_KINDS
   grid = (pathlib.Path(config.experiment_dir) / "samples"
           / f"epoch_{epoch:04d}.png")
-  if has_prior or not grid.exists():
-    pictures.save_png(path / "samples.png",
-                      pictures.grid(white.reshape((8, 8) + white.shape[1:])))
-  else:
-    shutil.copyfile(grid, path / "samples.png")
   card = {"kind": gen_config.kind, "latent_dim": generator.latent_dim,
           "epochs": epoch, "planned_epochs": gen_config.epochs,
           "split": trained["data"]["split"] or "vinyals",
@@ -75,29 +68,44 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
               + generative.trained_on(config.experiment_dir, epoch)),
           "train_command": train_command, "export_command": config.command,
           "date": now()}
-  write_json(path / "card.json", card)
-  size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-  readme = _GENERATOR_CARD.format(
-      title="Omniglot" if dataset == "omniglot" else "Your images'",
-      shape=f"{side}, {side}, {channels}", images=card["train_images"],
-      kind=gen_config.kind.upper(), epochs=epoch,
-      planned=gen_config.epochs, split=card["split"],
-      latent=generator.latent_dim, train_command=train_command,
-      export_command=config.command, size=size / 2**20,
-      trainer=card["trainer"],
-      ink=("as the training files are" if dataset != "omniglot" else
-           "strokes 0 on a 1 background" if card["strokes"] == "black"
-           else "strokes 1 on a 0 background"),
-      encode=(f"\n- `encode(images: float32[batch, {side}, {side}, {channels}])` -> "
-              + ("`{\"mean\"}`: the 256-d code (CACTUs' clusters, "
-                 "embedding baselines)." if gen_config.kind == "acai" else
-                 "`{\"mean\", \"log_var\"}`: the posterior (VAE anchors).")
-              if generator.encoder is not None else ""),
-      name=path.name,
-      example=(_PRIOR_EXAMPLE if has_prior else _CODE_EXAMPLE).format(
-          name=path.name, latent=generator.latent_dim, side=side,
-          channels=channels))
-  (path / "README.md").write_text(readme)
+  name = pathlib.Path(config.export_dir).name
+  size = 0.0
+
+  def finish(folder: pathlib.Path):
+    """Samples, card and README, written into the export before it is
+    renamed into place: the folder appears whole or not at all."""
+    nonlocal size
+    if has_prior or not grid.exists():
+      pictures.save_png(folder / "samples.png",
+                        pictures.grid(white.reshape((8, 8) + white.shape[1:])))
+    else:
+      shutil.copyfile(grid, folder / "samples.png")
+    write_json(folder / "card.json", card)
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    (folder / "README.md").write_text(_GENERATOR_CARD.format(
+        title="Omniglot" if dataset == "omniglot" else "Your images'",
+        shape=f"{side}, {side}, {channels}", images=card["train_images"],
+        kind=gen_config.kind.upper(), epochs=epoch,
+        planned=gen_config.epochs, split=card["split"],
+        latent=generator.latent_dim, train_command=train_command,
+        export_command=config.command, size=size / 2**20,
+        trainer=card["trainer"],
+        ink=("as the training files are" if dataset != "omniglot" else
+             "strokes 0 on a 1 background" if card["strokes"] == "black"
+             else "strokes 1 on a 0 background"),
+        encode=(f"\n- `encode(images: float32[batch, {side}, {side}, "
+                f"{channels}])` -> "
+                + ("`{\"mean\"}`: the 256-d code (CACTUs' clusters, "
+                   "embedding baselines)." if gen_config.kind == "acai" else
+                   "`{\"mean\", \"log_var\"}`: the posterior (VAE anchors).")
+                if generator.encoder is not None else ""),
+        name=name,
+        example=(_PRIOR_EXAMPLE if has_prior else _CODE_EXAMPLE).format(
+            name=name, latent=generator.latent_dim, side=side,
+            channels=channels)))
+
+  path = generators.save_generator_module(generator.decoder, config.export_dir,
+                                          generator.encoder, finish)
   if verbose:
     print(f"Exported the {gen_config.kind.upper()} at epoch {epoch} to "
           f"{path} ({size / 2**20:.1f} MiB).", flush=True)

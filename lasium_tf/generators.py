@@ -262,11 +262,13 @@ class _ExportModule(tf.Module):
 
 
 def save_generator_module(decoder: keras.Model, path,
-                          encoder: Optional[keras.Model] = None) -> pathlib.Path:
+                          encoder: Optional[keras.Model] = None,
+                          finish=None) -> pathlib.Path:
   """Saves a `generate` (and `encode`) SavedModel loadable with hub.load.
 
   Written to a temporary folder beside `path` and renamed into place, so a
-  failed export never leaves half a model where a good one was.
+  failed export never leaves half a model where a good one was;
+  `finish(folder)`, if given, adds its files (card, pictures) before that.
   """
   module = _ExportModule(decoder, encoder)
   signatures = {"generate": module.generate}
@@ -274,4 +276,6 @@ def save_generator_module(decoder: keras.Model, path,
     signatures["encode"] = module.encode
   with atomic_directory(path) as tmp:
     tf.saved_model.save(module, str(tmp), signatures=signatures)
+    if finish is not None:
+      finish(tmp)
   return pathlib.Path(path)

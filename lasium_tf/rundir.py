@@ -132,6 +132,7 @@ class RunDir:
     ends, however it ends, so a killed run never leaves the folder locked.
     """
     created = not self.path.exists()
+    made_lock = not (self.path / ".lock").exists()
     try:
       self.path.mkdir(parents=True, exist_ok=True)
       (self.path / ".lock").touch()
@@ -141,8 +142,12 @@ class RunDir:
           f"({e.strerror or e}); point --experiment_dir at a folder that "
           f"can be written.") from None
     def remove_if_empty():
-      if created and not self.holds_work():
+      if self.holds_work():
+        return
+      if created:
         shutil.rmtree(self.path, ignore_errors=True)  # Nothing was made.
+      elif made_lock:  # The user's folder, as it was before the run.
+        (self.path / ".lock").unlink(missing_ok=True)
 
     try:
       with self._locked(), cleanup_on_abrupt_exit(remove_if_empty):

@@ -1,0 +1,138 @@
+"""Nothing a command did not make is ever deleted: export targets, temporary
+folders on signals, a user's folder after a failed run."""
+
+import pathlib
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+from lasium_tf import files, rundir
+from lasium_tf import config as config_lib
+from lasium_tf.config import ConfigError
+
+
+def user_files(folder: pathlib.Path) -> dict:
+  return {str(p.relative_to(folder)): p.read_bytes()
+          for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def runs(tmp_path):
+  """A folder of two run folders, one of them the run being exported."""
+  parent = tmp_path / "experiments"
+  for name in ("mine", "other"):
+    (parent / name / "checkpoints").mkdir(parents=True)
+    (parent / name / "config.json").write_text('{"iterations": 3}')
+    (parent / name / "checkpoints" / "ckpt-3.index").write_text(name)
+  return parent
+
+
+@pytest.mark.parametrize("mode", ["export", "export_generator"])
+@pytest.mark.parametrize("target, message", [
+    ("experiments/mine", "is the folder being exported"),
+    ("experiments", "holds .*mine, the folder being exported"),
+    (".", "holds .*mine, the folder being exported"),
+    ("experiments/other", "holds a run's files"),
+    ("notes", r"holds files no export of this library wrote \(a.txt, "
+              r"sub\)"),
+    ("notes/a.txt", "is a file, not a folder"),
+])
+def test_an_export_refuses_any_folder_it_did_not_make(
+    runs, mode, target, message, monkeypatch):
+  root = runs.parent
+  (root / "notes" / "sub").mkdir(parents=True)
+  (root / "notes" / "a.txt").write_text("my thesis")
+  (root / "notes" / "sub" / "b.txt").write_text("chapter 2")
+  monkeypatch.chdir(root)
+  before = user_files(root)
+  config = config_lib.Config(mode=mode, export_dir=target,
+                             experiment_dir="experiments/mine")
+  with pytest.raises(ConfigError, match=f"--export_dir={target} {message}.*"
+                     "give --export_dir a new or empty folder"):
+    config.validate()
+  assert user_files(root) == before
+
+
+def test_a_folder_of_run_folders_is_named_as_such(runs, monkeypatch):
+  monkeypatch.chdir(runs.parent)
+  problem = files.export_target_problem("experiments", "export_dir",
+                                        keep=["elsewhere"])
+  assert "holds run folders (mine, other)" in problem
+
+
+def test_an_earlier_export_or_an_empty_folder_may_be_replaced(tmp_path):
+  empty = tmp_path / "empty"
+  empty.mkdir()
+  assert files.export_target_problem(empty, "export_dir") is None
+  assert files.export_target_problem(tmp_path / "new", "export_dir") is None
+  for published in (REPO / "pretrained").iterdir():
+    assert files.is_export(published), published
+    assert files.export_target_problem(published, "export_dir") is None
+  # One file the library never writes makes it the user's folder.
+  earlier = tmp_path / "earlier"
+  earlier.mkdir()
+  for name in ("saved_model.pb", "card.json", "README.md"):
+    (earlier / name).write_text("x")
+  assert files.export_target_problem(earlier, "export_dir") is None
+  (earlier / "my_notes.txt").write_text("keep me")
+  assert "my_notes.txt" in files.export_target_problem(earlier, "export_dir")
+
+
+def test_the_command_line_refuses_before_touching_anything(runs):
+  result = subprocess.run(
+      [sys.executable, "-m", "lasium_tf.main", "--mode=export",
+       f"--experiment_dir={runs / 'mine'}", f"--export_dir={runs}"],
+      cwd=REPO, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2
+  assert result.stderr.startswith(f"error: --export_dir={runs} holds ")
+  assert "Traceback" not in result.stderr
+  assert (runs / "mine" / "checkpoints" / "ckpt-3.index").read_text() == "mine"
+  assert (runs / "other" / "config.json").exists()
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_a_signal_during_an_export_leaves_no_temporary_folder(
+    signal_name, tmp_path):
+  """The command lines' handler (`stopping.signals_end_the_program`) takes
+  the half-written folder with it; the earlier export stays as it was."""
+  target = tmp_path / "export"
+  target.mkdir()
+  (target / "saved_model.pb").write_text("earlier")
+  (target / "card.json").write_text("{}")
+  script = ("import sys, time\n"
+            "from lasium_tf import files, stopping\n"
+            "with stopping.signals_end_the_program():\n"
+            "  with files.atomic_directory(sys.argv[1]) as tmp:\n"
+            "    (tmp / 'saved_model.pb').write_text('half')\n"
+            "    print('ready', flush=True)\n"
+            "    time.sleep(60)\n")
+  process = subprocess.Popen(
+      [sys.executable, "-c", script, str(target)], cwd=REPO,
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  assert process.stdout.readline().strip() == "ready"
+  process.send_signal(getattr(signal, signal_name))
+  process.communicate(timeout=30)
+  assert process.returncode == 128 + getattr(signal, signal_name)
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
+  assert (target / "saved_model.pb").read_text() == "earlier"
+
+
+def test_an_interrupted_write_removes_its_temporary_folder(tmp_path):
+  with pytest.raises(KeyboardInterrupt):
+    with files.atomic_directory(tmp_path / "export") as tmp:
+      (tmp / "saved_model.pb").write_text("half")
+      raise KeyboardInterrupt
+  assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_run_leaves_a_users_folder_as_it_was(tmp_path):
+  folder = tmp_path / "mine"
+  folder.mkdir()
+  (folder / "notes.txt").write_text("mine")
+  with pytest.raises(ConfigError):
+    with rundir.RunDir(folder).lock():
+      raise ConfigError("no checkpoint")
+  assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
