@@ -30,7 +30,7 @@ def main(argv):
   del argv
   import numpy as np
 
-  from lasium_tf.tasks import cactus
+  from lasium_tf import cluster
 
   points = np.random.default_rng(0).normal(
       size=(_POINTS.value, _DIMS.value)).astype(np.float32)
@@ -42,9 +42,9 @@ def main(argv):
                         for c in range(k)])
     return float(((points - centers[assignments]) ** 2).sum())
 
-  cactus.kmeans(points[:2 * k], k, [0, 0], 2)  # Traces the graphs.
+  cluster.kmeans(points[:2 * k], k, [0, 0], 2)  # Traces the graphs.
   start = time.perf_counter()
-  ours = cactus.kmeans(points, k, [0, 1])
+  ours = cluster.kmeans(points, k, [0, 1])
   result = {"benchmark": "kmeans", "points": _POINTS.value,
             "dims": _DIMS.value, "clusters": k,
             "tensorflow_seconds": round(time.perf_counter() - start, 2),

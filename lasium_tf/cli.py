@@ -21,6 +21,7 @@ from typing import Dict, Iterator, NamedTuple, Optional, Sequence, Tuple
 from absl import app, flags
 
 from lasium_tf import config as config_lib
+from lasium_tf.tasks import SOURCES
 
 
 class FlagField(NamedTuple):
@@ -45,11 +46,24 @@ def _base_type(hint) -> type:
   return hint
 
 
+def plugin_settings_classes() -> Dict[str, type]:
+  """{source name: settings class} of the task sources registered from
+  outside the library that have settings (`Config.plugin_settings`)."""
+  own = {f.name for f in dataclasses.fields(config_lib.Config)}
+  return {kind.name: kind.settings for kind in SOURCES.loaded()
+          if kind.settings is not None and kind.name not in own}
+
+
 def flag_fields(cls, path: Tuple[str, ...] = ()) -> Iterator[FlagField]:
-  """The command-line settings of a config class, nested ones included."""
+  """The command-line settings of a config class, nested ones included,
+  and those of task sources registered from outside."""
   hints = typing.get_type_hints(cls)
   for field in dataclasses.fields(cls):
     hint = hints[field.name]
+    if field.name == "plugin_settings" and cls is config_lib.Config:
+      for name, settings in plugin_settings_classes().items():
+        yield from flag_fields(settings, path + (field.name, name))
+      continue
     if dataclasses.is_dataclass(hint):
       yield from flag_fields(hint, path + (field.name,))
       continue
@@ -83,6 +97,8 @@ def define_flags(cls, flag_values: flags.FlagValues = flags.FLAGS,
 def _define(f: FlagField, flag_values: flags.FlagValues) -> None:
   kwargs = dict(name=f.name, help=f.help, flag_values=flag_values)
   if f.choices is not None:
+    # A registry's choices are read now: plug-ins registered before the
+    # flags are defined (`--plugins`) are among them.
     flags.DEFINE_enum(default=f.default, enum_values=list(f.choices),
                       **kwargs)
   elif f.kind is bool:
@@ -129,6 +145,11 @@ def _construct(cls, path, values, overrides):
   kwargs = {}
   for field in dataclasses.fields(cls):
     here = path + (field.name,)
+    if field.name == "plugin_settings" and cls is config_lib.Config:
+      kwargs[field.name] = tuple(
+          (name, _construct(settings, here + (name,), values, {}))
+          for name, settings in plugin_settings_classes().items())
+      continue
     if dataclasses.is_dataclass(hints[field.name]):
       kwargs[field.name] = _construct(hints[field.name], here, values, {})
     elif here in values:
@@ -177,6 +198,33 @@ def config_from_args(args: Sequence[str]) -> config_lib.Config:
   return config_from_flag_values(flag_values, argv)
 
 
+def plugins_in_argv(argv) -> str:
+  """The --plugins value of `argv` or of a flagfile it reads (the last one
+  given), before absl parses anything: the plug-ins' modules must be
+  imported before the flags are defined, their names being choices and
+  their settings flags."""
+  import os
+
+  found = ""
+
+  def scan(args, seen):
+    nonlocal found
+    for arg in args:
+      arg = arg.strip()
+      if arg.startswith("--plugins="):
+        found = arg[len("--plugins="):]
+      elif arg.startswith("--flagfile="):
+        path = arg[len("--flagfile="):]
+        key = os.path.normpath(path)
+        if key in seen or not os.path.isfile(path):
+          continue  # absl and flagfile_cycle report these.
+        with open(path) as f:
+          scan(f.read().splitlines(), seen | {key})
+
+  scan(argv[1:], frozenset())
+  return found
+
+
 def flagfile_cycle(argv, read=None) -> Optional[Tuple[str, ...]]:
   """The chain of --flagfile files that includes itself, if `argv` has one.
 
@@ -216,32 +264,43 @@ def flagfile_cycle(argv, read=None) -> Optional[Tuple[str, ...]]:
   return None
 
 
-# The concern each setting belongs to in --help: by its config class, and
-# for the top-level ones by name (the rest are "run").
-_GROUPS = {"data": "data", "task": "tasks", "lasium": "tasks (LASIUM)",
-           "umtra": "tasks (UMTRA)", "cactus": "tasks (CACTUs)",
-           "maml": "learner", "eval": "evaluation", "generative": "generator"}
+# The concern each setting belongs to in --help: by its config class (a
+# task source's settings under the source's own heading), and for the
+# top-level ones by name (the rest are "run").
+_GROUPS = {"data": "data", "task": "tasks", "maml": "learner",
+           "eval": "evaluation", "generative": "generator"}
 _TOP_LEVEL = {
     "learner": "learner", "backbone": "learner", "normalization": "learner",
     "batched_tasks": "learner", "task_source": "tasks", "seed": "run",
     "export_dir": "export", "export_epoch": "export", "init_from": "export",
     "strategy": "devices", "logical_cpus": "devices"}
-GROUP_ORDER = ("run", "data", "tasks", "tasks (LASIUM)", "tasks (UMTRA)",
-               "tasks (CACTUs)", "learner", "evaluation", "generator",
+GROUP_ORDER = ("run", "data", "tasks", "learner", "evaluation", "generator",
                "export", "devices")
 
 
+def _group(f: FlagField) -> str:
+  if len(f.path) == 1:
+    return _TOP_LEVEL.get(f.name, "run")
+  source = f.path[1] if f.path[0] == "plugin_settings" else f.path[0]
+  if source in SOURCES:
+    kind = SOURCES.get(source)
+    return kind.help_group or f"tasks ({kind.name})"
+  return _GROUPS.get(f.path[0], "run")
+
+
 def flag_groups(cls) -> Dict[str, Tuple[str, ...]]:
-  """{concern: flag names} for `cls`'s settings, in GROUP_ORDER."""
+  """{concern: flag names} for `cls`'s settings, in GROUP_ORDER (a task
+  source's own heading right after "tasks")."""
   groups: Dict[str, list] = {}
   for f in flag_fields(cls):
-    group = (_GROUPS.get(f.path[0], "run") if len(f.path) > 1
-             else _TOP_LEVEL.get(f.name, "run"))
+    group = _group(f)
     if not any(f.name in names for names in groups.values()):
       groups.setdefault(group, []).append(f.name)
   order = {g: i for i, g in enumerate(GROUP_ORDER)}
-  return {g: tuple(groups[g]) for g in sorted(groups,
-                                              key=lambda g: order.get(g, 99))}
+  tasks = order["tasks"]
+  return {g: tuple(groups[g]) for g in sorted(
+      groups, key=lambda g: order.get(g, tasks + 0.5 if g.startswith(
+          "tasks (") else 99))}
 
 
 def grouped_help(program: str, groups: Dict[str, Tuple[str, ...]],

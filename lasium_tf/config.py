@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 from lasium_tf import files
-from lasium_tf import tasks as _tasks
+from lasium_tf.errors import ConfigError, DivergedError  # noqa: F401
+from lasium_tf.settings import setting, one_of as _one_of, positive as _positive
+from lasium_tf.baselines import BASELINES
+from lasium_tf.tasks import SOURCES
 
 # Omniglot has exactly 20 drawings of every character.
 OMNIGLOT_IMAGES_PER_CLASS = 20
@@ -29,11 +32,13 @@ NORMALIZATIONS = ("transductive", "support", "support_and_query",
                   "tasknorm_i")
 # tf.distribute strategies meta-learning runs under (`lasium_tf.distribute`).
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
-# The meta-training task sources (`lasium_tf.tasks`), and "none": no
-# meta-training (the training-from-scratch baseline).
-TASK_SOURCES = tuple(_tasks.SOURCES) + ("none",)
-POLICIES = ("n", "ro", "oc")
 BACKBONES = ("paper", "code")
+POLICIES = ("n", "ro", "oc")
+# The arithmetic LASIUM decodes its tasks in (`generative.in_bfloat16`).
+DECODE_PRECISIONS = ("float32", "bfloat16")
+# Which policies redraw anchors that lie too close: the authors' paper-era
+# code never did ("none"), their later code did for LASIUM-N only ("n").
+ANCHOR_REJECTIONS = ("all", "n", "none")
 DATASETS = ("omniglot", "mini_imagenet", "celeba", "celeba_attributes",
             "folder")
 # The splits each data set knows; the first is its default. A folder's
@@ -47,11 +52,6 @@ STROKES = ("white", "black")
 # A grey folder's polarity: its background dark (light strokes) or light.
 BACKGROUNDS = ("dark", "light")
 SHIFT_FILLS = ("background", "ink")
-# The arithmetic LASIUM decodes its tasks in (`generative.in_bfloat16`).
-DECODE_PRECISIONS = ("float32", "bfloat16")
-# Which policies redraw anchors that lie too close: the authors' paper-era
-# code never did ("none"), their later code did for LASIUM-N only ("n").
-ANCHOR_REJECTIONS = ("all", "n", "none")
 
 
 def white_strokes(images, strokes: str):
@@ -85,11 +85,6 @@ def shift_fill_value(dataset: str, strokes: str, fill: str,
 
 
 EVAL_SPLITS = ("train", "val", "test")
-# Baselines scored beside an evaluation (`lasium_tf.baselines`).
-BASELINES = ("pixel_nn", "scratch", "embedding_knn", "embedding_linear",
-             "embedding_mlp", "cluster_matching")
-# The ones that need --baseline_encoder (an embedding of the images).
-EMBEDDING_BASELINES = BASELINES[2:]
 
 # Named recipes: settings by flag name, applied by the command line to every
 # flag the user did not give (an explicit flag always wins). "none" is every
@@ -122,39 +117,6 @@ GAN_GENERATOR_LOSSES = ("per_batch", "summed_logits")
 GAN_FAKE_TARGETS = ("smoothed", "overshoot")
 # Keras backends that train a generator (`lasium_tf.backends`).
 GENERATOR_BACKENDS = ("tensorflow", "jax")
-
-
-def setting(default=None, help: str = "", *, flag: Optional[str] = "",
-            choices: Optional[Tuple[str, ...]] = None, factory=None):
-  """A config field with what its command-line flag needs: the one schema.
-
-  `lasium_tf.cli` generates every program's absl flags from these fields, so
-  a setting's default, help text and allowed values are written once, here.
-
-  Args:
-    default: the value when nothing is given.
-    help: the flag's help text.
-    flag: the flag's name; "" means the field's own name, None means the
-      field is not a command-line setting.
-    choices: the allowed values of a string setting (an enum flag).
-    factory: for a nested config, its class (a default_factory).
-  """
-  metadata = {"help": help, "flag": flag, "choices": choices}
-  if factory is not None:
-    return dataclasses.field(default_factory=factory, metadata=metadata)
-  return dataclasses.field(default=default, metadata=metadata)
-
-
-class ConfigError(ValueError):
-  """A configuration value is impossible; the message says which and why."""
-
-
-class DivergedError(ConfigError):
-  """Training or evaluation produced a non-finite number; nothing was saved.
-
-  A ConfigError: the cure is a setting (usually a learning rate), and the
-  command line reports it like any other bad value.
-  """
 
 
 @dataclasses.dataclass(frozen=True)
@@ -428,9 +390,9 @@ class EvalConfig:
     for name in self.resolved_baselines("folder"):
       if name not in BASELINES:
         raise ConfigError(
-            f"--eval_baselines: {name!r} is not one of {', '.join(BASELINES)}"
-            f" (or none).")
-      if name in EMBEDDING_BASELINES and not self.encoder:
+            f"--eval_baselines: {name!r} is not one of "
+            f"{', '.join(BASELINES.names())} (or none).")
+      if BASELINES.get(name).needs_encoder and not self.encoder:
         raise ConfigError(
             f"--eval_baselines={name} classifies an embedding: pass "
             f"--baseline_encoder, a generator with an encode signature "
@@ -715,8 +677,9 @@ class Config:
       "unlabeled train image, its queries augmented copies; cactus: "
       "classes are k-means clusters of an encoder's embedding "
       "(--cactus_encoder); none: no "
-      "meta-training (the 'training from scratch' baseline, --mode=evaluate).",
-      choices=TASK_SOURCES)
+      "meta-training (the 'training from scratch' baseline, --mode=evaluate); "
+      "or a source your own module registers (--plugins).",
+      choices=SOURCES)
   backbone: str = setting(
       "code", "paper: conv+maxpool blocks of the paper's text; code: the "
       "stride-2 network of the authors' code.", choices=BACKBONES)
@@ -733,6 +696,15 @@ class Config:
       "answers for one image alone, no retraining needed), tasknorm_i (the "
       "support set's blended with each image's own, TaskNorm-I).",
       choices=NORMALIZATIONS)
+  plugins: Optional[str] = setting(
+      None, "Your own modules that register plug-ins (task sources, "
+      "baselines), comma-separated module names or .py files, imported "
+      "before the flags are read so that their names and settings are "
+      "flags (docs/extending.md).")
+  # The settings of task sources registered from outside the library, as
+  # (name, settings) pairs; `settings_of` reads them. The library's own
+  # sources keep theirs in fields of their names (`lasium`, `umtra` ...).
+  plugin_settings: Tuple[Tuple[str, Any], ...] = setting((), flag=None)
   init_from: Optional[str] = setting(
       None, "--mode=evaluate or export: take the weights of a published "
       "classifier folder (its model.keras, e.g. pretrained/...) instead of "
@@ -828,16 +800,8 @@ class Config:
     """The row name: `method`, or what the learner and task source make."""
     if self.method:
       return self.method
-    learner = LEARNER_NAMES[self.learner]
-    if self.task_source == "none":
-      return "Training from scratch"
-    if self.task_source == "lasium":
-      return f"LASIUM-{self.lasium.policy.upper()}-{learner}"
-    if self.task_source == "umtra":
-      return f"UMTRA-{learner}"
-    if self.task_source == "cactus":
-      return f"CACTUs-{learner}"
-    return f"Supervised {learner}"
+    return SOURCES.get(self.task_source).method_name(
+        self, LEARNER_NAMES[self.learner])
 
   def validate(self) -> "Config":
     """Raises ConfigError for impossible values; returns self for chaining."""
@@ -852,7 +816,7 @@ class Config:
             "do not share a folder.")
       if len(set(self.seeds)) != len(self.seeds):
         raise ConfigError(f"--seeds repeats a seed: {self.seeds}.")
-    _one_of("task_source", self.task_source, TASK_SOURCES)
+    source = SOURCES.get(self.task_source)
     _one_of("learner", self.learner, LEARNERS)
     _one_of("backbone", self.backbone, BACKBONES)
     if self.filters is not None and self.filters < 1:
@@ -873,7 +837,7 @@ class Config:
             f"--continue_from meta-trains a published classifier further and "
             f"--init_from scores one as it is: give one (to score or export "
             f"{self.init_from}, drop --continue_from).")
-      if self.task_source == "none":
+      if not self.meta_trains:
         raise ConfigError("--continue_from meta-trains further; "
                           "--task_source=none has no tasks to train on.")
     if self.logical_cpus is not None:
@@ -970,7 +934,7 @@ class Config:
             f"CelebA attribute tasks are 2-way (a conjunction of attribute "
             f"values against its negation); set --eval_n_way=2, got "
             f"{self.eval.n_way}.")
-      if self.task_source == "labelled" and self.mode in (
+      if self.uses_labels and self.mode in (
           "train", "train_and_evaluate") and self.task.n_way != 2:
         raise ConfigError(
             f"labelled CelebA attribute tasks are 2-way; set --n_way=2, got "
@@ -1017,44 +981,64 @@ class Config:
           f"asks for --eval_n_way={self.eval.n_way}: a test task may have at "
           f"most as many classes as the head (fewer use its first "
           f"--eval_n_way logits); raise --n_way or lower --eval_n_way.")
-    if self.mode == "draw_tasks" or (self.task_source == "lasium" and
-                                     self.mode in ("train",
-                                                   "train_and_evaluate")):
+    if self.mode in ("train", "train_and_evaluate"):
+      source.check(self)  # The source's own settings.
+    if self.mode == "draw_tasks":  # LASIUM tasks, drawn for a picture.
       self.lasium.validate()
-    if self.task_source == "umtra" and self.mode in ("train",
-                                                      "train_and_evaluate"):
-      self.umtra.validate(self.data.resolved_image_size)
-      if self.task.k_shot != 1:
-        raise ConfigError(
-            f"UMTRA gives each class one support image (the unlabeled image "
-            f"itself) and makes its queries from it: set --k_shot=1, got "
-            f"{self.task.k_shot} (evaluation shots are --eval_k_shots).")
-    if self.task_source == "cactus" and self.mode in ("train",
-                                                       "train_and_evaluate"):
-      self.cactus.validate()
-    if self.data.train_rotations and self.task_source != "labelled":
+    if self.data.train_rotations and not self.uses_labels:
       raise ConfigError(
           "--train_rotations adds rotated classes to labelled meta-training "
           "tasks (--task_source=labelled); LASIUM tasks have no classes to "
           "rotate.")
-    if self.task_source == "none" and self.mode in ("train",
-                                                     "train_and_evaluate"):
+    if not source.meta_trains and self.mode in ("train",
+                                                "train_and_evaluate"):
       raise ConfigError(
           "--task_source=none trains nothing (the 'training from scratch' "
           "baseline); run it with --mode=evaluate.")
     return self
 
+  def settings_of(self, source: str):
+    """The settings of the task source `source`: its field of this config
+    for the library's own, else its entry in `plugin_settings` (its
+    settings class's defaults if none was given)."""
+    if any(f.name == source for f in dataclasses.fields(self)):
+      return getattr(self, source)
+    given = dict(self.plugin_settings)
+    if source in given:
+      return given[source]
+    return SOURCES.get(source).settings()
+
+  def with_plugin_settings(self, source: str, settings) -> "Config":
+    """This config with `settings` as the task source `source`'s (one
+    registered from outside the library; its flags do the same on the
+    command line)."""
+    kept = tuple((name, value) for name, value in self.plugin_settings
+                 if name != source)
+    return dataclasses.replace(self,
+                               plugin_settings=kept + ((source, settings),))
+
+  @property
+  def meta_trains(self) -> bool:
+    """Whether the task source makes meta-training tasks at all ("none",
+    training from scratch, makes none)."""
+    return SOURCES.get(self.task_source).meta_trains
+
+  @property
+  def uses_labels(self) -> bool:
+    """Whether the task source's tasks come from the data's labels."""
+    return SOURCES.get(self.task_source).uses_labels
+
   @property
   def selects_checkpoint(self) -> bool:
     """Meta-training scores its checkpoints on validation tasks and the
     best one is evaluated and exported (`lasium_tf.selection`)."""
-    return (self.task_source != "none"
+    return (self.meta_trains
             and self.eval.resolved_val_tasks(self.data.val_data_dir) > 0)
 
   def _validate_folder(self) -> None:
     """--dataset=folder: which folder each mode needs, and no labels."""
     training = self.mode in ("train", "train_and_evaluate")
-    if self.task_source == "labelled" and training:
+    if self.uses_labels and training:
       raise ConfigError(
           "--dataset=folder's --data_dir images carry no labels: meta-train "
           "on generated tasks with --task_source=lasium (the point of "
@@ -1093,14 +1077,3 @@ def check_omniglot_shots(k_shot: int, k_query: int, what: str) -> None:
         f"{what}: K_tr + K_val = {k_shot} + {k_query} = {k_shot + k_query} "
         f"images per class, but an Omniglot class has only "
         f"{OMNIGLOT_IMAGES_PER_CLASS}; lower the shots or the queries.")
-
-
-def _one_of(name, value, allowed):
-  if value not in allowed:
-    raise ConfigError(
-        f"--{name}={value!r} is not one of {', '.join(allowed)}.")
-
-
-def _positive(name, value):
-  if not value > 0 or value == float("inf"):
-    raise ConfigError(f"--{name} must be positive and finite, got {value}.")

@@ -26,46 +26,15 @@ import tensorflow as tf
 from lasium_tf import baselines, distribute
 from lasium_tf import tasks as tasks_lib
 from lasium_tf.config import (Config, ConfigError, DivergedError,
-                              EvalConfig, white_strokes)
-from lasium_tf.learner import NON_FINITE
+                              white_strokes)
+# The learner and the evaluation protocol, named here as before.
+from lasium_tf.evaluation import evaluate, mean_and_ci95  # noqa: F401
+from lasium_tf.learners import build_learner, image_shape, shift_fill  # noqa: F401
 from lasium_tf.data import load_parts
-from lasium_tf.maml import MAML
 from lasium_tf.progress import Progress
-from lasium_tf.protonets import ProtoNets
 from lasium_tf.rundir import RunDir, export_card, read_card, result_record
 from lasium_tf import selection as selection_lib
 from lasium_tf.stopping import StopSignals, Stopped
-from lasium_tf.models.backbone import build_backbone, build_classifier
-
-
-def image_shape(config: Config):
-  return config.data.image_shape
-
-
-def shift_fill(config: Config) -> float:
-  """The pixel value the meta-training query shift uncovers."""
-  return config.resolved_shift_fill
-
-
-def build_learner(config: Config):
-  """The configured backbone in its learner: MAML (with a head) or ProtoNets."""
-  backbone = build_backbone(config.backbone, image_shape(config),
-                            filters=config.filters, seed=config.seed,
-                            normalization=config.normalization)
-  if config.learner == "protonets":
-    return ProtoNets(backbone, meta_lr=config.maml.meta_lr,
-                     normalization=config.normalization)
-  model = build_classifier(backbone, config.task.n_way, seed=config.seed)
-  return MAML(model, inner_lr=config.maml.inner_lr,
-              inner_steps=config.maml.inner_steps,
-              first_order=config.maml.first_order,
-              meta_lr=config.maml.meta_lr,
-              eval_inner_lr=config.eval.inner_lr,
-              eval_inner_steps=config.eval.inner_steps,
-              batched=config.batched_tasks,
-              normalization=config.normalization,
-              eval_n_way=(config.eval.n_way
-                          if config.eval.n_way < config.task.n_way else None))
 
 
 def checkpoint_manager(learner, directory: str, verbose: bool = False):
@@ -305,63 +274,6 @@ def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
           "stopped_early": current < iterations, **last}
 
 
-def mean_and_ci95(accuracies: np.ndarray):
-  """Mean accuracy and the half-width 1.96 * std / sqrt(n), in percent."""
-  accuracies = np.asarray(accuracies, dtype=np.float64) * 100.0
-  return (float(accuracies.mean()),
-          float(1.96 * accuracies.std() / np.sqrt(len(accuracies))))
-
-
-def evaluate(learner, task_source, eval_config: EvalConfig,
-             k_shot: int, verbose: bool = True, distributed=None) -> Dict:
-  """Accuracy on `num_tasks` real tasks of the seed's fixed sequence.
-
-  `task_source` is a data part from `lasium_tf.data.load_parts` (anything
-  with `episodes(n_way, k_shot, k_query, seed, start, count)`). With
-  `distributed` (a `distribute.DistributedLearner` of `learner`), each
-  call's tasks are split over its replicas: the same per-task accuracies.
-  """
-  tasks = task_source.episodes(
-      eval_config.n_way, k_shot, eval_config.k_query,
-      seed=eval_config.seed, count=eval_config.num_tasks)
-  tasks = tasks.batch(eval_config.tasks_per_call).prefetch(1)
-  scorer = learner
-  if distributed is not None:
-    tasks, scorer = distributed.evaluation_batches(tasks), distributed
-  progbar = Progress(eval_config.num_tasks, f"evaluate {k_shot}-shot",
-                     verbose)
-  start = time.perf_counter()
-  accuracies = []
-  with StopSignals() as signals:
-    for batch in tasks:
-      try:
-        accuracies.append(scorer.evaluate(batch).numpy())
-      except tf.errors.InvalidArgumentError as e:
-        if NON_FINITE not in str(e):
-          raise
-        raise DivergedError(
-            f"evaluation: a test task's logits are not finite after "
-            f"adaptation; no result was written. Lower --eval_inner_lr (or "
-            f"--inner_lr, its default) or check the checkpoint.") from None
-      if signals.received:
-        raise Stopped(signals.received, f"during the {k_shot}-shot "
-                      f"evaluation; no result of it was written", 0.0)
-      done = sum(len(a) for a in accuracies)
-      progbar.update(done, [("accuracy",
-                             float(np.concatenate(accuracies).mean()))])
-  accuracies = np.concatenate(accuracies)
-  mean, ci95 = mean_and_ci95(accuracies)
-  # With balanced queries, one answer for every query scores exactly 1/N.
-  degenerate = bool(np.all(np.abs(accuracies - 1.0 / eval_config.n_way)
-                           < 1e-6))
-  return {"accuracy": mean, "ci95": ci95, "num_tasks": len(accuracies),
-          "degenerate": degenerate,
-          "seconds": time.perf_counter() - start,
-          "path": ("batched" if getattr(learner, "batched", None) is not None
-                   else "per_task"),
-          "task_accuracies": accuracies}
-
-
 def _check_against_data(config: Config, parts: Dict):
   name = f"the {config.data.dataset} {config.data.resolved_split} split's"
   if "val" in parts and config.selects_checkpoint:
@@ -383,7 +295,7 @@ def _check_against_data(config: Config, parts: Dict):
 def _parts_needed(config: Config):
   """The data parts this run reads: training tasks, VAE anchors, test tasks."""
   training = (config.mode in ("train", "train_and_evaluate")
-              and config.task_source != "none")
+              and config.meta_trains)
   parts = []
   if training and tasks_lib.needs_train_part(config):
     parts.append("train")
@@ -438,7 +350,7 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
   _check_against_data(config, parts)
 
   training_run = (config.mode in ("train", "train_and_evaluate")
-                  and config.task_source != "none")
+                  and config.meta_trains)
   # The task source (a generator, for LASIUM) is built before anything is
   # written: a bad --generator leaves no experiment folder behind.
   source = tasks_lib.build(config, parts) if training_run else None
@@ -476,7 +388,7 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
     if verbose:
       print(f"Continuing {config.continue_from} from meta-iteration "
             f"{int(step)} with a fresh optimizer state.", flush=True)
-  elif config.mode in ("evaluate", "export") and config.task_source != "none":
+  elif config.mode in ("evaluate", "export") and config.meta_trains:
     raise ConfigError(
         f"--mode={config.mode} found no checkpoint under {config.experiment_dir}/"
         f"checkpoints; train first (--mode=train) or point --experiment_dir "

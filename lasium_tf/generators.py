@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import keras
 import tensorflow as tf
@@ -279,3 +279,16 @@ def save_generator_module(decoder: keras.Model, path,
     if finish is not None:
       finish(tmp)
   return pathlib.Path(path)
+
+
+def match_strokes(generator, info: Dict, data):
+  """Swaps an Omniglot generator's ink when it was trained on the other one.
+
+  Generators trained before `--strokes` existed drew white strokes.
+  """
+  trained_on = info.get("strokes", "white")
+  if data.dataset != "omniglot" or trained_on == data.strokes:
+    return generator, info
+  return InkSwapped(generator), {
+      **info, "ink_swapped": f"trained on {trained_on} strokes, "
+                             f"used with {data.strokes}"}

@@ -12,6 +12,20 @@ from absl import app, flags, logging
 from lasium_tf import cli
 from lasium_tf import config as config_lib
 
+
+def _load_plugins() -> None:
+  """Imports the modules --plugins names, so that what they register has
+  its flags; a bad one is one `error:` line."""
+  from lasium_tf import registry
+
+  try:
+    registry.load_plugins(cli.plugins_in_argv(sys.argv))
+  except config_lib.ConfigError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+
+
+_load_plugins()
 # Every flag comes from a `config.setting` field: see `lasium_tf.cli`.
 cli.define_flags(config_lib.Config)
 flags.adopt_module_key_flags(cli)  # So that --help lists them.

@@ -403,11 +403,11 @@ PAPER_EMBEDDING_ACAI = {"embedding_knn": (57.46, 81.16),
 def embedding_baselines(records) -> List[str]:
   """Table 1's embedding rows: classifiers fitted to each test task's
   support embeddings (`--eval_baselines`, `--baseline_encoder`)."""
-  from lasium_tf.baselines import NAMES
-  from lasium_tf.config import EMBEDDING_BASELINES
+  from lasium_tf.baselines import BASELINES
 
+  embedding = [kind for kind in BASELINES.loaded() if kind.needs_encoder]
   runs = [r for r in records if r.dataset == "omniglot" and not r.study
-          and any(n in r.baselines for n in EMBEDDING_BASELINES)]
+          and any(k.name in r.baselines for k in embedding)]
   if not runs:
     return []
   lines = ["## Embedding baselines (Table 1's CACTUs rows)", "",
@@ -429,7 +429,8 @@ def embedding_baselines(records) -> List[str]:
   for (encoder, queries), shots in sorted(by_encoder.items(),
                                           key=lambda item: (item[0][0],
                                                             -item[0][1])):
-    for name in EMBEDDING_BASELINES:
+    for kind in embedding:
+      name = kind.name
       cells = []
       for k in (1, 5):
         r = shots.get(k)
@@ -439,7 +440,7 @@ def embedding_baselines(records) -> List[str]:
       paper = PAPER_EMBEDDING_ACAI.get(name)
       papers = [f"{p:.2f}" for p in paper] if paper else ["not known here"] * 2
       ran = shots.get(1) or shots.get(5)
-      lines.append(f"| {NAMES[name]} | `{encoder}` | {queries} | {cells[0]} | "
+      lines.append(f"| {kind.title} | `{encoder}` | {queries} | {cells[0]} | "
                    f"{papers[0]} | {cells[1]} | {papers[1]} | "
                    f"{_command(ran)} |")
   return lines + [""]

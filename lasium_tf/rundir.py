@@ -31,15 +31,17 @@ import sys
 import tempfile
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
-import numpy as np
-
 from lasium_tf.config import Config, ConfigError
+from lasium_tf.tasks import SOURCES
 from lasium_tf.files import atomic_write, remove_stale_temps
 from lasium_tf.stopping import cleanup_on_abrupt_exit
 
 # What a checkpoint was trained on; a resumed run must not change it.
-_RESUME_KEYS = ("task_source", "learner", "backbone", "task", "maml", "lasium",
-                "umtra", "cactus", "seed")
+# The task sources' own settings (each registered source's settings class is
+# a field of `Config` named after it, or one of `Config.plugin_settings`).
+_RESUME_KEYS = ("task_source", "learner", "backbone", "task", "maml",
+                *(f.name for f in dataclasses.fields(Config) if f.name in SOURCES),
+                "plugin_settings", "seed")
 _RESUME_DATA_KEYS = ("dataset", "split", "image_size", "strokes",
                      "train_rotations")
 
@@ -363,13 +365,6 @@ def normalization_of(record: Dict) -> str:
           or record.get("normalization") or "transductive")
 
 
-def noise_std(lasium_config) -> float:
-  """LASIUM-N's noise standard deviation, however it was given."""
-  if lasium_config.sigma is not None:
-    return lasium_config.sigma
-  return round(float(np.sqrt(lasium_config.sigma2)), 6)
-
-
 def now() -> str:
   return datetime.datetime.now(datetime.timezone.utc).isoformat(
       timespec="seconds")
@@ -387,18 +382,7 @@ def result_record(config: Config, k_shot: int, outcome: Dict,
   "hyperparameters" (what report and plots read), the whole config under
   "config".
   """
-  lasium_hyperparameters = {}
-  if config.task_source == "lasium":
-    lasium_hyperparameters = {
-        "policy": config.lasium.policy,
-        **config.lasium.policy_hyperparameters(),
-        **({"sigma": noise_std(config.lasium)}
-           if config.lasium.policy == "n" and config.lasium.sigma_max is None
-           else {}),
-        "anchor_rejection": config.lasium.anchor_rejection,
-        "generator": config.lasium.generator,
-        "generator_info": generator_info,
-    }
+  source = SOURCES.get(config.task_source)
   return {
       "method": config.resolved_method,
       "dataset": config.data.dataset,
@@ -439,13 +423,8 @@ def result_record(config: Config, k_shot: int, outcome: Dict,
           "maml": dataclasses.asdict(config.maml),
           "eval_inner_lr": config.eval.inner_lr or config.maml.inner_lr,
           "eval_seed": config.eval.seed, "seed": config.seed,
-          **lasium_hyperparameters,
+          **source.record(config, generator_info),
           "task_source": config.task_source,
-          **({"umtra": dataclasses.asdict(config.umtra)}
-             if config.task_source == "umtra" else {}),
-          **({"cactus": {**dataclasses.asdict(config.cactus),
-                         "encoder_info": generator_info}}
-             if config.task_source == "cactus" else {}),
       },
       **({"table": config.table} if config.table is not None else {}),
       **({"study": config.study} if config.study is not None else {}),

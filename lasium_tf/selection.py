@@ -64,7 +64,7 @@ class CheckpointSelection:
 
   def score(self, step: int) -> Dict:
     """Scores the learner's current weights as meta-iteration `step`."""
-    from lasium_tf.experiment import evaluate  # experiment imports this.
+    from lasium_tf.evaluation import evaluate
     outcome = evaluate(self.learner, self.part, self.eval_config,
                        self.k_shot, verbose=False)
     entry = {"meta_iteration": int(step),

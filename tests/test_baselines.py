@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 from lasium_tf import baselines, episodes
+from lasium_tf.baselines import simple
 from lasium_tf import config as config_lib
 from test_maml import N_WAY, class_images
 
@@ -21,10 +22,10 @@ def tasks_whose_queries_are(support, shuffle_labels=False):
 
 def test_pixel_nn_finds_a_query_that_is_a_support_image():
   images = tf.constant(class_images()[:N_WAY, 0])
-  assert float(baselines.pixel_nn_accuracy(
+  assert float(simple.pixel_nn_accuracy(
       tasks_whose_queries_are(images))[0]) == 1.0
   # Labelled otherwise, the same nearest images are now wrong but one.
-  assert float(baselines.pixel_nn_accuracy(
+  assert float(simple.pixel_nn_accuracy(
       tasks_whose_queries_are(images, shuffle_labels=True))[0]) == (
           pytest.approx(1 / N_WAY))
 
@@ -33,7 +34,7 @@ def test_pixel_nn_ignores_brightness_and_contrast():
   images = tf.constant(class_images()[:N_WAY, 0])
   task = tasks_whose_queries_are(images)
   brighter = task._replace(query_images=0.5 * task.query_images + 0.3)
-  assert float(baselines.pixel_nn_accuracy(brighter)[0]) == 1.0
+  assert float(simple.pixel_nn_accuracy(brighter)[0]) == 1.0
 
 
 def test_the_default_baselines_follow_the_data_set():

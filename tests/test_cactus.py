@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from lasium_tf import config as config_lib
-from lasium_tf import generative, modes
+from lasium_tf import cluster, encoders, generative, modes
 from lasium_tf.data import shapes
 from lasium_tf.tasks import cactus
 from test_folder import folder_config
@@ -21,11 +21,11 @@ def blobs(centers, per_blob=40, scale=0.05, seed=0):
 
 def test_kmeans_finds_separated_blobs_and_is_seeded():
   points = blobs([[0, 0], [4, 0], [0, 4], [4, 4]])
-  clusters = cactus.kmeans(points, 4, [0, 1])
+  clusters = cluster.kmeans(points, 4, [0, 1])
   for blob in range(4):
     assert len(set(clusters[blob * 40:(blob + 1) * 40])) == 1
   assert len(set(clusters)) == 4
-  np.testing.assert_array_equal(clusters, cactus.kmeans(points, 4, [0, 1]))
+  np.testing.assert_array_equal(clusters, cluster.kmeans(points, 4, [0, 1]))
 
 
 def test_partitions_are_reproducible_and_later_ones_scale_the_embedding():
@@ -107,7 +107,7 @@ def test_partitions_are_cached_in_the_run_folder_and_checked(tmp_path,
   first, identity = cactus.partitions_for(config, FakeEncoder(), info, 60,
                                           fetch)
   assert (tmp_path / "run" / cactus.PARTITIONS_FILE).exists()
-  monkeypatch.setattr(cactus, "kmeans", lambda *a, **k: 1 / 0)
+  monkeypatch.setattr(cluster, "kmeans", lambda *a, **k: 1 / 0)
   kept, kept_identity = cactus.partitions_for(config, FakeEncoder(), info,
                                               60, fetch)
   np.testing.assert_array_equal(first, kept)
@@ -129,7 +129,7 @@ def test_an_encoder_without_encode_and_no_encoder_are_refused(monkeypatch):
   config = config_lib.Config(task_source="cactus",
                              cactus=config_lib.CactusConfig(encoder="gan"))
   with pytest.raises(config_lib.ConfigError, match="no encode signature"):
-    cactus.load_encoder(config.cactus.encoder, config.data)
+    encoders.load_encoder(config.cactus.encoder, config.data)
   with pytest.raises(config_lib.ConfigError, match="--cactus_encoder"):
     config_lib.Config(task_source="cactus").validate()
 

@@ -254,10 +254,10 @@ def _train_part():
 def test_a_generator_meets_data_of_the_other_ink_through_a_swap(vae_folder,
                                                                tmp_path):
   generator, info = generative.load_generator(str(vae_folder))
-  same, same_info = generated.match_strokes(generator, info,
+  same, same_info = generators.match_strokes(generator, info,
                                          config_lib.DataConfig())
   assert same is generator and same_info == info
-  swapped, swapped_info = generated.match_strokes(
+  swapped, swapped_info = generators.match_strokes(
       generator, info, config_lib.DataConfig(strokes="black"))
   assert swapped_info["ink_swapped"] == ("trained on white strokes, used "
                                          "with black")
@@ -275,9 +275,9 @@ def test_a_generator_meets_data_of_the_other_ink_through_a_swap(vae_folder,
   (black_folder / "config.json").write_text(json.dumps(saved))
   generator, info = generative.load_generator(str(black_folder))
   assert info["strokes"] == "black"
-  assert generated.match_strokes(generator, info, config_lib.DataConfig(
+  assert generators.match_strokes(generator, info, config_lib.DataConfig(
       strokes="black"))[0] is generator
-  assert isinstance(generated.match_strokes(generator, info,
+  assert isinstance(generators.match_strokes(generator, info,
                                          config_lib.DataConfig())[0],
                     generators.InkSwapped)
 

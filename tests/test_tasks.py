@@ -1,7 +1,6 @@
 """Task sources: the registry, UMTRA's tasks and augmentations, end to end."""
 
 import dataclasses
-import importlib
 import json
 
 import numpy as np
@@ -11,7 +10,8 @@ import tensorflow as tf
 from lasium_tf import augment, modes, tasks
 from lasium_tf import config as config_lib
 from lasium_tf.data import folder, shapes
-from lasium_tf.tasks.umtra import UmtraTasks, unlabeled_pool
+from lasium_tf.tasks import unlabeled_pool
+from lasium_tf.tasks.umtra import UmtraTasks
 from test_folder import folder_config
 
 SIZE = 28
@@ -39,13 +39,16 @@ def source_of(pool_index):
 
 
 def test_every_registered_source_builds_and_config_knows_its_name():
-  for name, module in tasks.SOURCES.items():
-    loaded = importlib.import_module(module)
-    assert callable(loaded.build) and callable(loaded.needs_train_part)
-    assert name in config_lib.TASK_SOURCES
-  assert config_lib.TASK_SOURCES[-1] == "none"
-  with pytest.raises(ValueError, match="unknown task source"):
+  for kind in tasks.SOURCES.loaded():
+    assert callable(kind.build) and callable(kind.needs_train_part)
+    assert kind.name in tasks.SOURCES
+  assert not tasks.SOURCES.get("none").meta_trains
+  with pytest.raises(ValueError, match="--task_source=none meta-trains "
+                     "nothing"):
     tasks.build(config_lib.Config(task_source="none"), {})
+  with pytest.raises(config_lib.ConfigError, match="'nope' is not one of "
+                     "labelled, lasium, umtra, cactus, none"):
+    config_lib.Config(task_source="nope").validate()
 
 
 def test_umtra_support_is_distinct_pool_images_queries_their_copies():

@@ -4,8 +4,8 @@ A meta-learned number means little alone: on a data set of one's own, a
 randomly initialised network trained on each support set, or matching raw
 pixels, can beat it (they did, on a folder of drawings LASIUM was not tuned
 for). Each baseline here is a pure function of (config, test part, shot)
-returning the same outcome `experiment.evaluate` returns, registered by
-name in `BASELINES`; `--eval_baselines` picks which run beside every
+returning the same outcome `lasium_tf.evaluation.evaluate` returns,
+registered by name in `BASELINES`; `--eval_baselines` picks which run beside every
 evaluation, and the result record carries them.
 
 * "pixel_nn": each query takes the class of the support image most similar
@@ -17,6 +17,11 @@ evaluation, and the result record carries them.
 * the embedding baselines (`embedding.py`): 1-nearest neighbour, logistic
   regression, an MLP with dropout and cluster matching on an encoder's
   embedding (`--baseline_encoder`), CACTUs' rows of Table 1.
+
+A baseline is one `BaselineKind` registered in `BASELINES`: from the
+library's own modules (`simple.py`, `embedding.py`) or from the user's
+(docs/extending.md). This package imports no TensorFlow until a baseline
+is scored, so the configuration checks know the names without it.
 """
 
 from __future__ import annotations
@@ -25,73 +30,54 @@ import dataclasses
 import time
 from typing import Callable, Dict
 
-import tensorflow as tf
-
-from lasium_tf.config import Config
+from lasium_tf.registry import Registry
 
 
-def pixel_nn_accuracy(episodes) -> tf.Tensor:
-  """[T] query accuracy of 1-nearest-neighbour on centred-pixel cosine."""
-  def flat(images):
-    shape = tf.shape(images)
-    vectors = tf.reshape(images, [shape[0], shape[1], -1])
-    return tf.math.l2_normalize(vectors - tf.reduce_mean(
-        vectors, axis=-1, keepdims=True), axis=-1)
+@dataclasses.dataclass(frozen=True)
+class BaselineKind:
+  """A baseline, as the library sees it.
 
-  similarity = tf.einsum("tqd,tsd->tqs", flat(episodes.query_images),
-                         flat(episodes.support_images))
-  nearest = tf.argmax(similarity, axis=-1, output_type=tf.int32)
-  predicted = tf.gather(episodes.support_labels, nearest, batch_dims=1)
-  return tf.reduce_mean(tf.cast(tf.equal(predicted, episodes.query_labels),
-                                tf.float32), axis=1)
+  Attributes:
+    name: its `--eval_baselines` value.
+    score: (config, test_part, k_shot, verbose) -> the outcome of
+      `lasium_tf.evaluation.evaluate` on the evaluation's own test tasks.
+    display: how records and messages name it.
+    needs_encoder: it classifies an embedding: `--baseline_encoder` is
+      required.
+  """
 
+  name: str
+  score: Callable[..., Dict]
+  display: str = ""
+  needs_encoder: bool = False
 
-class _Scorer:
-  """The `evaluate(episodes)` verb `experiment.evaluate` calls."""
-
-  def __init__(self, fn: Callable):
-    self.evaluate = tf.function(fn)
-
-
-def pixel_nn(config: Config, test_part, k_shot: int, verbose: bool) -> Dict:
-  from lasium_tf import experiment
-  return experiment.evaluate(_Scorer(pixel_nn_accuracy), test_part,
-                             config.eval, k_shot, verbose)
+  @property
+  def title(self) -> str:
+    return self.display or self.name
 
 
-def scratch(config: Config, test_part, k_shot: int, verbose: bool) -> Dict:
-  from lasium_tf import experiment
-  untrained = dataclasses.replace(
-      config, learner="maml", task_source="none",
-      task=dataclasses.replace(config.task, n_way=config.eval.n_way))
-  return experiment.evaluate(experiment.build_learner(untrained), test_part,
-                             config.eval, k_shot, verbose)
+BASELINES: Registry[BaselineKind] = Registry("baseline", "eval_baselines")
+for _name, _module in (("pixel_nn", "simple"), ("scratch", "simple"),
+                       ("embedding_knn", "embedding"),
+                       ("embedding_linear", "embedding"),
+                       ("embedding_mlp", "embedding"),
+                       ("cluster_matching", "embedding")):
+  BASELINES.add_lazy(_name, f"lasium_tf.baselines.{_module}:{_name.upper()}")
 
 
-from lasium_tf.baselines import embedding  # noqa: E402
-
-BASELINES: Dict[str, Callable] = {
-    "pixel_nn": pixel_nn, "scratch": scratch,
-    "embedding_knn": embedding.embedding_knn,
-    "embedding_linear": embedding.embedding_linear,
-    "embedding_mlp": embedding.embedding_mlp,
-    "cluster_matching": embedding.cluster_matching}
-NAMES = {"pixel_nn": "pixel nearest neighbour",
-         "scratch": "training from scratch",
-         "embedding_knn": "1-nearest neighbour on the embedding",
-         "embedding_linear": "logistic regression on the embedding",
-         "embedding_mlp": "MLP with dropout on the embedding",
-         "cluster_matching": "cluster matching"}
+def register(kind: BaselineKind, replace: bool = False) -> BaselineKind:
+  """Adds a baseline (from the user's own module, say); returns it."""
+  return BASELINES.register(kind, replace)
 
 
-def score(config: Config, test_part, k_shot: int,
+def score(config, test_part, k_shot: int,
           verbose: bool = False) -> Dict[str, Dict]:
   """{name: {accuracy, ci95, num_tasks, seconds}} of the configured
   baselines on the evaluation's own test tasks."""
   out = {}
   for name in config.eval.resolved_baselines(config.data.dataset):
     start = time.perf_counter()
-    outcome = BASELINES[name](config, test_part, k_shot, verbose)
+    outcome = BASELINES.get(name).score(config, test_part, k_shot, verbose)
     out[name] = {"accuracy": round(outcome["accuracy"], 2),
                  "ci95": round(outcome["ci95"], 2),
                  "num_tasks": outcome["num_tasks"],
@@ -105,9 +91,9 @@ def verdict(record: Dict) -> str:
   baselines = record.get("baselines") or {}
   if not baselines:
     return ""
-  shown = ", ".join(f"{NAMES.get(n, n)} {b['accuracy']:.2f} +- "
+  shown = ", ".join(f"{_title(n)} {b['accuracy']:.2f} +- "
                     f"{b['ci95']:.2f}" for n, b in baselines.items())
-  lost = [NAMES.get(n, n) for n, b in baselines.items()
+  lost = [_title(n) for n, b in baselines.items()
           if record["accuracy"] - record["ci95"]
           <= b["accuracy"] + b["ci95"]]
   text = f"  baselines on the same tasks: {shown}"
@@ -120,3 +106,8 @@ def verdict(record: Dict) -> str:
              f"{record['k_shot']} shot: meta-learning did not help here.")
   return text
 
+
+def _title(name: str) -> str:
+  """A recorded baseline's display name (its own name if no longer
+  registered, as in an old record)."""
+  return BASELINES.get(name).title if name in BASELINES else name

@@ -28,9 +28,11 @@ from __future__ import annotations
 
 from typing import Dict
 
-import tensorflow as tf
+from lasium_tf import lazy
+from lasium_tf.baselines import BASELINES, BaselineKind
 
-from lasium_tf.config import Config
+tf = lazy.module("tensorflow")
+evaluation = lazy.module("lasium_tf.evaluation")
 
 _FIT_STEPS = 500
 _HIDDEN = 128
@@ -158,7 +160,7 @@ def cluster_matching_accuracy(support, support_labels, query, query_labels,
 
 
 class _EmbeddingScorer:
-  """The `evaluate(episodes)` verb `experiment.evaluate` calls."""
+  """The `evaluate(episodes)` verb `evaluation.evaluate` calls."""
 
   def __init__(self, encoder, classify):
     def evaluate(episodes):
@@ -173,8 +175,8 @@ _ENCODERS: Dict = {}
 _CENTERS: Dict = {}
 
 
-def _encoder(config: Config):
-  from lasium_tf.tasks.cactus import load_encoder
+def _encoder(config):
+  from lasium_tf.encoders import load_encoder
 
   key = (config.eval.encoder, config.data.strokes)
   if key not in _ENCODERS:
@@ -183,27 +185,27 @@ def _encoder(config: Config):
   return _ENCODERS[key]
 
 
-def _train_centers(config: Config, encoder) -> tf.Tensor:
+def _train_centers(config, encoder) -> tf.Tensor:
   """k-means centers of the train part's embedding (once per process)."""
   key = (config.eval.encoder, config.data.dataset, config.data.resolved_split,
          config.seed)
   if key not in _CENTERS:
+    from lasium_tf import cluster, encoders
     from lasium_tf.data import load_parts
-    from lasium_tf.tasks import cactus
-    from lasium_tf.tasks.umtra import unlabeled_pool
+    from lasium_tf.tasks import unlabeled_pool
 
     size, fetch = unlabeled_pool(
         load_parts(config.data, ["train"], verbose=False)["train"])
-    points = cactus.embed(encoder, size, fetch)
-    _CENTERS[key] = cactus.kmeans_centers(points, min(_CLUSTERS, size),
-                                          [config.seed, 7])
+    points = encoders.embed(encoder, size, fetch)
+    _CENTERS[key] = cluster.kmeans_centers(points, min(_CLUSTERS, size),
+                                           [config.seed, 7])
   return _CENTERS[key]
 
 
-def _run(config: Config, test_part, k_shot: int, verbose: bool, classify):
-  from lasium_tf import experiment
-  return experiment.evaluate(_EmbeddingScorer(_encoder(config), classify),
-                             test_part, config.eval, k_shot, verbose)
+def _run(config, test_part, k_shot: int, verbose: bool, classify):
+  return evaluation.evaluate(_EmbeddingScorer(_encoder(config), classify),
+                             test_part,
+                  config.eval, k_shot, verbose)
 
 
 def embedding_knn(config, test_part, k_shot, verbose):
@@ -228,3 +230,15 @@ def cluster_matching(config, test_part, k_shot, verbose):
   return _run(config, test_part, k_shot, verbose,
               lambda s, sl, q, ql: cluster_matching_accuracy(
                   s, sl, q, ql, centers, n_way))
+
+
+EMBEDDING_KNN, EMBEDDING_LINEAR, EMBEDDING_MLP, CLUSTER_MATCHING = (
+    BASELINES.register(BaselineKind(name, fn, display, needs_encoder=True),
+                       replace=True)
+    for name, fn, display in (
+        ("embedding_knn", embedding_knn,
+         "1-nearest neighbour on the embedding"),
+        ("embedding_linear", embedding_linear,
+         "logistic regression on the embedding"),
+        ("embedding_mlp", embedding_mlp, "MLP with dropout on the embedding"),
+        ("cluster_matching", cluster_matching, "cluster matching")))

@@ -86,8 +86,11 @@ class ImageArray:
   @functools.cached_property
   def _table(self) -> tf.Tensor:
     # One copy of the (possibly hundreds of MB) array as a tensor, made once
-    # and captured by the task stream, not rebuilt at every trace.
-    return tf.convert_to_tensor(self.images)
+    # and captured by the task stream, not rebuilt at every trace; made
+    # eagerly even when first read inside a trace, so that a later stream's
+    # trace can capture it too.
+    with tf.init_scope():
+      return tf.convert_to_tensor(self.images)
 
   def fetch(self, indices: tf.Tensor) -> tf.Tensor:
     return tf.cast(tf.gather(self._table, indices), tf.float32) / 255.0

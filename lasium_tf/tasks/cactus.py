@@ -13,107 +13,30 @@ The partitions are computed once per run folder and kept there
 same ones; the same seed gives the same partitions. Task i is a pure
 function of (seed, i) over them, as every source's tasks are.
 
-k-means is plain TensorFlow (k-means++ seeding, Lloyd iterations, all
-stateless-seeded) rather than scikit-learn, which CACTUs used: it adds no
-dependency and, measured on 24,000 x 256 points into 500 clusters on these
-2 cores, runs in the same range (docs/task_sources.md).
+k-means is `lasium_tf.cluster`'s (plain TensorFlow, stateless-seeded).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 from typing import Dict, Optional, Tuple
 
-import numpy as np
-import tensorflow as tf
-
-from lasium_tf import augment
-from lasium_tf.config import Config, ConfigError
-from lasium_tf.episodes import split_classes, task_seed
+from lasium_tf import lazy
+from lasium_tf.config import CactusConfig, ConfigError
 from lasium_tf.files import atomic_write
-from lasium_tf.tasks import TaskSource
+from lasium_tf.tasks import SOURCES, TaskSource, TaskSourceKind, unlabeled_pool
+
+np = lazy.module("numpy")
+tf = lazy.module("tensorflow")
+augment = lazy.module("lasium_tf.augment")
+cluster = lazy.module("lasium_tf.cluster")
+encoders = lazy.module("lasium_tf.encoders")
+episodes_lib = lazy.module("lasium_tf.episodes")
 
 PARTITIONS_FILE = "partitions.npz"
-
-
-def _squared_distances(points: tf.Tensor, centers: tf.Tensor) -> tf.Tensor:
-  return (tf.reduce_sum(points ** 2, 1, keepdims=True)
-          - 2.0 * tf.matmul(points, centers, transpose_b=True)
-          + tf.reduce_sum(centers ** 2, 1)[None, :])
-
-
-@tf.function(reduce_retracing=True)
-def kmeans_plus_plus(points: tf.Tensor, k: int, seed: tf.Tensor) -> tf.Tensor:
-  """k initial centers [k, d]: each next one drawn with probability
-  proportional to its squared distance to the nearest chosen one
-  (Arthur and Vassilvitskii, 2007)."""
-  n = tf.shape(points)[0]
-  seeds = tf.random.experimental.stateless_split(seed, k)
-  first = tf.random.stateless_uniform([], seeds[0], 0, n, dtype=tf.int32)
-  centers = tf.TensorArray(points.dtype, size=k).write(0, points[first])
-  nearest = tf.reduce_sum((points - points[first]) ** 2, 1)
-
-  def body(i, centers, nearest):
-    weights = tf.maximum(nearest, 0.0)
-    cumulative = tf.cumsum(weights)
-    u = tf.random.stateless_uniform([], seeds[i]) * cumulative[-1]
-    chosen = tf.minimum(tf.searchsorted(cumulative, u[None])[0], n - 1)
-    center = points[chosen]
-    nearest = tf.minimum(nearest, tf.reduce_sum((points - center) ** 2, 1))
-    return i + 1, centers.write(i, center), nearest
-
-  _, centers, _ = tf.while_loop(lambda i, *_: i < k, body,
-                                (tf.constant(1), centers, nearest))
-  return centers.stack()
-
-
-@tf.function(reduce_retracing=True)
-def lloyd(points: tf.Tensor, centers: tf.Tensor,
-          max_iterations: int) -> Tuple[tf.Tensor, tf.Tensor]:
-  """Lloyd's iterations until no point changes cluster (or the limit):
-  (assignments [n], centers [k, d]); an emptied cluster keeps its center."""
-  k = tf.shape(centers)[0]
-
-  def assign(centers):
-    return tf.argmin(_squared_distances(points, centers), 1,
-                     output_type=tf.int32)
-
-  def body(i, centers, assignments, changed):
-    del changed
-    sums = tf.math.unsorted_segment_sum(points, assignments, k)
-    counts = tf.math.unsorted_segment_sum(
-        tf.ones_like(assignments, points.dtype), assignments, k)
-    centers = tf.where(counts[:, None] > 0,
-                       sums / tf.maximum(counts[:, None], 1.0), centers)
-    new = assign(centers)
-    return i + 1, centers, new, tf.reduce_any(new != assignments)
-
-  first = assign(centers)
-  _, centers, assignments, _ = tf.while_loop(
-      lambda i, c, a, changed: tf.logical_and(i < max_iterations, changed),
-      body, (tf.constant(0), centers, first, tf.constant(True)))
-  return assignments, centers
-
-
-def _kmeans(points: np.ndarray, k: int, seed, max_iterations: int):
-  points = tf.constant(points, tf.float32)
-  centers = kmeans_plus_plus(points, tf.constant(k),
-                             tf.constant(seed, tf.int64))
-  return lloyd(points, centers, tf.constant(max_iterations))
-
-
-def kmeans(points: np.ndarray, k: int, seed, max_iterations: int = 300
-           ) -> np.ndarray:
-  """Cluster of each point [n] int32, from k-means++ and Lloyd."""
-  return _kmeans(points, k, seed, max_iterations)[0].numpy()
-
-
-def kmeans_centers(points: np.ndarray, k: int, seed,
-                   max_iterations: int = 300) -> tf.Tensor:
-  """The k centers [k, d] that `kmeans` converges to."""
-  return _kmeans(points, k, seed, max_iterations)[1]
 
 
 def make_partitions(embeddings: np.ndarray, k: int, count: int, seed: int,
@@ -133,7 +56,7 @@ def make_partitions(embeddings: np.ndarray, k: int, count: int, seed: int,
     scaled = embeddings * (rng.uniform(size=embeddings.shape[1]) if p
                            else 1.0)
     for attempt in range(max_tries):
-      clusters = kmeans(scaled, k, [seed, p * max_tries + attempt])
+      clusters = cluster.kmeans(scaled, k, [seed, p * max_tries + attempt])
       sizes = np.bincount(clusters, minlength=k)
       if (sizes >= per_class).mean() > usable:
         break
@@ -187,7 +110,8 @@ class ClusterTasks(TaskSource):
     n_way, k_shot, k_query = self.shape
     per_class = k_shot + k_query
     part_seed, class_seed, image_seed = tf.unstack(
-        tf.random.experimental.stateless_split(task_seed(seed, index), 3))
+        tf.random.experimental.stateless_split(
+            episodes_lib.task_seed(seed, index), 3))
     count = tf.shape(self.sizes)[0]
     p = tf.random.stateless_uniform([], part_seed, 0, count, dtype=tf.int32)
     sizes = self.sizes[p]
@@ -210,8 +134,8 @@ class ClusterTasks(TaskSource):
     images = tf.reshape(images, tf.concat([tf.shape(indices),
                                            tf.shape(images)[1:]], 0))
     images.set_shape(indices.shape.concatenate(images.shape[2:]))
-    episode = split_classes(images, self.shape[1])
-    return augment.shift_queries(episode, task_seed(seed, index),
+    episode = episodes_lib.split_classes(images, self.shape[1])
+    return augment.shift_queries(episode, episodes_lib.task_seed(seed, index),
                                  self.query_shift, self.shift_fill)
 
   def stream(self, seed: int, start: int):
@@ -222,40 +146,11 @@ class ClusterTasks(TaskSource):
         make, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
 
-def embed(encoder, size: int, fetch, batch: int = 500) -> np.ndarray:
-  """The encoder's embedding of every pool image, [n, d] float32."""
-  parts = []
-  for first in range(0, size, batch):
-    indices = tf.range(first, min(first + batch, size))
-    parts.append(tf.reshape(encoder.encode(fetch(indices)),
-                            [len(indices), -1]).numpy())
-  return np.concatenate(parts).astype(np.float32)
-
-
 def _digest(array: np.ndarray) -> str:
   return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()[:16]
 
 
-def load_encoder(name: str, data, flag: str = "--cactus_encoder"):
-  """The encoder `name` (a generator with an `encode` signature) for images
-  of `data` (a DataConfig), and what is known of it; refuses a generator
-  without `encode`, naming `flag`."""
-  from lasium_tf import generative
-  from lasium_tf.tasks.generated import match_strokes
-
-  try:
-    encoder, info = generative.load_generator(name)
-  except (OSError, ValueError) as e:
-    raise ConfigError(f"{flag}={name}: {e}") from None
-  encoder, info = match_strokes(encoder, info, data)
-  if not encoder.can_encode:
-    raise ConfigError(
-        f"{flag}={name} has no encode signature (a GAN decodes only): an "
-        f"embedding needs an encoder, such as pretrained/omniglot_vae.")
-  return encoder, info
-
-
-def partitions_for(config: Config, encoder, info: Dict, size: int, fetch,
+def partitions_for(config, encoder, info: Dict, size: int, fetch,
                    verbose: bool = False) -> Tuple[np.ndarray, Dict]:
   """The run's partitions: read from its folder when they were made from
   the same encoder and settings, else computed and written there."""
@@ -277,7 +172,7 @@ def partitions_for(config: Config, encoder, info: Dict, size: int, fetch,
         f"than this run's (--cactus_encoder, --cactus_clusters, "
         f"--cactus_partitions, --seed, the task shape): use another "
         f"--experiment_dir, or delete the file to cluster again.")
-  embeddings = embed(encoder, size, fetch)
+  embeddings = encoders.embed(encoder, size, fetch)
   partitions = make_partitions(embeddings, config.cactus.clusters,
                                config.cactus.partitions, config.seed,
                                settings["per_class"], verbose=verbose)
@@ -289,15 +184,8 @@ def partitions_for(config: Config, encoder, info: Dict, size: int, fetch,
   return partitions, identity
 
 
-def needs_train_part(config: Config) -> bool:
-  del config
-  return True
-
-
-def build(config: Config, parts: Dict) -> ClusterTasks:
-  from lasium_tf.tasks.umtra import unlabeled_pool
-
-  encoder, info = load_encoder(config.cactus.encoder, config.data)
+def build(config, parts: Dict) -> ClusterTasks:
+  encoder, info = encoders.load_encoder(config.cactus.encoder, config.data)
   size, fetch = unlabeled_pool(parts["train"])
   partitions, identity = partitions_for(config, encoder, info, size, fetch,
                                         verbose=True)
@@ -305,3 +193,16 @@ def build(config: Config, parts: Dict) -> ClusterTasks:
                       config.task.k_shot, config.task.k_query,
                       config.task.query_shift, config.resolved_shift_fill,
                       identity={**info, "cactus": identity})
+
+
+def record(config, generator_info=None) -> Dict:
+  """Its settings and what is known of the encoder it clustered."""
+  return {"cactus": {**dataclasses.asdict(config.cactus),
+                     "encoder_info": generator_info}}
+
+
+KIND = SOURCES.register(TaskSourceKind(
+    name="cactus", build=build, method="CACTUs-{learner}",
+    settings=CactusConfig, help_group="tasks (CACTUs)",
+    check=lambda config: config.cactus.validate(), record=record),
+    replace=True)

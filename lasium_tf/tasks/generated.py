@@ -8,12 +8,13 @@ in `lasium_tf.lasium`.
 
 from __future__ import annotations
 
-from typing import Dict
+from typing import Dict, Optional
 
-import tensorflow as tf
+from lasium_tf import lazy
+from lasium_tf.config import ConfigError, LasiumConfig
+from lasium_tf.tasks import SOURCES, TaskSource, TaskSourceKind
 
-from lasium_tf.config import Config, ConfigError
-from lasium_tf.tasks import TaskSource
+tf = lazy.module("tensorflow")
 
 
 class GeneratedTasks(TaskSource):
@@ -42,7 +43,7 @@ class GeneratedTasks(TaskSource):
     return self.sampler.episodes(seed, first, count)
 
 
-def needs_train_part(config: Config) -> bool:
+def needs_train_part(config) -> bool:
   """A VAE's anchors are encoded train images, which Omniglot and a folder
   with --data_dir have; a GAN needs none (the other data sets' TF-Hub
   generators)."""
@@ -50,18 +51,18 @@ def needs_train_part(config: Config) -> bool:
           or (config.data.dataset == "folder" and bool(config.data.data_dir)))
 
 
-def build(config: Config, parts: Dict) -> GeneratedTasks:
+def build(config, parts: Dict) -> GeneratedTasks:
   sampler, info = lasium_sampler(config, parts.get("train"))
   return GeneratedTasks(sampler, info)
 
 
-def lasium_sampler(config: Config, train_images=None):
+def lasium_sampler(config, train_images=None):
   """The configured LASIUM sampler and what is known of its generator.
 
   `train_images` (Omniglot's train part) gives a VAE its real anchor images;
   a GAN needs none.
   """
-  from lasium_tf import generative, lasium
+  from lasium_tf import generative, generators, lasium
 
   try:
     generator, info = generative.load_generator(config.lasium.generator)
@@ -80,7 +81,7 @@ def lasium_sampler(config: Config, train_images=None):
     except ValueError as e:
       raise ConfigError(f"--decode_precision=bfloat16: {e}") from None
     info = {**info, "decode_precision": "bfloat16"}
-  generator, info = match_strokes(generator, info, config.data)
+  generator, info = generators.match_strokes(generator, info, config.data)
   check_generator_shape(generator, config)
   if kind == "vae" and train_images is None:
     raise ConfigError(
@@ -99,7 +100,7 @@ def lasium_sampler(config: Config, train_images=None):
   return sampler, info
 
 
-def check_generator_shape(generator, config: Config) -> None:
+def check_generator_shape(generator, config) -> None:
   """Refuses a generator whose images are not the network's input, before
   any work: one decoded latent tells its image shape."""
   made = tuple(int(d) for d in
@@ -114,16 +115,36 @@ def check_generator_shape(generator, config: Config) -> None:
         f"or set --image_size / --channels to match it.")
 
 
-def match_strokes(generator, info: Dict, data):
-  """Swaps an Omniglot generator's ink when it was trained on the other one.
+def noise_std(lasium_config: LasiumConfig) -> float:
+  """LASIUM-N's noise standard deviation, however it was given."""
+  import numpy as np
 
-  Generators trained before `--strokes` existed drew white strokes.
-  """
-  from lasium_tf import generators
+  if lasium_config.sigma is not None:
+    return lasium_config.sigma
+  return round(float(np.sqrt(lasium_config.sigma2)), 6)
 
-  trained_on = info.get("strokes", "white")
-  if data.dataset != "omniglot" or trained_on == data.strokes:
-    return generator, info
-  return generators.InkSwapped(generator), {
-      **info, "ink_swapped": f"trained on {trained_on} strokes, "
-                             f"used with {data.strokes}"}
+
+def method(config, learner: str) -> str:
+  """The paper's row names: LASIUM-RO-MAML and so on."""
+  return f"LASIUM-{config.lasium.policy.upper()}-{learner}"
+
+
+def record(config, generator_info: Optional[Dict] = None) -> Dict:
+  """The policy and its hyperparameters, and the generator it decoded."""
+  lasium = config.lasium
+  return {
+      "policy": lasium.policy,
+      **lasium.policy_hyperparameters(),
+      **({"sigma": noise_std(lasium)}
+         if lasium.policy == "n" and lasium.sigma_max is None else {}),
+      "anchor_rejection": lasium.anchor_rejection,
+      "generator": lasium.generator,
+      "generator_info": generator_info,
+  }
+
+
+KIND = SOURCES.register(TaskSourceKind(
+    name="lasium", build=build, method=method, settings=LasiumConfig,
+    help_group="tasks (LASIUM)",
+    check=lambda config: config.lasium.validate(), record=record,
+    needs_train_part=needs_train_part), replace=True)

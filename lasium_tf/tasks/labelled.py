@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from typing import Dict
 
-from lasium_tf import augment
-from lasium_tf.tasks import TaskSource
+from lasium_tf import lazy
+from lasium_tf.errors import ConfigError
+from lasium_tf.tasks import SOURCES, TaskSource, TaskSourceKind
+
+augment = lazy.module("lasium_tf.augment")
 
 
 class LabelledTasks(TaskSource):
@@ -29,15 +32,8 @@ class LabelledTasks(TaskSource):
                                       self.shift_fill)
 
 
-def needs_train_part(config) -> bool:
-  del config
-  return True
-
-
 def build(config, parts: Dict) -> LabelledTasks:
   """Refuses a task shape the train part cannot supply, naming it."""
-  from lasium_tf.config import ConfigError
-
   try:
     parts["train"].check(
         config.task.n_way, config.task.k_shot, config.task.k_query,
@@ -48,3 +44,8 @@ def build(config, parts: Dict) -> LabelledTasks:
   return LabelledTasks(parts["train"], config.task.n_way, config.task.k_shot,
                        config.task.k_query, config.task.query_shift,
                        config.resolved_shift_fill)
+
+
+KIND = SOURCES.register(TaskSourceKind(
+    name="labelled", build=build, method="Supervised {learner}",
+    uses_labels=True), replace=True)

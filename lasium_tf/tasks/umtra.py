@@ -14,15 +14,17 @@ same image.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Dict
 
-import numpy as np
-import tensorflow as tf
+from lasium_tf import lazy
+from lasium_tf.config import ConfigError, UmtraConfig
+from lasium_tf.tasks import SOURCES, TaskSource, TaskSourceKind, unlabeled_pool
 
-from lasium_tf import augment
-from lasium_tf.config import Config, ConfigError
-from lasium_tf.episodes import Episode, class_major_labels, task_seed
-from lasium_tf.tasks import TaskSource
+np = lazy.module("numpy")
+tf = lazy.module("tensorflow")
+augment = lazy.module("lasium_tf.augment")
+episodes_lib = lazy.module("lasium_tf.episodes")
 
 
 class UmtraTasks(TaskSource):
@@ -50,9 +52,9 @@ class UmtraTasks(TaskSource):
     self.background = background
     self.query_shift, self.shift_fill = query_shift, shift_fill
 
-  def episode(self, seed, index) -> Episode:
+  def episode(self, seed, index):
     """Task `index` of the stream named by `seed`."""
-    task = task_seed(seed, index)
+    task = episodes_lib.task_seed(seed, index)
     pick, erase, move = tf.unstack(
         tf.random.experimental.stateless_split(task, 3))
     chosen = tf.math.top_k(tf.random.stateless_uniform([self.size], pick),
@@ -63,8 +65,9 @@ class UmtraTasks(TaskSource):
                                     erase)
     queries = augment.translate(queries, self.translation, self.background,
                                 move)
-    episode = Episode(images, class_major_labels(self.n_way, 1), queries,
-                      class_major_labels(self.n_way, self.k_query))
+    labels = episodes_lib.class_major_labels
+    episode = episodes_lib.Episode(images, labels(self.n_way, 1), queries,
+                                   labels(self.n_way, self.k_query))
     return augment.shift_queries(episode, task, self.query_shift,
                                  self.shift_fill)
 
@@ -75,29 +78,34 @@ class UmtraTasks(TaskSource):
     return tf.data.Dataset.range(start, np.iinfo(np.int64).max).map(
         make, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
 
-  def episodes(self, seed: int, first: int, count: int) -> Episode:
+  def episodes(self, seed: int, first: int, count: int):
     made = [self.episode(seed, first + t) for t in range(count)]
-    return Episode(*(tf.stack(parts) for parts in zip(*made)))
+    return episodes_lib.Episode(*(tf.stack(parts) for parts in zip(*made)))
 
 
-def unlabeled_pool(part):
-  """(size, fetch) of a train part's images with their labels ignored:
-  a folder's or a file-backed set's own `fetch`, or Omniglot's array."""
-  store = part if hasattr(part, "fetch") else getattr(part, "store", None)
-  if store is not None:
-    return len(store), store.fetch
-  table = tf.constant(part.unlabeled(), tf.float32)
-  return int(table.shape[0]), lambda indices: tf.gather(table, indices)
-
-
-def needs_train_part(config: Config) -> bool:
-  del config
-  return True
-
-
-def build(config: Config, parts: Dict) -> UmtraTasks:
+def build(config, parts: Dict) -> UmtraTasks:
   size, fetch = unlabeled_pool(parts["train"])
   return UmtraTasks(size, fetch, config.task.n_way, config.task.k_query,
                     config.umtra.dropout, config.umtra.translation,
                     config.background_value, config.task.query_shift,
                     config.resolved_shift_fill)
+
+
+def check(config) -> None:
+  config.umtra.validate(config.data.resolved_image_size)
+  if config.task.k_shot != 1:
+    raise ConfigError(
+        f"UMTRA gives each class one support image (the unlabeled image "
+        f"itself) and makes its queries from it: set --k_shot=1, got "
+        f"{config.task.k_shot} (evaluation shots are --eval_k_shots).")
+
+
+def record(config, generator_info=None) -> Dict:
+  del generator_info
+  return {"umtra": dataclasses.asdict(config.umtra)}
+
+
+KIND = SOURCES.register(TaskSourceKind(
+    name="umtra", build=build, method="UMTRA-{learner}",
+    settings=UmtraConfig, help_group="tasks (UMTRA)", check=check,
+    record=record), replace=True)

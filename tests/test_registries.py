@@ -1,0 +1,162 @@
+"""What every registered plug-in must do, checked for each member of each
+registry: a new task source or baseline is tested by registering it.
+
+Task sources: tasks of the configured shape, task i a pure function of
+(seed, i) (the same alone, in a batch or mid-stream: what resume relies
+on), another seed other tasks, a row name, and a JSON-able record slice.
+Baselines: a score between 0 and 100 on the test part's tasks, the number
+of tasks asked for.
+"""
+
+import json
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from conftest import REPO
+from lasium_tf import baselines, tasks
+from lasium_tf import config as config_lib
+from lasium_tf.data.image_sets import ImageArray, LabelledImages
+
+SIZE = 28
+N_WAY, K_SHOT, K_QUERY = 3, 1, 2
+
+
+def identity_images(classes=8, per_class=6) -> LabelledImages:
+  """A labelled part whose image (c, i) is a square of its own place and
+  size: every image of every class differs."""
+  images = np.zeros((classes * per_class, SIZE, SIZE, 1), np.uint8)
+  for c in range(classes):
+    for i in range(per_class):
+      row, col = 2 + 3 * (c % 7), 2 + 3 * (c // 7) + i
+      images[c * per_class + i, row:row + 4 + i % 3, col:col + 4] = 255
+  labels = np.repeat(np.arange(classes), per_class)
+  return LabelledImages(ImageArray(images), labels,
+                        tuple(f"class{c}" for c in range(classes)))
+
+
+def tiny_config(tmp_path, **overrides):
+  """Settings every library source can run with, on 28x28 grey images."""
+  overrides = {"mode": "train", **overrides}
+  return config_lib.Config(
+      experiment_dir=str(tmp_path / "run"), iterations=1,
+      task=config_lib.TaskConfig(n_way=N_WAY, k_shot=K_SHOT, k_query=K_QUERY),
+      lasium=config_lib.LasiumConfig(
+          generator=str(REPO / "pretrained" / "omniglot_gan")),
+      cactus=config_lib.CactusConfig(
+          encoder=str(REPO / "pretrained" / "omniglot_vae"), clusters=4),
+      eval=config_lib.EvalConfig(
+          n_way=N_WAY, k_query=K_QUERY, num_tasks=4, inner_steps=2,
+          tasks_per_call=2, encoder=str(REPO / "pretrained" / "omniglot_vae")),
+      **overrides)
+
+
+def task_sources():
+  return [name for name in tasks.SOURCES.names()
+          if tasks.SOURCES.get(name).meta_trains]
+
+
+@pytest.mark.parametrize("name", task_sources())
+def test_every_task_source_keeps_the_contract(name, tmp_path):
+  kind = tasks.SOURCES.get(name)
+  config = tiny_config(tmp_path, task_source=name)
+  kind.check(config)
+  assert kind.method_name(config, "MAML")
+  json.dumps(kind.record(config, None))
+  source = kind.build(config, {"train": identity_images()})
+
+  batch = source.episodes(7, 5, 2)
+  assert batch.support_images.shape == (2, N_WAY * K_SHOT, SIZE, SIZE, 1)
+  assert batch.query_images.shape == (2, N_WAY * K_QUERY, SIZE, SIZE, 1)
+  np.testing.assert_array_equal(
+      batch.support_labels[0], np.repeat(np.arange(N_WAY), K_SHOT))
+  np.testing.assert_array_equal(
+      batch.query_labels[0], np.repeat(np.arange(N_WAY), K_QUERY))
+  # Task 6 is task 6 alone, second in a batch and mid-stream.
+  alone = source.episodes(7, 6, 1)
+  streamed = next(iter(source.stream(7, 6)))
+  for part in range(4):
+    np.testing.assert_allclose(alone[part][0], batch[part][1], atol=1e-6)
+    np.testing.assert_allclose(streamed[part], batch[part][1], atol=1e-6)
+  np.testing.assert_allclose(source.episodes(7, 5, 2).support_images,
+                             batch.support_images, atol=1e-6)
+  other = source.episodes(8, 5, 2)
+  assert not np.allclose(other.support_images, batch.support_images)
+
+
+@pytest.mark.parametrize("name", baselines.BASELINES.names())
+def test_every_baseline_keeps_the_contract(name, tmp_path, monkeypatch):
+  kind = baselines.BASELINES.get(name)
+  part = identity_images()
+  # Baselines that need the train part (cluster matching) get this one.
+  from lasium_tf import data
+  monkeypatch.setattr(data, "load_parts", lambda *a, **k: {"train": part})
+  config = tiny_config(tmp_path, mode="evaluate", task_source="none")
+  config.validate()
+  outcome = kind.score(config, part, 1, False)
+  assert 0 <= outcome["accuracy"] <= 100
+  assert outcome["num_tasks"] == 4
+  assert kind.title
+
+
+def test_a_registry_refuses_a_taken_name_and_names_the_choices():
+  with pytest.raises(config_lib.ConfigError, match="'umtra' is already "
+                     "registered"):
+    tasks.register(tasks.TaskSourceKind(name="umtra", build=None))
+  with pytest.raises(config_lib.ConfigError, match="needs a name that is a "
+                     "Python identifier"):
+    baselines.register(baselines.BaselineKind("my baseline", None))
+  with pytest.raises(config_lib.ConfigError, match="--eval_baselines='x' is "
+                     "not one of pixel_nn, scratch"):
+    baselines.BASELINES.get("x")
+
+
+def test_a_source_registered_from_outside_gets_flags_checks_and_records(
+    tmp_path):
+  """The same machinery the library's own sources use, for a stand-in
+  registered here: its settings are flags under its own --help heading,
+  its check runs, the record carries its slice, resume compares it."""
+  import dataclasses
+
+  from absl import flags
+
+  from lasium_tf import cli, rundir
+  from lasium_tf.settings import setting
+
+  @dataclasses.dataclass(frozen=True)
+  class Settings:
+    width: int = setting(3, "stand_in: a width.", flag="stand_in_width")
+
+  def check(config):
+    if config.settings_of("stand_in").width < 1:
+      raise config_lib.ConfigError("--stand_in_width must be >= 1.")
+
+  kind = tasks.register(tasks.TaskSourceKind(
+      name="stand_in", build=lambda config, parts: None,
+      method="StandIn-{learner}", settings=Settings, check=check,
+      record=lambda config, info: {"stand_in": dataclasses.asdict(
+          config.settings_of("stand_in"))}))
+  try:
+    values = flags.FlagValues()
+    cli.define_flags(config_lib.Config, values)
+    values(["prog", "--task_source=stand_in", "--stand_in_width=5",
+            f"--experiment_dir={tmp_path}"])
+    config = cli.build(config_lib.Config, values)
+    assert config.settings_of("stand_in") == Settings(width=5)
+    assert config.resolved_method == "StandIn-MAML"
+    assert "stand_in_width" in cli.flag_groups(config_lib.Config)[
+        "tasks (stand_in)"]
+    with pytest.raises(config_lib.ConfigError, match="stand_in_width"):
+      config.with_plugin_settings("stand_in", Settings(width=0)).validate()
+    record = rundir.result_record(
+        config, 1, {"num_tasks": 1, "accuracy": 50.0, "ci95": 1.0,
+                    "seconds": 1.0}, 1, 1.0)
+    assert record["hyperparameters"]["stand_in"] == {"width": 5}
+    run = rundir.RunDir(tmp_path)
+    run.record_config(config)
+    with pytest.raises(config_lib.ConfigError, match="plugin_settings"):
+      run.check_resume(config.with_plugin_settings("stand_in",
+                                                   Settings(width=6)))
+  finally:
+    tasks.SOURCES._entries.pop(kind.name)
