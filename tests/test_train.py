@@ -742,3 +742,38 @@ def test_a_seed_sweep_runs_each_seed_in_its_own_folder(monkeypatch):
     dataclasses.replace(config, experiment_dir="runs/x").validate()
   with pytest.raises(config_lib.ConfigError, match="repeats"):
     dataclasses.replace(config, seeds=(1, 1)).validate()
+
+
+def resolved_digest(flagfile) -> str:
+  """A digest of the config a flagfile resolves to (its command aside)."""
+  import hashlib
+  from lasium_tf import cli
+  config = dataclasses.asdict(cli.config_from_args(
+      [f"--flagfile={flagfile.relative_to(REPO).as_posix()}"]))
+  config.pop("command")
+  return hashlib.sha256(json.dumps(config, sort_keys=True).encode()
+                        ).hexdigest()[:16]
+
+
+def test_every_flagfile_resolves_to_the_config_it_always_did(monkeypatch):
+  """Refactoring the settings (where a class lives, how a choice is
+  listed) must not change an experiment: each flagfile's resolved config
+  is pinned in tests/data/resolved_flagfiles.json. A flagfile changed or
+  added on purpose updates its line: `python -c "import sys;
+  sys.path.insert(0, 'tests'); import test_train as t;
+  t.write_resolved_digests()"`."""
+  monkeypatch.chdir(REPO)
+  pinned = json.loads((REPO / "tests" / "data"
+                       / "resolved_flagfiles.json").read_text())
+  now = {f.relative_to(REPO).as_posix(): resolved_digest(f)
+         for f in FLAGFILES}
+  assert sorted(now) == sorted(pinned), "flagfiles added or removed"
+  changed = [name for name in now if now[name] != pinned[name]]
+  assert not changed, changed
+
+
+def write_resolved_digests():
+  digests = {f.relative_to(REPO).as_posix(): resolved_digest(f)
+             for f in FLAGFILES}
+  (REPO / "tests" / "data" / "resolved_flagfiles.json").write_text(
+      json.dumps(digests, indent=1, sort_keys=True) + "\n")
