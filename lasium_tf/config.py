@@ -16,7 +16,8 @@ from typing import Any, Optional, Tuple
 
 from lasium_tf import files
 from lasium_tf.errors import ConfigError, DivergedError  # noqa: F401
-from lasium_tf.settings import setting, one_of as _one_of, positive as _positive
+from lasium_tf.settings import one_of, setting
+from lasium_tf.settings import one_of as _one_of, positive as _positive
 from lasium_tf.baselines import BASELINES
 from lasium_tf.tasks import SOURCES
 
@@ -771,6 +772,18 @@ class Config:
       "under --strategy=mirrored (to test distribution without GPUs).")
   command: str = setting("", flag=None)
 
+  def with_recipe(self, name: str) -> "Config":
+    """This config under the recipe `name`, as the command line makes it:
+    the recipe's settings fill every setting still at its default (one
+    given otherwise wins), and `recipe` names it."""
+    one_of("recipe", name, tuple(RECIPES))
+    config = dataclasses.replace(self, recipe=name)
+    for flag, value in RECIPES[name].items():
+      path = _flag_paths()[flag]
+      if _get(config, path) == _get(Config(), path):
+        config = _set(config, path, value)
+    return config
+
   def with_seed_in_paths(self) -> "Config":
     """This config with "{seed}" in `experiment_dir` and `results_file`
     replaced by `seed`, so that one flagfile run with --seed=0, 1, 2 keeps
@@ -865,6 +878,7 @@ class Config:
     _positive("k_shot", self.task.k_shot)
     _positive("k_query", self.task.k_query)
     _one_of("recipe", self.recipe, tuple(RECIPES))
+    self._check_recipe_applied()
     _one_of("shift_fill", self.task.shift_fill, SHIFT_FILLS)
     if self.task.query_shift < 0:
       raise ConfigError(f"--query_shift must be >= 0 (0: no shift), got "
@@ -1028,6 +1042,23 @@ class Config:
     """Whether the task source's tasks come from the data's labels."""
     return SOURCES.get(self.task_source).uses_labels
 
+  def _check_recipe_applied(self) -> None:
+    """A config that names a recipe runs it: one built in Python with
+    `recipe=` alone (whose settings all still hold their defaults) would
+    record a recipe it never ran."""
+    default = Config()
+    changes = {flag: value for flag, value in RECIPES[self.recipe].items()
+               if _get(default, _flag_paths()[flag]) != value}
+    if changes and all(_get(self, _flag_paths()[flag])
+                       == _get(default, _flag_paths()[flag])
+                       for flag in changes):
+      shown = ", ".join(f"--{flag}={value}" for flag, value in changes.items())
+      raise ConfigError(
+          f"recipe={self.recipe!r} is named but none of its settings "
+          f"({shown}) is applied: build the config with "
+          f"Config(...).with_recipe({self.recipe!r}) (or "
+          f"cli.config_from_args), or name recipe='none'.")
+
   @property
   def selects_checkpoint(self) -> bool:
     """Meta-training scores its checkpoints on validation tasks and the
@@ -1077,3 +1108,34 @@ def check_omniglot_shots(k_shot: int, k_query: int, what: str) -> None:
         f"{what}: K_tr + K_val = {k_shot} + {k_query} = {k_shot + k_query} "
         f"images per class, but an Omniglot class has only "
         f"{OMNIGLOT_IMAGES_PER_CLASS}; lower the shots or the queries.")
+
+
+def _flag_paths() -> dict:
+  """{flag name: field path} of every command-line setting of `Config`."""
+  paths = {}
+
+  def walk(cls, path):
+    for field in dataclasses.fields(cls):
+      kind = field.default_factory if field.default_factory is not \
+          dataclasses.MISSING else None
+      if kind is not None and dataclasses.is_dataclass(kind):
+        walk(kind, path + (field.name,))
+      elif field.metadata.get("flag", "") is not None:
+        paths.setdefault(field.metadata.get("flag") or field.name,
+                         path + (field.name,))
+
+  walk(Config, ())
+  return paths
+
+
+def _get(config, path):
+  for name in path:
+    config = getattr(config, name)
+  return config
+
+
+def _set(config, path, value):
+  if len(path) == 1:
+    return dataclasses.replace(config, **{path[0]: value})
+  return dataclasses.replace(config, **{path[0]: _set(
+      getattr(config, path[0]), path[1:], value)})

@@ -258,13 +258,22 @@ def folder_channels(data_dir: Optional[str], eval_data_dir: Optional[str],
 
 
 def image_paths(paths: List[str]) -> List[str]:
-  """Files as given, folders expanded to their images (sorted)."""
+  """Files as given, folders expanded to their images (sorted), and glob
+  patterns expanded here: in `--query=dir/*.png` the shell leaves the `*`
+  alone (it is inside one word), so the program expands it itself."""
+  import glob
+
   out = []
   for p in paths:
     if os.path.isdir(p):
       out.extend(scan(p, False, "--query").paths)
     elif os.path.isfile(p):
       out.append(p)
+    elif glob.has_magic(p):
+      matches = sorted(m for m in glob.glob(p) if os.path.isfile(m))
+      if not matches:
+        raise DataError(f"--query {p} matches no file.")
+      out.extend(matches)
     else:
       raise DataError(f"--query {p} does not exist.")
   return out
