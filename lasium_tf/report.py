@@ -492,11 +492,29 @@ def render(records) -> str:
   return "\n".join(lines).rstrip() + "\n"
 
 
+USAGE = ("usage: python -m lasium_tf.report [RESULTS_DIR]\n"
+         "Rewrites RESULTS_DIR/README.md (default: results/README.md) from "
+         "the result records (*.json) below it.")
+
+
 def main(argv=None) -> int:
+  from lasium_tf.config import ConfigError
+  from lasium_tf.files import atomic_write
+
   argv = sys.argv[1:] if argv is None else argv
+  if any(a in ("-h", "--help", "-?") for a in argv):
+    print(USAGE)
+    return 0
+  if len(argv) > 1 or any(a.startswith("-") for a in argv):
+    print(USAGE, file=sys.stderr)
+    return 2
   results_dir = pathlib.Path(argv[0]) if argv else REPO / "results"
-  text = render(load_results(results_dir))
-  (results_dir / "README.md").write_text(text)
+  try:
+    text = render(load_results(results_dir))
+  except ConfigError as e:
+    print(f"error: {e}", file=sys.stderr)
+    return 2
+  atomic_write(results_dir / "README.md", lambda f: f.write(text.encode()))
   print(f"Wrote {results_dir / 'README.md'}")
   return 0
 

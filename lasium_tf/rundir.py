@@ -685,14 +685,35 @@ def load_results(results_dir) -> List[Summary]:
   Files that are not result records (or not JSON) are skipped.
   """
   results_dir = pathlib.Path(results_dir)
+  if not results_dir.is_dir():
+    raise ConfigError(f"{results_dir} is not a folder of result records; "
+                      f"give the results folder (default: results).")
   summaries = []
   for path in sorted(results_dir.rglob("*.json")):
-    try:
-      record = json.loads(path.read_text())
-    except (OSError, ValueError):
-      continue
+    record = _read_json(path)  # A damaged file is named, never skipped.
     if isinstance(record, dict) and {"method", "k_shot", "accuracy",
                                      "ci95"} <= set(record):
-      summaries.append(summarize(
-          record, path.relative_to(results_dir).as_posix()))
+      check_record(record, path)
+      try:
+        summaries.append(summarize(
+            record, path.relative_to(results_dir).as_posix()))
+      except (AttributeError, KeyError, TypeError, ValueError) as e:
+        raise ConfigError(
+            f"{path} is a result record with a field of the wrong type "
+            f"({type(e).__name__}: {e}); restore it from git or rerun its "
+            f"command.") from None
   return summaries
+
+
+def check_record(record: Dict, path) -> None:
+  """A result record's numbers are numbers, and finite: a record saying
+  `Infinity` or "88" would rank or print as a result it is not."""
+  import math
+
+  for key in ("accuracy", "ci95", "k_shot"):
+    value = record.get(key)
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+        or not math.isfinite(value)):
+      raise ConfigError(
+          f"{path}: {key} is {value!r}, not a finite number; restore the "
+          f"file from git or rerun its command.")

@@ -24,7 +24,7 @@ import os
 import pathlib
 from typing import Dict, List, Optional
 
-from lasium_tf.config import Config
+from lasium_tf.config import Config, ConfigError
 from lasium_tf.files import atomic_directory
 from lasium_tf.rundir import _read_json, write_json
 
@@ -106,6 +106,29 @@ def restore(learner, experiment_dir) -> Optional[Dict]:
   return next(s for s in record["scores"] if s["meta_iteration"] == chosen)
 
 
+def _record_problem(record: Dict) -> Optional[str]:
+  """Why a selection.json cannot be ranked (mistyped, non-finite), or
+  None: `Infinity` must not rank a run best."""
+  import math
+
+  scores = record.get("scores")
+  if not isinstance(scores, list) or not all(
+      isinstance(s, dict) and isinstance(s.get("meta_iteration"), int)
+      and all(isinstance(s.get(k), (int, float))
+              and not isinstance(s.get(k), bool)
+              and math.isfinite(s.get(k)) for k in ("accuracy", "ci95"))
+      for s in scores):
+    return (f"{FILE} holds a score that is not a finite number with its "
+            f"meta-iteration; rerun the run's meta-training to score again")
+  if scores and not any(s["meta_iteration"] == record.get("selected")
+                        for s in scores):
+    return f"{FILE}'s selected checkpoint is none of its scores"
+  for key in ("split", "n_way", "k_shot", "num_tasks", "seed"):
+    if key not in record:
+      return f"{FILE} lacks {key!r}"
+  return None
+
+
 def compare(experiment_dirs: List[str]) -> List[Dict]:
   """Each run's best validation score, best run first.
 
@@ -115,7 +138,15 @@ def compare(experiment_dirs: List[str]) -> List[Dict]:
   """
   rows, reference = [], None
   for folder in experiment_dirs:
-    record = read(folder)
+    try:
+      record = read(folder)
+    except ConfigError as e:  # Not JSON, not an object: named, ranked last.
+      rows.append({"run": folder, "problem": str(e)})
+      continue
+    problem = _record_problem(record) if record else None
+    if problem:
+      rows.append({"run": folder, "problem": problem})
+      continue
     if not record or not record.get("scores"):
       rows.append({"run": folder, "problem": "no validation scores (meta-"
                    "train it with --val_data_dir, or --val_tasks > 0)"})
