@@ -163,8 +163,64 @@ def test_nothing_is_fetched_when_the_runs_already_find_the_data(
   monkeypatch.chdir(tmp_path / "checkout")
   assert download.already_there("omniglot") is None
   write_fake_omniglot(tmp_path / "shared" / "data" / "omniglot")
+  stand_in_counts(monkeypatch)
   assert download.main(["omniglot"]) == 0
   assert "already in" in capsys.readouterr().out
   assert download.main(["omniglot", "--print_path"]) == 0
   assert capsys.readouterr().out == (
       f"{tmp_path / 'shared' / 'data' / 'omniglot'}\n")
+
+
+def stand_in_counts(monkeypatch):
+  """The published sources, expecting the stand-ins' image counts (two
+  alphabets of 3 characters of 20 drawings; one alphabet)."""
+  monkeypatch.setitem(download.SOURCES, "omniglot", tuple(
+      source._replace(images=count) for source, count in
+      zip(download.SOURCES["omniglot"], (120, 60))))
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("truncate", "not a readable zip"),
+    ("alter", "damaged (CRC mismatch)|not a readable zip"),
+    ("drop", "PNG images under images_evaluation/, not the official 60"),
+])
+def test_a_truncated_or_altered_copy_is_refused_not_kept(
+    tmp_path, monkeypatch, capsys, damage, message):
+  import zipfile
+
+  monkeypatch.delenv("LASIUM_DATA_DIR", raising=False)
+  monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+  monkeypatch.chdir(tmp_path)
+  root = write_fake_omniglot(tmp_path / "xdg" / "lasium_tf" / "omniglot")
+  stand_in_counts(monkeypatch)
+  path = root / "images_evaluation.zip"
+  data = path.read_bytes()
+  if damage == "truncate":
+    path.write_bytes(data[:len(data) // 2])
+  elif damage == "alter":  # One byte inside the first member's data.
+    with zipfile.ZipFile(path) as archive:
+      first = archive.infolist()[0]
+    at = first.header_offset + 30 + len(first.filename) + 5
+    path.write_bytes(data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1:])
+  else:
+    with zipfile.ZipFile(path) as archive:
+      kept = [(i, archive.read(i)) for i in archive.infolist()[1:]]
+    with zipfile.ZipFile(path, "w") as archive:
+      for info, member in kept:
+        archive.writestr(info, member)
+  assert download.main(["omniglot"]) == 2
+  err = capsys.readouterr().err
+  assert err.startswith(f"error: {path}")
+  assert any(m in err for m in message.split("|")), err
+  assert "Delete it and rerun" in err
+  # The same check where a download finds the file already in place.
+  with pytest.raises(DataError, match="neither the published file"):
+    download.download("omniglot", str(tmp_path / "xdg" / "lasium_tf"),
+                      verbose=False)
+
+
+def test_a_complete_repacked_copy_is_accepted(tmp_path):
+  """The shared copy's zips are re-packed (other checksums), complete."""
+  root = write_fake_omniglot(tmp_path / "omniglot")
+  source = download.SOURCES["omniglot"][1]._replace(images=60)
+  assert download.copy_problem(root / "images_evaluation.zip", source) is None

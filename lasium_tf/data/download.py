@@ -34,6 +34,7 @@ class Source(NamedTuple):
   name: str
   size: int
   sha256: str
+  images: int = 0  # PNGs a copy must hold under the zip's top folder.
 
 
 _OMNIGLOT = "https://github.com/brendenlake/omniglot/raw/master/python/"
@@ -41,10 +42,10 @@ SOURCES: Dict[str, Sequence[Source]] = {
     "omniglot": (
         Source(_OMNIGLOT + "images_background.zip", "images_background.zip",
                9464212, "ad41ab679c8b5d90b271ef46be6987cc81211774a695c29dcc5"
-               "367b2b26ee640"),
+               "367b2b26ee640", 19280),
         Source(_OMNIGLOT + "images_evaluation.zip", "images_evaluation.zip",
                6462886, "1f61a8f3366785b057fc117d9228e78a16e3d976c8953b2a10f"
-               "cc74cf0609cee"),
+               "cc74cf0609cee", 13180),
     ),
 }
 CHUNK = 1 << 16
@@ -56,6 +57,40 @@ def sha256_of(path: pathlib.Path) -> str:
     for block in iter(lambda: f.read(1 << 20), b""):
       digest.update(block)
   return digest.hexdigest()
+
+
+def copy_problem(path: pathlib.Path, source: Source) -> Optional[str]:
+  """Why the file (or extracted folder) at `path` is not a usable copy of
+  `source`, or None.
+
+  The published file passes by its checksum. A re-packed copy (other
+  compression, the same images) passes when it is a readable zip, every
+  member's CRC holds, and it has the official layout: `source.images`
+  PNGs under the top folder of the zip's own name.
+  """
+  import zipfile
+
+  top = source.name[:-len(".zip")]
+  if path.is_dir():
+    count = sum(1 for _ in path.rglob("*.png"))
+  else:
+    if (path.stat().st_size == source.size
+        and sha256_of(path) == source.sha256):
+      return None
+    try:
+      with zipfile.ZipFile(path) as archive:
+        broken = archive.testzip()
+        names = archive.namelist()
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+      return f"not a readable zip ({e})"
+    if broken is not None:
+      return f"its member {broken} is damaged (CRC mismatch)"
+    count = sum(1 for n in names
+                if n.startswith(top + "/") and n.endswith(".png"))
+  if source.images and count != source.images:
+    return (f"{count} PNG images under {top}/, not the official "
+            f"{source.images}")
+  return None
 
 
 def _by_hand(target: pathlib.Path, sources: Sequence[Source]) -> str:
@@ -137,15 +172,14 @@ def download(dataset: str, data_dir: Optional[str] = None,
   for source in sources:
     final = target / source.name
     if final.exists():
-      if final.stat().st_size == source.size and (
-          sha256_of(final) == source.sha256):
-        if verbose:
-          print(f"{final} is there and verified.", flush=True)
-        continue
+      problem = copy_problem(final, source)
+      if problem:
+        raise DataError(
+            f"{final} is there but is neither the published file nor a "
+            f"complete copy: {problem}. Delete it and rerun to download the "
+            f"official one.")
       if verbose:
-        print(f"{final} is there but is not the published file (another "
-              f"copy?); kept as it is: delete it to download the official "
-              f"one.", flush=True)
+        print(f"{final} is there and verified.", flush=True)
       continue
     if verbose:
       print(f"Downloading {source.url} to {final}.", flush=True)
@@ -196,6 +230,16 @@ def main(argv=None) -> int:
   args = parser.parse_args(argv)
   found = None if args.data_dir else already_there(args.dataset)
   if found is not None:
+    for source in SOURCES[args.dataset]:
+      path = found / source.name
+      path = path if path.exists() else found / source.name[:-len(".zip")]
+      problem = copy_problem(path, source)
+      if problem:
+        print(f"error: {path}, where the runs would read {args.dataset}, "
+              f"is neither the published file nor a complete copy: "
+              f"{problem}. Delete it and rerun to download the official "
+              f"one.", file=sys.stderr)
+        return 2
     print(found if args.print_path else
           f"{args.dataset} is already in {found}, where the runs find it; "
           f"nothing to download (--data_dir=DIR fetches a copy into DIR).")
