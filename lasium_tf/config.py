@@ -283,6 +283,14 @@ class DataConfig:
           "--val_data_dir is --eval_data_dir: a checkpoint picked on the "
           "test classes makes the test score optimistic; hold out other "
           "labelled classes for --val_data_dir.")
+    if self.val_data_dir and self.eval_data_dir:
+      shared = files.shared_files(self.val_data_dir, self.eval_data_dir)
+      if shared:
+        raise ConfigError(
+            f"--val_data_dir and --eval_data_dir hold the same images "
+            f"({len(shared)}, e.g. {shared[0]}): a checkpoint picked on "
+            f"the test images makes the test score optimistic; hold out "
+            f"other labelled classes for --val_data_dir.")
     if self.val_data_dir and self.dataset != "folder":
       raise ConfigError(f"--val_data_dir is the validation folder of "
                         f"--dataset=folder; {self.dataset} has its own "
@@ -892,6 +900,12 @@ class Config:
             f"its own {self.data.resolved_image_size}-pixel image; the "
             f"authors shift by up to 5 on 28x28 Omniglot.")
     _positive("eval_n_way", self.eval.n_way)
+    for flag, ways in (("n_way", self.task.n_way),
+                       ("eval_n_way", self.eval.n_way)):
+      if ways < 2:
+        raise ConfigError(
+            f"--{flag}={ways}: a task of one class has nothing to tell "
+            f"apart (every answer is right); give at least 2 classes.")
     _positive("eval_queries", self.eval.k_query)
     _positive("eval_tasks", self.eval.num_tasks)
     _positive("eval_tasks_per_call", self.eval.tasks_per_call)

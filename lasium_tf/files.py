@@ -90,6 +90,30 @@ EXPORT_ENTRIES = frozenset({"saved_model.pb", "fingerprint.pb", "variables",
 _RUN_MARKS = ("config.json", "commands.jsonl", "checkpoints")
 
 
+def shared_files(first, second) -> list:
+  """The files of folder `second` whose bytes are also a file of `first`
+  (the same folder twice, a copy, or an image in both), by content: a
+  path comparison misses a copy. Sorted paths relative to `second`."""
+  import hashlib
+
+  def digests(folder):
+    out = {}
+    for path in sorted(pathlib.Path(folder).rglob("*")):
+      if path.is_file() and not path.name.startswith("."):
+        try:
+          out.setdefault(hashlib.sha256(path.read_bytes()).hexdigest(),
+                         str(path.relative_to(folder)))
+        except OSError:
+          continue  # Unreadable files are the loaders' to report.
+    return out
+
+  if not (os.path.isdir(first) and os.path.isdir(second)):
+    return []
+  mine = digests(first)
+  return sorted(name for digest, name in digests(second).items()
+                if digest in mine)
+
+
 def is_export(folder) -> bool:
   """Whether `folder` is an export this library wrote: a SavedModel with
   its card, and nothing it does not write."""

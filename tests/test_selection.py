@@ -131,3 +131,37 @@ def test_validation_tasks_default_to_200_with_a_folder_else_none():
   assert eval_config.resolved_val_tasks(None) == 0
   assert not config_lib.Config(task_source="none", data=config_lib.DataConfig(
       dataset="folder", val_data_dir="v")).selects_checkpoint
+
+
+def test_a_copy_of_the_test_folder_is_no_validation_folder(tmp_path):
+  """By content, not path: a byte-identical copy, or one image in both."""
+  import shutil
+
+  test = tmp_path / "test"
+  for c in ("a", "b"):
+    (test / c).mkdir(parents=True)
+    (test / c / "1.png").write_bytes(f"image {c}".encode())
+  shutil.copytree(test, tmp_path / "copy")
+  (tmp_path / "other" / "z").mkdir(parents=True)
+  (tmp_path / "other" / "z" / "9.png").write_bytes(b"image b")
+
+  def config(val):
+    return config_lib.Config(
+        task_source="none", mode="evaluate", data=config_lib.DataConfig(
+            dataset="folder", eval_data_dir=str(test),
+            val_data_dir=str(val)))
+
+  with pytest.raises(config_lib.ConfigError, match=r"hold the same images "
+                     r"\(2, e.g. a/1.png\)"):
+    config(tmp_path / "copy").validate()
+  with pytest.raises(config_lib.ConfigError, match=r"\(1, e.g. b/1.png\)"):
+    config(tmp_path / "other").validate()
+  (tmp_path / "other" / "z" / "9.png").write_bytes(b"image c")
+  config(tmp_path / "other").validate()
+
+
+def test_one_class_tasks_are_refused():
+  for changes in (dict(eval=config_lib.EvalConfig(n_way=1)),
+                  dict(task=config_lib.TaskConfig(n_way=1))):
+    with pytest.raises(config_lib.ConfigError, match="a task of one class"):
+      config_lib.Config(**changes).validate()
