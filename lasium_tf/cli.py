@@ -324,6 +324,23 @@ def grouped_help(program: str, groups: Dict[str, Tuple[str, ...]],
   return "\n".join(lines)
 
 
+def version_line() -> str:
+  """'lasium_tf X.Y.Z (TensorFlow ..., Keras ...)', without importing
+  TensorFlow (the installed distributions' metadata)."""
+  from importlib import metadata
+
+  import lasium_tf
+
+  def installed(name):
+    try:
+      return metadata.version(name)
+    except metadata.PackageNotFoundError:
+      return "not installed"
+
+  return (f"lasium_tf {lasium_tf.__version__} (TensorFlow "
+          f"{installed('tensorflow')}, Keras {installed('keras')})")
+
+
 def parse_or_exit(argv, program: Optional[str] = None,
                   groups: Optional[Dict[str, Tuple[str, ...]]] = None):
   """app.run's flag parser: one `error:` line and exit 2 for a bad flag,
@@ -331,6 +348,9 @@ def parse_or_exit(argv, program: Optional[str] = None,
   `--help` prints `groups` (flags by concern) when given."""
   import sys
 
+  if "--version" in argv[1:]:
+    print(version_line())
+    sys.exit(0)
   if groups is not None and any(a in ("--help", "-h", "-?", "--helpshort")
                                 for a in argv[1:]):
     print(grouped_help(program, groups))

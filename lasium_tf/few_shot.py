@@ -197,8 +197,14 @@ def signature_error(error) -> str:
   return message.strip().splitlines()[0]
 
 
-if __name__ == "__main__":
+def run() -> None:
+  """The program, on `sys.argv` (`python -m lasium_tf.few_shot`,
+  `lasium-tf few-shot`)."""
   from lasium_tf import cli
   define_flags()
   app.run(main, flags_parser=lambda argv: cli.parse_or_exit(
       argv, "lasium_tf.few_shot", HELP_GROUPS))
+
+
+if __name__ == "__main__":
+  run()

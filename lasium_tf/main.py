@@ -78,6 +78,12 @@ def main(argv):
     sys.exit(128 + e.signal_number)  # The shell's code for that signal.
 
 
-if __name__ == "__main__":
+def run() -> None:
+  """The program, on `sys.argv` (`python -m lasium_tf.main`, `lasium-tf
+  train`)."""
   app.run(main, flags_parser=lambda argv: cli.parse_or_exit(
       argv, "lasium_tf.main", cli.flag_groups(config_lib.Config)))
+
+
+if __name__ == "__main__":
+  run()
