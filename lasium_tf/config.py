@@ -755,6 +755,10 @@ class Config:
       "must contain {seed} so each run keeps its own folder and records.")
   results_file: Optional[str] = setting(
       None, "Also write results here ({k_shot} and {seed} are replaced).")
+  replace_results: bool = setting(
+      False, "Let this run replace a record at --results_file that other "
+      "settings or another budget made (refused otherwise, so a shortened "
+      "run of a published flagfile cannot overwrite its result).")
   table: Optional[int] = setting(None, "Paper table this run reproduces.")
   study: Optional[str] = setting(
       None, "Names a series of runs that vary one budget (e.g. gan_epochs); "
@@ -1059,7 +1063,11 @@ class Config:
   def _check_recipe_applied(self) -> None:
     """A config that names a recipe runs it: one built in Python with
     `recipe=` alone (whose settings all still hold their defaults) would
-    record a recipe it never ran."""
+    record a recipe it never ran. A command line applies the recipe
+    itself (an explicit flag may then override every one of its
+    settings, on purpose), and records its command."""
+    if self.command:
+      return
     default = Config()
     changes = {flag: value for flag, value in RECIPES[self.recipe].items()
                if _get(default, _flag_paths()[flag]) != value}

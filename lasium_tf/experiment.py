@@ -358,6 +358,7 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
   os.makedirs(config.experiment_dir, exist_ok=True)
   if config.mode in ("evaluate", "train_and_evaluate"):
     run.check_writable(config)
+    run.check_results_file(config)
   with (strategy.scope() if strategy is not None
         else contextlib.nullcontext()):
     learner = build_learner(config)

@@ -510,7 +510,7 @@ def main(argv=None) -> int:
     return 2
   results_dir = pathlib.Path(argv[0]) if argv else REPO / "results"
   try:
-    text = render(load_results(results_dir))
+    text = render(load_results(results_dir, check_commands=True))
   except ConfigError as e:
     print(f"error: {e}", file=sys.stderr)
     return 2

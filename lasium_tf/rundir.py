@@ -46,6 +46,24 @@ _RESUME_DATA_KEYS = ("dataset", "split", "image_size", "strokes",
                      "train_rotations")
 
 
+# Settings that say where or how fast a run goes, not what it measures.
+_NOT_THE_EXPERIMENT = {"command", "mode", "experiment_dir", "results_file",
+                       "replace_results", "strategy", "logical_cpus",
+                       "batched_tasks", "log_every", "plugins",
+                       "eval.tasks_per_call"}
+
+
+def _flat(tree: Dict, prefix: str = "") -> Dict:
+  """{"eval.k_query": 15, ...}: a nested config as dotted names."""
+  out = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      out.update(_flat(value, f"{prefix}{key}."))
+    else:
+      out[f"{prefix}{key}"] = value
+  return out
+
+
 def write_json(path, record: Dict) -> None:
   """Writes a JSON record atomically (sorted keys, indented)."""
   atomic_write(pathlib.Path(path), lambda f: f.write(
@@ -332,6 +350,32 @@ class RunDir:
             f"cannot write results under {path.parent}: {existing} is not a "
             f"writable folder; point --results_file or --experiment_dir at "
             f"a writable folder.")
+
+  def check_results_file(self, config: Config) -> None:
+    """Refuses, before any work, to replace a record at --results_file
+    that another experiment made (other settings or budget), unless
+    --replace_results: a shortened run of a published flagfile must not
+    overwrite the published figure."""
+    if not config.results_file or config.replace_results or (
+        config.mode not in ("evaluate", "train_and_evaluate")):
+      return
+    ours = json.loads(json.dumps(dataclasses.asdict(config)))
+    for k_shot in config.eval.k_shots:
+      path = self.result_paths(config, k_shot)[-1]
+      record = _read_json(path) if path.exists() else None
+      if not isinstance(record, dict) or not isinstance(
+          record.get("config"), dict):
+        continue
+      theirs = _flat(record["config"])
+      changed = settings_changed(ours, record["config"])
+      if changed:
+        shown = ", ".join(f"{k} {theirs[k]!r} -> {ours[k]!r}"
+                          for k in changed[:4])
+        raise ConfigError(
+            f"{path} holds the result of another experiment ({shown}"
+            f"{', ...' if len(changed) > 4 else ''}); this run would "
+            f"replace it. Give --results_file a new name (or drop it), or "
+            f"pass --replace_results to replace it on purpose.")
 
   def write_result(self, config: Config, record: Dict) -> None:
     for path in self.result_paths(config, record["k_shot"]):
@@ -679,10 +723,14 @@ def _inner_lrs(learner: Optional[str], saved: Dict) -> Dict:
   return {"inner_lr": inner, "eval_inner_lr": inner if test is None else test}
 
 
-def load_results(results_dir) -> List[Summary]:
+def load_results(results_dir, check_commands: bool = False
+                 ) -> List[Summary]:
   """Every result JSON under `results_dir`, summarized, in path order.
 
-  Files that are not result records (or not JSON) are skipped.
+  JSON files that are not result records are skipped; a damaged or
+  mistyped record is an error naming it. With `check_commands`, so is a
+  record whose settings are not what its own command (its flagfile as it
+  is now) gives: a figure published under a flagfile is that flagfile's.
   """
   results_dir = pathlib.Path(results_dir)
   if not results_dir.is_dir():
@@ -694,6 +742,8 @@ def load_results(results_dir) -> List[Summary]:
     if isinstance(record, dict) and {"method", "k_shot", "accuracy",
                                      "ci95"} <= set(record):
       check_record(record, path)
+      if check_commands:
+        check_command(record, path)
       try:
         summaries.append(summarize(
             record, path.relative_to(results_dir).as_posix()))
@@ -703,6 +753,44 @@ def load_results(results_dir) -> List[Summary]:
             f"({type(e).__name__}: {e}); restore it from git or rerun its "
             f"command.") from None
   return summaries
+
+
+def settings_changed(ours: Dict, theirs: Dict) -> List[str]:
+  """The settings (dotted names) of config dict `ours` that differ from
+  record config `theirs`, where and how fast a run goes aside, and a
+  setting left to its default here (None) aside."""
+  ours, theirs = _flat(ours), _flat(theirs)
+  return sorted(k for k in ours.keys() & theirs.keys()
+                if ours[k] != theirs[k] and ours[k] is not None
+                and k.split(".")[0] not in _NOT_THE_EXPERIMENT
+                and k not in _NOT_THE_EXPERIMENT)
+
+
+def check_command(record: Dict, path) -> None:
+  """Refuses a record whose settings its own command no longer gives."""
+  import shlex
+
+  from lasium_tf import cli
+
+  command = record.get("command", "")
+  if not (isinstance(record.get("config"), dict)
+          and command.startswith("python -m lasium_tf.main ")):
+    return
+  try:
+    config = cli.config_from_args(shlex.split(command)[3:])
+  except Exception as e:  # pylint: disable=broad-except
+    raise ConfigError(f"{path}: its command no longer parses ({e}); "
+                      f"rerun it, or restore its flagfile.") from None
+  if config.seeds:  # One seed of a sweep: that seed's own config.
+    config = dataclasses.replace(config, seeds=(),
+                                 seed=record["config"].get("seed", 0))
+  changed = settings_changed(json.loads(json.dumps(
+      dataclasses.asdict(config))), record["config"])
+  if changed:
+    raise ConfigError(
+        f"{path} was made with other settings than its command gives now "
+        f"({', '.join(changed[:4])}): rerun `{command}` to replace it, or "
+        f"restore the flagfile it ran.")
 
 
 def check_record(record: Dict, path) -> None:

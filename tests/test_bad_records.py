@@ -84,3 +84,53 @@ def test_report_help_from_the_command_line_reads_no_folder():
                           text=True, timeout=120)
   assert result.returncode == 0 and result.stdout.startswith("usage:")
   assert result.stderr == ""
+
+
+def test_a_shortened_run_cannot_replace_a_published_record(tmp_path):
+  import dataclasses
+
+  from lasium_tf import config as config_lib
+
+  results = tmp_path / "results" / "row_{k_shot}shot.json"
+  published = config_lib.Config(
+      mode="train_and_evaluate", iterations=10000,
+      experiment_dir=str(tmp_path / "run"), results_file=str(results),
+      eval=config_lib.EvalConfig(k_shots=(1,)))
+  record = {"method": "M", "k_shot": 1, "accuracy": 87.35, "ci95": 0.53,
+            "config": json.loads(json.dumps(dataclasses.asdict(published)))}
+  results.parent.mkdir()
+  path = tmp_path / "results" / "row_1shot.json"
+  path.write_text(json.dumps(record))
+  run = rundir.RunDir(tmp_path / "run")
+  run.check_results_file(published)  # The same experiment again: fine.
+  run.check_results_file(dataclasses.replace(
+      published, mode="evaluate", experiment_dir=str(tmp_path / "other")))
+  short = dataclasses.replace(published, iterations=200)
+  with pytest.raises(ConfigError, match=r"row_1shot.json holds the result "
+                     r"of another experiment \(iterations 10000 -> 200\).*"
+                     r"--replace_results"):
+    run.check_results_file(short)
+  run.check_results_file(dataclasses.replace(short, replace_results=True))
+  assert json.loads(path.read_text())["accuracy"] == 87.35
+
+
+def test_report_refuses_a_record_its_flagfile_no_longer_makes(
+    tmp_path, monkeypatch, capsys):
+  import dataclasses
+
+  from lasium_tf import cli
+
+  monkeypatch.chdir(tmp_path)
+  (tmp_path / "row.cfg").write_text("# a row\n--iterations=300\n")
+  command = "python -m lasium_tf.main --flagfile=row.cfg"
+  config = cli.config_from_args(["--flagfile=row.cfg"])
+  good = {**record("M", 80.0, 300), "command": command,
+          "config": json.loads(json.dumps(dataclasses.asdict(config)))}
+  (tmp_path / "results").mkdir()
+  write(tmp_path / "results", "row.json", good)
+  assert report.main(["results"]) == 0
+  (tmp_path / "row.cfg").write_text("# a row\n--iterations=500\n")
+  assert report.main(["results"]) == 2
+  err = capsys.readouterr().err
+  assert "row.json was made with other settings than its command gives " \
+         "now (iterations)" in err
