@@ -250,6 +250,11 @@ def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
       if manager is not None and (current % checkpoint_every == 0
                                   or current == iterations
                                   or signals.received or out_of_time):
+        if not os.path.isdir(experiment_dir):
+          raise ConfigError(
+              f"{experiment_dir} was deleted while meta-training wrote into "
+              f"it; nothing more is written. Rerun the command to start "
+              f"afresh.")
         manager.save(checkpoint_number=current)
         if record_seconds is not None:
           record_seconds(time.perf_counter() - mark)
@@ -370,7 +375,7 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
                  if strategy is not None else None)
   candidates = ([] if config.init_from
                 else checkpoint_candidates(manager, restore_from))
-  if candidates:
+  if candidates and restore_from is None:  # A worker reads the chief's.
     run.check_resume(config)
   run.record_config(config)
   if config.init_from:
@@ -437,7 +442,9 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
       training = meta_train(distributed or learner, tasks, config.iterations,
                             config.experiment_dir, config.checkpoint_every,
                             config.log_every, start, manager, step, verbose,
-                            record_seconds=run.add_train_seconds,
+                            record_seconds=lambda seconds: (
+                                run.keep_records(config),
+                                run.add_train_seconds(seconds)),
                             n_way=config.task.n_way,
                             on_checkpoint=selection and selection.score,
                             max_seconds=config.max_seconds)

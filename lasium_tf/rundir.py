@@ -229,10 +229,32 @@ class RunDir:
   def config_path(self) -> pathlib.Path:
     return self.path / "config.json"
 
+  @property
+  def backup_path(self) -> pathlib.Path:
+    """A second copy of config.json, so that a deleted config.json can
+    neither let a checkpoint resume under other settings nor lose the
+    run's record."""
+    return self.path / "config.backup.json"
+
   def saved_config(self) -> Optional[Dict]:
-    """The training run's config.json, migrated to today's schema."""
+    """The training run's config.json (else its backup), migrated to
+    today's schema."""
     saved = _read_json(self.config_path)
+    if saved is None:
+      saved = _read_json(self.backup_path)
     return None if saved is None else _migrated(saved)
+
+  def keep_records(self, config: Config) -> None:
+    """Called at every checkpoint: a config.json that vanished is written
+    again (from this run's own config); a run folder that vanished stops
+    the run, naming it, rather than finishing with half its records."""
+    if not self.path.is_dir():
+      raise ConfigError(
+          f"{self.path} was deleted while meta-training wrote into it; "
+          f"nothing more is written. Rerun the command to start afresh.")
+    if not self.config_path.exists():
+      write_json(self.config_path, self.saved_config() or
+                 dataclasses.asdict(config))
 
   def record_config(self, config: Config) -> None:
     """Writes config.json for a training run; other modes keep the old one.
@@ -244,7 +266,11 @@ class RunDir:
     self.path.mkdir(parents=True, exist_ok=True)
     if config.mode in ("train", "train_and_evaluate", "train_generator") or (
         not self.config_path.exists()):
-      write_json(self.config_path, dataclasses.asdict(config))
+      saved = (self.saved_config() if config.mode not in (
+          "train", "train_and_evaluate", "train_generator") else None)
+      record = saved or dataclasses.asdict(config)
+      write_json(self.config_path, record)
+      write_json(self.backup_path, record)
     self.record_command(config)
 
   def record_command(self, config: Config) -> None:
@@ -255,10 +281,15 @@ class RunDir:
     atomic_write(path, lambda f: f.write(old + line.encode() + b"\n"))
 
   def check_resume(self, config: Config) -> None:
-    """Refuses to resume (or evaluate) a checkpoint under other settings."""
+    """Refuses to resume (or evaluate) a checkpoint under other settings,
+    and a checkpoint whose settings are on record nowhere."""
     saved = self.saved_config()
     if saved is None:
-      return
+      raise ConfigError(
+          f"{self.path} holds checkpoints but neither config.json nor "
+          f"{self.backup_path.name} says what they were trained with; "
+          f"restore config.json from a copy, or use a fresh "
+          f"--experiment_dir.")
     now = json.loads(json.dumps(dataclasses.asdict(config)))
     changed = [k for k in _RESUME_KEYS if k in saved and saved[k] != now[k]]
     saved_data = {"strokes": "white", **saved.get("data", {})}

@@ -136,3 +136,70 @@ def test_a_failed_run_leaves_a_users_folder_as_it_was(tmp_path):
     with rundir.RunDir(folder).lock():
       raise ConfigError("no checkpoint")
   assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+
+
+def test_a_deleted_config_json_is_written_again_at_the_next_checkpoint(
+    tmp_path):
+  import json
+
+  run = rundir.RunDir(tmp_path / "run")
+  trained = config_lib.Config(mode="train", iterations=7,
+                              experiment_dir=str(tmp_path / "run"))
+  run.record_config(trained)
+  before = json.loads(run.config_path.read_text())
+  run.config_path.unlink()
+  run.keep_records(trained)
+  assert json.loads(run.config_path.read_text()) == before
+
+
+def test_a_checkpoint_resumes_only_under_the_settings_on_record(tmp_path):
+  """config.json deleted: its backup still guards the checkpoint; both
+  deleted: the checkpoint's settings are unknown, and it is refused."""
+  import dataclasses
+
+  run = rundir.RunDir(tmp_path / "run")
+  trained = config_lib.Config(mode="train", task_source="lasium",
+                              experiment_dir=str(tmp_path / "run"),
+                              lasium=config_lib.LasiumConfig(generator="g",
+                                                             alpha=0.4))
+  run.record_config(trained)
+  run.config_path.unlink()
+  other = dataclasses.replace(trained, lasium=dataclasses.replace(
+      trained.lasium, policy="n", alpha=0.2))
+  with pytest.raises(ConfigError, match="other settings.*lasium"):
+    run.check_resume(other)
+  run.check_resume(trained)
+  run.backup_path.unlink()
+  with pytest.raises(ConfigError, match="neither config.json nor "
+                     "config.backup.json"):
+    run.check_resume(trained)
+
+
+def test_a_run_folder_deleted_mid_training_stops_the_run(tmp_path):
+  import shutil
+
+  import tensorflow as tf
+
+  from lasium_tf import experiment
+
+  folder = tmp_path / "run"
+  folder.mkdir()
+  manager = tf.train.CheckpointManager(
+      tf.train.Checkpoint(v=tf.Variable(1.0)), str(folder / "checkpoints"),
+      max_to_keep=3)
+
+  class DeletesItsFolder:
+    steps = 0
+
+    def meta_step(self, episodes):
+      del episodes
+      self.steps += 1
+      if self.steps == 3:
+        shutil.rmtree(folder)
+      return {"loss": 1.0, "accuracy": 0.5, "finite": 1.0}
+
+  with pytest.raises(ConfigError, match="was deleted while meta-training"):
+    experiment.meta_train(DeletesItsFolder(), iter(range(6)), 6, str(folder),
+                          checkpoint_every=2, log_every=1000, verbose=False,
+                          manager=manager)
+  assert not folder.exists()  # Nothing half-made again.
