@@ -100,13 +100,31 @@ def classify(model_dir: str, support_dir: str, queries: Sequence[str],
   if not query_paths:
     raise FewShotError("no --query images given: pass --query=IMAGE or "
                        "--query=FOLDER.")
-  for p in query_paths:
-    if folder.header_channels(p) is None:
-      raise FewShotError(f"--query {p} is not a readable PNG or JPEG image.")
+  problems = {p: folder.image_problem(p) for p in query_paths}
+  bad = [p for p, problem in problems.items() if problem]
+  if bad and not skip_bad:
+    raise FewShotError(f"--query {bad[0]} {problems[bad[0]]}: replace or "
+                       f"delete it, or pass --skip_bad_images to skip such "
+                       f"files (they are counted).")
+  if bad:
+    print(f"Skipped {len(bad)} unreadable query image(s), e.g. {bad[0]}.",
+          file=sys.stderr, flush=True)
+    query_paths = [p for p in query_paths if not problems[p]]
+    if not query_paths:
+      raise FewShotError("none of the --query images could be read.")
 
   def read(files):
-    images = ImageFiles(tuple(files), size, channels).fetch(
-        tf.range(len(files)))
+    try:
+      images = ImageFiles(tuple(files), size, channels).fetch(
+          tf.range(len(files)))
+    except tf.errors.OpError:
+      for i, name in enumerate(files):  # Which one: decode them one by one.
+        try:
+          ImageFiles((name,), size, channels).fetch(tf.range(1))
+        except tf.errors.OpError:
+          raise FewShotError(f"{name} cannot be decoded (a damaged image): "
+                             f"replace or delete it.") from None
+      raise
     return 1.0 - images if invert else images
 
   logits = model.signatures["few_shot"](

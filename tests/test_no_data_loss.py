@@ -203,3 +203,58 @@ def test_a_run_folder_deleted_mid_training_stops_the_run(tmp_path):
                           checkpoint_every=2, log_every=1000, verbose=False,
                           manager=manager)
   assert not folder.exists()  # Nothing half-made again.
+
+
+def png_bytes(size=28):
+  import numpy as np
+  import tensorflow as tf
+  return tf.io.encode_png(np.full((size, size, 1), 255, np.uint8)).numpy()
+
+
+def huge_png_header(side=30000) -> bytes:
+  """A PNG whose header says side x side pixels (no image data needed to
+  be refused before decoding)."""
+  import struct
+  import zlib
+  ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+  chunk = (struct.pack(">I", len(ihdr)) + b"IHDR" + ihdr
+           + struct.pack(">I", zlib.crc32(b"IHDR" + ihdr)))
+  return (b"\x89PNG\r\n\x1a\n" + chunk + b"\x00\x00\x00\x00IEND\xaeB`\x82")
+
+
+@pytest.mark.parametrize("content, problem", [
+    (lambda: png_bytes()[:len(png_bytes()) // 2], "is truncated"),
+    (huge_png_header, "is 30000 x 30000 pixels, too large to decode"),
+    (lambda: b"GIF89a not ours", "is not a readable PNG or JPEG image"),
+])
+def test_a_bad_image_in_a_folder_is_named_or_skipped_and_counted(
+    tmp_path, capsys, content, problem):
+  from lasium_tf.data import DataError, folder
+
+  root = tmp_path / "images"
+  root.mkdir()
+  for i in range(3):
+    (root / f"{i}.png").write_bytes(png_bytes())
+  (root / "bad.png").write_bytes(content())
+  folder.scan.cache_clear()
+  with pytest.raises(DataError, match=f"bad.png {problem}.*--skip_bad_images"):
+    folder.scan(str(root))
+  kept = folder.scan(str(root), skip_bad=True)
+  assert len(kept.paths) == 3 and kept.skipped[0].endswith("bad.png")
+  assert "Skipped 1 unreadable image file(s)" in capsys.readouterr().err
+
+
+def test_an_unreadable_image_says_so_not_that_it_is_no_image(tmp_path,
+                                                            monkeypatch):
+  """Permission denied is reported as such (as root, files are always
+  readable: the denial is simulated)."""
+  from lasium_tf.data import folder
+
+  path = tmp_path / "locked.png"
+  path.write_bytes(png_bytes())
+
+  def denied(*args, **kwargs):
+    raise PermissionError(13, "Permission denied")
+
+  monkeypatch.setattr(folder, "open", denied, raising=False)
+  assert folder.image_problem(str(path)) == "cannot be read (Permission denied)"

@@ -78,6 +78,55 @@ def header_channels(path: str) -> Optional[int]:
   return None
 
 
+# Larger images are refused before decoding: 30000 x 30000 pixels would take
+# gigabytes to decode, only to be resized to 28 x 28.
+MAX_PIXELS = 50_000_000
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def image_problem(path: str) -> Optional[str]:
+  """Why `path` cannot be used as an image (what a user can act on), or
+  None: unreadable, not a PNG or JPEG, truncated (no end marker), or too
+  large to decode. Reads the header and the last bytes only."""
+  try:
+    with open(path, "rb") as f:
+      head = f.read(64 * 1024)
+      f.seek(max(0, os.fstat(f.fileno()).st_size - 1024))
+      tail = f.read()
+  except OSError as e:
+    return f"cannot be read ({e.strerror or e})"
+  if header_channels(path) is None:
+    return "is not a readable PNG or JPEG image"
+  if head.startswith(_PNG_SIGNATURE):
+    width = int.from_bytes(head[16:20], "big")
+    height = int.from_bytes(head[20:24], "big")
+    ended = _PNG_END in tail
+  else:
+    width, height = _jpeg_size(head)
+    ended = b"\xff\xd9" in tail
+  if width * height > MAX_PIXELS:
+    return (f"is {width} x {height} pixels, too large to decode (at most "
+            f"{MAX_PIXELS // 1_000_000} million pixels): resize it")
+  if not ended:
+    return "is truncated (its end is missing)"
+  return None
+
+
+def _jpeg_size(head: bytes) -> Tuple[int, int]:
+  """(width, height) from a JPEG's frame header; (0, 0) if not found."""
+  i = 2
+  while i + 9 < len(head) and head[i] == 0xFF:
+    marker = head[i + 1]
+    if marker == 0xFF:
+      i += 1
+      continue
+    if marker in _JPEG_FRAMES:
+      return (int.from_bytes(head[i + 7:i + 9], "big"),
+              int.from_bytes(head[i + 5:i + 7], "big"))
+    i += 2 + int.from_bytes(head[i + 2:i + 4], "big")
+  return 0, 0
+
+
 @dataclasses.dataclass(frozen=True)
 class Scan:
   """The images found under a folder: paths, channels, what was skipped."""
@@ -119,16 +168,16 @@ def scan(root: str, skip_bad: bool = False,
                     f" files, at any depth); found {seen}.")
   paths, channels, skipped = [], [], []
   for f in candidates:
-    c = header_channels(f)
-    if c is None:
+    problem = image_problem(f)
+    if problem:
       if not skip_bad:
-        raise DataError(f"{f} is not a readable PNG or JPEG image: replace "
-                        f"or delete it, or pass --skip_bad_images to skip "
-                        f"such files (they are counted).")
+        raise DataError(f"{f} {problem}: replace or delete it, or pass "
+                        f"--skip_bad_images to skip such files (they are "
+                        f"counted).")
       skipped.append(f)
       continue
     paths.append(f)
-    channels.append(c)
+    channels.append(header_channels(f))
   if not paths:
     raise DataError(f"{what}={root}: none of its {len(candidates)} image "
                     f"files could be read.")
@@ -305,8 +354,17 @@ def detect_background(data_dir: Optional[str], eval_data_dir: Optional[str],
     chosen = np.random.default_rng(0).choice(len(paths), POLARITY_SAMPLE,
                                              replace=False)
     paths = tuple(paths[i] for i in sorted(chosen))
-  images = ImageFiles(tuple(paths), image_size, 1).fetch(
-      tf.range(len(paths))).numpy()[..., 0]
+  try:
+    images = ImageFiles(tuple(paths), image_size, 1).fetch(
+        tf.range(len(paths))).numpy()[..., 0]
+  except tf.errors.OpError:
+    for path in paths:  # Which one: decode them one by one.
+      try:
+        ImageFiles((path,), image_size, 1).fetch(tf.range(1))
+      except tf.errors.OpError:
+        raise DataError(f"{path} cannot be decoded (a damaged image): "
+                        f"replace or delete it.") from None
+    raise
   border = np.concatenate([images[:, 0], images[:, -1], images[:, :, 0],
                            images[:, :, -1]], axis=1)
   return "light" if float(np.median(border)) > 0.5 else "dark"
