@@ -125,7 +125,14 @@ def published_meta_iteration(folder: str, flag: str = "init_from",
   """
   card = published_card(folder, flag)
   chosen = (card.get("selection") or {}) if of_weights else {}
-  return int(chosen.get("meta_iteration", card.get("meta_iterations", 0)))
+  value = (chosen.get("meta_iteration", card.get("meta_iterations", 0))
+           if isinstance(chosen, dict) else None)
+  if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    raise ConfigError(
+        f"--{flag}={folder}: its card.json gives the meta-iteration "
+        f"{value!r}, not a whole number: the card is damaged; export the "
+        f"run again (--mode=export) or restore the folder.")
+  return value
 
 
 def load_published(learner, folder: str, flag: str = "init_from",
@@ -138,8 +145,15 @@ def load_published(learner, folder: str, flag: str = "init_from",
   import keras
 
   step = published_meta_iteration(folder, flag, of_weights)
-  published = keras.saving.load_model(os.path.join(folder, "model.keras"),
-                                      compile=False)
+  try:
+    published = keras.saving.load_model(os.path.join(folder, "model.keras"),
+                                        compile=False)
+  except ValueError as e:  # Safe mode refuses code; a damaged file too.
+    first = (str(e).strip().splitlines() or [""])[0][:200]
+    raise ConfigError(
+        f"--{flag}={folder}: its model.keras is refused ({first}); only a "
+        f"file written by --mode=export is loaded, and no code in it is "
+        f"run: export the run again.") from None
   ours = learner.model.weights
   theirs = published.weights
   if [tuple(v.shape) for v in ours] != [tuple(v.shape) for v in theirs]:

@@ -40,17 +40,31 @@ def _input_shape(model) -> List[int]:
     raise FewShotError("the model has no few_shot signature: export a "
                        "meta-learned model with --mode=export.") from None
   if hasattr(model, "input_shape"):  # Exports that check shapes themselves.
-    return [int(d) for d in model.input_shape.numpy()]
-  spec = signature.structured_input_signature[1]["support_images"]
-  return [int(d) for d in spec.shape[1:]]
+    shape = [int(d) for d in model.input_shape.numpy()]
+  else:
+    spec = signature.structured_input_signature[1]["support_images"]
+    shape = [int(d) for d in spec.shape[1:]]
+  if len(shape) != 3 or min(shape) < 1:
+    raise FewShotError(f"the model's input shape reads {shape}, not [height, "
+                       f"width, channels]: its variables are damaged; export "
+                       f"it again (--mode=export).")
+  return shape
 
 
 def _card(path: str) -> Dict:
   card = os.path.join(path, "card.json")
   if not os.path.exists(card):
     return {}
-  with open(card) as f:
-    return json.load(f)
+  try:
+    with open(card) as f:
+      loaded = json.load(f)
+  except (OSError, ValueError) as e:
+    raise FewShotError(f"{card} is damaged ({e}); export the model again "
+                       f"(--mode=export) or restore the file.") from None
+  if not isinstance(loaded, dict):
+    raise FewShotError(f"{card} is not a card (a JSON object); export the "
+                       f"model again (--mode=export).")
+  return loaded
 
 
 _LOADED: Dict = {}
@@ -66,7 +80,16 @@ def _load(model_dir: str):
   key = (os.path.realpath(model_dir), os.stat(pb).st_mtime_ns)
   if key not in _LOADED:
     _LOADED.clear()  # Keep one model: a process going through many holds few.
-    _LOADED[key] = tf.saved_model.load(model_dir)
+    try:
+      _LOADED[key] = tf.saved_model.load(model_dir)
+    except Exception as e:  # pylint: disable=broad-except
+      # A truncated or zeroed variables file, a damaged saved_model.pb:
+      # TensorFlow raises anything from IndexError to OpError.
+      first = (str(e).strip().splitlines() or [""])[0][:200]
+      raise FewShotError(
+          f"--model={model_dir} cannot be loaded ({type(e).__name__}: "
+          f"{first}); its files are damaged: export it again "
+          f"(--mode=export) or restore the folder.") from None
   return _LOADED[key]
 
 

@@ -887,8 +887,16 @@ def load_generator(path: str):
   info = {"kind": "gan", "source": path}
   card = os.path.join(path, "card.json")
   if os.path.exists(card):
-    with open(card) as f:
-      info.update(json.load(f))
+    loaded = RunDir(path).read_json_file("card.json")
+    if not isinstance(loaded, dict):
+      raise ConfigError(f"{card} is not a generator card (a JSON object); "
+                        f"export the generator again.")
+    info.update(loaded)
+  if info["kind"] not in GENERATOR_KINDS:
+    raise ConfigError(
+        f"{card} names the generator kind {info['kind']!r}, none of "
+        f"{', '.join(GENERATOR_KINDS)}: the card is damaged; export the "
+        f"generator again (--mode=export_generator).")
   spec = generators.ModuleSpec(
       path, encode_signature="encode" if info["kind"] in ENCODING_KINDS
       else None)

@@ -229,6 +229,11 @@ class RunDir:
   def config_path(self) -> pathlib.Path:
     return self.path / "config.json"
 
+  def read_json_file(self, name: str) -> Optional[Dict]:
+    """A JSON file of the folder (None if absent; damaged: an error
+    naming it)."""
+    return _read_json(self.path / name)
+
   @property
   def backup_path(self) -> pathlib.Path:
     """A second copy of config.json, so that a deleted config.json can

@@ -258,3 +258,90 @@ def test_an_unreadable_image_says_so_not_that_it_is_no_image(tmp_path,
 
   monkeypatch.setattr(folder, "open", denied, raising=False)
   assert folder.image_problem(str(path)) == "cannot be read (Permission denied)"
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("truncate_variables", "cannot be loaded"),
+    ("zero_variables", "cannot be loaded|input shape reads"),
+    ("card", "card.json is damaged"),
+    ("card_list", "is not a card"),
+])
+def test_few_shot_names_a_damaged_model(tmp_path, damage, message):
+  import shutil
+
+  from lasium_tf import few_shot
+
+  model = tmp_path / "model"
+  shutil.copytree(REPO / "pretrained" / "lasium_ro_gan_protonets_alpha04",
+                  model)
+  data = next((model / "variables").glob("variables.data-*"))
+  if damage == "truncate_variables":
+    data.write_bytes(data.read_bytes()[:100])
+  elif damage == "zero_variables":
+    data.write_bytes(bytes(len(data.read_bytes())))
+  elif damage == "card":
+    (model / "card.json").write_text('{"images": ')
+  else:
+    (model / "card.json").write_text('["images"]')
+  support = tmp_path / "support"
+  for c in ("a", "b"):
+    (support / c).mkdir(parents=True)
+    (support / c / "1.png").write_bytes(png_bytes())
+  (tmp_path / "q.png").write_bytes(png_bytes())
+  with pytest.raises(few_shot.FewShotError) as raised:
+    few_shot.classify(str(model), str(support), [str(tmp_path / "q.png")])
+  assert any(m in str(raised.value) for m in message.split("|")), raised.value
+
+
+@pytest.mark.parametrize("damage, message", [
+    ("truncate_variables", "cannot be loaded or run"),
+    ("card_kind", "names the generator kind \\['gan'\\]"),
+    ("card", "card.json is damaged"),
+])
+def test_a_damaged_generator_is_named(tmp_path, damage, message):
+  import shutil
+
+  from lasium_tf.tasks import generated
+
+  gan = tmp_path / "gan"
+  shutil.copytree(REPO / "pretrained" / "omniglot_gan", gan)
+  if damage == "truncate_variables":
+    data = next((gan / "variables").glob("variables.data-*"))
+    data.write_bytes(data.read_bytes()[:1000])
+  elif damage == "card_kind":
+    (gan / "card.json").write_text('{"kind": ["gan"]}')
+  else:
+    (gan / "card.json").write_text("")
+  config = config_lib.Config(task_source="lasium", lasium=config_lib.
+                             LasiumConfig(generator=str(gan)))
+  with pytest.raises(ConfigError, match=message):
+    generated.lasium_sampler(config)
+
+
+@pytest.mark.parametrize("card, message", [
+    ('{"meta_iterations": "forty"}', "meta-iteration 'forty', not a whole"),
+    ('{"meta_iterations": 1.5}', "meta-iteration 1.5"),
+    ('{"selection": {"meta_iteration": null}}', "meta-iteration None"),
+])
+def test_a_published_card_with_a_bad_meta_iteration_is_named(
+    tmp_path, card, message):
+  from lasium_tf import experiment
+
+  (tmp_path / "model.keras").write_bytes(b"")
+  (tmp_path / "card.json").write_text(card)
+  with pytest.raises(ConfigError, match=message):
+    experiment.published_meta_iteration(str(tmp_path), "init_from",
+                                        of_weights=True)
+
+
+def test_a_keras_file_refused_by_safe_mode_is_one_error(tmp_path):
+  import keras
+
+  from lasium_tf import experiment
+
+  inputs = keras.Input((2,))
+  model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
+  model.save(tmp_path / "model.keras")
+  with pytest.raises(ConfigError, match="model.keras is refused.*no code "
+                     "in it is run"):
+    experiment.load_published(None, str(tmp_path))

@@ -66,8 +66,12 @@ def lasium_sampler(config, train_images=None):
 
   try:
     generator, info = generative.load_generator(config.lasium.generator)
+  except ConfigError:
+    raise
   except (OSError, ValueError) as e:  # FileNotFoundError is an OSError.
     raise ConfigError(f"--generator={config.lasium.generator}: {e}") from None
+  except Exception as e:  # pylint: disable=broad-except
+    raise damaged(config.lasium.generator, e) from None
   kind = info["kind"]
   if kind not in generative.PRIOR_KINDS:
     raise ConfigError(
@@ -82,7 +86,12 @@ def lasium_sampler(config, train_images=None):
       raise ConfigError(f"--decode_precision=bfloat16: {e}") from None
     info = {**info, "decode_precision": "bfloat16"}
   generator, info = generators.match_strokes(generator, info, config.data)
-  check_generator_shape(generator, config)
+  try:
+    check_generator_shape(generator, config)
+  except ConfigError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except
+    raise damaged(config.lasium.generator, e) from None
   if kind == "vae" and train_images is None:
     raise ConfigError(
         f"a VAE's anchors are encoded real images, which this project keeps "
@@ -98,6 +107,16 @@ def lasium_sampler(config, train_images=None):
       query_shift=config.task.query_shift,
       shift_fill=config.resolved_shift_fill)
   return sampler, info
+
+
+def damaged(path: str, error: Exception) -> ConfigError:
+  """A generator whose files TensorFlow cannot load or run (truncated or
+  zeroed variables raise anything from IndexError to OpError)."""
+  first = (str(error).strip().splitlines() or [""])[0][:200]
+  return ConfigError(
+      f"--generator={path} cannot be loaded or run ({type(error).__name__}: "
+      f"{first}); its files are damaged: export it again "
+      f"(--mode=export_generator) or restore the folder.")
 
 
 def check_generator_shape(generator, config) -> None:
