@@ -672,7 +672,8 @@ def train(model: _Model, images, config: GenerativeConfig, directory: str,
         shown = " ".join(f"{k} {v:.4f}" for k, v in metrics.items())
         print(f"{config.kind} epoch {epoch}/{config.epochs} {shown} "
               f"({seconds:.0f} s)", flush=True)
-      if config.max_seconds is not None and seconds >= config.max_seconds:
+      if (config.max_seconds is not None and seconds >= config.max_seconds
+          and epoch < config.epochs):  # A finished run has nothing to go on.
         if verbose:
           print(f"Stopped after epoch {epoch}: --generator_max_seconds="
                 f"{config.max_seconds:g} passed; rerun to go on.", flush=True)
