@@ -211,6 +211,16 @@ class DataConfig:
       return "black" if self.background == "light" else "white"
     return self.strokes
 
+  def part_name(self, part: str) -> str:
+    """How messages name a data part: "the omniglot vinyals split's test
+    part", or for your own images the folder flag that holds it."""
+    if self.dataset == "folder":
+      flag = {"train": "data_dir", "val": "val_data_dir"}.get(
+          part, "eval_data_dir")
+      return f"the --{flag} folder"
+    return (f"the {self.dataset} {self.resolved_split} split's "
+            f"{ {'val': 'validation'}.get(part, part)} part")
+
   @property
   def native_channels(self) -> int:
     """The benchmark data sets' own channels: Omniglot grey, the others RGB."""

@@ -294,11 +294,10 @@ def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
 
 
 def _check_against_data(config: Config, parts: Dict):
-  name = f"the {config.data.dataset} {config.data.resolved_split} split's"
   if "val" in parts and config.selects_checkpoint:
     try:
       parts["val"].check(config.eval.n_way, config.eval.k_shots[0],
-                         config.eval.k_query, f"{name} validation part")
+                         config.eval.k_query, config.data.part_name("val"))
     except ValueError as e:
       raise ConfigError(str(e)) from None
   if config.eval.split in parts:
@@ -306,7 +305,8 @@ def _check_against_data(config: Config, parts: Dict):
       try:
         parts[config.eval.split].check(config.eval.n_way, k,
                                        config.eval.k_query,
-                                       f"{name} {config.eval.split} part")
+                                       config.data.part_name(
+                                           config.eval.split))
       except ValueError as e:
         raise ConfigError(str(e)) from None
 

@@ -722,6 +722,12 @@ def restore(path: str, epoch: Optional[int] = None):
     directory, checkpoint = path, None
   saved = RunDir(directory).saved_config()
   if saved is None:
+    if any(os.path.exists(os.path.join(directory, name))
+           for name in ("card.json", "variables", "fingerprint.pb")):
+      raise FileNotFoundError(
+          f"{directory} is a published SavedModel missing its "
+          f"saved_model.pb: restore the folder or export it again "
+          f"(--mode=export_generator).")
     raise FileNotFoundError(
         f"{directory} is not a generator training folder (no config.json); "
         f"train one with --mode=train_generator.")

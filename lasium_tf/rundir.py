@@ -126,7 +126,19 @@ _GENERATOR_IDENTITY = ("kind", "source", "preset", "epochs", "date",
 
 
 def _identity(info: Dict) -> Dict:
-  return {k: info.get(k) for k in _GENERATOR_IDENTITY}
+  return {k: _same_place(info.get(k)) if k == "source" else info.get(k)
+          for k in _GENERATOR_IDENTITY}
+
+
+def _same_place(value):
+  """A setting as compared on resume: a path that exists, by where it
+  leads (pretrained/omniglot_gan and its absolute path are one
+  generator); anything else (nested settings included) as it is."""
+  if isinstance(value, dict):
+    return {k: _same_place(v) for k, v in value.items()}
+  if isinstance(value, str) and os.sep in value and os.path.exists(value):
+    return os.path.realpath(value)
+  return value
 
 
 def _migrated(saved: Dict) -> Dict:
@@ -296,7 +308,16 @@ class RunDir:
           f"restore config.json from a copy, or use a fresh "
           f"--experiment_dir.")
     now = json.loads(json.dumps(dataclasses.asdict(config)))
-    changed = [k for k in _RESUME_KEYS if k in saved and saved[k] != now[k]]
+    changed = []
+    for key in _RESUME_KEYS:
+      if key not in saved or _same_place(saved[key]) == _same_place(now[key]):
+        continue
+      if isinstance(saved[key], dict) and isinstance(now[key], dict):
+        old, new = _flat(saved[key]), _flat(now[key])
+        changed += [f"{key}.{k}" for k in sorted(old.keys() & new.keys())
+                    if _same_place(old[k]) != _same_place(new[k])] or [key]
+      else:
+        changed.append(key)
     saved_data = {"strokes": "white", **saved.get("data", {})}
     old_data = dataclasses.replace(config.data, **{
         k: v for k, v in saved_data.items() if k in _RESUME_DATA_KEYS})
@@ -337,12 +358,15 @@ class RunDir:
     if saved is None:
       write_json(self.path / "generator.json", info)
     elif _identity(saved) != _identity(info):
+      differ = [k for k in _GENERATOR_IDENTITY
+                if _identity(saved)[k] != _identity(info)[k]]
       raise ConfigError(
           f"{self.path} was meta-trained on another generator "
           f"({saved.get('source')}, {saved.get('epochs')} epochs, dated "
           f"{saved.get('date')}) than --generator gives now "
           f"({info.get('source')}, {info.get('epochs')} epochs, dated "
-          f"{info.get('date')}); use a fresh --experiment_dir.")
+          f"{info.get('date')}; {', '.join(differ)} differ); use a fresh "
+          f"--experiment_dir.")
 
   def add_train_seconds(self, seconds: float) -> float:
     """Total meta-training wall time across resumed runs."""

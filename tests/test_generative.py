@@ -239,7 +239,7 @@ def test_a_run_keeps_the_decode_precision_it_started_with(tmp_path):
   rundir.write_json(str(folder / "config.json"), saved)
   run = rundir.RunDir(folder)
   run.check_resume(started)
-  with pytest.raises(config_lib.ConfigError, match="lasium differ"):
+  with pytest.raises(config_lib.ConfigError, match="lasium.decode_precision differ"):
     run.check_resume(dataclasses.replace(
         started, lasium=config_lib.LasiumConfig(decode_precision="bfloat16")))
 
@@ -358,7 +358,7 @@ def test_cli_modes_export_draw_and_lasium_meta_training(vae_folder, tmp_path,
     modes.run(dataclasses.replace(lasium_run, data=dataclasses.replace(
         data_config, strokes="black")), verbose=False)
   # Nor are other task settings.
-  with pytest.raises(config_lib.ConfigError, match="lasium differ"):
+  with pytest.raises(config_lib.ConfigError, match="lasium.sigma2 differ"):
     modes.run(dataclasses.replace(lasium_run, lasium=dataclasses.replace(
         lasium_config, sigma2=0.5)), verbose=False)
 

@@ -345,3 +345,34 @@ def test_a_keras_file_refused_by_safe_mode_is_one_error(tmp_path):
   with pytest.raises(ConfigError, match="model.keras is refused.*no code "
                      "in it is run"):
     experiment.load_published(None, str(tmp_path))
+
+
+def test_resume_names_the_setting_that_differs_and_a_path_is_where_it_leads(
+    tmp_path, monkeypatch):
+  import dataclasses
+
+  monkeypatch.chdir(REPO)
+  run = rundir.RunDir(tmp_path / "run")
+  trained = config_lib.Config(
+      mode="train", task_source="lasium", experiment_dir=str(tmp_path / "run"),
+      lasium=config_lib.LasiumConfig(generator="pretrained/omniglot_gan"))
+  run.record_config(trained)
+  absolute = dataclasses.replace(trained, lasium=dataclasses.replace(
+      trained.lasium, generator=str(REPO / "pretrained" / "omniglot_gan")))
+  run.check_resume(absolute)  # The same generator, however it is named.
+  info = {"kind": "gan", "source": "pretrained/omniglot_gan", "date": "d"}
+  run.check_generator(info)
+  run.check_generator({**info, "source": str(REPO / "pretrained" /
+                                             "omniglot_gan")})
+  with pytest.raises(ConfigError, match=r"\(lasium.alpha differ"):
+    run.check_resume(dataclasses.replace(absolute, lasium=dataclasses.replace(
+        absolute.lasium, alpha=0.4)))
+  with pytest.raises(ConfigError, match="date differ"):
+    run.check_generator({**info, "date": "e"})
+
+
+def test_messages_name_a_folder_part_by_its_flag():
+  assert config_lib.DataConfig(dataset="folder").part_name("test") == (
+      "the --eval_data_dir folder")
+  assert config_lib.DataConfig().part_name("val") == (
+      "the omniglot vinyals split's validation part")

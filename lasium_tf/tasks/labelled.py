@@ -37,8 +37,7 @@ def build(config, parts: Dict) -> LabelledTasks:
   try:
     parts["train"].check(
         config.task.n_way, config.task.k_shot, config.task.k_query,
-        f"the {config.data.dataset} {config.data.resolved_split} split's "
-        f"train part")
+        config.data.part_name("train"))
   except ValueError as e:
     raise ConfigError(str(e)) from None
   return LabelledTasks(parts["train"], config.task.n_way, config.task.k_shot,
