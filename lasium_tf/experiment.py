@@ -32,7 +32,8 @@ from lasium_tf.evaluation import evaluate, mean_and_ci95  # noqa: F401
 from lasium_tf.learners import build_learner, image_shape, shift_fill  # noqa: F401
 from lasium_tf.data import load_parts
 from lasium_tf.progress import Progress
-from lasium_tf.rundir import RunDir, export_card, read_card, result_record
+from lasium_tf.rundir import (RunDir, export_card, read_card, result_record,
+                              tensorboard)
 from lasium_tf import selection as selection_lib
 from lasium_tf.stopping import StopSignals, Stopped
 
@@ -489,6 +490,9 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
                              train_seconds, generator_info,
                              distribute.describe(strategy))
       run.write_result(config, record)
+      tensorboard(config, int(step), {
+          f"evaluation/accuracy_{k_shot}shot": record["accuracy"],
+          f"evaluation/ci95_{k_shot}shot": record["ci95"]})
       if verbose:
         print(f"{config.resolved_method}: {k_shot}-shot accuracy "
               f"{record['accuracy']:.2f} +- {record['ci95']:.2f}%"
@@ -545,8 +549,11 @@ def save_training_tasks(config: Config, source, count: int = 2):
     return None
   tasks = source.episodes(config.seed, 0, count)
   ink = lambda x: white_strokes(x.numpy(), config.data.ink)  # noqa: E731
-  pictures.save_png(path, pictures.stack_pictures([
+  picture = pictures.stack_pictures([
       pictures.task_picture(ink(tasks.support_images[t]),
                             ink(tasks.query_images[t]), config.task.n_way)
-      for t in range(count)]))
+      for t in range(count)])
+  pictures.save_png(path, picture)
+  tensorboard(config, 0, image=("train_tasks", picture if picture.ndim == 3
+                                else picture[..., None]), hparams=True)
   return path

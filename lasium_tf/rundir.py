@@ -469,6 +469,37 @@ def normalization_of(record: Dict) -> str:
           or record.get("normalization") or "transductive")
 
 
+def tensorboard(config: Config, step: int, scalars=None, image=None,
+                hparams: bool = False) -> None:
+  """Writes to the run's TensorBoard logs (`tensorboard/` of the run
+  folder): scalars (evaluation and validation accuracy with their
+  intervals), a picture (the meta-training tasks) and the run's settings
+  as HParams, so TensorBoard shows what the records show."""
+  import numpy as np
+  import tensorflow as tf
+
+  writer = tf.summary.create_file_writer(
+      os.path.join(config.experiment_dir, "tensorboard"))
+  with writer.as_default(step=step):
+    for name, value in (scalars or {}).items():
+      tf.summary.scalar(name, value)
+    if image is not None:
+      name, picture = image
+      tf.summary.image(name, np.asarray(picture, np.float32)[None])
+    if hparams:
+      from tensorboard.plugins.hparams import api as hp
+      flat = {}
+      for group, value in json.loads(json.dumps(
+          dataclasses.asdict(config))).items():
+        for key, leaf in (value.items() if isinstance(value, dict)
+                          else [("", value)]):
+          name = f"{group}.{key}" if key else group
+          if isinstance(leaf, (bool, int, float, str)) and name != "command":
+            flat[name] = leaf
+      hp.hparams(flat)
+  writer.flush()
+
+
 def now() -> str:
   return datetime.datetime.now(datetime.timezone.utc).isoformat(
       timespec="seconds")

@@ -26,7 +26,7 @@ from typing import Dict, List, Optional
 
 from lasium_tf.config import Config, ConfigError
 from lasium_tf.files import atomic_directory
-from lasium_tf.rundir import _read_json, write_json
+from lasium_tf.rundir import _read_json, tensorboard, write_json
 
 FILE = "selection.json"
 FOLDER = "selected"
@@ -46,6 +46,7 @@ class CheckpointSelection:
 
   def __init__(self, learner, val_part, config: Config, verbose: bool = True):
     self.learner, self.part, self.verbose = learner, val_part, verbose
+    self.config = config
     self.k_shot = config.eval.k_shots[0]
     self.eval_config = dataclasses.replace(
         config.eval, num_tasks=config.eval.resolved_val_tasks(
@@ -77,6 +78,9 @@ class CheckpointSelection:
       self._save_weights()
     self.record["selected"] = self.best["meta_iteration"]
     write_json(self.path / FILE, self.record)
+    tensorboard(self.config, int(step), {
+        "validation/accuracy": entry["accuracy"],
+        "validation/ci95": entry["ci95"]})
     if self.verbose:
       kept = ("best so far" if self.best is entry else
               f"best stays meta-iteration {previous['meta_iteration']} "

@@ -777,3 +777,30 @@ def write_resolved_digests():
              for f in FLAGFILES}
   (REPO / "tests" / "data" / "resolved_flagfiles.json").write_text(
       json.dumps(digests, indent=1, sort_keys=True) + "\n")
+
+
+def test_tensorboard_shows_evaluation_validation_tasks_and_settings(
+    real_omniglot, tmp_path):
+  from tensorboard.backend.event_processing import event_accumulator
+
+  data_config, _ = real_omniglot
+  config = tiny_config(data_config, tmp_path, task_source="labelled",
+                       mode="train_and_evaluate", results_file=None,
+                       eval=dataclasses.replace(
+                           tiny_config(data_config, tmp_path).eval,
+                           val_tasks=2))
+  modes.run(config, verbose=False)
+  tags = {"scalars": set(), "images": set(), "tensors": set()}
+  for events in (tmp_path / "experiment" / "tensorboard").rglob(
+      "events.out.tfevents.*"):
+    accumulator = event_accumulator.EventAccumulator(
+        str(events), size_guidance={"tensors": 0, "images": 0})
+    accumulator.Reload()
+    for kind in tags:
+      tags[kind] |= set(accumulator.Tags().get(kind, ()))
+  everything = set().union(*tags.values())
+  for tag in ("evaluation/accuracy_1shot", "evaluation/ci95_1shot",
+              "validation/accuracy", "validation/ci95", "train_tasks",
+              "meta_train/loss"):
+    assert tag in everything, (tag, tags)
+  assert any("hparams" in t for t in everything), tags
