@@ -17,4 +17,11 @@ import os
 # per-task path. An explicit TF_ENABLE_ONEDNN_OPTS is left as it is.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
+# TensorFlow's C++ start-up lines ("failed call to cuInit" and the like,
+# which look like failures where nothing is wrong) are silenced wherever
+# the library is used, not only in its programs (`lasium_tf.quiet`).
+from lasium_tf import quiet as _quiet  # noqa: E402
+
+_quiet.quiet_import()
+
 __version__ = "0.1.0"

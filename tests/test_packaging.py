@@ -59,3 +59,18 @@ def test_licence_metadata_and_typing_marker():
   assert "License :: OSI Approved :: MIT License" in meta.get_all(
       "Classifier")
   assert (REPO / "lasium_tf" / "py.typed").exists()
+
+
+@pytest.mark.parametrize("code", [
+    "from lasium_tf import modes; import tensorflow as tf; tf.constant(1)",
+    "import lasium_tf.experiment",
+])
+def test_the_library_imports_quietly(code):
+  """No TensorFlow start-up lines ("failed call to cuInit", oneDNN notes)
+  from the library used in Python, as from its programs."""
+  import os
+  env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+  result = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+  assert result.returncode == 0, result.stderr[-2000:]
+  assert result.stderr == ""
