@@ -429,7 +429,7 @@ class RunDir:
       theirs = _flat(record["config"])
       changed = settings_changed(ours, record["config"])
       if changed:
-        shown = ", ".join(f"{k} {theirs[k]!r} -> {ours[k]!r}"
+        shown = ", ".join(f"{k} {theirs[k]!r} -> {_flat(ours)[k]!r}"
                           for k in changed[:4])
         raise ConfigError(
             f"{path} holds the result of another experiment ({shown}"

@@ -111,6 +111,9 @@ def test_a_shortened_run_cannot_replace_a_published_record(tmp_path):
                      r"--replace_results"):
     run.check_results_file(short)
   run.check_results_file(dataclasses.replace(short, replace_results=True))
+  with pytest.raises(ConfigError, match=r"eval.k_query 15 -> 5"):
+    run.check_results_file(dataclasses.replace(
+        published, eval=dataclasses.replace(published.eval, k_query=5)))
   assert json.loads(path.read_text())["accuracy"] == 87.35
 
 

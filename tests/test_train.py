@@ -50,7 +50,10 @@ def test_train_evaluate_resume_and_results(real_omniglot, tmp_path):
   assert list((experiment / "tensorboard").iterdir())
 
   # Rerunning with a larger budget resumes at iteration 3, not 0.
-  again = modes.run(dataclasses.replace(config, iterations=5), verbose=False)
+  # (A longer budget is another experiment: its record replaces the
+  # shorter one only when asked to.)
+  again = modes.run(dataclasses.replace(config, iterations=5,
+                                        replace_results=True), verbose=False)
   assert again["meta_iterations"] == 5
   assert again["training"]["seconds"] > 0
   # Same tasks, same (restored) weights: evaluation alone reproduces.
@@ -88,7 +91,7 @@ def test_train_evaluate_resume_and_results(real_omniglot, tmp_path):
   # The checkpoint is not resumed under other training settings.
   with pytest.raises(config_lib.ConfigError, match=r"seed, data.split differ"):
     modes.run(dataclasses.replace(
-        config, seed=1, iterations=6,
+        config, seed=1, iterations=6, replace_results=True,
         data=dataclasses.replace(data_config, split="authors")), verbose=False)
 
 
@@ -103,7 +106,7 @@ def test_continue_from_meta_trains_a_published_classifier_further(
                                 export_dir=published), verbose=False)
   further = dataclasses.replace(
       config, continue_from=published, iterations=4,
-      experiment_dir=str(tmp_path / "further"))
+      experiment_dir=str(tmp_path / "further"), replace_results=True)
   out = modes.run(further, verbose=False)
   # It starts at the card's meta-iteration 3 and takes one step.
   assert out["meta_iterations"] == 4
@@ -179,7 +182,7 @@ def test_continued_run_selects_among_its_own_checkpoints(real_omniglot,
                                 export_dir=published), verbose=False)
   further = dataclasses.replace(
       config, continue_from=published, iterations=7, checkpoint_every=2,
-      experiment_dir=str(tmp_path / "further"),
+      experiment_dir=str(tmp_path / "further"), replace_results=True,
       eval=dataclasses.replace(config.eval, val_tasks=2))
   out = modes.run(further, verbose=False)
   scored = json.loads((tmp_path / "further" / "selection.json").read_text())
