@@ -363,6 +363,12 @@ def parse_or_exit(argv, program: Optional[str] = None,
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:
-    print(f"error: {e}", file=sys.stderr)
+    message = str(e)
+    if message.startswith("ERROR:: "):  # absl's own prefix, doubled.
+      message = message[len("ERROR:: "):]
+    if "Unable to open flagfile" in message:
+      message = (f"{message.rstrip('.')}: check the --flagfile path "
+                 f"(relative paths start where the command runs).")
+    print(f"error: {message}", file=sys.stderr)
     sys.exit(2)
 

@@ -160,7 +160,9 @@ class DataConfig:
 
   data_dir: Optional[str] = setting(
       None, "Folder with omniglot/, mini_imagenet/ or celeba/ (or that folder "
-      "itself); default $LASIUM_DATA_DIR, then ../shared/data.")
+      "itself); default $LASIUM_DATA_DIR, then the user data folder "
+      "(where python -m lasium_tf.data.download puts them), then "
+      "../shared/data.")
   source: str = setting("local", "local files or tensorflow-datasets.",
                         flag="data_source", choices=DATA_SOURCES)
   split: Optional[str] = setting(

@@ -396,8 +396,12 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
   if config.init_from:
     step.assign(load_published(learner, config.init_from))
     if verbose:
-      print(f"Weights from {config.init_from} (meta-iteration {int(step)}).",
-            flush=True)
+      chosen = published_card(config.init_from).get("selection") or {}
+      picked = (f", its checkpoint of meta-iteration "
+                f"{chosen['meta_iteration']}" if isinstance(chosen, dict)
+                and "meta_iteration" in chosen else "")
+      print(f"Weights from {config.init_from} (a {int(step)}-iteration "
+            f"run{picked}).", flush=True)
   elif candidates:
     restored = restore_newest(manager, candidates, verbose)
     if verbose:

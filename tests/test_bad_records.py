@@ -137,3 +137,13 @@ def test_report_refuses_a_record_its_flagfile_no_longer_makes(
   err = capsys.readouterr().err
   assert "row.json was made with other settings than its command gives " \
          "now (iterations)" in err
+
+
+def test_a_missing_flagfile_is_one_plain_error_line(tmp_path):
+  result = subprocess.run([sys.executable, "-m", "lasium_tf.main",
+                           "--flagfile=nope.cfg"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2
+  assert result.stderr.startswith("error: Unable to open flagfile")
+  assert "ERROR::" not in result.stderr and "check the --flagfile path" in \
+      result.stderr
