@@ -210,7 +210,7 @@ def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
   """
   writer = tf.summary.create_file_writer(
       os.path.join(experiment_dir, "tensorboard"))
-  progbar = Progress(iterations, "meta-train", verbose)
+  progbar = Progress(iterations, "meta-train", verbose, start=start_step)
   start = mark = time.perf_counter()
   window: List[Dict[str, float]] = []
   current = start_step

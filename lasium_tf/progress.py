@@ -15,14 +15,16 @@ class Progress:
   """`update(done, metrics)` with a total known up front.
 
   `every_seconds`: in a log file, print at most one line per that many
-  seconds (and the last), each with the time left at the rate so far: for
-  long loops such as a generator epoch, which would otherwise be silent or
-  flood the log.
+  seconds (and the last): for long loops such as a generator epoch, which
+  would otherwise be silent or flood the log. Every line before the last
+  says the time left at this run's rate so far; `start` is where a resumed
+  loop began (its earlier steps took no time of this run).
   """
 
   def __init__(self, total: int, label: str, verbose: bool = True,
-               every_seconds: float = 0.0):
+               every_seconds: float = 0.0, start: int = 0):
     self.total, self.label, self.verbose = total, label, verbose
+    self.first = start
     self.every_seconds = every_seconds
     self.start = self.shown_at = time.perf_counter()
     self.tty = sys.stdout.isatty()
@@ -45,7 +47,7 @@ class Progress:
     self.shown_at = now
     elapsed = now - self.start
     shown = " ".join(f"{k} {float(v):.4f}" for k, v in metrics)
-    left = (f", {elapsed / done * (self.total - done):.0f} s left"
-            if self.every_seconds and 0 < done < self.total else "")
+    left = (f", {elapsed / (done - self.first) * (self.total - done):.0f} "
+            f"s left" if self.first < done < self.total else "")
     print(f"{self.label} {done}/{self.total} {shown} ({elapsed:.0f} s"
           f"{left})", flush=True)

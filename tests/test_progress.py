@@ -25,3 +25,16 @@ def test_without_throttling_every_update_is_a_line(capsys):
   for done in (1, 2, 3):
     bar.update(done)
   assert len(capsys.readouterr().out.splitlines()) == 3
+
+
+def test_a_resumed_loop_counts_its_rate_from_where_it_started(capsys,
+                                                             monkeypatch):
+  clock = iter([0.0, 10.0])
+  monkeypatch.setattr(time, "perf_counter", lambda: next(clock))
+  bar = progress.Progress(1000, "meta-train", start=900)
+  bar.tty = False
+  bar.bar = None
+  bar.update(950, [("loss", 1.0)])
+  # 50 steps in 10 s: the other 50 take 10 s (not 950 steps' rate).
+  assert capsys.readouterr().out.strip() == (
+      "meta-train 950/1000 loss 1.0000 (10 s, 10 s left)")
