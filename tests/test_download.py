@@ -224,3 +224,18 @@ def test_a_complete_repacked_copy_is_accepted(tmp_path):
   root = write_fake_omniglot(tmp_path / "omniglot")
   source = download.SOURCES["omniglot"][1]._replace(images=60)
   assert download.copy_problem(root / "images_evaluation.zip", source) is None
+
+
+def test_data_dir_means_what_it_means_to_the_runs(stand_ins, tmp_path):
+  """--data_dir=DIR fills DIR/omniglot/, and --data_dir=DIR/omniglot fills
+  that folder itself, as runs read either."""
+  with serving(stand_ins) as url:
+    sources = sources_for(url, stand_ins)
+    holder = download.download("omniglot", str(tmp_path / "a"),
+                               sources=sources, verbose=False)
+    itself = download.download("omniglot", str(tmp_path / "b" / "omniglot"),
+                               sources=sources, verbose=False)
+  assert holder == tmp_path / "a" / "omniglot"
+  assert itself == tmp_path / "b" / "omniglot"
+  assert (itself / "images_background.zip").exists()
+  assert not (itself / "omniglot").exists()

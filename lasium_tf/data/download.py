@@ -161,9 +161,12 @@ def download(dataset: str, data_dir: Optional[str] = None,
       raise DataError(f"no download for {dataset!r}; this fetches "
                       f"{', '.join(SOURCES)}.")
     sources = SOURCES[dataset]
-  target = pathlib.Path(data_dir).expanduser() if data_dir else (
-      user_data_dir())
-  target = target / dataset
+  base = pathlib.Path(data_dir).expanduser() if data_dir else user_data_dir()
+  # As the runs read --data_dir: a folder holding <dataset>/, or that
+  # folder itself (named after the data set, or already holding its files).
+  itself = data_dir and (base.name == dataset or any(
+      (base / s.name).exists() for s in sources))
+  target = base if itself else base / dataset
   try:
     target.mkdir(parents=True, exist_ok=True)
   except OSError as e:
@@ -221,7 +224,8 @@ def main(argv=None) -> int:
                   "look.")
   parser.add_argument("dataset", choices=sorted(SOURCES))
   parser.add_argument("--data_dir", default=None,
-                      help="folder to put <dataset>/ in (default: "
+                      help="folder to put <dataset>/ in, or that folder "
+                           "itself, as the runs read --data_dir (default: "
                            f"{user_data_dir()})")
   parser.add_argument("--print_path", action="store_true",
                       help="print only the folder that holds the files "
