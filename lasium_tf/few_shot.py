@@ -25,7 +25,7 @@ import json
 import os
 import re
 import sys
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from absl import app, flags
 
@@ -49,6 +49,29 @@ def _input_shape(model) -> List[int]:
                        f"width, channels]: its variables are damaged; export "
                        f"it again (--mode=export).")
   return shape
+
+
+def matches_polarity(images, trained_on: Optional[str]) -> Optional[bool]:
+  """Whether grey `images` [n, H, W, 1] are drawn as the model's training
+  images were ("white strokes": light on a dark page; "black strokes":
+  dark on light), read from the median of their border pixels, the page,
+  as folder runs detect a folder's background; None when the model or the
+  images say nothing of ink (colour images, no card).
+
+  Omniglot's files, and a user's drawings, are dark on light, while the
+  Omniglot models read light strokes on black: the support images decide,
+  so either polarity is read right and never silently misread.
+  """
+  import numpy as np
+
+  if trained_on not in ("white strokes", "black strokes") or (
+      images.shape[-1] != 1):
+    return None
+  pixels = np.asarray(images)[..., 0]
+  border = np.concatenate([pixels[:, 0], pixels[:, -1], pixels[:, :, 0],
+                           pixels[:, :, -1]], axis=1)
+  light_page = float(np.median(border)) > 0.5
+  return light_page == (trained_on == "black strokes")
 
 
 def _card(path: str) -> Dict:
@@ -114,9 +137,6 @@ def classify(model_dir: str, support_dir: str, queries: Sequence[str],
           f"near chance. Re-export it (its flags with --mode=export "
           f"--init_from={model_dir} --export_dir=DIR) for answers that do "
           f"not depend on the other queries.", file=sys.stderr)
-  # Omniglot models read white strokes on black; their files are black on
-  # white, as a user's drawings would be.
-  invert = card.get("images") == "white strokes"
   names, paths, labels = folder.labelled_files(support_dir, skip_bad,
                                                "--support")
   query_paths = folder.image_paths(list(queries))
@@ -148,12 +168,15 @@ def classify(model_dir: str, support_dir: str, queries: Sequence[str],
           raise FewShotError(f"{name} cannot be decoded (a damaged image): "
                              f"replace or delete it.") from None
       raise
-    return 1.0 - images if invert else images
+    return images
 
+  support, query = read(paths), read(query_paths)
+  if matches_polarity(support, card.get("images")) is False:
+    support, query = 1.0 - support, 1.0 - query
   logits = model.signatures["few_shot"](
-      support_images=read(paths),
+      support_images=support,
       support_labels=tf.constant(labels, tf.int32),
-      query_images=read(query_paths))["logits"]
+      query_images=query)["logits"]
   probabilities = tf.nn.softmax(logits).numpy()
   return {"classes": list(names), "predictions": [
       {"query": q, "prediction": names[int(p.argmax())],

@@ -93,3 +93,21 @@ def test_few_shot_expands_a_query_pattern_the_shell_left_alone(tmp_path):
       str(tmp_path / "a_02.png"), str(tmp_path / "b_02.png")]
   with pytest.raises(DataError, match=r"--query .*\*_03.png matches no file"):
     folder.image_paths([str(tmp_path / "*_03.png")])
+
+
+def test_few_shot_reads_either_polarity_of_drawings():
+  """The support images decide: dark drawings on light paper (Omniglot's
+  files) are inverted for a model trained on light strokes, light on dark
+  ones are not, and colour images are left alone."""
+  import numpy as np
+
+  from lasium_tf import few_shot
+
+  paper = np.ones((3, 28, 28, 1), np.float32)
+  paper[:, 10:18, 12:14] = 0.0  # Dark strokes on light paper.
+  assert few_shot.matches_polarity(paper, "white strokes") is False
+  assert few_shot.matches_polarity(1.0 - paper, "white strokes") is True
+  assert few_shot.matches_polarity(paper, "black strokes") is True
+  assert few_shot.matches_polarity(np.ones((3, 28, 28, 3)),
+                                   "white strokes") is None
+  assert few_shot.matches_polarity(paper, None) is None
