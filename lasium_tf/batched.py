@@ -129,8 +129,29 @@ class BatchedNetwork:
                         norms.counts_the_query(normalization))
     return out if context_size is None else out[:, context_size:]
 
+  def context_moments(self, weights: Weights, context: tf.Tensor
+                      ) -> List[tuple]:
+    """Each norm layer's (mean, variance) of one task's context [1, B, H,
+    W, C] (its support set), in layer order: what `forward_fixed` needs to
+    normalise images on their own, without the context in the call."""
+    record = []
+    self._forward(weights, context, None, record=record)
+    return record
+
+  def forward_fixed(self, weights: Weights, images: tf.Tensor,
+                    moments: Sequence[tuple], context_size,
+                    normalization: str) -> tf.Tensor:
+    """`forward(weights, images, context, normalization)` of one task
+    [1, B, ...] from its context's `context_moments` and size instead of the
+    context itself: the same logits, one forward pass of the images only.
+    A classifier fitted to a support set answers each image this way."""
+    return self._forward(weights, images, context_size,
+                         norms.counts_the_query(normalization),
+                         given=list(moments))
+
   def _forward(self, weights: Weights, images: tf.Tensor,
-               context_size, with_self: bool = False) -> tf.Tensor:
+               context_size, with_self: bool = False, given=None,
+               record=None) -> tf.Tensor:
     tasks = tf.shape(images)[0]
     batch = tf.shape(images)[1]
     x = _tasks_to_channels(images)  # [B, H, W, T * C]
@@ -150,7 +171,10 @@ class BatchedNetwork:
           x = x + tf.reshape(w[1], [-1])
         channels = out
       elif isinstance(layer, keras.layers.BatchNormalization):
-        x = _batch_norm(x, w, layer, channels, context_size, with_self)
+        if record is not None:
+          record.append(tf.nn.moments(x, axes=[0, 1, 2]))
+        x = _batch_norm(x, w, layer, channels, context_size, with_self,
+                        None if given is None else given.pop(0))
       elif isinstance(layer, keras.layers.ReLU):
         x = _relu(x, layer)
       elif isinstance(layer, keras.layers.MaxPooling2D):
@@ -221,12 +245,15 @@ def _tasks_to_channels(images: tf.Tensor) -> tf.Tensor:
   return tf.reshape(x, [shape[1], shape[2], shape[3], shape[0] * shape[4]])
 
 
-def _batch_norm(x, w, layer, channels, context_size, with_self=False):
+def _batch_norm(x, w, layer, channels, context_size, with_self=False,
+                given=None):
   """Training-mode BatchNorm of every (task, channel) on its task's context.
 
   The first `context_size` rows of the batch give the statistics (None: all
   rows), each later row's own pixels joining them `with_self`; a
   `TaskNormalization` layer blends in each row's instance moments instead.
+  With `given` (the context's moments), every row is normalised with them
+  and the context, of `context_size` rows, is not in the batch.
   """
   w = list(w)
   scale = w.pop(0) if layer.scale else None
@@ -236,7 +263,7 @@ def _batch_norm(x, w, layer, channels, context_size, with_self=False):
     size = tf.shape(x)[0] if context_size is None else context_size
     alpha = tf.repeat(norms.blend_weight(w[0], w[1], size), channels)
   x = norms.normalise(x, layer.epsilon, context_size, alpha,
-                      with_self and alpha is None)
+                      with_self and alpha is None, given)
   if scale is not None:
     x = x * tf.reshape(scale, [-1])
   if center is not None:

@@ -19,6 +19,7 @@ from lasium_tf.errors import ConfigError, DivergedError  # noqa: F401
 from lasium_tf.settings import one_of, setting
 from lasium_tf.settings import one_of as _one_of, positive as _positive
 from lasium_tf.baselines import BASELINES
+from lasium_tf.learners import LEARNERS
 from lasium_tf.tasks import SOURCES
 
 # Omniglot has exactly 20 drawings of every character.
@@ -26,8 +27,6 @@ OMNIGLOT_IMAGES_PER_CLASS = 20
 
 MODES = ("train", "evaluate", "train_and_evaluate", "export",
          "train_generator", "export_generator", "draw_tasks")
-LEARNERS = ("maml", "protonets")
-LEARNER_NAMES = {"maml": "MAML", "protonets": "ProtoNets"}
 # Which images give BatchNorm its statistics (`lasium_tf.normalization`).
 NORMALIZATIONS = ("transductive", "support", "support_and_query",
                   "tasknorm_i")
@@ -838,7 +837,7 @@ class Config:
     if self.method:
       return self.method
     return SOURCES.get(self.task_source).method_name(
-        self, LEARNER_NAMES[self.learner])
+        self, LEARNERS.get(self.learner).display)
 
   def validate(self) -> "Config":
     """Raises ConfigError for impossible values; returns self for chaining."""
@@ -854,7 +853,7 @@ class Config:
       if len(set(self.seeds)) != len(self.seeds):
         raise ConfigError(f"--seeds repeats a seed: {self.seeds}.")
     source = SOURCES.get(self.task_source)
-    _one_of("learner", self.learner, LEARNERS)
+    learner = LEARNERS.get(self.learner)
     _one_of("backbone", self.backbone, BACKBONES)
     if self.filters is not None and self.filters < 1:
       raise ConfigError(f"--filters must be at least 1, got {self.filters}.")
@@ -1018,13 +1017,7 @@ class Config:
             f"--export_epoch picks the generator checkpoint that "
             f"--mode=export_generator publishes; --mode={self.mode} does not "
             f"use it: drop the flag.")
-    if (self.learner == "maml" and self.eval.n_way > self.task.n_way
-        and self.mode in ("evaluate", "train_and_evaluate")):
-      raise ConfigError(
-          f"MAML's head has --n_way={self.task.n_way} outputs but evaluation "
-          f"asks for --eval_n_way={self.eval.n_way}: a test task may have at "
-          f"most as many classes as the head (fewer use its first "
-          f"--eval_n_way logits); raise --n_way or lower --eval_n_way.")
+    learner.check(self)  # The learner's own conditions.
     if self.mode in ("train", "train_and_evaluate"):
       source.check(self)  # The source's own settings.
     if self.mode == "draw_tasks":  # LASIUM tasks, drawn for a picture.

@@ -15,3 +15,8 @@ class DivergedError(ConfigError):
   A ConfigError: the cure is a setting (usually a learning rate), and the
   command line reports it like any other bad value.
   """
+
+
+class FewShotError(ValueError):
+  """Bad input to a few-shot classifier (`lasium_tf.classifier`,
+  `lasium_tf.few_shot`); the message names it and the fix."""

@@ -56,6 +56,40 @@ def signature_normalizations(trained: str) -> Dict[str, str]:
   return signatures
 
 
+def checked_images(image_shape, images, name):
+  """The images, or an error naming what is wrong and the fix.
+
+  Shape (rank 4, the network's size and channels, not empty), finite
+  values, and the range [0, 1] the network was trained on. Every signature
+  this library exports checks its images so (`lasium_tf.classifier` too).
+  """
+  image_shape = [int(d) for d in image_shape]
+  expected = ", ".join(str(d) for d in image_shape)
+  shape = tf.shape(images)
+  with tf.control_dependencies([
+      tf.debugging.assert_equal(
+          tf.size(shape), 4,
+          message=f"{name} must be float32[batch, {expected}]")]):
+    with tf.control_dependencies([
+        tf.debugging.assert_equal(
+            shape[1:], tf.constant(image_shape),
+            message=f"{name} must be float32[batch, {expected}]"),
+        tf.debugging.assert_positive(shape[0],
+                                     message=f"{name} is empty")]):
+      with tf.control_dependencies([
+          tf.debugging.assert_equal(
+              tf.reduce_all(tf.math.is_finite(images)), True,
+              message=f"{name} holds NaN or infinite values"),
+          tf.debugging.assert_greater_equal(
+              tf.reduce_min(images), 0.0,
+              message=f"{name} must lie in [0, 1]"),
+          tf.debugging.assert_less_equal(
+              tf.reduce_max(images), 1.0,
+              message=f"{name} must lie in [0, 1]: divide 8-bit pixel "
+                      f"values by 255")]):
+        return tf.ensure_shape(tf.identity(images), [None, *image_shape])
+
+
 class _FewShotModule(tf.Module):
 
   def __init__(self, learner, image_shape, normalization: str):
@@ -64,11 +98,9 @@ class _FewShotModule(tf.Module):
     self.model = learner.model
     self.backbone = learner.embedding
     self.image_shape = [int(d) for d in image_shape]
-    head = self.model.outputs[0].shape[-1] if hasattr(learner,
-                                                      "inner_lr") else None
-    self.head_size = None if head is None else int(head)
+    self.head_size = learner.max_classes
     # Any shape and rank is let in, so that a wrong one meets
-    # `_checked_images`' message rather than a signature mismatch.
+    # `checked_images`' message rather than a signature mismatch.
     images = tf.TensorSpec(None, tf.float32, name="images")
     self.embed = tf.function(self._embed, input_signature=[images])
     self.few_shot = tf.function(
@@ -80,45 +112,15 @@ class _FewShotModule(tf.Module):
                          tf.TensorSpec(None, tf.float32,
                                        name="query_images")])
 
-  def _checked_images(self, images, name):
-    """The images, or an error naming what is wrong and the fix.
-
-    Shape (rank 4, the network's size and channels, not empty), finite
-    values, and the range [0, 1] the network was trained on.
-    """
-    expected = ", ".join(str(d) for d in self.image_shape)
-    shape = tf.shape(images)
-    with tf.control_dependencies([
-        tf.debugging.assert_equal(
-            tf.size(shape), 4,
-            message=f"{name} must be float32[batch, {expected}]")]):
-      with tf.control_dependencies([
-          tf.debugging.assert_equal(
-              shape[1:], tf.constant(self.image_shape),
-              message=f"{name} must be float32[batch, {expected}]"),
-          tf.debugging.assert_positive(shape[0],
-                                       message=f"{name} is empty")]):
-        with tf.control_dependencies([
-            tf.debugging.assert_equal(
-                tf.reduce_all(tf.math.is_finite(images)), True,
-                message=f"{name} holds NaN or infinite values"),
-            tf.debugging.assert_greater_equal(
-                tf.reduce_min(images), 0.0,
-                message=f"{name} must lie in [0, 1]"),
-            tf.debugging.assert_less_equal(
-                tf.reduce_max(images), 1.0,
-                message=f"{name} must lie in [0, 1]: divide 8-bit pixel "
-                        f"values by 255")]):
-          return tf.ensure_shape(tf.identity(images),
-                                 [None, *self.image_shape])
-
   def _embed(self, images):
-    images = self._checked_images(images, "images")
+    images = checked_images(self.image_shape, images, "images")
     return {"embeddings": self.backbone(images, training=True)}
 
   def _few_shot(self, support_images, support_labels, query_images):
-    support_images = self._checked_images(support_images, "support_images")
-    query_images = self._checked_images(query_images, "query_images")
+    support_images = checked_images(self.image_shape, support_images,
+                                    "support_images")
+    query_images = checked_images(self.image_shape, query_images,
+                                  "query_images")
     num_classes = tf.reduce_max(support_labels) + 1
     checks = [
         tf.debugging.assert_equal(
@@ -133,8 +135,8 @@ class _FewShotModule(tf.Module):
     if self.head_size is not None:
       checks.append(tf.debugging.assert_less_equal(
           num_classes, self.head_size,
-          message=f"this MAML model has {self.head_size} outputs: at most "
-                  f"{self.head_size} classes (labels 0 .. "
+          message=f"the head of this model has {self.head_size} outputs: "
+                  f"at most {self.head_size} classes (labels 0 .. "
                   f"{self.head_size - 1})"))
     with tf.control_dependencies(checks):
       logits = self.learner.few_shot_logits(
@@ -170,7 +172,7 @@ def export(learner, path, image_shape, card: Optional[Dict] = None,
         **{name: module.few_shot for name, module in modules.items()}})
     learner.model.save(tmp / "model.keras")
     if card is not None:
-      card = {**card, "signatures": signatures}
+      card = {**card, **learner.card(), "signatures": signatures}
       (tmp / "card.json").write_text(
           json.dumps(card, indent=2, sort_keys=True) + "\n")
       (tmp / "README.md").write_text(_readme(card, pathlib.Path(path).name,

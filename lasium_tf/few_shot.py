@@ -10,6 +10,16 @@ MAML adapts to the support set, ProtoNets builds prototypes), so this needs
 only TensorFlow and the model folder. Prints each query's predicted class
 and the probabilities of every class, as a table, JSON or CSV (`--format`).
 
+Fit once, classify many: `--save_classifier=OUT` learns the support set
+once and saves the classifier (`lasium_tf.classifier`: a SavedModel with a
+`classify` signature, `model.tflite` and a card naming the classes);
+`--model=OUT` without `--support` then classifies with it, one forward pass
+per image:
+
+  python -m lasium_tf.few_shot --model=pretrained/lasium_ro_gan_maml \\
+      --support=my_support --save_classifier=my_classifier
+  python -m lasium_tf.few_shot --model=my_classifier --query=new_images/
+
 A query's answer does not depend on the other queries: exports made since
 `--normalization` existed normalise the queries with the support set's
 statistics (`lasium_tf.normalization`). An older export normalises the
@@ -29,8 +39,7 @@ from typing import Dict, List, Optional, Sequence
 
 from absl import app, flags
 
-class FewShotError(ValueError):
-  """Bad input to the classifier; the message names it and the fix."""
+from lasium_tf.errors import FewShotError
 
 
 def _input_shape(model) -> List[int]:
@@ -49,45 +58,6 @@ def _input_shape(model) -> List[int]:
                        f"width, channels]: its variables are damaged; export "
                        f"it again (--mode=export).")
   return shape
-
-
-def matches_polarity(images, trained_on: Optional[str]) -> Optional[bool]:
-  """Whether grey `images` [n, H, W, 1] are drawn as the model's training
-  images were ("white strokes": light on a dark page; "black strokes":
-  dark on light), read from the median of their border pixels, the page,
-  as folder runs detect a folder's background; None when the model or the
-  images say nothing of ink (colour images, no card).
-
-  Omniglot's files, and a user's drawings, are dark on light, while the
-  Omniglot models read light strokes on black: the support images decide,
-  so either polarity is read right and never silently misread.
-  """
-  import numpy as np
-
-  if trained_on not in ("white strokes", "black strokes") or (
-      images.shape[-1] != 1):
-    return None
-  pixels = np.asarray(images)[..., 0]
-  border = np.concatenate([pixels[:, 0], pixels[:, -1], pixels[:, :, 0],
-                           pixels[:, :, -1]], axis=1)
-  light_page = float(np.median(border)) > 0.5
-  return light_page == (trained_on == "black strokes")
-
-
-def _card(path: str) -> Dict:
-  card = os.path.join(path, "card.json")
-  if not os.path.exists(card):
-    return {}
-  try:
-    with open(card) as f:
-      loaded = json.load(f)
-  except (OSError, ValueError) as e:
-    raise FewShotError(f"{card} is damaged ({e}); export the model again "
-                       f"(--mode=export) or restore the file.") from None
-  if not isinstance(loaded, dict):
-    raise FewShotError(f"{card} is not a card (a JSON object); export the "
-                       f"model again (--mode=export).")
-  return loaded
 
 
 _LOADED: Dict = {}
@@ -116,29 +86,10 @@ def _load(model_dir: str):
   return _LOADED[key]
 
 
-def classify(model_dir: str, support_dir: str, queries: Sequence[str],
-             skip_bad: bool = False) -> Dict:
-  """{"classes": names, "predictions": [{query, prediction, probabilities}]}."""
-  import tensorflow as tf
-
+def _queries(queries: Sequence[str], skip_bad: bool) -> List[str]:
+  """The query image files: each --query an image or a folder of them."""
   from lasium_tf.data import folder
-  from lasium_tf.data.image_sets import ImageFiles
 
-  if not model_dir or not os.path.isfile(os.path.join(model_dir,
-                                                      "saved_model.pb")):
-    raise FewShotError(f"--model={model_dir} is not a SavedModel folder; "
-                       f"give the folder --mode=export wrote.")
-  model = _load(model_dir)
-  size, _, channels = _input_shape(model)
-  card = _card(model_dir)
-  if not hasattr(model, "input_shape"):  # Exported before --normalization.
-    print(f"warning: {model_dir} is an export whose few_shot normalises the "
-          f"queries as one batch (transductive): a lone image is answered "
-          f"near chance. Re-export it (its flags with --mode=export "
-          f"--init_from={model_dir} --export_dir=DIR) for answers that do "
-          f"not depend on the other queries.", file=sys.stderr)
-  names, paths, labels = folder.labelled_files(support_dir, skip_bad,
-                                               "--support")
   query_paths = folder.image_paths(list(queries))
   if not query_paths:
     raise FewShotError("no --query images given: pass --query=IMAGE or "
@@ -155,33 +106,90 @@ def classify(model_dir: str, support_dir: str, queries: Sequence[str],
     query_paths = [p for p in query_paths if not problems[p]]
     if not query_paths:
       raise FewShotError("none of the --query images could be read.")
+  return query_paths
 
-  def read(files):
-    try:
-      images = ImageFiles(tuple(files), size, channels).fetch(
-          tf.range(len(files)))
-    except tf.errors.OpError:
-      for i, name in enumerate(files):  # Which one: decode them one by one.
-        try:
-          ImageFiles((name,), size, channels).fetch(tf.range(1))
-        except tf.errors.OpError:
-          raise FewShotError(f"{name} cannot be decoded (a damaged image): "
-                             f"replace or delete it.") from None
-      raise
-    return images
 
-  support, query = read(paths), read(query_paths)
-  if matches_polarity(support, card.get("images")) is False:
-    support, query = 1.0 - support, 1.0 - query
-  logits = model.signatures["few_shot"](
-      support_images=support,
-      support_labels=tf.constant(labels, tf.int32),
-      query_images=query)["logits"]
-  probabilities = tf.nn.softmax(logits).numpy()
+def _result(names, query_paths, probabilities) -> Dict:
   return {"classes": list(names), "predictions": [
       {"query": q, "prediction": names[int(p.argmax())],
        "probabilities": {n: round(float(v), 4) for n, v in zip(names, p)}}
       for q, p in zip(query_paths, probabilities)]}
+
+
+def _is_model(model_dir: str) -> None:
+  if not model_dir or not os.path.isfile(os.path.join(model_dir,
+                                                      "saved_model.pb")):
+    raise FewShotError(f"--model={model_dir} is not a SavedModel folder; "
+                       f"give the folder --mode=export (or "
+                       f"--save_classifier) wrote.")
+
+
+def classify(model_dir: str, support_dir: str, queries: Sequence[str],
+             skip_bad: bool = False) -> Dict:
+  """{"classes": names, "predictions": [{query, prediction, probabilities}]}
+  from an exported model's `few_shot` signature and a support folder."""
+  import tensorflow as tf
+
+  from lasium_tf import classifier
+
+  _is_model(model_dir)
+  if classifier.is_saved_classifier(model_dir):
+    raise FewShotError(f"--model={model_dir} is a classifier already fitted "
+                       f"to its support set: drop --support to classify "
+                       f"with it.")
+  model = _load(model_dir)
+  shape = _input_shape(model)
+  card = classifier.read_card(model_dir)
+  if not hasattr(model, "input_shape"):  # Exported before --normalization.
+    print(f"warning: {model_dir} is an export whose few_shot normalises the "
+          f"queries as one batch (transductive): a lone image is answered "
+          f"near chance. Re-export it (its flags with --mode=export "
+          f"--init_from={model_dir} --export_dir=DIR) for answers that do "
+          f"not depend on the other queries.", file=sys.stderr)
+  names, support, labels = classifier.support_folder(support_dir, shape,
+                                                     skip_bad)
+  query_paths = _queries(queries, skip_bad)
+  query = classifier.read_images(query_paths, shape)
+  if classifier.matches_polarity(support, card.get("images")) is False:
+    support, query = 1.0 - support, 1.0 - query
+  logits = model.signatures["few_shot"](
+      support_images=tf.constant(support),
+      support_labels=tf.constant(labels, tf.int32),
+      query_images=tf.constant(query))["logits"]
+  return _result(names, query_paths, tf.nn.softmax(logits).numpy())
+
+
+def save_classifier(model_dir: str, support_dir: str, out: str,
+                    skip_bad: bool = False):
+  """Fits `model_dir` to the support folder once and saves the classifier
+  to `out` (`lasium_tf.classifier`); returns it."""
+  from lasium_tf import classifier, files
+
+  _is_model(model_dir)
+  problem = files.export_target_problem(out, "save_classifier")
+  if problem:
+    raise FewShotError(problem)
+  fitted = classifier.FewShotClassifier.fit(model_dir, support_dir,
+                                            skip_bad_images=skip_bad)
+  fitted.save(out)
+  return fitted
+
+
+def classify_saved(model_dir: str, queries: Sequence[str],
+                   skip_bad: bool = False) -> Dict:
+  """The same result from a classifier `--save_classifier` wrote."""
+  from lasium_tf import classifier
+
+  _is_model(model_dir)
+  if not classifier.is_saved_classifier(model_dir):
+    raise FewShotError(f"--model={model_dir} is a meta-learned model, not a "
+                       f"fitted classifier: give --support=FOLDER (one "
+                       f"subfolder of labelled images per class).")
+  fitted = classifier.FewShotClassifier.load(model_dir)
+  query_paths = _queries(queries, skip_bad)
+  images = classifier.read_images(query_paths, fitted.image_shape)
+  return _result(fitted.class_names, query_paths,
+                 fitted.predict_proba(images))
 
 
 def render(result: Dict, fmt: str) -> str:
@@ -205,40 +213,71 @@ def render(result: Dict, fmt: str) -> str:
                    for r in [header] + rows)
 
 
-HELP_GROUPS = {"model": ("model",), "images": ("support", "query",
-                                                "skip_bad_images"),
+HELP_GROUPS = {"model": ("model", "save_classifier"),
+               "images": ("support", "query", "skip_bad_images"),
                "output": ("format",)}
 
 
 def define_flags(flag_values: flags.FlagValues = flags.FLAGS) -> None:
   """This program's flags; defined when it runs, not when it is imported."""
   flags.DEFINE_string("model", None, "An exported few-shot SavedModel folder "
-                      "(--mode=export).", flag_values=flag_values)
+                      "(--mode=export), or a classifier --save_classifier "
+                      "wrote (then no --support).", flag_values=flag_values)
   flags.DEFINE_string("support", None, "A folder with one subfolder of "
                       "labelled images per class.", flag_values=flag_values)
   flags.DEFINE_multi_string("query", [], "An image, or a folder of images, to "
                             "classify; repeatable.", flag_values=flag_values)
+  flags.DEFINE_string("save_classifier", None, "Fit --model to --support once "
+                      "and save the classifier here (a SavedModel with a "
+                      "classify signature, model.tflite and a card): each "
+                      "image then costs one forward pass. A new or empty "
+                      "folder.", flag_values=flag_values)
   flags.DEFINE_enum("format", "table", ["table", "json", "csv"],
                     "How to print the predictions.", flag_values=flag_values)
   flags.DEFINE_bool("skip_bad_images", False, "Skip support files that are "
                     "not PNG or JPEG images (counted).",
                     flag_values=flag_values)
-  flags.mark_flags_as_required(["model", "support"], flag_values=flag_values)
+  flags.mark_flags_as_required(["model"], flag_values=flag_values)
+
+
+def _run(f) -> Optional[Dict]:
+  """What the flags ask: classify, fit and save, or both."""
+  if f.save_classifier:
+    if not f.support:
+      raise FewShotError("--save_classifier fits the model to a support set: "
+                         "give --support=FOLDER too.")
+    fitted = save_classifier(f.model, f.support, f.save_classifier,
+                             f.skip_bad_images)
+    print(f"Saved the classifier ({len(fitted.class_names)} classes) to "
+          f"{f.save_classifier}; classify with: python -m lasium_tf.few_shot "
+          f"--model={f.save_classifier} --query=IMAGE", file=sys.stderr,
+          flush=True)
+    if not f.query:
+      return None
+    return classify_saved(f.save_classifier, f.query, f.skip_bad_images)
+  if f.support:
+    return classify(f.model, f.support, f.query, f.skip_bad_images)
+  return classify_saved(f.model, f.query, f.skip_bad_images)
 
 
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from absl import logging
+
   from lasium_tf import quiet, stopping
-  quiet.load_tensorflow(flags.FLAGS["verbosity"].present)
+  verbose = flags.FLAGS["verbosity"].present
+  quiet.load_tensorflow(verbose)
   import tensorflow as tf
+
+  if not verbose:
+    logging.set_verbosity(logging.WARNING)  # Hide TensorFlow's INFO lines.
 
   from lasium_tf.data import DataError
 
   try:
     with stopping.signals_end_the_program():
-      f = flags.FLAGS
-      result = classify(f.model, f.support, f.query, f.skip_bad_images)
+      result = _run(flags.FLAGS)
   except (FewShotError, DataError) as e:
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
@@ -248,7 +287,8 @@ def main(argv):
   except stopping.Stopped as e:
     print(str(e), file=sys.stderr)
     sys.exit(128 + e.signal_number)
-  print(render(result, flags.FLAGS.format))
+  if result is not None:
+    print(render(result, flags.FLAGS.format))
 
 
 def signature_error(error) -> str:

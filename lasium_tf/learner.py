@@ -7,6 +7,10 @@ and answers:
     all adapted inside one compiled graph (`tf.map_fn`);
   * `few_shot_logits(support_images, support_labels, query_images, N)`: the
     whole test-time procedure on one task (what the exported SavedModel runs);
+  * `fit_task(support_images, support_labels, N)` and `fitted_logits`: the
+    same procedure split in two, the support set learned once into a
+    `FittedTask` and each query then answered by one forward pass
+    (`lasium_tf.classifier`: fit once, classify many);
   * `embedding`: the backbone, images -> features;
   * `normalization`: which images give BatchNorm its statistics
     (`lasium_tf.normalization`); `with_normalization` gives the same learner
@@ -18,7 +22,7 @@ Subclasses provide `meta_gradients`, `few_shot_logits` and `embedding`.
 from __future__ import annotations
 
 import copy
-from typing import Dict
+from typing import Dict, List, NamedTuple, Tuple
 
 import keras
 import tensorflow as tf
@@ -60,6 +64,27 @@ def accuracy(labels: tf.Tensor, logits: tf.Tensor) -> tf.Tensor:
   return tf.reduce_mean(tf.cast(tf.equal(predictions, labels), tf.float32))
 
 
+class FittedTask(NamedTuple):
+  """What a learner keeps of one support set to answer queries on their own.
+
+  Attributes:
+    weights: the network's weights after the support set (MAML: adapted;
+      ProtoNets: the meta-learned ones).
+    moments: each norm layer's (mean, variance) of the support set, the
+      statistics that normalise a query (`lasium_tf.normalization`).
+    support_size: the support set's size (TaskNorm-I's blend and the
+      support_and_query rule weigh by it).
+    num_classes: N, the classes of the task.
+    head: what else the answer needs (ProtoNets: the prototypes [N, D]).
+  """
+
+  weights: List[tf.Tensor]
+  moments: List[Tuple[tf.Tensor, tf.Tensor]]
+  support_size: int
+  num_classes: int
+  head: List[tf.Tensor]
+
+
 class MetaLearner:
   """Base of the learners: optimizer, compiled verbs, batched evaluation."""
 
@@ -73,6 +98,17 @@ class MetaLearner:
     self.evaluate = compiled(self._evaluate)
 
   normalization = "transductive"
+
+  @property
+  def max_classes(self):
+    """The most classes a task may have (a classifier head's size), or None
+    where any number will do (a learner without a head)."""
+    return None
+
+  def card(self) -> Dict:
+    """What an export's card.json keeps of this learner, so that its
+    registry entry's `from_model` rebuilds it (`lasium_tf.learners`)."""
+    return {}
 
   def with_normalization(self, normalization: str) -> "MetaLearner":
     """This learner, same model and optimizer, normalising another way.
@@ -136,6 +172,41 @@ class MetaLearner:
 
   def task_loss(self, episode: Episode, weights=None):
     raise NotImplementedError
+
+  def fit_task(self, support_images, support_labels,
+               num_classes=None) -> FittedTask:
+    """The support set learned once: `fitted_logits` then answers queries
+    as `few_shot_logits` would on this support set."""
+    raise NotImplementedError
+
+  def fitted_logits(self, task: FittedTask, images) -> tf.Tensor:
+    """Logits [n, N] of `images` from a `fit_task` result, each image
+    answered on its own (one forward pass, no support set in the call)."""
+    raise NotImplementedError
+
+  def _fixed_network(self):
+    """The stacked network that normalises with given statistics; a fitted
+    task needs a normalisation that does not depend on the other queries."""
+    if not norms.uses_support_statistics(self.normalization) or (
+        getattr(self, "network", None) is None):
+      raise ValueError(
+          f"a fitted classifier answers each image on its own, which "
+          f"normalization {self.normalization!r} of {self.model.name} does "
+          f"not: use with_normalization('support') (or the network's "
+          f"TaskNorm-I) on a backbone of lasium_tf.models.backbone.")
+    return self.network
+
+  def _fitted(self, weights, support_images, num_classes,
+              head=()) -> FittedTask:
+    moments = self._fixed_network().context_moments(
+        [w[None] for w in weights], support_images[None])
+    return FittedTask(list(weights), moments, int(support_images.shape[0]),
+                      int(num_classes), list(head))
+
+  def _fixed_forward(self, task: FittedTask, images) -> tf.Tensor:
+    return self._fixed_network().forward_fixed(
+        [w[None] for w in task.weights], images[None], task.moments,
+        task.support_size, self.normalization)[0]
 
   def meta_gradients(self, episodes: Episode):
     """Gradients (one per trainable variable) of the mean task loss."""

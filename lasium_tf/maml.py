@@ -23,7 +23,7 @@ The verbs:
 
 from __future__ import annotations
 
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import keras
 import tensorflow as tf
@@ -101,6 +101,17 @@ class MAML(MetaLearner):
     self.eval_n_way = eval_n_way
     self.batched = (self.network if batched and self.network is not None
                     and grouped_gradients_work() else None)
+
+  def card(self) -> Dict:
+    """How the exported network adapts at test: what its `few_shot`
+    signature does, and what a fitted classifier does once."""
+    return {"adaptation": {"inner_steps": int(self.eval_inner_steps),
+                           "inner_lr": float(self.eval_inner_lr)}}
+
+  @property
+  def max_classes(self) -> int:
+    """The head's size: a task has at most this many classes."""
+    return int(self.model.outputs[0].shape[-1])
 
   @property
   def embedding(self) -> keras.Model:
@@ -264,6 +275,21 @@ class MAML(MetaLearner):
                           context=episode.support_images)
     return (cross_entropy(episode.query_labels, logits),
             accuracy(episode.query_labels, logits))
+
+  def fit_task(self, support_images, support_labels, num_classes=None):
+    """The evaluation-time adaptation, done once: the adapted weights and
+    their support statistics (`MetaLearner.fit_task`)."""
+    if num_classes is None:
+      num_classes = self.eval_n_way
+    if num_classes is None:
+      num_classes = int(tf.reduce_max(support_labels)) + 1
+    fast = self.adapt_in_loop(support_images, support_labels,
+                              self.eval_inner_steps, self.eval_inner_lr,
+                              num_classes=num_classes)
+    return self._fitted(fast, support_images, num_classes)
+
+  def fitted_logits(self, task, images) -> tf.Tensor:
+    return first_logits(self._fixed_forward(task, images), task.num_classes)
 
   def few_shot_logits(self, support_images, support_labels, query_images,
                       num_classes=None) -> tf.Tensor:

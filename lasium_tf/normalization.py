@@ -77,7 +77,7 @@ def blend_weight(scale, offset, context_size):
 
 
 def moments(x, context_size=None, alpha=None,
-            with_self: bool = False) -> Tuple:
+            with_self: bool = False, given=None) -> Tuple:
   """Mean and variance that normalise `x` [B, H, W, C], per channel.
 
   Args:
@@ -93,9 +93,15 @@ def moments(x, context_size=None, alpha=None,
       with the moments of the context and itself (alpha = n / (n + 1) for n
       context rows: the "support_and_query" rule); the context rows keep
       the context's own. For layers without a learned blend only.
+    given: the context's (mean, variance), computed once beforehand (a
+      fitted classifier's support set): then every row of `x` is one to
+      normalise and `context_size` is the size the context had.
   """
-  context = x if context_size is None else x[:context_size]
-  mean, variance = ops.moments(context, axes=[0, 1, 2])
+  if given is not None:
+    mean, variance = given
+  else:
+    context = x if context_size is None else x[:context_size]
+    mean, variance = ops.moments(context, axes=[0, 1, 2])
   if alpha is None and not (with_self and context_size is not None):
     return mean, variance
   if alpha is None:  # The pixels of n context images and one more.
@@ -108,7 +114,7 @@ def moments(x, context_size=None, alpha=None,
       alpha * (variance + ops.square(mean - pooled_mean))
       + (1.0 - alpha) * (instance_variance
                          + ops.square(instance_mean - pooled_mean)))
-  if not with_self:
+  if not with_self or given is not None:
     return pooled_mean, pooled_variance
   is_context = ops.reshape(
       ops.arange(ops.shape(x)[0]) < context_size, [-1, 1, 1, 1])
@@ -117,9 +123,9 @@ def moments(x, context_size=None, alpha=None,
 
 
 def normalise(x, epsilon: float, context_size: Optional[int] = None,
-              alpha=None, with_self: bool = False):
+              alpha=None, with_self: bool = False, given=None):
   """`x` normalised by `moments` (no scale or offset applied)."""
-  mean, variance = moments(x, context_size, alpha, with_self)
+  mean, variance = moments(x, context_size, alpha, with_self, given)
   return (x - mean) * ops.rsqrt(variance + epsilon)
 
 

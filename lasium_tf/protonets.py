@@ -26,16 +26,26 @@ from lasium_tf.episodes import Episode
 from lasium_tf.learner import MetaLearner, accuracy, cross_entropy
 
 
+def class_means(support: tf.Tensor, support_labels: tf.Tensor,
+                num_classes) -> tf.Tensor:
+  """The prototypes c_k [N, D]: each class's mean support embedding."""
+  one_hot = tf.one_hot(support_labels, num_classes, dtype=support.dtype)
+  counts = tf.reduce_sum(one_hot, axis=0)[:, None]
+  return tf.matmul(one_hot, support, transpose_a=True) / tf.maximum(
+      counts, 1.0)
+
+
+def distance_logits(query: tf.Tensor, prototypes: tf.Tensor) -> tf.Tensor:
+  """-||q - c_k||^2 for query embeddings q [n, D] and prototypes [N, D]."""
+  return -tf.reduce_sum(
+      tf.square(query[:, None, :] - prototypes[None, :, :]), axis=-1)
+
+
 def prototype_logits(support: tf.Tensor, support_labels: tf.Tensor,
                      query: tf.Tensor, num_classes) -> tf.Tensor:
   """-||q - c_k||^2 for query embeddings q and class means c_k."""
-  one_hot = tf.one_hot(support_labels, num_classes, dtype=support.dtype)
-  counts = tf.reduce_sum(one_hot, axis=0)[:, None]
-  prototypes = tf.matmul(one_hot, support, transpose_a=True) / tf.maximum(
-      counts, 1.0)
-  distances = tf.reduce_sum(
-      tf.square(query[:, None, :] - prototypes[None, :, :]), axis=-1)
-  return -distances
+  return distance_logits(query, class_means(support, support_labels,
+                                            num_classes))
 
 
 class ProtoNets(MetaLearner):
@@ -77,6 +87,18 @@ class ProtoNets(MetaLearner):
                   for v in self.model.non_trainable_variables],
         images, training=True)
     return features
+
+  def fit_task(self, support_images, support_labels, num_classes=None):
+    """The prototypes, computed once (`MetaLearner.fit_task`)."""
+    if num_classes is None:
+      num_classes = int(tf.reduce_max(support_labels)) + 1
+    weights = self.watched()
+    prototypes = class_means(self.embed(support_images, weights),
+                             support_labels, num_classes)
+    return self._fitted(weights, support_images, num_classes, [prototypes])
+
+  def fitted_logits(self, task, images) -> tf.Tensor:
+    return distance_logits(self._fixed_forward(task, images), task.head[0])
 
   def few_shot_logits(self, support_images, support_labels, query_images,
                       num_classes=None, weights=None) -> tf.Tensor:

@@ -34,6 +34,11 @@ def test_quickstart_runs(tmp_path, monkeypatch):
   assert "5-way 1-shot:" in outputs
   assert "accuracy on this task:" in outputs
   assert (tmp_path / "exported" / "saved_model.pb").exists()
+  # Fit once, classify many: saved, reloaded, and as a TFLite file.
+  assert "fitted classifier, one image at a time:" in outputs
+  assert "reloaded, same answers: True" in outputs
+  assert "TFLite, same answers:" in outputs
+  assert (tmp_path / "classifier" / "model.tflite").is_file()
 
 
 def test_hub_generators_runs_on_stand_in_modules(tmp_path, monkeypatch):

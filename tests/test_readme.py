@@ -74,7 +74,7 @@ def test_the_few_shot_block_runs_in_bash_and_answers_character04(tmp_path):
                 "Omniglot is unzipped")
   (tmp_path / "pretrained").symlink_to(REPO / "pretrained")
   result = subprocess.run(
-      ["bash", "-c", "set -e\n" + block("bash", "images_evaluation/Kannada")],
+      ["bash", "-c", "set -e\n" + block("bash", "unzip -q")],
       cwd=tmp_path, capture_output=True, text=True, timeout=300,
       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3",
                LASIUM_DATA_DIR=str(omniglot.parent)))
@@ -82,6 +82,17 @@ def test_the_few_shot_block_runs_in_bash_and_answers_character04(tmp_path):
   header, row = result.stdout.strip().splitlines()
   assert header.split()[:2] == ["query", "prediction"]
   assert re.search(r"Kannada/character04/\d{4}_02.png$", row.split()[0])
+  assert row.split()[1] == "character04"
+  # Then the next block: the same support set fitted once, saved, and the
+  # same drawing classified by the saved classifier.
+  saved = subprocess.run(
+      ["bash", "-c", "set -e\n" + block("bash", "--save_classifier")],
+      cwd=tmp_path, capture_output=True, text=True, timeout=300,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+  assert saved.returncode == 0, saved.stderr[-2000:]
+  assert (tmp_path / "experiments" / "example" / "classifier"
+          / "model.tflite").is_file()
+  header, row = saved.stdout.strip().splitlines()
   assert row.split()[1] == "character04"
 
 
@@ -101,13 +112,13 @@ def test_few_shot_reads_either_polarity_of_drawings():
   ones are not, and colour images are left alone."""
   import numpy as np
 
-  from lasium_tf import few_shot
+  from lasium_tf import classifier
 
   paper = np.ones((3, 28, 28, 1), np.float32)
   paper[:, 10:18, 12:14] = 0.0  # Dark strokes on light paper.
-  assert few_shot.matches_polarity(paper, "white strokes") is False
-  assert few_shot.matches_polarity(1.0 - paper, "white strokes") is True
-  assert few_shot.matches_polarity(paper, "black strokes") is True
-  assert few_shot.matches_polarity(np.ones((3, 28, 28, 3)),
-                                   "white strokes") is None
-  assert few_shot.matches_polarity(paper, None) is None
+  assert classifier.matches_polarity(paper, "white strokes") is False
+  assert classifier.matches_polarity(1.0 - paper, "white strokes") is True
+  assert classifier.matches_polarity(paper, "black strokes") is True
+  assert classifier.matches_polarity(np.ones((3, 28, 28, 3)),
+                                     "white strokes") is None
+  assert classifier.matches_polarity(paper, None) is None

@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO
-from lasium_tf import baselines, tasks
+from lasium_tf import baselines, learners, tasks
 from lasium_tf import config as config_lib
 from lasium_tf.data.image_sets import ImageArray, LabelledImages
 
@@ -160,3 +160,32 @@ def test_a_source_registered_from_outside_gets_flags_checks_and_records(
                                                    Settings(width=6)))
   finally:
     tasks.SOURCES._entries.pop(kind.name)
+
+
+@pytest.mark.parametrize("name", learners.LEARNERS.names())
+def test_every_learner_builds_fits_once_and_rebuilds_from_its_export(
+    name, tmp_path):
+  """Built from a config: its name and row name; a support set learned once
+  (`fit_task`) answers queries as the whole procedure does; and the network
+  and the learner's card rebuild the same learner (`from_model`), which is
+  what a fitted classifier starts from."""
+  kind = learners.LEARNERS.get(name)
+  assert kind.name == name and kind.display
+  config = tiny_config(tmp_path, learner=name,
+                       normalization="support")
+  kind.check(config)
+  learner = learners.build_learner(config)
+  episode = next(iter(identity_images().episodes(N_WAY, K_SHOT, K_QUERY,
+                                                 seed=0, count=1)))
+  support = tf.cast(episode.support_images, tf.float32)
+  query = tf.cast(episode.query_images, tf.float32)
+  expected = learner.few_shot_logits(support, episode.support_labels, query,
+                                     N_WAY)
+  fitted = learner.fit_task(support, episode.support_labels, N_WAY)
+  np.testing.assert_allclose(learner.fitted_logits(fitted, query), expected,
+                             atol=1e-4)
+  card = json.loads(json.dumps(learner.card()))  # As card.json holds it.
+  again = kind.from_model(learner.model, "support", card)
+  np.testing.assert_allclose(
+      again.few_shot_logits(support, episode.support_labels, query, N_WAY),
+      expected, atol=1e-4)

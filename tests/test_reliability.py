@@ -303,8 +303,8 @@ def test_few_shot_turns_a_refused_input_into_one_error_line(tmp_path):
       env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
   assert result.returncode == 2
   assert result.stderr.strip().splitlines() == [
-      "error: the model refused its inputs: this MAML model has 3 outputs: "
-      "at most 3 classes (labels 0 .. 2)."]
+      "error: the model refused its inputs: the head of this model has 3 "
+      "outputs: at most 3 classes (labels 0 .. 2)."]
 
 
 @pytest.mark.parametrize("signal_name, code, work", [("SIGINT", 130, False),

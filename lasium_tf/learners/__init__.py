@@ -1,16 +1,62 @@
-"""The configured meta-learner: backbone, head and learner from a `Config`.
+"""Meta-learners, behind one registry: `LEARNERS`, the `--learner` choices.
 
 The learners themselves are `lasium_tf.maml.MAML` and
 `lasium_tf.protonets.ProtoNets` (the verbs every learner answers:
-`lasium_tf.learner`); this package builds the one a run names, below the
-run engine and the baselines that both need it.
+`lasium_tf.learner.MetaLearner`). Each learner module describes itself in a
+`LearnerKind`: its name and row name, how to build it from a run's config,
+how to rebuild it around an exported network (what a fitted classifier
+starts from, `lasium_tf.classifier`) and its own config checks; what an
+export's card keeps of a learner comes from the learner itself
+(`MetaLearner.card`). The run engine, the export and the records ask
+the registry and never which learner they hold; a user's module registers
+its own learner the same way (docs/extending.md).
 """
 
 from __future__ import annotations
 
-from lasium_tf.maml import MAML
-from lasium_tf.models.backbone import build_backbone, build_classifier
-from lasium_tf.protonets import ProtoNets
+import dataclasses
+from typing import Any, Callable
+
+from lasium_tf.registry import Registry
+
+
+def _no_checks(config) -> None:
+  del config
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnerKind:
+  """A meta-learner, as the library sees it.
+
+  Attributes:
+    name: its `--learner` value.
+    display: its name in result rows ("MAML": "LASIUM-RO-GAN-MAML").
+    build: config -> a `MetaLearner` with a freshly initialised network
+      (`lasium_tf.models.backbone`; the run engine restores checkpoints).
+    from_model: (keras_model, normalization, card) -> a `MetaLearner`
+      around an exported network (`model.keras`), as the export's card.json
+      describes it (what `MetaLearner.card` wrote: MAML's test-time
+      adaptation), or None where a learner cannot be rebuilt so.
+    check: config -> None, raising `ConfigError` for settings this learner
+      cannot run with.
+  """
+
+  name: str
+  display: str
+  build: Callable[[Any], Any]
+  from_model: Callable[..., Any] = None
+  check: Callable[[Any], None] = _no_checks
+
+
+# --learner name -> its description; the library's own import on first use.
+LEARNERS: Registry[LearnerKind] = Registry("learner", "learner")
+LEARNERS.add_lazy("maml", "lasium_tf.learners.maml:KIND")
+LEARNERS.add_lazy("protonets", "lasium_tf.learners.protonets:KIND")
+
+
+def register(kind: LearnerKind, replace: bool = False) -> LearnerKind:
+  """Adds a learner (from the user's own module, say); returns it."""
+  return LEARNERS.register(kind, replace)
 
 
 def image_shape(config):
@@ -23,21 +69,5 @@ def shift_fill(config) -> float:
 
 
 def build_learner(config):
-  """The configured backbone in its learner: MAML (with a head) or ProtoNets."""
-  backbone = build_backbone(config.backbone, image_shape(config),
-                            filters=config.filters, seed=config.seed,
-                            normalization=config.normalization)
-  if config.learner == "protonets":
-    return ProtoNets(backbone, meta_lr=config.maml.meta_lr,
-                     normalization=config.normalization)
-  model = build_classifier(backbone, config.task.n_way, seed=config.seed)
-  return MAML(model, inner_lr=config.maml.inner_lr,
-              inner_steps=config.maml.inner_steps,
-              first_order=config.maml.first_order,
-              meta_lr=config.maml.meta_lr,
-              eval_inner_lr=config.eval.inner_lr,
-              eval_inner_steps=config.eval.inner_steps,
-              batched=config.batched_tasks,
-              normalization=config.normalization,
-              eval_n_way=(config.eval.n_way
-                          if config.eval.n_way < config.task.n_way else None))
+  """The configured `--learner`, its network freshly initialised."""
+  return LEARNERS.get(config.learner).build(config)

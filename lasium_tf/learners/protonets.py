@@ -1,0 +1,34 @@
+"""ProtoNets as a `--learner` (Snell, Swersky & Zemel, NeurIPS 2017).
+
+The learner itself is `lasium_tf.protonets.ProtoNets`, imported when one is
+built.
+"""
+
+from __future__ import annotations
+
+from typing import Dict
+
+from lasium_tf import lazy
+from lasium_tf.learners import LearnerKind, register
+
+protonets = lazy.module("lasium_tf.protonets")
+backbone = lazy.module("lasium_tf.models.backbone")
+
+
+def build(config):
+  """ProtoNets of the configured backbone (features, no head)."""
+  network = backbone.build_backbone(
+      config.backbone, config.data.image_shape, filters=config.filters,
+      seed=config.seed, normalization=config.normalization)
+  return protonets.ProtoNets(network, meta_lr=config.maml.meta_lr,
+                             normalization=config.normalization)
+
+
+def from_model(model, normalization: str, card: Dict):
+  """ProtoNets around an exported embedding: prototypes need no settings."""
+  del card
+  return protonets.ProtoNets(model, normalization=normalization)
+
+
+KIND = register(LearnerKind(name="protonets", display="ProtoNets",
+                            build=build, from_model=from_model), replace=True)

@@ -1,0 +1,285 @@
+"""Fit once, classify many: `lasium_tf.classifier` and few_shot's
+--save_classifier, on tiny networks in seconds."""
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from lasium_tf import episodes, export
+from lasium_tf.classifier import FewShotClassifier
+from lasium_tf.errors import FewShotError
+from conftest import REPO
+from test_export import trained
+from test_maml import N_WAY, batch_of_tasks
+
+
+def card_for(learner_name, images=None):
+  return {"learner": learner_name, "method": f"tiny {learner_name}",
+          "meta_iterations": 3, "train_command": "(a test)",
+          "export_command": "(a test)",
+          **({"images": images} if images else {})}
+
+
+def exported_model(folder, learner_name, normalization="transductive",
+                   images=None):
+  """A tiny meta-trained network exported with its card, as --mode=export
+  writes it."""
+  learner = trained(learner_name, normalization)
+  return export.export(learner, folder / f"{learner_name}_{normalization}",
+                       (16, 16, 1), card=card_for(learner_name, images))
+
+
+def a_task(seed=5):
+  return episodes.Episode(*(np.asarray(p[0]) for p in batch_of_tasks(
+      1, k_shot=2, k_query=4, seed=seed)))
+
+
+def signature_logits(path, task, queries=None):
+  model = tf.saved_model.load(str(path))
+  return model.signatures["few_shot"](
+      support_images=tf.constant(task.support_images),
+      support_labels=tf.constant(task.support_labels, tf.int32),
+      query_images=tf.constant(task.query_images if queries is None
+                               else queries))["logits"].numpy()
+
+
+def tflite_outputs(path, images):
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # The interpreter's deprecation notice.
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+  runner = interpreter.get_signature_runner()
+  return runner(images=np.asarray(images, np.float32))
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+  folder = tmp_path_factory.mktemp("models")
+  return {(name, norm): exported_model(folder, name, norm)
+          for name, norm in [("maml", "transductive"),
+                             ("protonets", "transductive"),
+                             ("maml", "tasknorm_i")]}
+
+
+@pytest.mark.parametrize("learner_name, normalization", [
+    ("maml", "transductive"), ("protonets", "transductive"),
+    ("maml", "tasknorm_i")])
+def test_a_fitted_classifier_answers_as_the_few_shot_signature(
+    models, learner_name, normalization):
+  """Same support set and queries: the labels of the export's few_shot
+  signature (which adapts again in every call), the probabilities within
+  float noise, whether the queries come together or one by one."""
+  path = models[learner_name, normalization]
+  task = a_task()
+  names = ["ring", "cross", "dot"]
+  classifier = FewShotClassifier.fit(str(path), task.support_images,
+                                     task.support_labels, class_names=names)
+  logits = signature_logits(path, task)
+  expected = tf.nn.softmax(logits).numpy()
+  assert classifier.class_names == names
+  np.testing.assert_allclose(classifier.predict_proba(task.query_images),
+                             expected, atol=1e-4)
+  assert classifier.predict(task.query_images) == [
+      names[k] for k in logits.argmax(-1)]
+  one_by_one = np.concatenate([classifier.predict_proba(q[None])
+                               for q in task.query_images])
+  np.testing.assert_allclose(one_by_one, expected, atol=1e-4)
+  # Another support set is another classifier.
+  other = a_task(seed=9)
+  refit = FewShotClassifier.fit(str(path), other.support_images,
+                                other.support_labels)
+  np.testing.assert_allclose(
+      refit.predict_proba(task.query_images),
+      tf.nn.softmax(signature_logits(path, other, task.query_images)),
+      atol=1e-4)
+  assert refit.class_names == ["0", "1", "2"]
+
+
+def test_a_saved_classifier_reloads_and_its_tflite_file_agrees(models,
+                                                               tmp_path):
+  task = a_task()
+  classifier = FewShotClassifier.fit(str(models["maml", "transductive"]),
+                                     task.support_images, task.support_labels,
+                                     class_names=["a", "b", "c"])
+  out = classifier.save(tmp_path / "clf")
+  assert sorted(os.listdir(out)) == ["README.md", "assets", "card.json",
+                                     "fingerprint.pb", "model.tflite",
+                                     "saved_model.pb", "variables"]
+  card = json.loads((out / "card.json").read_text())
+  assert card["class_names"] == ["a", "b", "c"]
+  assert card["support"]["images_per_class"] == [2, 2, 2]
+  assert card["source"]["adaptation"] == {"inner_steps": 5, "inner_lr": 0.4}
+  assert "`b`" in (out / "README.md").read_text()
+  probabilities = classifier.predict_proba(task.query_images)
+
+  reloaded = FewShotClassifier.load(str(out))
+  np.testing.assert_allclose(reloaded.predict_proba(task.query_images),
+                             probabilities, atol=1e-6)
+  assert reloaded.class_names == ["a", "b", "c"]
+  served = tf.saved_model.load(str(out)).signatures["classify"](
+      images=tf.constant(task.query_images))
+  assert served["labels"].dtype == tf.int32
+  np.testing.assert_array_equal(served["labels"].numpy(),
+                                probabilities.argmax(-1))
+  lite = tflite_outputs(out / "model.tflite", task.query_images)
+  np.testing.assert_array_equal(lite["labels"], probabilities.argmax(-1))
+  np.testing.assert_allclose(lite["probabilities"], probabilities, atol=1e-4)
+  # The reloaded classifier saves a copy of itself.
+  copy = reloaded.save(tmp_path / "copy")
+  assert FewShotClassifier.load(str(copy)).predict(task.query_images) == (
+      classifier.predict(task.query_images))
+
+
+def test_the_classify_signature_names_what_is_wrong_with_its_images(
+    models, tmp_path):
+  task = a_task()
+  out = FewShotClassifier.fit(str(models["protonets", "transductive"]),
+                              task.support_images,
+                              task.support_labels).save(tmp_path / "clf")
+  classify = tf.saved_model.load(str(out)).signatures["classify"]
+  for images, said in [(np.zeros((2, 8, 8, 1)), "must be float32[batch, 16"),
+                       (np.full((2, 16, 16, 1), 255.0), "divide 8-bit"),
+                       (np.full((1, 16, 16, 1), np.nan), "NaN")]:
+    with pytest.raises(tf.errors.InvalidArgumentError, match=said.replace(
+        "[", r"\[")):
+      classify(images=tf.constant(images, tf.float32))
+
+
+def drawings(folder, classes, per_class, dark_on_light=True):
+  """PNG drawings in class subfolders: a bar whose place is the class."""
+  rng = np.random.default_rng(0)
+  for k, name in enumerate(classes):
+    (folder / name).mkdir(parents=True)
+    for i in range(per_class):
+      page = np.zeros((28, 28), np.uint8)
+      page[4 + 6 * k:8 + 6 * k, 4 + rng.integers(0, 4):20] = 255
+      if dark_on_light:
+        page = 255 - page
+      Image.fromarray(page).save(folder / name / f"{i}.png")
+  return folder
+
+
+def test_a_support_folder_gives_the_class_names_and_the_drawings_polarity(
+    tmp_path):
+  """Drawn dark on light for a model trained on light strokes: the
+  classifier inverts its images as few_shot does, and says in its card
+  that it takes drawings as its support set's."""
+  path = exported_model(tmp_path, "protonets", images="white strokes")
+  support = drawings(tmp_path / "support", ["bar_top", "bar_mid",
+                                            "bar_low"], 2)
+  classifier = FewShotClassifier.fit(str(path), str(support))
+  assert classifier.class_names == ["bar_low", "bar_mid", "bar_top"]
+  assert classifier.card["images"] == "black strokes"
+  from lasium_tf import few_shot
+  queries = sorted(str(p) for p in support.rglob("*.png"))
+  expected = few_shot.classify(str(path), str(support), queries)
+  from lasium_tf.classifier import read_images
+  assert classifier.predict(read_images(queries, [16, 16, 1])) == [
+      r["prediction"] for r in expected["predictions"]]
+
+
+@pytest.mark.parametrize("support, labels, names, said", [
+    (np.zeros((4, 16, 16, 1)), [0, 0, 0, 0], None, "has one class"),
+    (np.zeros((4, 20, 20, 1)), [0, 1, 0, 1], None, "resize them"),
+    (np.zeros((4, 16, 16, 1)), None, None, "need labels"),
+    (np.zeros((4, 16, 16, 1)), [0, 2, 0, 2], None, "every class 0 .. N-1"),
+    (np.full((4, 16, 16, 1), 255.0), [0, 1, 0, 1], None, "divide 8-bit"),
+    (np.zeros((4, 16, 16, 1)), [0, 1, 0, 1], ["x"], "one name per class"),
+    (np.zeros((8, 16, 16, 1)), [0, 1, 2, 3] * 2, None, "head has 3 outputs"),
+])
+def test_fit_refuses_a_support_set_it_cannot_learn(models, support, labels,
+                                                   names, said):
+  with pytest.raises(FewShotError, match=said):
+    FewShotClassifier.fit(str(models["maml", "transductive"]), support,
+                          labels, class_names=names)
+
+
+def test_fit_refuses_what_is_not_a_few_shot_model(models, tmp_path):
+  task = a_task()
+  fit = lambda path: FewShotClassifier.fit(str(path), task.support_images,
+                                           task.support_labels)
+  with pytest.raises(FewShotError, match="not a few-shot model"):
+    fit(tmp_path)
+  maml = models["maml", "transductive"]
+  clf = fit(maml).save(tmp_path / "clf")
+  with pytest.raises(FewShotError, match="already fitted"):
+    fit(clf)
+  for edit, said in [(lambda c: c.pop("adaptation"), "how MAML adapts"),
+                     (lambda c: c.update(signatures={"few_shot":
+                                                     "transductive"}),
+                      "export it again"),
+                     (lambda c: c.update(learner="reptile"), "reptile")]:
+    copy = tmp_path / f"edited_{len(said)}"
+    subprocess.run(["cp", "-r", str(maml), str(copy)], check=True)
+    card = json.loads((copy / "card.json").read_text())
+    edit(card)
+    (copy / "card.json").write_text(json.dumps(card))
+    with pytest.raises(FewShotError, match=said):
+      fit(copy)
+
+
+def test_save_never_replaces_a_folder_of_the_users(models, tmp_path):
+  task = a_task()
+  classifier = FewShotClassifier.fit(str(models["protonets", "transductive"]),
+                                     task.support_images, task.support_labels)
+  mine = tmp_path / "mine"
+  mine.mkdir()
+  (mine / "notes.txt").write_text("keep me")
+  with pytest.raises(FewShotError, match="holds files no export"):
+    classifier.save(mine)
+  assert (mine / "notes.txt").read_text() == "keep me"
+  first = classifier.save(tmp_path / "clf")
+  assert classifier.save(first) == first  # An earlier export is replaced.
+
+
+def few_shot_cli(*args):
+  return subprocess.run(
+      [sys.executable, "-m", "lasium_tf.few_shot", *args],
+      capture_output=True, text=True, cwd=REPO, timeout=300,
+      env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+
+
+@pytest.mark.integration
+def test_the_command_line_saves_a_classifier_then_classifies_with_it(
+    tmp_path):
+  """--save_classifier, then --model=OUT without --support: the same
+  predictions as the few_shot signature with the support folder, in a
+  process with no TensorFlow INFO lines; refusals are one error line."""
+  path = exported_model(tmp_path, "maml", images="white strokes")
+  support = drawings(tmp_path / "support", ["one", "two", "three"], 2)
+  queries = drawings(tmp_path / "queries", ["q1", "q2", "q3"], 1)
+  out = tmp_path / "classifier"
+  saved = few_shot_cli(f"--model={path}", f"--support={support}",
+                       f"--save_classifier={out}")
+  assert saved.returncode == 0, saved.stderr
+  assert saved.stderr.strip().splitlines() == [
+      f"Saved the classifier (3 classes) to {out}; classify with: python -m "
+      f"lasium_tf.few_shot --model={out} --query=IMAGE"]
+  served = few_shot_cli(f"--model={out}", f"--query={queries}",
+                        "--format=json")
+  direct = few_shot_cli(f"--model={path}", f"--support={support}",
+                        f"--query={queries}", "--format=json")
+  assert served.returncode == direct.returncode == 0, served.stderr
+  assert [r["prediction"] for r in json.loads(served.stdout)["predictions"]
+          ] == [r["prediction"]
+                for r in json.loads(direct.stdout)["predictions"]]
+  for args, said in [
+      ([f"--model={path}", f"--query={queries}"], "give --support=FOLDER"),
+      ([f"--model={out}", f"--support={support}", f"--query={queries}"],
+       "drop --support"),
+      ([f"--model={path}", f"--save_classifier={tmp_path / 'x'}"],
+       "give --support=FOLDER too"),
+      ([f"--model={path}", f"--support={support}",
+        f"--save_classifier={support}"], "holds files no export")]:
+    refused = few_shot_cli(*args)
+    assert refused.returncode == 2, (args, refused.stderr)
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and (
+        said in lines[0]), (args, lines)
+  assert sorted(p.name for p in support.iterdir()) == ["one", "three", "two"]
