@@ -71,33 +71,50 @@ def is_saved_classifier(model_dir) -> bool:
   return read_card(model_dir).get("kind") == KIND
 
 
-def read_images(paths: Sequence[str], image_shape) -> np.ndarray:
+def resizes_with_antialias(card: Dict) -> bool:
+  """Whether a model's training images were resized with an antialiasing
+  filter: what its card says, else what its data set's loader does
+  (`lasium_tf.datasets`; Omniglot's does not), else yes (folders)."""
+  from lasium_tf.datasets import DATASETS
+
+  if isinstance(card.get("antialias"), bool):
+    return card["antialias"]
+  dataset = card.get("dataset")
+  if isinstance(dataset, str) and dataset in DATASETS:
+    return DATASETS.get(dataset).antialias
+  return True
+
+
+def read_images(paths: Sequence[str], image_shape,
+                antialias: bool = True) -> np.ndarray:
   """Image files as float32 [n, H, W, C] in [0, 1], as the loaders read
-  them (`ImageFiles`); a file that cannot be decoded is named."""
+  them (`ImageFiles`; resized as the model's data set was:
+  `resizes_with_antialias`); a file that cannot be decoded is named."""
   from lasium_tf.data.image_sets import ImageFiles
 
   size, _, channels = image_shape
   try:
-    return ImageFiles(tuple(paths), size, channels).fetch(
+    return ImageFiles(tuple(paths), size, channels, antialias).fetch(
         tf.range(len(paths))).numpy()
   except tf.errors.OpError:
     for name in paths:  # Which one: decode them one by one.
       try:
-        ImageFiles((name,), size, channels).fetch(tf.range(1))
+        ImageFiles((name,), size, channels, antialias).fetch(tf.range(1))
       except tf.errors.OpError:
         raise FewShotError(f"{name} cannot be decoded (a damaged image): "
                            f"replace or delete it.") from None
     raise
 
 
-def support_folder(folder: str, image_shape, skip_bad: bool = False
+def support_folder(folder: str, image_shape, skip_bad: bool = False,
+                   antialias: bool = True
                    ) -> Tuple[List[str], np.ndarray, np.ndarray]:
   """(class names, images, labels) of a folder of class subfolders."""
   from lasium_tf.data import folder as folders
 
   names, paths, labels = folders.labelled_files(folder, skip_bad,
                                                 "--support")
-  return (list(names), read_images(paths, image_shape),
+  return (list(names), read_images(paths, image_shape, antialias),
           np.asarray(labels, np.int32))
 
 
@@ -248,7 +265,8 @@ class FewShotClassifier:
         raise FewShotError("labels come from the support folder's "
                            "subfolders: give labels only with image arrays.")
       class_names, images, labels = support_folder(
-          os.fspath(support), image_shape, skip_bad_images)
+          os.fspath(support), image_shape, skip_bad_images,
+          resizes_with_antialias(card))
       source = os.fspath(support)
     else:
       images, labels, class_names = _support_arrays(
@@ -272,6 +290,7 @@ class FewShotClassifier:
              "black strokes": "white strokes"}[ink]
     own = {"kind": KIND, "class_names": list(class_names),
            "image_shape": list(image_shape), "images": ink,
+           "antialias": resizes_with_antialias(card),
            "support": {"source": source, "images_per_class": [
                int(np.sum(labels == k)) for k in range(len(class_names))]},
            "source": {"model": os.fspath(model_dir),

@@ -19,11 +19,9 @@ from lasium_tf.errors import ConfigError, DivergedError  # noqa: F401
 from lasium_tf.settings import one_of, setting
 from lasium_tf.settings import one_of as _one_of, positive as _positive
 from lasium_tf.baselines import BASELINES
+from lasium_tf.datasets import DATASETS, SPLITS
 from lasium_tf.learners import LEARNERS
 from lasium_tf.tasks import SOURCES
-
-# Omniglot has exactly 20 drawings of every character.
-OMNIGLOT_IMAGES_PER_CLASS = 20
 
 MODES = ("train", "evaluate", "train_and_evaluate", "export",
          "train_generator", "export_generator", "draw_tasks")
@@ -39,14 +37,6 @@ DECODE_PRECISIONS = ("float32", "bfloat16")
 # Which policies redraw anchors that lie too close: the authors' paper-era
 # code never did ("none"), their later code did for LASIUM-N only ("n").
 ANCHOR_REJECTIONS = ("all", "n", "none")
-DATASETS = ("omniglot", "mini_imagenet", "celeba", "celeba_attributes",
-            "folder")
-# The splits each data set knows; the first is its default. A folder's
-# "split" is its two folders: --data_dir (train) and --eval_data_dir (test).
-DATASET_SPLITS = {"omniglot": ("vinyals", "authors"), "mini_imagenet": ("ravi",),
-                  "celeba": ("official",), "celeba_attributes": ("official",),
-                  "folder": ("folders",)}
-SPLITS = tuple(dict.fromkeys(s for v in DATASET_SPLITS.values() for s in v))
 DATA_SOURCES = ("local", "tfds")
 STROKES = ("white", "black")
 # A grey folder's polarity: its background dark (light strokes) or light.
@@ -74,7 +64,7 @@ def shift_fill_value(dataset: str, strokes: str, fill: str,
   Omniglot's stroke value, which is what the authors' code wrote (it filled
   with 0 on images whose strokes are 0, so shifted queries got ink bars).
   """
-  if dataset != "omniglot":
+  if "strokes" not in DATASETS.get(dataset).options:  # No ink colour.
     if fill == "ink":
       raise ConfigError(
           f"--shift_fill=ink is Omniglot's stroke value; {dataset} images "
@@ -205,17 +195,22 @@ class DataConfig:
       choices=BACKGROUNDS)
 
   @property
+  def kind(self):
+    """The data set's description (`lasium_tf.datasets.DATASETS`)."""
+    return DATASETS.get(self.dataset)
+
+  @property
   def ink(self) -> str:
     """The images' strokes as `white_strokes` takes them: Omniglot's
     `strokes`; "black" for a grey folder on a light background."""
-    if self.dataset == "folder":
+    if "background" in self.kind.options:
       return "black" if self.background == "light" else "white"
     return self.strokes
 
   def part_name(self, part: str) -> str:
     """How messages name a data part: "the omniglot vinyals split's test
     part", or for your own images the folder flag that holds it."""
-    if self.dataset == "folder":
+    if "eval_data_dir" in self.kind.options:
       flag = {"train": "data_dir", "val": "val_data_dir"}.get(
           part, "eval_data_dir")
       return f"the --{flag} folder"
@@ -224,18 +219,18 @@ class DataConfig:
 
   @property
   def native_channels(self) -> int:
-    """The benchmark data sets' own channels: Omniglot grey, the others RGB."""
-    return 1 if self.dataset == "omniglot" else 3
+    """The data set's own channels (Omniglot grey, the others RGB)."""
+    return self.kind.channels
 
   @property
   def resolved_split(self) -> str:
-    return self.split or DATASET_SPLITS.get(self.dataset, ("",))[0]
+    return self.split or self.kind.splits[0]
 
   @property
   def resolved_image_size(self) -> int:
     if self.image_size is not None:
       return self.image_size
-    return 28 if self.dataset in ("omniglot", "folder") else 84
+    return self.kind.image_size
 
   @property
   def resolved_channels(self) -> int:
@@ -256,37 +251,36 @@ class DataConfig:
   def validate(self) -> None:
     _one_of("dataset", self.dataset, DATASETS)
     _one_of("data_source", self.source, DATA_SOURCES)
+    kind = self.kind
     if self.split is not None:
-      _one_of("split", self.split, DATASET_SPLITS[self.dataset])
+      _one_of("split", self.split, kind.splits)
     if self.image_size is not None:
       _positive("image_size", self.image_size)
     _one_of("strokes", self.strokes, STROKES)
-    if self.strokes != "white" and self.dataset != "omniglot":
+    if self.strokes != "white" and "strokes" not in kind.options:
       raise ConfigError(
           f"--strokes={self.strokes} is for Omniglot only; {self.dataset} is "
           f"read as its files are.")
     if self.background is not None:
       _one_of("background", self.background, BACKGROUNDS)
-      if self.dataset != "folder" or self.channels == 3:
+      if "background" not in kind.options or self.channels == 3:
         raise ConfigError(
             f"--background is the polarity of a grey --dataset=folder; "
             f"{self.dataset} images are read as they are (Omniglot's ink "
             f"is --strokes).")
-    if self.train_rotations and self.dataset != "omniglot":
+    if self.train_rotations and "train_rotations" not in kind.options:
       raise ConfigError(
           f"--train_rotations makes Omniglot's rotated characters new "
           f"classes; {self.dataset}'s rotated images are not new classes.")
     if self.channels is not None and self.channels not in (1, 3):
       raise ConfigError(f"--channels must be 1 (grey) or 3 (RGB), got "
                         f"{self.channels}.")
-    if self.channels is not None and self.dataset != "folder" and (
+    if self.channels is not None and "channels" not in kind.options and (
         self.channels != self.native_channels):
       raise ConfigError(
           f"{self.dataset} images have {self.native_channels} "
           f"channel(s); --channels is for --dataset=folder.")
-    if self.dataset == "folder" and self.source != "local":
-      raise ConfigError("--dataset=folder reads local files: drop "
-                        "--data_source=tfds.")
+    kind.check_data(self)
     if self.val_data_dir and self.eval_data_dir and (
         os.path.realpath(self.val_data_dir)
         == os.path.realpath(self.eval_data_dir)):
@@ -302,18 +296,14 @@ class DataConfig:
             f"({len(shared)}, e.g. {shared[0]}): a checkpoint picked on "
             f"the test images makes the test score optimistic; hold out "
             f"other labelled classes for --val_data_dir.")
-    if self.val_data_dir and self.dataset != "folder":
+    if self.val_data_dir and "val_data_dir" not in kind.options:
       raise ConfigError(f"--val_data_dir is the validation folder of "
                         f"--dataset=folder; {self.dataset} has its own "
                         f"validation split.")
-    if self.eval_data_dir and self.dataset != "folder":
+    if self.eval_data_dir and "eval_data_dir" not in kind.options:
       raise ConfigError(f"--eval_data_dir is the labelled folder of "
                         f"--dataset=folder; {self.dataset} has its own test "
                         f"split.")
-    if self.source == "tfds" and self.dataset == "mini_imagenet":
-      raise ConfigError(
-          "--data_source=tfds has no mini-ImageNet; use --data_source=local "
-          "with a local copy of the images and the Ravi split CSVs.")
 
 @dataclasses.dataclass(frozen=True)
 class TaskConfig:
@@ -401,8 +391,7 @@ class EvalConfig:
 
   def resolved_baselines(self, dataset: str) -> Tuple[str, ...]:
     if self.baselines is None:
-      return (("pixel_nn", "scratch") if dataset == "folder"
-              else ("pixel_nn",))
+      return DATASETS.get(dataset).baselines
     names = tuple(n.strip() for n in self.baselines.split(",") if n.strip())
     return () if names == ("none",) else names
 
@@ -927,10 +916,6 @@ class Config:
     if self.eval.val_tasks is not None and self.eval.val_tasks < 0:
       raise ConfigError(f"--val_tasks must be >= 0 (0: no checkpoint "
                         f"selection), got {self.eval.val_tasks}.")
-    if self.eval.split == "val" and self.data.dataset == "folder" and (
-        not self.data.val_data_dir):
-      raise ConfigError("--eval_split=val with --dataset=folder needs "
-                        "--val_data_dir, the labelled validation folder.")
     if self.selects_checkpoint and self.eval.split == "val":
       raise ConfigError(
           "--eval_split=val would score the validation classes that picked "
@@ -966,25 +951,8 @@ class Config:
                         "e.g. --eval_k_shots=1,5.")
     for k in self.eval.k_shots:
       _positive("eval_k_shots", k)
-    if self.data.dataset == "omniglot":
-      check_omniglot_shots(self.task.k_shot, self.task.k_query,
-                           "meta-training")
-      for k in self.eval.k_shots:
-        check_omniglot_shots(k, self.eval.k_query, "evaluation")
-    if self.data.dataset == "celeba_attributes":
-      if self.eval.n_way != 2:
-        raise ConfigError(
-            f"CelebA attribute tasks are 2-way (a conjunction of attribute "
-            f"values against its negation); set --eval_n_way=2, got "
-            f"{self.eval.n_way}.")
-      if self.uses_labels and self.mode in (
-          "train", "train_and_evaluate") and self.task.n_way != 2:
-        raise ConfigError(
-            f"labelled CelebA attribute tasks are 2-way; set --n_way=2, got "
-            f"{self.task.n_way}.")
-    if self.data.dataset == "folder":
-      self._validate_folder()
-    if self.data.dataset not in ("omniglot", "folder") and (
+    self.data.kind.check(self)
+    if not self.data.kind.trains_generators and (
         self.mode == "train_generator"):
       raise ConfigError(
           f"--mode=train_generator trains the paper's Omniglot GAN or VAE; "
@@ -1061,6 +1029,16 @@ class Config:
     return SOURCES.get(self.task_source).meta_trains
 
   @property
+  def trains(self) -> bool:
+    """Whether the mode meta-trains."""
+    return self.mode in ("train", "train_and_evaluate")
+
+  @property
+  def evaluates(self) -> bool:
+    """Whether the mode scores test tasks."""
+    return self.mode in ("evaluate", "train_and_evaluate")
+
+  @property
   def uses_labels(self) -> bool:
     """Whether the task source's tasks come from the data's labels."""
     return SOURCES.get(self.task_source).uses_labels
@@ -1093,23 +1071,6 @@ class Config:
     return (self.meta_trains
             and self.eval.resolved_val_tasks(self.data.val_data_dir) > 0)
 
-  def _validate_folder(self) -> None:
-    """--dataset=folder: which folder each mode needs, and no labels."""
-    training = self.mode in ("train", "train_and_evaluate")
-    if self.uses_labels and training:
-      raise ConfigError(
-          "--dataset=folder's --data_dir images carry no labels: meta-train "
-          "on generated tasks with --task_source=lasium (the point of "
-          "LASIUM).")
-    if self.mode == "train_generator" and not self.data.data_dir:
-      raise ConfigError("--mode=train_generator with --dataset=folder needs "
-                        "--data_dir, the folder of unlabeled images.")
-    if self.mode in ("evaluate", "train_and_evaluate") and (
-        not self.data.eval_data_dir):
-      raise ConfigError(
-          f"--mode={self.mode} with --dataset=folder needs --eval_data_dir, "
-          f"a folder with one subfolder of labelled images per class.")
-
 
 def check_results_template(template: str) -> None:
   """A --results_file may hold {k_shot} and nothing else: no other field,
@@ -1126,15 +1087,6 @@ def check_results_template(template: str) -> None:
     raise ConfigError(
         f"--results_file={template} has a placeholder other than {{k_shot}} "
         f"({bad[0]!r}); write e.g. results/omniglot/run_{{k_shot}}shot.json.")
-
-
-def check_omniglot_shots(k_shot: int, k_query: int, what: str) -> None:
-  """Omniglot has 20 images per class: K_tr + K_val cannot exceed that."""
-  if k_shot + k_query > OMNIGLOT_IMAGES_PER_CLASS:
-    raise ConfigError(
-        f"{what}: K_tr + K_val = {k_shot} + {k_query} = {k_shot + k_query} "
-        f"images per class, but an Omniglot class has only "
-        f"{OMNIGLOT_IMAGES_PER_CLASS}; lower the shots or the queries.")
 
 
 def _flag_paths() -> dict:

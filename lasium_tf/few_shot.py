@@ -146,10 +146,11 @@ def classify(model_dir: str, support_dir: str, queries: Sequence[str],
           f"near chance. Re-export it (its flags with --mode=export "
           f"--init_from={model_dir} --export_dir=DIR) for answers that do "
           f"not depend on the other queries.", file=sys.stderr)
+  antialias = classifier.resizes_with_antialias(card)
   names, support, labels = classifier.support_folder(support_dir, shape,
-                                                     skip_bad)
+                                                     skip_bad, antialias)
   query_paths = _queries(queries, skip_bad)
-  query = classifier.read_images(query_paths, shape)
+  query = classifier.read_images(query_paths, shape, antialias)
   if classifier.matches_polarity(support, card.get("images")) is False:
     support, query = 1.0 - support, 1.0 - query
   logits = model.signatures["few_shot"](
@@ -187,7 +188,9 @@ def classify_saved(model_dir: str, queries: Sequence[str],
                        f"subfolder of labelled images per class).")
   fitted = classifier.FewShotClassifier.load(model_dir)
   query_paths = _queries(queries, skip_bad)
-  images = classifier.read_images(query_paths, fitted.image_shape)
+  images = classifier.read_images(query_paths, fitted.image_shape,
+                                  classifier.resizes_with_antialias(
+                                      fitted.card))
   return _result(fitted.class_names, query_paths,
                  fitted.predict_proba(images))
 

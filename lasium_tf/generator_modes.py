@@ -19,13 +19,15 @@ import tensorflow as tf
 from lasium_tf import gan_objective
 from lasium_tf.config import Config, white_strokes
 from lasium_tf.data import load_parts
-from lasium_tf.tasks.generated import lasium_sampler
+from lasium_tf.datasets import DATASETS
+from lasium_tf.tasks.generated import lasium_sampler, needs_train_part
 from lasium_tf.rundir import RunDir, now, write_json
 
 
 def ink_of(saved_data: Dict) -> str:
   """`DataConfig.ink` of a run folder's saved data settings (any age)."""
-  if saved_data.get("dataset") == "folder":
+  if "background" in DATASETS.get(saved_data.get("dataset",
+                                                 "omniglot")).options:
     return "black" if saved_data.get("background") == "light" else "white"
   return saved_data.get("strokes", "white")
 
@@ -48,6 +50,7 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
   white = white_strokes(generator.decode(z).numpy(), ink_of(trained["data"]))
   side, _, channels = white.shape[1:]
   dataset = trained["data"].get("dataset", "omniglot")
+  kind = DATASETS.get(dataset)  # The data set it was trained on.
   # Without a prior (ACAI) the card shows the run's reconstruction grid.
   has_prior = gen_config.kind in generative.PRIOR_KINDS
   grid = (pathlib.Path(config.experiment_dir) / "samples"
@@ -61,7 +64,7 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
           **generative.objective_info(gen_config),
           "dataset": dataset,
           "train_images": (f"unlabeled images of {trained['data']['data_dir']}"
-                           if dataset == "folder" else
+                           if kind.train_folder else
                            "unlabeled images of the train split"),
           "trainer": trained.get("trainer") or (
               "lasium_tf.generative, Keras on "
@@ -83,14 +86,15 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
     write_json(folder / "card.json", card)
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     (folder / "README.md").write_text(_GENERATOR_CARD.format(
-        title="Omniglot" if dataset == "omniglot" else "Your images'",
+        title=kind.title,
         shape=f"{side}, {side}, {channels}", images=card["train_images"],
         kind=gen_config.kind.upper(), epochs=epoch,
         planned=gen_config.epochs, split=card["split"],
         latent=generator.latent_dim, train_command=train_command,
         export_command=config.command, size=size / 2**20,
         trainer=card["trainer"],
-        ink=("as the training files are" if dataset != "omniglot" else
+        ink=("as the training files are"
+             if "strokes" not in kind.options else
              "strokes 0 on a 1 background" if card["strokes"] == "black"
              else "strokes 1 on a 0 background"),
         encode=(f"\n- `encode(images: float32[batch, {side}, {side}, "
@@ -165,9 +169,7 @@ def draw_tasks(config: Config, verbose: bool = True) -> Dict:
   config = dataclasses.replace(
       config, data=dataclasses.replace(config.data, strokes="white"))
   train_images = (load_parts(config.data, ["train"], verbose)["train"]
-                  if config.data.dataset == "omniglot" or (
-                      config.data.dataset == "folder" and config.data.data_dir)
-                  else None)
+                  if needs_train_part(config) else None)
   paths = {}
   sampler, info = lasium_sampler(config, train_images)
   hyperparameters = {
@@ -211,10 +213,10 @@ def _train_generator(config: Config, verbose: bool, strategy=None) -> Dict:
 
   train = load_parts(config.data, ["train"], verbose)["train"]
   # A folder streams its files batch by batch; Omniglot is one array.
-  images = train if config.data.dataset == "folder" else train.unlabeled()
+  images = train if config.data.kind.train_folder else train.unlabeled()
   RunDir(config.experiment_dir).record_config(config)
   if verbose:
-    where = (config.data.data_dir if config.data.dataset == "folder" else
+    where = (config.data.data_dir if config.data.kind.train_folder else
              f"the {config.data.resolved_split} train split")
     print(f"Training the {config.generative.kind.upper()} on {len(images)} "
           f"unlabeled images of {where} for {config.generative.epochs} "

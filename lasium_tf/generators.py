@@ -287,7 +287,7 @@ def match_strokes(generator, info: Dict, data):
   Generators trained before `--strokes` existed drew white strokes.
   """
   trained_on = info.get("strokes", "white")
-  if data.dataset != "omniglot" or trained_on == data.strokes:
+  if "strokes" not in data.kind.options or trained_on == data.strokes:
     return generator, info
   return InkSwapped(generator), {
       **info, "ink_swapped": f"trained on {trained_on} strokes, "

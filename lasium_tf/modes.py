@@ -75,7 +75,8 @@ def with_folder_channels(config: Config) -> Config:
   networks, the run folder's config.json and an exported model all say
   the same; a mix of grey and colour images is an error naming both.
   """
-  if config.data.dataset != "folder" or config.data.channels is not None:
+  if "channels" not in config.data.kind.options or (
+      config.data.channels is not None):
     return config
   if config.mode not in ("train", "evaluate", "train_and_evaluate",
                          "train_generator", "draw_tasks", "export"):
@@ -94,7 +95,7 @@ def with_folder_background(config: Config) -> Config:
   (`data.folder.detect_background`), so the shift fill, the pictures and
   the run's records agree with the files."""
   data = config.data
-  if (data.dataset != "folder" or data.background is not None
+  if ("background" not in data.kind.options or data.background is not None
       or data.channels != 1 or config.mode not in (
           "train", "evaluate", "train_and_evaluate", "train_generator",
           "draw_tasks", "export")):

@@ -547,7 +547,7 @@ def result_record(config: Config, k_shot: int, outcome: Dict,
           "backbone": config.backbone, "split": config.data.resolved_split,
           "normalization": config.normalization,
           **({"strokes": config.data.strokes}
-             if config.data.dataset == "omniglot" else {}),
+             if "strokes" in config.data.kind.options else {}),
           **({"background": config.data.background}
              if config.data.background else {}),
           **({"train_rotations": True} if config.data.train_rotations
@@ -593,8 +593,11 @@ def export_card(config: Config, meta_iterations: int) -> Dict:
           "backbone": config.backbone, "recipe": config.recipe,
           "dataset": config.data.dataset,
           "images": (f"{config.data.strokes} strokes"
-                     if config.data.dataset == "omniglot" else
+                     if "strokes" in config.data.kind.options else
                      "RGB" if config.data.resolved_channels == 3 else "grey"),
+          # How its training images were resized: an image file given to
+          # the model is read the same way (`classifier.read_images`).
+          "antialias": config.data.kind.antialias,
           "meta_iterations": meta_iterations,
           "trained_normalization": (
               published.get("trained_normalization", "transductive")

@@ -283,3 +283,15 @@ def test_the_command_line_saves_a_classifier_then_classifies_with_it(
     assert len(lines) == 1 and lines[0].startswith("error: ") and (
         said in lines[0]), (args, lines)
   assert sorted(p.name for p in support.iterdir()) == ["one", "three", "two"]
+
+
+def test_image_files_are_resized_as_the_models_data_set_was():
+  """Omniglot's loader resizes without an antialiasing filter, folders
+  with one: a model's files are read as its training images were, whatever
+  its card says or, for older cards, its data set."""
+  from lasium_tf.classifier import resizes_with_antialias
+  assert resizes_with_antialias({"dataset": "omniglot"}) is False
+  assert resizes_with_antialias({"dataset": "folder"}) is True
+  assert resizes_with_antialias({"dataset": "omniglot",
+                                 "antialias": True}) is True
+  assert resizes_with_antialias({}) is True

@@ -15,7 +15,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO
-from lasium_tf import baselines, learners, tasks
+from lasium_tf import baselines, datasets, learners, tasks
 from lasium_tf import config as config_lib
 from lasium_tf.data.image_sets import ImageArray, LabelledImages
 
@@ -189,3 +189,27 @@ def test_every_learner_builds_fits_once_and_rebuilds_from_its_export(
   np.testing.assert_allclose(
       again.few_shot_logits(support, episode.support_labels, query, N_WAY),
       expected, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", datasets.DATASETS.names())
+def test_every_data_set_describes_itself_and_takes_its_own_defaults(name):
+  """Its name, splits, image shape and loader; a config of it with its
+  defaults passes its checks; and a setting it does not take is refused."""
+  kind = datasets.DATASETS.get(name)
+  assert kind.name == name and kind.title and kind.splits
+  assert kind.image_size > 0 and kind.channels in (1, 3)
+  assert callable(kind.load) and kind.sources
+  data = config_lib.DataConfig(dataset=name, source=kind.sources[0])
+  data.validate()
+  assert data.resolved_split == kind.splits[0]
+  assert data.image_shape == (kind.image_size, kind.image_size,
+                              kind.channels)
+  assert set(kind.baselines) <= set(baselines.BASELINES.names())
+  if "strokes" not in kind.options:
+    with pytest.raises(config_lib.ConfigError, match="--strokes"):
+      config_lib.DataConfig(dataset=name, source=kind.sources[0],
+                            strokes="black").validate()
+  if "eval_data_dir" not in kind.options:
+    with pytest.raises(config_lib.ConfigError, match="--eval_data_dir"):
+      config_lib.DataConfig(dataset=name, source=kind.sources[0],
+                            eval_data_dir="somewhere").validate()

@@ -7,6 +7,10 @@ import pathlib
 from typing import Callable, List, Optional
 
 DATA_DIR_ENV = "LASIUM_DATA_DIR"
+# Omniglot has exactly 20 drawings of every character (its loader checks
+# the files for it; its description, `lasium_tf.datasets.omniglot`, bounds
+# the shots of a task by it).
+OMNIGLOT_IMAGES_PER_CLASS = 20
 
 
 class DataError(RuntimeError):

@@ -39,6 +39,9 @@ class ImageFiles:
   paths: Tuple[str, ...]
   image_size: int
   channels: int = 3  # 1: read as grey; 3: RGB (grey files are expanded).
+  # Resize with an antialiasing filter; False: as the Omniglot loader does
+  # (`lasium_tf.datasets.DatasetKind.antialias`).
+  antialias: bool = True
 
   def __len__(self) -> int:
     return len(self.paths)
@@ -51,13 +54,14 @@ class ImageFiles:
     """float32 [n, S, S, C] in [0, 1]: images `indices`, squashed to S x S."""
     paths = tf.gather(self._path_table, indices)
     size, channels = self.image_size, self.channels
+    antialias = self.antialias
 
     def decode(path):
       image = tf.io.decode_image(tf.io.read_file(path), channels=channels,
                                  expand_animations=False)
       image = tf.image.convert_image_dtype(image, tf.float32)
       return tf.image.resize(image, (size, size), method="bilinear",
-                             antialias=True)
+                             antialias=antialias)
 
     images = tf.map_fn(decode, paths, fn_output_signature=tf.TensorSpec(
         [size, size, channels], tf.float32))

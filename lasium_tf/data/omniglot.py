@@ -30,9 +30,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from lasium_tf.config import (DataConfig, OMNIGLOT_IMAGES_PER_CLASS,
-                              white_strokes)
-from lasium_tf.data.common import DATA_DIR_ENV, DataError, base_dirs, tried
+from lasium_tf.config import DataConfig, white_strokes
+from lasium_tf.data.common import (DATA_DIR_ENV, OMNIGLOT_IMAGES_PER_CLASS,
+                                   DataError, base_dirs, tried)
 from lasium_tf.episodes import check_task_shape, labelled_episodes
 from lasium_tf.files import atomic_write
 

@@ -47,8 +47,9 @@ def needs_train_part(config) -> bool:
   """A VAE's anchors are encoded train images, which Omniglot and a folder
   with --data_dir have; a GAN needs none (the other data sets' TF-Hub
   generators)."""
-  return (config.data.dataset == "omniglot"
-          or (config.data.dataset == "folder" and bool(config.data.data_dir)))
+  kind = config.data.kind
+  return kind.trains_generators and (not kind.train_folder
+                                     or bool(config.data.data_dir))
 
 
 def build(config, parts: Dict) -> GeneratedTasks:
