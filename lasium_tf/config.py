@@ -453,8 +453,9 @@ class GenerativeConfig:
       (), "Epochs whose generator checkpoints are kept besides the newest "
       "two (e.g. 10,30,100 for the GAN-epoch study).")
   max_seconds: Optional[float] = setting(
-      None, "Stop generator training after the epoch in which this many "
-      "seconds pass (saved; rerun to go on), e.g. a GPU session's budget.",
+      None, "Stop generator training after the step in which this many "
+      "seconds pass (saved, mid-epoch too; rerun to go on), e.g. a GPU "
+      "session's budget.",
       flag="generator_max_seconds")
 
   @property

@@ -426,6 +426,62 @@ def checkpoint_path(directory: str, epoch: int) -> pathlib.Path:
   return pathlib.Path(directory) / "checkpoints" / f"epoch_{epoch:04d}.npz"
 
 
+def partial_path(directory: str) -> pathlib.Path:
+  """Where a time budget that ran out mid-epoch leaves that epoch's
+  progress (`save_partial`); the next run resumes from it."""
+  return pathlib.Path(directory) / "checkpoints" / "partial_epoch.npz"
+
+
+def _variables(model: _Model) -> Dict[str, np.ndarray]:
+  return {f"{group}/{i}": np.asarray(v.numpy())
+          for group, variables in model.groups().items()
+          for i, v in enumerate(variables)}
+
+
+def save_partial(model: _Model, directory: str, epoch: int, step: int,
+                 sums: Dict[str, float]) -> pathlib.Path:
+  """Saves the variables after `step` steps of epoch `epoch + 1`, and the
+  epoch's loss sums so far, atomically: the rerun goes on from that step
+  and ends with what an uninterrupted run would have (`train`)."""
+  keys = sorted(sums)
+  buffer = io.BytesIO()
+  np.savez(buffer, epoch=np.int64(epoch), partial_step=np.int64(step),
+           partial_keys=np.array(keys, dtype=str),
+           partial_sums=np.array([sums[k] for k in keys], np.float64),
+           **_variables(model))
+  path = partial_path(directory)
+  atomic_write(path, lambda f: f.write(buffer.getvalue()))
+  return path
+
+
+def load_partial(model: _Model, directory: str, epoch: int,
+                 verbose: bool = True) -> Tuple[int, Dict[str, float]]:
+  """(steps done, loss sums) of epoch `epoch + 1` from `save_partial`, its
+  variables put into `model`; (0, {}) when there is none for that epoch (a
+  stale or damaged one is removed, and the epoch restarts from the
+  checkpoint of epoch `epoch`)."""
+  path = partial_path(directory)
+  if not path.exists():
+    return 0, {}
+  try:
+    with np.load(path) as saved:
+      saved_epoch = int(saved["epoch"])
+      step = int(saved["partial_step"])
+      sums = dict(zip((str(k) for k in saved["partial_keys"]),
+                      (float(v) for v in saved["partial_sums"])))
+    if saved_epoch != epoch:
+      raise ValueError(f"it is of epoch {saved_epoch + 1}")
+    load_checkpoint(model, path)
+  except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
+    if verbose:
+      why = str(e).splitlines()[0][:80] if str(e) else type(e).__name__
+      print(f"Skipped {path} ({why}); epoch {epoch + 1} restarts from the "
+            f"checkpoint of epoch {epoch}.", flush=True)
+    path.unlink()
+    return 0, {}
+  return step, sums
+
+
 def checkpoint_epochs(directory: str) -> List[int]:
   """The epochs `directory/checkpoints` holds, oldest first."""
   folder = pathlib.Path(directory) / "checkpoints"
@@ -439,11 +495,8 @@ def save_checkpoint(model: _Model, directory: str, epoch: int,
 
   Keeps the newest two checkpoints and those of the epochs in `keep`.
   """
-  arrays = {f"{group}/{i}": np.asarray(v.numpy())
-            for group, variables in model.groups().items()
-            for i, v in enumerate(variables)}
   buffer = io.BytesIO()
-  np.savez(buffer, epoch=np.int64(epoch), **arrays)
+  np.savez(buffer, epoch=np.int64(epoch), **_variables(model))
   path = checkpoint_path(directory, epoch)
   atomic_write(path, lambda f: f.write(buffer.getvalue()))
   for old in checkpoint_epochs(directory)[:-2]:
@@ -468,7 +521,8 @@ def load_checkpoint(model: _Model, path) -> int:
     ) from None
   with saved_file as saved:
     try:
-      found = {k: saved[k].shape for k in saved.files if k != "epoch"}
+      found = {k: saved[k].shape for k in saved.files
+               if k != "epoch" and not k.startswith("partial_")}
       epoch_value = int(saved["epoch"])
     except (OSError, ValueError, EOFError, KeyError,
             zipfile.BadZipFile) as e:
@@ -584,7 +638,9 @@ def train(model: _Model, images, config: GenerativeConfig, directory: str,
   epoch's mean losses to `metrics.jsonl` (and TensorBoard). A SIGINT or
   SIGTERM stops after the step in flight; the rerun restarts that epoch from
   the checkpoint before it, exactly. `config.max_seconds` ends training
-  after the epoch in which it passes (saved). `strokes` is the images' ink
+  after the step in which it passes, saved (`save_partial`): the rerun
+  goes on from that step and ends with the weights of an uninterrupted
+  run. `strokes` is the images' ink
   (`DataConfig.strokes`): grids and the stripe score read samples as white
   strokes on black.
   """
@@ -611,8 +667,11 @@ def train(model: _Model, images, config: GenerativeConfig, directory: str,
   _refuse_old_format(directory)
   epochs = checkpoint_epochs(directory)
   epoch = load_newest_intact(model, directory, verbose) if epochs else 0
-  if epochs and verbose:
-    print(f"Resumed {config.kind} training at epoch {epoch}.", flush=True)
+  done, resumed_sums = load_partial(model, directory, epoch, verbose)
+  if (epochs or done) and verbose:
+    print(f"Resumed {config.kind} training at epoch {epoch}"
+          + (f", step {done} of epoch {epoch + 1}" if done else "") + ".",
+          flush=True)
   log = _Metrics(directory, config.kind)
   fixed_z = np.random.default_rng([config.seed, 7]).standard_normal(
       (8 * 8, model.latent_dim), np.float32)
@@ -629,8 +688,11 @@ def train(model: _Model, images, config: GenerativeConfig, directory: str,
       progress = Progress(steps_per_epoch,
                           f"{config.kind} epoch {epoch + 1}/{config.epochs} "
                           f"step", verbose, every_seconds=PROGRESS_SECONDS)
-      sums: Dict[str, float] = {}
-      for i in range(steps_per_epoch):
+      sums: Dict[str, float] = dict(resumed_sums)
+      for i in range(done):  # The saved steps' random numbers, drawn again.
+        model.draws(rng, len(order[i * config.batch_size:
+                                   (i + 1) * config.batch_size]))
+      for i in range(done, steps_per_epoch):
         batch = fetch(order[i * config.batch_size:
                             (i + 1) * config.batch_size])
         state, out = step(state, batch, model.draws(rng, len(batch)))
@@ -642,6 +704,18 @@ def train(model: _Model, images, config: GenerativeConfig, directory: str,
                         f"in epoch {epoch + 1}; it restarts from the "
                         f"checkpoint of epoch {epoch}",
                         time.perf_counter() - start)
+        if (config.max_seconds is not None and i + 1 < steps_per_epoch
+            and time.perf_counter() - start >= config.max_seconds):
+          model.assign(state)
+          save_partial(model, directory, epoch, i + 1, sums)
+          if verbose:
+            print(f"Stopped in epoch {epoch + 1} after step {i + 1}/"
+                  f"{steps_per_epoch}: --generator_max_seconds="
+                  f"{config.max_seconds:g} passed; saved, rerun to go on.",
+                  flush=True)
+          return {"epochs": epoch, "steps": i + 1,
+                  "seconds": time.perf_counter() - start, **metrics}
+      done, resumed_sums = 0, {}
       bad = [k for k, v in sums.items() if not np.isfinite(v)]
       if bad:
         newest = checkpoint_epochs(directory)
@@ -655,6 +729,7 @@ def train(model: _Model, images, config: GenerativeConfig, directory: str,
       model.assign(state)
       metrics = {k: v / steps_per_epoch for k, v in sums.items()}
       save_checkpoint(model, directory, epoch, config.snapshot_epochs)
+      partial_path(directory).unlink(missing_ok=True)  # Its epoch is done.
       draw = epoch % config.samples_every == 0 or epoch == config.epochs
       samples = (white_strokes(ops.convert_to_numpy(model.grid_images(
           fixed_z, fixed_images)), strokes)
