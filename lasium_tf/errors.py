@@ -17,6 +17,12 @@ class DivergedError(ConfigError):
   """
 
 
+class DiskFullError(ConfigError):
+  """The disk filled while the library wrote; what was being written was
+  removed. A ConfigError: the command line reports it as one line (the
+  cure is space, or another folder)."""
+
+
 class FewShotError(ValueError):
   """Bad input to a few-shot classifier (`lasium_tf.classifier`,
   `lasium_tf.few_shot`); the message names it and the fix."""

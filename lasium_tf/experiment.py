@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import itertools
 import os
+import pathlib
 import shutil
 import sys
 import time
@@ -23,7 +24,8 @@ from typing import Dict, List, Optional
 import numpy as np
 import tensorflow as tf
 
-from lasium_tf import baselines, distribute
+from lasium_tf import baselines, distribute, files
+from lasium_tf.errors import DiskFullError
 from lasium_tf import tasks as tasks_lib
 from lasium_tf.config import (Config, ConfigError, DivergedError,
                               white_strokes)
@@ -169,6 +171,21 @@ def load_published(learner, folder: str, flag: str = "init_from",
   return step
 
 
+def save_checkpoint(manager, number: int) -> None:
+  """`manager.save` at meta-iteration `number`; on a full disk its
+  half-written `ckpt-N_temp*` is removed and a `DiskFullError` says so."""
+  try:
+    manager.save(checkpoint_number=number)
+  except (tf.errors.OpError, OSError) as e:
+    if not files.disk_full(e):
+      raise
+    for temp in pathlib.Path(manager.directory).glob(f"ckpt-{number}_temp*"):
+      shutil.rmtree(temp, ignore_errors=True) if temp.is_dir() else (
+          temp.unlink(missing_ok=True))
+    raise DiskFullError(files.disk_full_message(
+        e, f"checkpoint {number} to {manager.directory}")) from None
+
+
 # A meta-training loss this many times its first value is divergence.
 GROWTH = 1e3
 # Meta-iterations at loss ln N with chance accuracy that count as collapse.
@@ -270,7 +287,7 @@ def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
               f"{experiment_dir} was deleted while meta-training wrote into "
               f"it; nothing more is written. Rerun the command to start "
               f"afresh.")
-        manager.save(checkpoint_number=current)
+        save_checkpoint(manager, current)
         if record_seconds is not None:
           record_seconds(time.perf_counter() - mark)
           mark = time.perf_counter()

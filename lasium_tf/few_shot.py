@@ -290,6 +290,12 @@ def main(argv):
   except stopping.Stopped as e:
     print(str(e), file=sys.stderr)
     sys.exit(128 + e.signal_number)
+  except Exception as e:  # pylint: disable=broad-except
+    from lasium_tf import files
+    if not files.disk_full(e):
+      raise
+    print(f"error: {files.disk_full_message(e)}", file=sys.stderr)
+    sys.exit(2)
   if result is not None:
     print(render(result, flags.FLAGS.format))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import pathlib
 import re
@@ -15,6 +16,27 @@ from lasium_tf.stopping import cleanup_on_abrupt_exit
 # Temporary names carry the writing process's id, `.<name>.<pid>.<random>`,
 # so a later process can tell a killed writer's leftovers from a live one's.
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]{8}$")
+
+
+def disk_full(error: BaseException) -> bool:
+  """Whether `error` says the disk (or the user's quota) is full: an
+  OSError's errno, or the text of a TensorFlow error (its checkpoint and
+  SavedModel writers raise ResourceExhaustedError or UnknownError)."""
+  if isinstance(error, OSError) and error.errno in (errno.ENOSPC,
+                                                    errno.EDQUOT):
+    return True
+  text = str(getattr(error, "message", error))
+  return "No space left on device" in text or "Disk quota exceeded" in text
+
+
+def disk_full_message(error: BaseException, where="") -> str:
+  """One line for a full disk: what failed, and the fix."""
+  first = (str(getattr(error, "message", error)).strip().splitlines()
+           or [type(error).__name__])[0][:160]
+  return (f"the disk is full{' writing ' + str(where) if where else ''} "
+          f"({first}); what was being written was removed: free space (or "
+          f"give another folder) and rerun the command, which goes on from "
+          f"its newest checkpoint.")
 
 
 def _temp_prefix(path: pathlib.Path) -> str:

@@ -376,3 +376,41 @@ def test_messages_name_a_folder_part_by_its_flag():
       "the --eval_data_dir folder")
   assert config_lib.DataConfig().part_name("val") == (
       "the omniglot vinyals split's validation part")
+
+
+def test_a_full_disk_while_checkpointing_leaves_no_temporary_and_says_so(
+    tmp_path):
+  """TensorFlow's checkpoint writer fails with ResourceExhaustedError on a
+  full disk, its ckpt-N_temp folder half-written: the folder is removed and
+  the error is one line naming the checkpoint and the fix; any other error
+  goes through as it is."""
+  import errno
+
+  import tensorflow as tf
+
+  from lasium_tf import experiment, files
+  from lasium_tf.errors import DiskFullError
+
+  class FullDisk:
+    directory = str(tmp_path)
+
+    def __init__(self, error):
+      self.error = error
+
+    def save(self, checkpoint_number):
+      temp = tmp_path / f"ckpt-{checkpoint_number}_temp" / "part-00000"
+      temp.mkdir(parents=True)
+      (temp / "data").write_bytes(b"half")
+      raise self.error
+
+  full = tf.errors.ResourceExhaustedError(
+      None, None, "could not write: No space left on device")
+  with pytest.raises(DiskFullError, match=r"disk is full writing checkpoint "
+                     r"7 to .*free space .* rerun the command"):
+    experiment.save_checkpoint(FullDisk(full), 7)
+  assert list(tmp_path.iterdir()) == []
+  other = tf.errors.ResourceExhaustedError(None, None, "OOM when allocating")
+  with pytest.raises(tf.errors.ResourceExhaustedError, match="OOM"):
+    experiment.save_checkpoint(FullDisk(other), 8)
+  assert files.disk_full(OSError(errno.ENOSPC, "No space left on device"))
+  assert not files.disk_full(OSError(errno.EACCES, "Permission denied"))
