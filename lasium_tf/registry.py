@@ -28,6 +28,11 @@ from lasium_tf.errors import ConfigError
 T = TypeVar("T")
 
 
+def no_checks(config) -> None:
+  """A plug-in's `check` when it refuses no settings."""
+  del config
+
+
 class Registry(Generic[T]):
   """name -> plug-in description, for one kind of plug-in.
 

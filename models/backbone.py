@@ -74,6 +74,15 @@ def build_backbone(name: str, input_shape: Sequence[int],
   return keras.Model(inputs, x, name=f"conv4_{name}")
 
 
+def configured(config) -> keras.Model:
+  """The backbone a run's config names (`--backbone`, `--filters`,
+  `--normalization`, `--seed`, its data's image shape), freshly
+  initialised: what every learner's `build` starts from."""
+  return build_backbone(config.backbone, config.data.image_shape,
+                        filters=config.filters, seed=config.seed,
+                        normalization=config.normalization)
+
+
 def build_classifier(backbone: keras.Model, n_way: int,
                      seed: int = 0) -> keras.Model:
   """Backbone + Dense(n_way) head: the network MAML adapts."""

@@ -17,11 +17,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable, Dict, FrozenSet, Iterator, Sequence, Tuple
 
-from lasium_tf.registry import Registry
-
-
-def _no_checks(config) -> None:
-  del config
+from lasium_tf.registry import Registry, no_checks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,8 +64,8 @@ class DatasetKind:
   trains_generators: bool = False
   train_folder: bool = False
   baselines: Tuple[str, ...] = ("pixel_nn",)
-  check_data: Callable[[Any], None] = _no_checks
-  check: Callable[[Any], None] = _no_checks
+  check_data: Callable[[Any], None] = no_checks
+  check: Callable[[Any], None] = no_checks
 
 
 # --dataset name -> its description; the library's own import on first use.

@@ -17,11 +17,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Callable
 
-from lasium_tf.registry import Registry
-
-
-def _no_checks(config) -> None:
-  del config
+from lasium_tf.registry import Registry, no_checks
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,7 +41,7 @@ class LearnerKind:
   display: str
   build: Callable[[Any], Any]
   from_model: Callable[..., Any] = None
-  check: Callable[[Any], None] = _no_checks
+  check: Callable[[Any], None] = no_checks
 
 
 # --learner name -> its description; the library's own import on first use.

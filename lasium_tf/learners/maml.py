@@ -19,11 +19,8 @@ backbone = lazy.module("lasium_tf.models.backbone")
 
 def build(config):
   """MAML of the configured backbone with an N-way Dense head."""
-  network = backbone.build_backbone(
-      config.backbone, config.data.image_shape, filters=config.filters,
-      seed=config.seed, normalization=config.normalization)
-  model = backbone.build_classifier(network, config.task.n_way,
-                                    seed=config.seed)
+  model = backbone.build_classifier(backbone.configured(config),
+                                    config.task.n_way, seed=config.seed)
   return maml.MAML(model, inner_lr=config.maml.inner_lr,
                    inner_steps=config.maml.inner_steps,
                    first_order=config.maml.first_order,

@@ -17,10 +17,8 @@ backbone = lazy.module("lasium_tf.models.backbone")
 
 def build(config):
   """ProtoNets of the configured backbone (features, no head)."""
-  network = backbone.build_backbone(
-      config.backbone, config.data.image_shape, filters=config.filters,
-      seed=config.seed, normalization=config.normalization)
-  return protonets.ProtoNets(network, meta_lr=config.maml.meta_lr,
+  return protonets.ProtoNets(backbone.configured(config),
+                             meta_lr=config.maml.meta_lr,
                              normalization=config.normalization)
 
 
