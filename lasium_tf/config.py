@@ -941,7 +941,7 @@ class Config:
                         "is one budget, a study a series of budgets.")
     if self.iterations < 0:
       raise ConfigError(f"--iterations must be >= 0, got {self.iterations}.")
-    if self.iterations == 0 and self.mode in ("train", "train_and_evaluate"):
+    if self.iterations == 0 and self.trains:
       raise ConfigError(
           "--iterations=0 meta-trains nothing, and its evaluation would be "
           "an untrained network's: give --iterations > 0, or score an "
@@ -987,7 +987,7 @@ class Config:
             f"--mode=export_generator publishes; --mode={self.mode} does not "
             f"use it: drop the flag.")
     learner.check(self)  # The learner's own conditions.
-    if self.mode in ("train", "train_and_evaluate"):
+    if self.trains:
       source.check(self)  # The source's own settings.
     if self.mode == "draw_tasks":  # LASIUM tasks, drawn for a picture.
       self.lasium.validate()

@@ -331,14 +331,14 @@ def _check_against_data(config: Config, parts: Dict):
 
 def _parts_needed(config: Config):
   """The data parts this run reads: training tasks, VAE anchors, test tasks."""
-  training = (config.mode in ("train", "train_and_evaluate")
+  training = (config.trains
               and config.meta_trains)
   parts = []
   if training and tasks_lib.needs_train_part(config):
     parts.append("train")
   if training and config.selects_checkpoint:
     parts.append("val")
-  if config.mode in ("evaluate", "train_and_evaluate"):
+  if config.evaluates:
     parts.append(config.eval.split)
   return list(dict.fromkeys(parts))
 
@@ -372,7 +372,7 @@ def meta_learn(config: Config, verbose: bool = True,
 def _meta_learn(config: Config, verbose: bool = True, strategy=None,
                 restore_from: Optional[str] = None) -> Dict:
   continuing = (config.continue_from
-                and config.mode in ("train", "train_and_evaluate"))
+                and config.trains)
   if continuing:  # Refused before anything is read or written.
     published = published_meta_iteration(config.continue_from,
                                          "continue_from", of_weights=True)
@@ -386,14 +386,14 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
     parts["train"] = parts["train"].with_rotations()
   _check_against_data(config, parts)
 
-  training_run = (config.mode in ("train", "train_and_evaluate")
+  training_run = (config.trains
                   and config.meta_trains)
   # The task source (a generator, for LASIUM) is built before anything is
   # written: a bad --generator leaves no experiment folder behind.
   source = tasks_lib.build(config, parts) if training_run else None
   run = RunDir(config.experiment_dir)
   os.makedirs(config.experiment_dir, exist_ok=True)
-  if config.mode in ("evaluate", "train_and_evaluate"):
+  if config.evaluates:
     run.check_writable(config)
     run.check_results_file(config)
   with (strategy.scope() if strategy is not None

@@ -326,7 +326,7 @@ class RunDir:
       if getattr(old_data, key) != getattr(config.data, key):
         changed.append(f"data.{key.replace('resolved_', '')}")
     trained_norm = saved.get("normalization", "transductive")
-    if config.mode in ("train", "train_and_evaluate"):
+    if config.trains:
       if trained_norm != config.normalization:
         changed.append("normalization")
     elif (trained_norm == "tasknorm_i") != (
@@ -417,7 +417,7 @@ class RunDir:
     --replace_results: a shortened run of a published flagfile must not
     overwrite the published figure."""
     if not config.results_file or config.replace_results or (
-        config.mode not in ("evaluate", "train_and_evaluate")):
+        not config.evaluates):
       return
     ours = json.loads(json.dumps(dataclasses.asdict(config)))
     for k_shot in config.eval.k_shots:

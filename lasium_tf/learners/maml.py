@@ -53,7 +53,7 @@ def from_model(model, normalization: str, card: Dict):
 def check(config) -> None:
   """A test task may have at most as many classes as the head."""
   if (config.eval.n_way > config.task.n_way
-      and config.mode in ("evaluate", "train_and_evaluate")):
+      and config.evaluates):
     raise ConfigError(
         f"MAML's head has --n_way={config.task.n_way} outputs but evaluation "
         f"asks for --eval_n_way={config.eval.n_way}: a test task may have at "
