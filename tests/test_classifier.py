@@ -269,20 +269,43 @@ def test_the_command_line_saves_a_classifier_then_classifies_with_it(
   assert [r["prediction"] for r in json.loads(served.stdout)["predictions"]
           ] == [r["prediction"]
                 for r in json.loads(direct.stdout)["predictions"]]
-  for args, said in [
-      ([f"--model={path}", f"--query={queries}"], "give --support=FOLDER"),
-      ([f"--model={out}", f"--support={support}", f"--query={queries}"],
-       "drop --support"),
-      ([f"--model={path}", f"--save_classifier={tmp_path / 'x'}"],
-       "give --support=FOLDER too"),
-      ([f"--model={path}", f"--support={support}",
-        f"--save_classifier={support}"], "holds files no export")]:
-    refused = few_shot_cli(*args)
-    assert refused.returncode == 2, (args, refused.stderr)
-    lines = refused.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and (
-        said in lines[0]), (args, lines)
+  refused = few_shot_cli(f"--model={path}", f"--support={support}",
+                         f"--save_classifier={support}")
+  assert refused.returncode == 2, refused.stderr
+  lines = refused.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("error: ") and (
+      "holds files no export" in lines[0]), lines
   assert sorted(p.name for p in support.iterdir()) == ["one", "three", "two"]
+
+
+def test_the_command_line_refuses_what_it_cannot_do_by_name(models,
+                                                            tmp_path):
+  """What few_shot's flags ask, checked before any image is read (its
+  main prints each as one `error:` line, as the test above shows)."""
+  from types import SimpleNamespace
+
+  from lasium_tf import few_shot
+
+  path = str(models["protonets", "transductive"])
+  task = a_task()
+  saved = str(FewShotClassifier.fit(path, task.support_images,
+                                    task.support_labels).save(
+                                        tmp_path / "clf"))
+  support = drawings(tmp_path / "support", ["one", "two"], 1)
+
+  def flags(**given):
+    return SimpleNamespace(**{"model": path, "support": None, "query": [],
+                              "save_classifier": None,
+                              "skip_bad_images": False, **given})
+
+  for given, said in [
+      ({"query": [str(support)]}, "give --support=FOLDER"),
+      ({"model": saved, "support": str(support), "query": [str(support)]},
+       "drop --support"),
+      ({"save_classifier": str(tmp_path / "x")}, "give --support=FOLDER too"),
+      ({"model": str(tmp_path)}, "not a SavedModel folder")]:
+    with pytest.raises(FewShotError, match=said):
+      few_shot._run(flags(**given))
 
 
 def test_image_files_are_resized_as_the_models_data_set_was():

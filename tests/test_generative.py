@@ -470,10 +470,10 @@ def test_max_seconds_ends_training_after_a_saved_epoch(tmp_path, capsys):
 
 def test_a_time_budget_stops_mid_epoch_saved_and_reruns_end_as_one_run(
     tmp_path, capsys):
-  """4 steps an epoch and a budget that passes at every step: each run
+  """2 steps an epoch and a budget that passes at every step: each run
   does one step, saves it and says so; the reruns go on step by step and
   end with the weights and losses of an uninterrupted run."""
-  images = random_images(256)
+  images = random_images(128)
   config = config_lib.GenerativeConfig(kind="vae", epochs=2, batch_size=64)
   straight = generative.build(config)
   expected = generative.train(straight, images, config,
@@ -484,11 +484,11 @@ def test_a_time_budget_stops_mid_epoch_saved_and_reruns_end_as_one_run(
     model = generative.build(budget)
     runs.append(generative.train(model, images, budget,
                                  str(tmp_path / "budget")))
-    assert len(runs) <= 8
+    assert len(runs) <= 4
   said = capsys.readouterr().out
-  assert [r.get("steps") for r in runs] == [1, 2, 3, None, 1, 2, 3, None]
-  assert "Stopped in epoch 1 after step 1/4" in said
-  assert "Resumed vae training at epoch 1, step 2 of epoch 2." in said
+  assert [r.get("steps") for r in runs] == [1, None, 1, None]
+  assert "Stopped in epoch 1 after step 1/2" in said
+  assert "Resumed vae training at epoch 1, step 1 of epoch 2." in said
   assert not generative.partial_path(str(tmp_path / "budget")).exists()
   assert "rerun to go on" not in said.strip().splitlines()[-1]
   for a, b in zip(straight.networks["decoder"].weights,
