@@ -17,7 +17,7 @@ PUBLISHED = sorted(p for p in (REPO / "pretrained").iterdir()
                    if (p / "card.json").exists()
                    and json.loads((p / "card.json").read_text()).get(
                        "learner") in ("maml", "protonets"))
-BEST = REPO / "pretrained" / "lasium_ro_gan_maml_alpha04_40k_lr1e4"
+BEST = REPO / "pretrained" / "lasium_ro_gan_maml_alpha04_tasknorm_i_40k_lr1e4"
 # Five characters of one test alphabet of the Vinyals split.
 ALPHABET = "images_evaluation/Kannada"
 
@@ -72,7 +72,8 @@ def test_the_readme_example_classifies_one_image(tmp_path):
                           if q.endswith("character04_0.png"))
   readme = (REPO / "README.md").read_text()
   assert ("python -m lasium_tf.few_shot "
-          "--model=pretrained/lasium_ro_gan_maml_alpha04_40k_lr1e4") in readme
+          "--model=pretrained/lasium_ro_gan_maml_alpha04_tasknorm_i_40k_lr1e4"
+          ) in readme
   assert "Kannada/character04/*_02.png" in readme
   result = subprocess.run(
       [sys.executable, "-m", "lasium_tf.few_shot", f"--model={BEST}",
