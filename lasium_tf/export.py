@@ -24,7 +24,10 @@ in a fresh process gives
 
 Images are float32 in [0, 1], NHWC at the training resolution; anything else
 (another size or rank, NaN, 0..255 values) is refused with a message that
-says so. The Keras model
+says so. A grey drawing model (its card's "images": "white strokes" or
+"black strokes") takes drawings either way round: where the support images'
+page (the median of their border pixels) is the other polarity, both sets
+are inverted before the network sees them. The Keras model
 itself is saved beside it as `model.keras` for fine-tuning in Keras.
 """
 
@@ -92,9 +95,13 @@ def checked_images(image_shape, images, name):
 
 class _FewShotModule(tf.Module):
 
-  def __init__(self, learner, image_shape, normalization: str):
+  def __init__(self, learner, image_shape, normalization: str,
+               ink: str = ""):
     super().__init__()
     self.learner = learner.with_normalization(normalization)
+    # "white strokes" / "black strokes": a grey drawing model's training
+    # images, whose polarity the signature then matches (`_as_trained`).
+    self.ink = ink if image_shape[-1] == 1 else ""
     self.model = learner.model
     self.backbone = learner.embedding
     self.image_shape = [int(d) for d in image_shape]
@@ -116,11 +123,30 @@ class _FewShotModule(tf.Module):
     images = checked_images(self.image_shape, images, "images")
     return {"embeddings": self.backbone(images, training=True)}
 
+  def _as_trained(self, support_images, query_images):
+    """Both sets inverted where the support images are drawn the other way
+    round from the training images (`classifier.matches_polarity`: the
+    median of their border pixels is the page), so dark drawings on light
+    paper reach a model trained on light strokes as it was trained."""
+    if self.ink not in ("white strokes", "black strokes"):
+      return support_images, query_images
+    pixels = support_images[..., 0]
+    border = tf.concat([pixels[:, 0], pixels[:, -1], pixels[:, :, 0],
+                        pixels[:, :, -1]], axis=1)
+    border = tf.sort(tf.reshape(border, [-1]))
+    median = border[tf.size(border) // 2]
+    light_page = median > 0.5
+    flip = tf.not_equal(light_page, self.ink == "black strokes")
+    return (tf.where(flip, 1.0 - support_images, support_images),
+            tf.where(flip, 1.0 - query_images, query_images))
+
   def _few_shot(self, support_images, support_labels, query_images):
     support_images = checked_images(self.image_shape, support_images,
                                     "support_images")
     query_images = checked_images(self.image_shape, query_images,
                                   "query_images")
+    support_images, query_images = self._as_trained(support_images,
+                                                    query_images)
     num_classes = tf.reduce_max(support_labels) + 1
     checks = [
         tf.debugging.assert_equal(
@@ -156,7 +182,8 @@ def export(learner, path, image_shape, card: Optional[Dict] = None,
   """
   signatures = signature_normalizations(trained_normalization
                                         or learner.normalization)
-  modules = {name: _FewShotModule(learner, tuple(image_shape), norm)
+  ink = (card or {}).get("images", "")
+  modules = {name: _FewShotModule(learner, tuple(image_shape), norm, ink)
              for name, norm in signatures.items()}
   root = modules["few_shot"]
   # The signatures take any shape (to check it themselves); what they
@@ -208,9 +235,10 @@ def _readme(card: Dict, name: str, image_shape) -> str:
       f"- `{sig}` ({norm}): {described[norm]}.\n{accuracy(norm)}"
       for sig, norm in signatures.items())
   shape = ", ".join(str(d) for d in image_shape)
-  ink = {"white strokes": ", strokes 1 on a 0 background",
-         "black strokes": ", strokes 0 on a 1 background"}.get(
-             card.get("images", ""), "")
+  ink = {"white strokes": ", either polarity (the support images' page "
+                          "decides)",
+         "black strokes": ", either polarity (the support images' page "
+                          "decides)"}.get(card.get("images", ""), "")
   chosen = card.get("selection")
   # With checkpoint selection the weights are an earlier checkpoint than
   # the run's last; the card says which, so no reader takes them for it.

@@ -318,3 +318,24 @@ def test_image_files_are_resized_as_the_models_data_set_was():
   assert resizes_with_antialias({"dataset": "omniglot",
                                  "antialias": True}) is True
   assert resizes_with_antialias({}) is True
+
+
+def test_the_exported_signature_reads_either_polarity_of_drawings(tmp_path):
+  """A model trained on light strokes (card: "white strokes") given the
+  same drawings dark on light paper answers as it does to them light on
+  dark: its few_shot signature inverts both sets when the support images'
+  page is light."""
+  from lasium_tf.classifier import read_images
+
+  path = exported_model(tmp_path, "maml", images="white strokes")
+  folder = drawings(tmp_path / "support", ["a", "b", "c"], 2,
+                    dark_on_light=False)
+  files = sorted(str(p) for p in folder.rglob("*.png"))
+  light_on_dark = read_images(files, [16, 16, 1])
+  labels = np.repeat(np.arange(3), 2).astype(np.int32)
+  support = episodes.Episode(light_on_dark, labels, light_on_dark, labels)
+  as_trained = signature_logits(path, support)
+  dark = episodes.Episode(1 - light_on_dark, labels, 1 - light_on_dark,
+                          labels)
+  np.testing.assert_allclose(signature_logits(path, dark), as_trained,
+                             atol=1e-5)
