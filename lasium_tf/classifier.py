@@ -71,6 +71,24 @@ def is_saved_classifier(model_dir) -> bool:
   return read_card(model_dir).get("kind") == KIND
 
 
+def save_target_problem(folder, keep=()) -> Optional[str]:
+  """Why a classifier may not be saved to `folder`, or None.
+
+  The export rule (`files.export_target_problem`: never a folder of other
+  files, never one of `keep` or above it) and, of the folders an export
+  wrote, only an earlier saved classifier: a meta-learned model, the one
+  being fitted or another, is never replaced by a classifier.
+  """
+  problem = files.export_target_problem(folder, "save_classifier",
+                                        [k for k in keep if k])
+  if problem is None and os.path.isdir(folder) and os.listdir(folder) and (
+      not is_saved_classifier(folder)):
+    problem = (f"--save_classifier={folder} holds an exported model, not a "
+               f"saved classifier; give --save_classifier a new or empty "
+               f"folder, e.g. experiments/my_classifier.")
+  return problem
+
+
 def resizes_with_antialias(card: Dict) -> bool:
   """Whether a model's training images were resized with an antialiasing
   filter: what its card says, else what its data set's loader does
@@ -141,13 +159,11 @@ def matches_polarity(images, trained_on: Optional[str]) -> Optional[bool]:
 
 def _backbone(model_dir: str) -> Tuple[object, Dict, List[int]]:
   """(learner, card, image shape) of an exported meta-learned model."""
-  import keras
-
   from lasium_tf.learners import LEARNERS
 
   card = read_card(model_dir)
   keras_file = os.path.join(model_dir, "model.keras")
-  if is_saved_classifier(model_dir):
+  if card.get("kind") == KIND:
     raise FewShotError(
         f"{model_dir} is a classifier already fitted to its support set: "
         f"classify with it (FewShotClassifier.load, or few_shot without "
@@ -172,11 +188,10 @@ def _backbone(model_dir: str) -> Tuple[object, Dict, List[int]]:
     raise FewShotError(f"{model_dir}: learner {kind.name!r} cannot be "
                        f"rebuilt from an exported model.")
   try:
-    model = keras.saving.load_model(keras_file, compile=False)
+    model = export_lib.load_keras_model(keras_file)
   except ValueError as e:  # Safe mode refuses code; a damaged file too.
-    first = (str(e).strip().splitlines() or [""])[0][:200]
     raise FewShotError(
-        f"{keras_file} is refused ({first}): only a file --mode=export "
+        f"{keras_file} is refused ({e}): only a file --mode=export "
         f"wrote is loaded, and no code in it is run; export it again.") from None
   try:
     learner = kind.from_model(model, normalization, card)
@@ -337,9 +352,10 @@ class FewShotClassifier:
 
   def save(self, folder: str) -> pathlib.Path:
     """Writes the SavedModel, `model.tflite`, card.json and a README to
-    `folder` (atomically; only a new or empty folder, or one an earlier
-    export wrote, is taken)."""
-    problem = files.export_target_problem(folder, "save_classifier")
+    `folder` (atomically; only a new or empty folder, or an earlier saved
+    classifier, is taken: `save_target_problem`)."""
+    problem = save_target_problem(folder, (
+        self.card.get("source", {}).get("model"), self._folder))
     if problem:
       raise FewShotError(problem)
     with files.atomic_directory(folder) as tmp:

@@ -145,16 +145,14 @@ def load_published(learner, folder: str, flag: str = "init_from",
   Returns `published_meta_iteration(folder, flag, of_weights)`. The network
   must be the one the flags build: same backbone, head and normalization.
   """
-  import keras
+  from lasium_tf.export import load_keras_model
 
   step = published_meta_iteration(folder, flag, of_weights)
   try:
-    published = keras.saving.load_model(os.path.join(folder, "model.keras"),
-                                        compile=False)
+    published = load_keras_model(os.path.join(folder, "model.keras"))
   except ValueError as e:  # Safe mode refuses code; a damaged file too.
-    first = (str(e).strip().splitlines() or [""])[0][:200]
     raise ConfigError(
-        f"--{flag}={folder}: its model.keras is refused ({first}); only a "
+        f"--{flag}={folder}: its model.keras is refused ({e}); only a "
         f"file written by --mode=export is loaded, and no code in it is "
         f"run: export the run again.") from None
   ours = learner.model.weights
@@ -179,9 +177,8 @@ def save_checkpoint(manager, number: int) -> None:
   except (tf.errors.OpError, OSError) as e:
     if not files.disk_full(e):
       raise
-    for temp in pathlib.Path(manager.directory).glob(f"ckpt-{number}_temp*"):
-      shutil.rmtree(temp, ignore_errors=True) if temp.is_dir() else (
-          temp.unlink(missing_ok=True))
+    files.remove_entries(
+        pathlib.Path(manager.directory).glob(f"ckpt-{number}_temp*"))
     raise DiskFullError(files.disk_full_message(
         e, f"checkpoint {number} to {manager.directory}")) from None
 

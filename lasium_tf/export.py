@@ -59,6 +59,18 @@ def signature_normalizations(trained: str) -> Dict[str, str]:
   return signatures
 
 
+def load_keras_model(path):
+  """The Keras model an export saved (`model.keras`), in Keras' safe mode:
+  no code in the file is run. A file safe mode refuses, or a damaged one,
+  raises ValueError with the first line of Keras' reason."""
+  import keras
+
+  try:
+    return keras.saving.load_model(str(path), compile=False)
+  except ValueError as e:
+    raise ValueError((str(e).strip().splitlines() or [""])[0][:200]) from None
+
+
 def checked_images(image_shape, images, name):
   """The images, or an error naming what is wrong and the fix.
 

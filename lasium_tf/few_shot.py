@@ -133,13 +133,13 @@ def classify(model_dir: str, support_dir: str, queries: Sequence[str],
   from lasium_tf import classifier
 
   _is_model(model_dir)
-  if classifier.is_saved_classifier(model_dir):
+  card = classifier.read_card(model_dir)
+  if card.get("kind") == classifier.KIND:
     raise FewShotError(f"--model={model_dir} is a classifier already fitted "
                        f"to its support set: drop --support to classify "
                        f"with it.")
   model = _load(model_dir)
   shape = _input_shape(model)
-  card = classifier.read_card(model_dir)
   if not hasattr(model, "input_shape"):  # Exported before --normalization.
     print(f"warning: {model_dir} is an export whose few_shot normalises the "
           f"queries as one batch (transductive): a lone image is answered "
@@ -151,6 +151,8 @@ def classify(model_dir: str, support_dir: str, queries: Sequence[str],
                                                      skip_bad, antialias)
   query_paths = _queries(queries, skip_bad)
   query = classifier.read_images(query_paths, shape, antialias)
+  # Exports since 2026-12-06 match the polarity in their signature too;
+  # the published ones before them need it done here.
   if classifier.matches_polarity(support, card.get("images")) is False:
     support, query = 1.0 - support, 1.0 - query
   logits = model.signatures["few_shot"](
@@ -164,10 +166,11 @@ def save_classifier(model_dir: str, support_dir: str, out: str,
                     skip_bad: bool = False):
   """Fits `model_dir` to the support folder once and saves the classifier
   to `out` (`lasium_tf.classifier`); returns it."""
-  from lasium_tf import classifier, files
+  from lasium_tf import classifier
 
   _is_model(model_dir)
-  problem = files.export_target_problem(out, "save_classifier")
+  # Checked before the fit, which takes seconds; `save` checks again.
+  problem = classifier.save_target_problem(out, (model_dir,))
   if problem:
     raise FewShotError(problem)
   fitted = classifier.FewShotClassifier.fit(model_dir, support_dir,
@@ -186,7 +189,16 @@ def classify_saved(model_dir: str, queries: Sequence[str],
     raise FewShotError(f"--model={model_dir} is a meta-learned model, not a "
                        f"fitted classifier: give --support=FOLDER (one "
                        f"subfolder of labelled images per class).")
-  fitted = classifier.FewShotClassifier.load(model_dir)
+  return classify_with(classifier.FewShotClassifier.load(model_dir),
+                       queries, skip_bad)
+
+
+def classify_with(fitted, queries: Sequence[str],
+                  skip_bad: bool = False) -> Dict:
+  """The result of a fitted classifier (`lasium_tf.classifier`) on the
+  query files, read as its model's training images were."""
+  from lasium_tf import classifier
+
   query_paths = _queries(queries, skip_bad)
   images = classifier.read_images(query_paths, fitted.image_shape,
                                   classifier.resizes_with_antialias(
@@ -257,7 +269,7 @@ def _run(f) -> Optional[Dict]:
           flush=True)
     if not f.query:
       return None
-    return classify_saved(f.save_classifier, f.query, f.skip_bad_images)
+    return classify_with(fitted, f.query, f.skip_bad_images)
   if f.support:
     return classify(f.model, f.support, f.query, f.skip_bad_images)
   return classify_saved(f.model, f.query, f.skip_bad_images)

@@ -18,6 +18,19 @@ from lasium_tf.stopping import cleanup_on_abrupt_exit
 _TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[A-Za-z0-9_]{8}$")
 
 
+def remove_entries(paths) -> list:
+  """Deletes each of `paths` (a folder with what it holds); their names."""
+  removed = []
+  for path in paths:
+    path = pathlib.Path(path)
+    if path.is_dir():
+      shutil.rmtree(path, ignore_errors=True)
+    else:
+      path.unlink(missing_ok=True)
+    removed.append(path.name)
+  return removed
+
+
 def disk_full(error: BaseException) -> bool:
   """Whether `error` says the disk (or the user's quota) is full: an
   OSError's errno, or the text of a TensorFlow error (its checkpoint and

@@ -33,7 +33,7 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from lasium_tf.config import Config, ConfigError
 from lasium_tf.tasks import SOURCES
-from lasium_tf.files import atomic_write, remove_stale_temps
+from lasium_tf.files import atomic_write, remove_entries, remove_stale_temps
 from lasium_tf.stopping import cleanup_on_abrupt_exit
 
 # What a checkpoint was trained on; a resumed run must not change it.
@@ -227,10 +227,7 @@ class RunDir:
     for folder in (self.path / "checkpoints",):
       removed += remove_stale_temps(folder)
       if folder.is_dir():
-        for temp in folder.glob("ckpt-*_temp*"):
-          shutil.rmtree(temp, ignore_errors=True) if temp.is_dir() else (
-              temp.unlink(missing_ok=True))
-          removed.append(temp.name)
+        removed += remove_entries(folder.glob("ckpt-*_temp*"))
     if removed:
       print(f"Removed {len(removed)} leftover(s) of an interrupted run from "
             f"{self.path}: {', '.join(sorted(removed)[:3])}.",

@@ -238,6 +238,43 @@ def test_save_never_replaces_a_folder_of_the_users(models, tmp_path):
   assert classifier.save(first) == first  # An earlier export is replaced.
 
 
+
+def test_save_never_replaces_the_model_it_was_fitted_from(tmp_path):
+  """Neither the exported model the classifier came from, nor the folder
+  above it, nor another meta-learned model's export is overwritten; the
+  command line refuses the same before it fits."""
+  from types import SimpleNamespace
+
+  from lasium_tf import few_shot
+
+  source = exported_model(tmp_path, "protonets")
+  other = exported_model(tmp_path / "other", "protonets")
+  before = {p: p.read_bytes() for p in sorted(source.rglob("*"))
+            if p.is_file()}
+  task = a_task()
+  classifier = FewShotClassifier.fit(str(source), task.support_images,
+                                     task.support_labels)
+  for target, said in [(source, "the folder being exported"),
+                       (tmp_path, "the folder being exported"),
+                       (other, "holds an exported model")]:
+    with pytest.raises(FewShotError, match=said):
+      classifier.save(target)
+  support = drawings(tmp_path / "support", ["a", "b"], 1)
+  with pytest.raises(FewShotError, match="the folder being exported"):
+    few_shot._run(SimpleNamespace(
+        model=str(source), support=str(support), query=[],
+        save_classifier=str(source), skip_bad_images=False))
+  assert {p: p.read_bytes() for p in sorted(source.rglob("*"))
+          if p.is_file()} == before
+  assert (other / "saved_model.pb").is_file()
+  # A new folder: saved, and the queries answered by the fitted classifier.
+  result = few_shot._run(SimpleNamespace(
+      model=str(source), support=str(support), query=[str(support)],
+      save_classifier=str(tmp_path / "new"), skip_bad_images=False))
+  assert result["classes"] == ["a", "b"] and len(result["predictions"]) == 2
+  assert (tmp_path / "new" / "model.tflite").is_file()
+
+
 def few_shot_cli(*args):
   return subprocess.run(
       [sys.executable, "-m", "lasium_tf.few_shot", *args],
