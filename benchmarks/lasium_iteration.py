@@ -77,15 +77,15 @@ def _on_demand(sampler):
 def _paths(kind: str):
   """{path name: seconds per iteration} for one generator kind."""
   import numpy as np
-  from lasium_tf import generative, generators, lasium
+  from lasium_tf import generators, lasium
   from lasium_tf.config import GenerativeConfig
   from lasium_tf.maml import MAML
   from lasium_tf.models.backbone import build_backbone, build_classifier
 
-  model = generative.build(GenerativeConfig(kind=kind))
+  model = generators.build(GenerativeConfig(kind=kind))
   real = (np.random.default_rng(0).uniform(size=(2000, 28, 28, 1))
           .astype(np.float32) if kind == "vae" else None)
-  exact = generative.as_generator(model)
+  exact = generators.as_generator(model)
   decoders = {"": exact}
   if _BFLOAT16.value:
     decoders["bfloat16_"] = generators.Bfloat16Decoding(exact.decoder, exact)

@@ -41,18 +41,18 @@ def main(argv):
   del argv
   import numpy as np
   import tensorflow as tf
-  from lasium_tf import generative, generators, lasium
+  from lasium_tf import generators, lasium
   from lasium_tf.config import GenerativeConfig
   from lasium_tf.maml import MAML
   from lasium_tf.models.backbone import build_backbone, build_classifier
 
   meta_batch, shape = 4, lasium.TaskShape(5, 1, 5)
-  model = generative.build(GenerativeConfig(kind=_KIND.value))
+  model = generators.build(GenerativeConfig(kind=_KIND.value))
   real = (np.random.default_rng(0).uniform(size=(2000, 28, 28, 1))
           .astype(np.float32) if _KIND.value == "vae" else None)
   hyper = {"n": {"sigma2": 0.5}, "ro": {"alpha": 0.2},
            "oc": {"alpha": 0.4}}[_POLICY.value]
-  generator = generative.as_generator(model)
+  generator = generators.as_generator(model)
   if _PRECISION.value == "bfloat16":
     generator = generators.Bfloat16Decoding(generator.decoder, generator)
   sampler = lasium.LasiumSampler(generator, _KIND.value, _POLICY.value, shape,

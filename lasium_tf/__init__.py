@@ -25,3 +25,16 @@ from lasium_tf import quiet as _quiet  # noqa: E402
 _quiet.quiet_import()
 
 __version__ = "0.1.0"
+
+# Modules that moved into subpackages, by their old names: `from lasium_tf
+# import generative` in a user's notebook keeps working.
+_MOVED = {"generative": "lasium_tf.generators",
+          "gan_objective": "lasium_tf.generators.gan_objective"}
+
+
+def __getattr__(name: str):
+  if name not in _MOVED:
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+  import importlib
+
+  return importlib.import_module(_MOVED[name])

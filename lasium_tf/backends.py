@@ -1,6 +1,6 @@
 """The per-backend part of generator training: gradients, updates, compiling.
 
-The GAN's and VAE's training steps (`lasium_tf.generative`) are written once
+The generators' training steps (`lasium_tf.generators`) are written once
 in `keras.ops` over `stateless_call`: pure functions from (variable values,
 images, random draws) to new values. Three things differ between Keras
 backends, and this module holds them: taking a gradient (`tf.GradientTape`

@@ -20,14 +20,14 @@ from lasium_tf.settings import one_of, setting
 from lasium_tf.settings import one_of as _one_of, positive as _positive
 from lasium_tf.baselines import BASELINES
 from lasium_tf.datasets import DATASETS, SPLITS
+from lasium_tf.generators import KINDS as GENERATOR_KINDS
 from lasium_tf.learners import LEARNERS
+from lasium_tf.learners.normalizations import NORMALIZATIONS
 from lasium_tf.tasks import SOURCES
 
 MODES = ("train", "evaluate", "train_and_evaluate", "export",
          "train_generator", "export_generator", "draw_tasks")
 # Which images give BatchNorm its statistics (`lasium_tf.normalization`).
-NORMALIZATIONS = ("transductive", "support", "support_and_query",
-                  "tasknorm_i")
 # tf.distribute strategies meta-learning runs under (`lasium_tf.distribute`).
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 BACKBONES = ("paper", "code")
@@ -97,7 +97,6 @@ RECIPES = {
 }
 # ACAI (an adversarially regularised autoencoder) serves as an encoder for
 # CACTUs and the embedding baselines; it has no prior to draw anchors from.
-GENERATOR_KINDS = ("gan", "vae", "acai")
 # The generator's adversarial loss: one cross-entropy per latent batch, summed
 # (ours), or one cross-entropy on the two batches' summed logits (authors').
 GAN_GENERATOR_LOSSES = ("per_batch", "summed_logits")
@@ -415,7 +414,8 @@ class GenerativeConfig:
   kind: str = setting("gan", "Generative model to train.",
                       flag="generator_type", choices=GENERATOR_KINDS)
   latent_dim: Optional[int] = setting(
-      None, "Latent size (default 128 GAN, 20 VAE; ACAI's is 256).")
+      None, "Latent size (default: the kind's own, 128 GAN, 20 VAE; ACAI's "
+      "is 256).")
   epochs: int = setting(500, "Generator training epochs.",
                         flag="generator_epochs")
   batch_size: int = setting(128, "Generator training batch size.",
@@ -459,17 +459,21 @@ class GenerativeConfig:
       flag="generator_max_seconds")
 
   @property
+  def generator_kind(self):
+    """The kind's description (`lasium_tf.generators.KINDS`)."""
+    return GENERATOR_KINDS.get(self.kind)
+
+  @property
   def resolved_latent_dim(self) -> int:
-    if self.latent_dim:
-      return self.latent_dim
-    return {"gan": 128, "acai": 256}.get(self.kind, 20)
+    return self.latent_dim or self.generator_kind.latent_dim
 
   @property
   def resolved_learning_rate(self) -> float:
-    """Adam's rate: the authors' 3e-4 for the GAN, 1e-3 for the VAE."""
+    """Adam's rate: the kind's own (the authors' 3e-4 for the GAN, 1e-3
+    for the VAE) unless --generator_lr is given."""
     if self.learning_rate is not None:
       return self.learning_rate
-    return {"gan": 3e-4, "acai": 1e-4}.get(self.kind, 1e-3)
+    return self.generator_kind.learning_rate
 
   def validate(self) -> None:
     _one_of("generator_type", self.kind, GENERATOR_KINDS)
@@ -485,10 +489,6 @@ class GenerativeConfig:
       _positive("generator_max_seconds", self.max_seconds)
     if self.latent_dim is not None:
       _positive("latent_dim", self.latent_dim)
-      if self.kind == "acai" and self.latent_dim != 256:
-        raise ConfigError(
-            f"--latent_dim={self.latent_dim}: ACAI's Omniglot code is "
-            f"4x4x16 = 256-d; drop --latent_dim.")
     if self.learning_rate is not None:
       _positive("generator_lr", self.learning_rate)
     if not 0 <= self.adam_beta1 < 1:
@@ -497,6 +497,7 @@ class GenerativeConfig:
     if self.mode_seeking_weight < 0:
       raise ConfigError(f"--mode_seeking_weight must be >= 0, got "
                         f"{self.mode_seeking_weight}.")
+    self.generator_kind.check(self)
 
 
 @dataclasses.dataclass(frozen=True)

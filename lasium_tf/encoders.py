@@ -27,14 +27,13 @@ def load_encoder(name: str, data, flag: str = "--cactus_encoder"):
   """The encoder `name` (a generator with an `encode` signature) for images
   of `data` (a DataConfig), and what is known of it; refuses a generator
   without `encode`, naming `flag`."""
-  from lasium_tf import generative
-  from lasium_tf.generators import match_strokes
+  from lasium_tf import generators
 
   try:
-    encoder, info = generative.load_generator(name)
+    encoder, info = generators.load_generator(name)
   except (OSError, ValueError) as e:
     raise ConfigError(f"{flag}={name}: {e}") from None
-  encoder, info = match_strokes(encoder, info, data)
+  encoder, info = generators.match_strokes(encoder, info, data)
   if not encoder.can_encode:
     raise ConfigError(
         f"{flag}={name} has no encode signature (a GAN decodes only): an "

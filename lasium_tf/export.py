@@ -50,13 +50,11 @@ def signature_normalizations(trained: str) -> Dict[str, str]:
   network has it, else the support set's statistics; the transductive
   procedure keeps its own name where the network was trained with it.
   """
-  if norms.blends_instances(trained):
+  kind = norms.kind(trained)
+  if not kind.transductive:
     return {"few_shot": trained}
-  signatures = {"few_shot": norms.DEFAULT_NON_TRANSDUCTIVE
-                if trained == "transductive" else trained}
-  if trained == "transductive":
-    signatures["few_shot_transductive"] = "transductive"
-  return signatures
+  return {"few_shot": norms.DEFAULT_NON_TRANSDUCTIVE,
+          "few_shot_transductive": trained}
 
 
 def load_keras_model(path):
@@ -230,21 +228,8 @@ def _readme(card: Dict, name: str, image_shape) -> str:
         if r.get("normalization", "transductive") == normalization
     ) or "  - not evaluated"
 
-  described = {
-      "support": "queries normalised with the support set's statistics: an "
-                 "image gets the same answer alone or in any batch",
-      "support_and_query": "each query normalised with the statistics of "
-                           "the support set and itself: an image gets the "
-                           "same answer alone or in any batch",
-      "tasknorm_i": "TaskNorm-I (the support set's statistics blended with "
-                    "each image's own): the same answer alone or in any "
-                    "batch",
-      "transductive": "each batch normalised with its own statistics, as "
-                      "the paper evaluates: send whole balanced query sets "
-                      "(e.g. 75 queries of a 5-way task), never single "
-                      "images"}
   listing = "\n".join(
-      f"- `{sig}` ({norm}): {described[norm]}.\n{accuracy(norm)}"
+      f"- `{sig}` ({norm}): {norms.kind(norm).described}.\n{accuracy(norm)}"
       for sig, norm in signatures.items())
   shape = ", ".join(str(d) for d in image_shape)
   ink = {"white strokes": ", either polarity (the support images' page "

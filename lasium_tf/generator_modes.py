@@ -2,7 +2,7 @@
 
 `--mode=train_generator`, `--mode=export_generator` and `--mode=draw_tasks`
 (`lasium_tf.modes` maps each mode to its function). The networks and their
-training steps live in `lasium_tf.generative`; this module is what the
+training steps live in `lasium_tf.generators`; this module is what the
 command line runs around them: data, run folder, cards and pictures.
 """
 
@@ -16,7 +16,6 @@ from typing import Dict
 
 import tensorflow as tf
 
-from lasium_tf import gan_objective
 from lasium_tf.config import Config, white_strokes
 from lasium_tf.data import load_parts
 from lasium_tf.datasets import DATASETS
@@ -39,11 +38,12 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
   signatures, `samples.png` (8x8 prior samples), `card.json` and a README
   card saying how it was trained.
   """
-  from lasium_tf import generative, generators, pictures
+  from lasium_tf import generators, pictures
+  from lasium_tf.generators import gan_objective
 
-  model, gen_config, epoch, train_command = generative.restore(
+  model, gen_config, epoch, train_command = generators.restore(
       config.experiment_dir, config.export_epoch)
-  generator = generative.as_generator(model)
+  generator = model.as_generator()
   z = tf.random.stateless_normal([64, generator.latent_dim], [config.seed, 7])
   trained = RunDir(config.experiment_dir).saved_config()
   strokes = trained["data"].get("strokes", "white")
@@ -52,7 +52,8 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
   dataset = trained["data"].get("dataset", "omniglot")
   kind = DATASETS.get(dataset)  # The data set it was trained on.
   # Without a prior (ACAI) the card shows the run's reconstruction grid.
-  has_prior = gen_config.kind in generative.PRIOR_KINDS
+  generator_kind = gen_config.generator_kind
+  has_prior = generator_kind.has_prior
   grid = (pathlib.Path(config.experiment_dir) / "samples"
           / f"epoch_{epoch:04d}.png")
   card = {"kind": gen_config.kind, "latent_dim": generator.latent_dim,
@@ -61,14 +62,14 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
           "strokes": strokes,
           **({"stripe_score": round(gan_objective.stripe_score(white), 3)}
              if has_prior else {}),
-          **generative.objective_info(gen_config),
+          **generator_kind.record(gen_config),
           "dataset": dataset,
           "train_images": (f"unlabeled images of {trained['data']['data_dir']}"
                            if kind.train_folder else
                            "unlabeled images of the train split"),
           "trainer": trained.get("trainer") or (
-              "lasium_tf.generative, Keras on "
-              + generative.trained_on(config.experiment_dir, epoch)),
+              "lasium_tf.generators, Keras on "
+              + generators.trained_on(config.experiment_dir, epoch)),
           "train_command": train_command, "export_command": config.command,
           "date": now()}
   name = pathlib.Path(config.export_dir).name
@@ -88,7 +89,7 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
     (folder / "README.md").write_text(_GENERATOR_CARD.format(
         title=kind.title,
         shape=f"{side}, {side}, {channels}", images=card["train_images"],
-        kind=gen_config.kind.upper(), epochs=epoch,
+        kind=generator_kind.display, epochs=epoch,
         planned=gen_config.epochs, split=card["split"],
         latent=generator.latent_dim, train_command=train_command,
         export_command=config.command, size=size / 2**20,
@@ -99,9 +100,7 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
              else "strokes 1 on a 0 background"),
         encode=(f"\n- `encode(images: float32[batch, {side}, {side}, "
                 f"{channels}])` -> "
-                + ("`{\"mean\"}`: the 256-d code (CACTUs' clusters, "
-                   "embedding baselines)." if gen_config.kind == "acai" else
-                   "`{\"mean\", \"log_var\"}`: the posterior (VAE anchors).")
+                + generator_kind.encode_output
                 if generator.encoder is not None else ""),
         name=name,
         example=(_PRIOR_EXAMPLE if has_prior else _CODE_EXAMPLE).format(
@@ -111,7 +110,7 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
   path = generators.save_generator_module(generator.decoder, config.export_dir,
                                           generator.encoder, finish)
   if verbose:
-    print(f"Exported the {gen_config.kind.upper()} at epoch {epoch} to "
+    print(f"Exported the {generator_kind.display} at epoch {epoch} to "
           f"{path} ({size / 2**20:.1f} MiB).", flush=True)
   return {"path": str(path), **card}
 
@@ -184,7 +183,7 @@ def draw_tasks(config: Config, verbose: bool = True) -> Dict:
                         f"interpolation_{info['kind']}.png")
   pictures.save_png(strips, pictures.anchor_interpolations(
       sampler.generator, config.seed,
-      train_images.unlabeled() if info["kind"] == "vae" else None,
+      train_images.unlabeled() if sampler.anchors.needs_images else None,
       ink=config.data.ink))
   paths["interpolation"] = strips
   if verbose:
@@ -209,7 +208,7 @@ def train_generator(config: Config, verbose: bool = True,
 
 
 def _train_generator(config: Config, verbose: bool, strategy=None) -> Dict:
-  from lasium_tf import generative  # Only this mode needs it.
+  from lasium_tf import generators  # Only this mode needs it.
 
   train = load_parts(config.data, ["train"], verbose)["train"]
   # A folder streams its files batch by batch; Omniglot is one array.
@@ -218,10 +217,11 @@ def _train_generator(config: Config, verbose: bool, strategy=None) -> Dict:
   if verbose:
     where = (config.data.data_dir if config.data.kind.train_folder else
              f"the {config.data.resolved_split} train split")
-    print(f"Training the {config.generative.kind.upper()} on {len(images)} "
+    print(f"Training the {config.generative.generator_kind.display} on "
+          f"{len(images)} "
           f"unlabeled images of {where} for {config.generative.epochs} "
           f"epochs.", flush=True)
-  model = generative.build(config.generative, config.data.resolved_image_size,
+  model = generators.build(config.generative, config.data.resolved_image_size,
                            config.data.resolved_channels, strategy)
-  return generative.train(model, images, config.generative,
+  return generators.train(model, images, config.generative,
                           config.experiment_dir, verbose, config.data.ink)

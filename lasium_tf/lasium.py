@@ -28,6 +28,7 @@ import tensorflow as tf
 
 from lasium_tf.augment import shift_queries
 from lasium_tf.episodes import Episode, split_classes, task_seed
+from lasium_tf.generators import IMAGE_ANCHORS, KINDS, PRIOR_ANCHORS
 
 # The authors reject 128-d anchor sets whose smallest pairwise squared
 # distance is below 246.09; the mean squared distance of two N(0, I) vectors
@@ -214,12 +215,41 @@ def _static(images: tf.Tensor, shape: TaskShape) -> tf.Tensor:
 
 
 @dataclasses.dataclass(frozen=True)
+class Anchors:
+  """Where a task's anchors come from (`GeneratorKind.anchors` names one).
+
+  Attributes:
+    sample: (generator, real_images, seed, shape, policy, min_distance,
+      max_tries, **hyperparameters) -> an Episode.
+    needs_images: anchors are encoded real images, passed as real_images.
+    min_distance: latent size -> the default anchor separation.
+  """
+
+  sample: Callable[..., Episode]
+  needs_images: bool
+  min_distance: Callable[[int], float]
+
+
+ANCHORS: Dict[str, Anchors] = {
+    PRIOR_ANCHORS: Anchors(
+        lambda generator, real, *args, **kw: sample_gan_task(
+            generator, *args, **kw),
+        needs_images=False, min_distance=default_min_distance),
+    # Encodings of distinct images: no separation asked by default.
+    IMAGE_ANCHORS: Anchors(sample_vae_task, needs_images=True,
+                           min_distance=lambda latent_dim: 0.0),
+}
+
+
+@dataclasses.dataclass(frozen=True)
 class LasiumSampler:
   """Configured LASIUM task source: `episode(seed, index)` and `dataset`.
 
   Attributes:
     generator: a KerasGenerator or SavedModelGenerator.
-    kind: "gan" (prior anchors) or "vae" (encoded real anchors).
+    kind: the generator's kind (`lasium_tf.generators.KINDS`), which says
+      where anchors come from: the prior (a GAN) or encoded real images (a
+      VAE).
     policy: "n", "ro" or "oc".
     hyperparameters: sigma2 for N, alpha for RO and OC (oc_sigma2 for OC).
     min_distance: anchor separation; None uses default_min_distance for a
@@ -245,12 +275,14 @@ class LasiumSampler:
     if self.policy not in POLICIES:
       raise ValueError(f"unknown LASIUM policy {self.policy!r}; use one of "
                        f"{sorted(POLICIES)}.")
-    if self.kind not in ("gan", "vae"):
-      raise ValueError(f"unknown generator kind {self.kind!r}: gan or vae.")
+    if self.kind not in KINDS or KINDS.get(self.kind).anchors not in ANCHORS:
+      raise ValueError(
+          f"generator kind {self.kind!r} gives LASIUM no anchors; use one of "
+          f"{[k.name for k in KINDS.loaded() if k.anchors in ANCHORS]}.")
     if self.shape.n_way < 2:
       raise ValueError(f"a task needs at least 2 classes, got "
                        f"n_way={self.shape.n_way}.")
-    if self.kind == "vae":
+    if self.anchors.needs_images:
       if self.real_images is None:
         raise ValueError("VAE anchors are encoded real images: pass "
                          "real_images.")
@@ -262,19 +294,23 @@ class LasiumSampler:
             f"{len(self.real_images)} given.")
 
   @property
+  def anchors(self) -> "Anchors":
+    return ANCHORS[KINDS.get(self.kind).anchors]
+
+  @property
   def threshold(self) -> float:
     if self.min_distance is not None:
       return self.min_distance
-    return (default_min_distance(self.generator.latent_dim)
-            if self.kind == "gan" else 0.0)
+    return self.anchors.min_distance(self.generator.latent_dim)
 
   def episode(self, seed, index) -> Episode:
     """Task `index` of the stream named by `seed`."""
-    real = self._real if self.kind == "vae" else None
-    return self._episode_from(real, seed, index)
+    return self._episode_from(self._real, seed, index)
 
   @property
-  def _real(self) -> tf.Tensor:
+  def _real(self) -> Optional[tf.Tensor]:
+    if not self.anchors.needs_images:
+      return None
     return tf.constant(self.real_images, tf.float32)
 
   def meta_batches(self, seed: int, meta_batch_size: int,
@@ -292,19 +328,14 @@ class LasiumSampler:
   def episodes(self, seed, first, count: int) -> Episode:
     """Tasks first, ..., first + count - 1 stacked [count, ...]: a
     meta-batch, or a replica's share of one (`lasium_tf.distribute`)."""
-    real = self._real if self.kind == "vae" else None
+    real = self._real
     episodes = [self._episode_from(real, seed, first + t)
                 for t in range(count)]
     return Episode(*(tf.stack(parts) for parts in zip(*episodes)))
 
   def _episode_from(self, real, seed, index) -> Episode:
     task = task_seed(seed, index)
-    if self.kind == "gan":
-      episode = sample_gan_task(self.generator, task, self.shape, self.policy,
-                                self.threshold, self.max_tries,
-                                **self.hyperparameters)
-    else:
-      episode = sample_vae_task(self.generator, real, task, self.shape,
-                                self.policy, self.threshold, self.max_tries,
-                                **self.hyperparameters)
+    episode = self.anchors.sample(self.generator, real, task, self.shape,
+                                  self.policy, self.threshold,
+                                  self.max_tries, **self.hyperparameters)
     return shift_queries(episode, task, self.query_shift, self.shift_fill)

@@ -78,7 +78,7 @@ class MAML(MetaLearner):
       (`lasium_tf.batched`: grouped convolutions) where the model allows;
       False keeps the per-task path, the reference.
     normalization: which images give BatchNorm its statistics
-      (`lasium_tf.normalization.NORMALIZATIONS`); all but "transductive"
+      (`lasium_tf.learners.normalizations.NORMALIZATIONS`); all but "transductive"
       need a model the stacked network runs.
   """
 

@@ -43,32 +43,35 @@ from typing import Optional, Tuple
 import keras
 from keras import ops
 
-from lasium_tf.config import NORMALIZATIONS
-# The normalisation an exported classifier and the few-shot command line use
-# by default for a transductively trained network: no retraining needed.
-DEFAULT_NON_TRANSDUCTIVE = "support"
+from lasium_tf.learners.normalizations import (  # noqa: F401
+    DEFAULT_NON_TRANSDUCTIVE, NORMALIZATIONS)
 
 
-def check(name: str) -> str:
+def kind(name: str):
+  """The rule named `name` (`learners.normalizations.NORMALIZATIONS`)."""
   if name not in NORMALIZATIONS:
     raise ValueError(f"unknown normalization {name!r}; use one of "
                      f"{', '.join(NORMALIZATIONS)}.")
-  return name
+  return NORMALIZATIONS.get(name)
+
+
+def check(name: str) -> str:
+  return kind(name).name
 
 
 def uses_support_statistics(name: str) -> bool:
   """Whether queries are normalised with the support set's statistics."""
-  return check(name) != "transductive"
+  return not kind(name).transductive
 
 
 def counts_the_query(name: str) -> bool:
   """Whether each query joins the support set in its own statistics."""
-  return check(name) == "support_and_query"
+  return kind(name).with_self
 
 
 def blends_instances(name: str) -> bool:
   """Whether the network's norm layers are `TaskNormalization` layers."""
-  return check(name) == "tasknorm_i"
+  return kind(name).blends_instances
 
 
 def blend_weight(scale, offset, context_size):

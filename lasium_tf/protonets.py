@@ -56,7 +56,7 @@ class ProtoNets(MetaLearner):
     meta_lr: Adam learning rate.
     tasks_in_parallel: tasks of an evaluation batch run at once.
     normalization: which images give BatchNorm its statistics
-      (`lasium_tf.normalization.NORMALIZATIONS`).
+      (`lasium_tf.learners.normalizations.NORMALIZATIONS`).
   """
 
   def __init__(self, model: keras.Model, meta_lr: float = 1e-3,

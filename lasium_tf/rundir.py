@@ -32,6 +32,7 @@ import tempfile
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from lasium_tf.config import Config, ConfigError
+from lasium_tf.learners.normalizations import NORMALIZATIONS
 from lasium_tf.tasks import SOURCES
 from lasium_tf.files import atomic_write, remove_entries, remove_stale_temps
 from lasium_tf.stopping import cleanup_on_abrupt_exit
@@ -326,15 +327,17 @@ class RunDir:
     if config.trains:
       if trained_norm != config.normalization:
         changed.append("normalization")
-    elif (trained_norm == "tasknorm_i") != (
-        config.normalization == "tasknorm_i"):
+    elif (NORMALIZATIONS.get(trained_norm).blends_instances
+          != NORMALIZATIONS.get(config.normalization).blends_instances):
+      same = [k.name for k in NORMALIZATIONS.loaded()
+              if k.blends_instances
+              == NORMALIZATIONS.get(trained_norm).blends_instances]
       raise ConfigError(
           f"{config.experiment_dir} was trained with --normalization="
           f"{trained_norm}; TaskNorm-I's network has weights the others "
           f"lack, so it cannot be scored or exported as "
-          f"--normalization={config.normalization}: "
-          + ("use --normalization=tasknorm_i." if trained_norm == "tasknorm_i"
-             else "use transductive or support."))
+          f"--normalization={config.normalization}: use --normalization="
+          f"{' or '.join(same)}.")
     if changed:
       raise ConfigError(
           f"{config.experiment_dir} holds a checkpoint trained with other "
@@ -380,8 +383,7 @@ class RunDir:
 
   def result_paths(self, config: Config, k_shot: int) -> List[pathlib.Path]:
     """results_Kshot.json here, plus --results_file (with {k_shot})."""
-    suffix = ("" if config.normalization == "transductive"
-              else f"_{config.normalization}")
+    suffix = NORMALIZATIONS.get(config.normalization).result_suffix
     paths = [self.path / f"results_{k_shot}shot{suffix}.json"]
     if config.results_file:
       template = config.results_file
@@ -674,7 +676,7 @@ class Summary(NamedTuple):
   @property
   def one_at_a_time(self) -> bool:
     """Whether a query's answer was independent of the other queries."""
-    return self.normalization != "transductive"
+    return not NORMALIZATIONS.get(self.normalization).transductive
 
   @property
   def settings(self) -> str:

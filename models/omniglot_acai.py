@@ -23,7 +23,7 @@ critic resize 28 -> 32 first and the decoder resizes 32 -> 28 last
 
 ACAI's networks work on images in [-1, 1]; these take and give the
 project's [0, 1] images, mapping them to that range first (encoder, critic)
-and back last (decoder, not clipped: `lasium_tf.generative` clips what it
+and back last (decoder, not clipped: `lasium_tf.generators.acai` clips what it
 decodes for tasks).
 """
 

@@ -30,7 +30,7 @@ def main(argv):
   import tensorflow as tf
   from lasium_tf.config import DataConfig
   from lasium_tf.data import load_parts
-  from lasium_tf.generative import load_generator
+  from lasium_tf.generators import load_generator
   from lasium_tf.lasium import POLICIES
 
   n, seed = _SAMPLES.value, _SEED.value

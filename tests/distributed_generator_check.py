@@ -20,19 +20,19 @@ from lasium_tf import distribute  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from lasium_tf import generative  # noqa: E402
+from lasium_tf import generators  # noqa: E402
 from lasium_tf.config import GenerativeConfig  # noqa: E402
 
 config = GenerativeConfig(kind=args.kind,
                           mode_seeking_weight=args.mode_seeking_weight)
 images = np.random.default_rng(0).uniform(
     size=(args.batch, 28, 28, 1)).astype(np.float32)
-single = generative.build(config)
+single = generators.build(config)
 draws = single.draws(np.random.default_rng(1), args.batch)
 before = [v.numpy() for vs in single.groups().values() for v in vs]
 metrics = single.train_step(images, draws)
 strategy = distribute.make_strategy("mirrored")
-mirrored = generative.build(config, strategy=strategy)
+mirrored = generators.build(config, strategy=strategy)
 replica_metrics = mirrored.train_step(images, draws)
 a = [v.numpy() for vs in single.groups().values() for v in vs]
 b = [v.numpy() for vs in mirrored.groups().values() for v in vs]

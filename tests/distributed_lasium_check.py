@@ -18,7 +18,7 @@ from lasium_tf import distribute  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from lasium_tf import generative, lasium  # noqa: E402
+from lasium_tf import generators, lasium  # noqa: E402
 from lasium_tf.tasks.generated import GeneratedTasks  # noqa: E402
 from lasium_tf import config as config_lib  # noqa: E402
 from lasium_tf.maml import MAML  # noqa: E402
@@ -26,8 +26,8 @@ from lasium_tf.models.backbone import build_backbone, build_classifier  # noqa: 
 
 config = config_lib.Config(task_source="lasium", seed=3,
                            maml=config_lib.MAMLConfig(meta_batch_size=4))
-gan = generative.build(config_lib.GenerativeConfig(kind="gan"))
-sampler = lasium.LasiumSampler(generative.as_generator(gan), "gan", "ro",
+gan = generators.build(config_lib.GenerativeConfig(kind="gan"))
+sampler = lasium.LasiumSampler(generators.as_generator(gan), "gan", "ro",
                                lasium.TaskShape(5, 1, 1), {"alpha": 0.2})
 
 

@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 from lasium_tf import config as config_lib
-from lasium_tf import generative, generators, rundir
+from lasium_tf import generators, rundir
 from lasium_tf.models import omniglot_acai
 from lasium_tf.tasks import generated
 
@@ -28,7 +28,7 @@ def strokes(count=64, seed=0):
 
 
 def test_the_networks_have_acai_omniglot_shapes():
-  acai = generative.build(config_lib.GenerativeConfig(kind="acai"))
+  acai = generators.build(config_lib.GenerativeConfig(kind="acai"))
   images = tf.constant(strokes(3))
   codes = acai.encode(images)
   assert codes.shape == (3, 256) == (3, omniglot_acai.LATENT_DIM)
@@ -39,12 +39,13 @@ def test_the_networks_have_acai_omniglot_shapes():
   # Only the generation path is clipped: training sees the raw decoder.
   raw = acai.decoder(codes).numpy()
   np.testing.assert_allclose(decoded, np.clip(raw, 0, 1), atol=1e-6)
-  assert acai.latent_dim == 256 and generative.ENCODING_KINDS == (
-      "vae", "acai")
+  assert acai.latent_dim == 256 and [
+      k.name for k in generators.KINDS.loaded() if k.encodes] == [
+          "vae", "acai"]
 
 
 def test_training_lowers_reconstruction_and_the_critic_learns():
-  acai = generative.build(config_lib.GenerativeConfig(kind="acai",
+  acai = generators.build(config_lib.GenerativeConfig(kind="acai",
                                                       learning_rate=1e-3))
   images = tf.constant(strokes(32))
   rng = np.random.default_rng(0)
@@ -58,7 +59,7 @@ def test_training_lowers_reconstruction_and_the_critic_learns():
 
 
 def test_a_step_mixes_each_code_with_the_next_images():
-  acai = generative.build(config_lib.GenerativeConfig(kind="acai"))
+  acai = generators.build(config_lib.GenerativeConfig(kind="acai"))
   draws = acai.draws(np.random.default_rng(1), 6)
   assert set(draws) == {"alpha"} and draws["alpha"].shape == (6, 1)
   assert 0.0 <= draws["alpha"].min() and draws["alpha"].max() <= 0.5
@@ -73,15 +74,15 @@ def test_acai_checkpoints_export_and_encodes_for_cactus(tmp_path):
       generative=config_lib.GenerativeConfig(kind="acai", epochs=1,
                                              batch_size=32))
   rundir.write_json(str(folder / "config.json"), dataclasses.asdict(config))
-  model = generative.build(config.generative)
-  generative.train(model, strokes(64), config.generative, str(folder),
+  model = generators.build(config.generative)
+  generators.train(model, strokes(64), config.generative, str(folder),
                    verbose=False)
   with np.load(folder / "checkpoints" / "epoch_0001.npz") as saved:
     groups = {k.split("/")[0] for k in saved.files if k != "epoch"}
   assert groups == {"encoder", "decoder", "critic", "optimizer",
                     "critic_optimizer"}
   assert (folder / "samples" / "epoch_0001.png").exists()  # Reconstructions.
-  restored, _, epoch, _ = generative.restore(str(folder))
+  restored, _, epoch, _ = generators.restore(str(folder))
   assert epoch == 1
   images = tf.constant(strokes(4, seed=5))
   np.testing.assert_allclose(restored.encode(images), model.encode(images),
@@ -90,7 +91,7 @@ def test_acai_checkpoints_export_and_encodes_for_cactus(tmp_path):
   generators.save_generator_module(restored.generator, exported,
                                    restored.encoder)
   (exported / "card.json").write_text(json.dumps({"kind": "acai"}))
-  loaded, info = generative.load_generator(str(exported))
+  loaded, info = generators.load_generator(str(exported))
   assert info["kind"] == "acai" and loaded.can_encode
   np.testing.assert_allclose(loaded.encode(images), model.encode(images),
                              atol=1e-5)
@@ -110,7 +111,7 @@ def test_settings_that_cannot_work_with_acai_are_refused(monkeypatch):
     config_lib.GenerativeConfig(kind="acai", latent_dim=32).validate()
   config_lib.GenerativeConfig(kind="acai").validate()
   assert config_lib.GenerativeConfig(kind="acai").resolved_learning_rate == 1e-4
-  monkeypatch.setattr(generative, "load_generator", lambda path: (
+  monkeypatch.setattr(generators, "load_generator", lambda path: (
       None, {"kind": "acai"}))
   config = config_lib.Config(
       task_source="lasium",

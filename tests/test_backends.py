@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from lasium_tf import config as config_lib
-from lasium_tf import generative, modes
+from lasium_tf import generators, modes
 from lasium_tf.data import shapes
 
 pytest.importorskip("jax")
@@ -69,7 +69,7 @@ def test_jax_writes_the_same_run_folder_as_tensorflow(jax_epoch):
   names = sorted(p.name for p in jax_epoch.iterdir())
   assert {"config.json", "checkpoints", "metrics.jsonl", "samples",
           "commands.jsonl"} <= set(names)
-  assert generative.checkpoint_epochs(str(jax_epoch)) == [1]
+  assert generators.checkpoint_epochs(str(jax_epoch)) == [1]
   saved = json.loads((jax_epoch / "config.json").read_text())
   assert saved["generative"]["backend"] == "jax"
   assert "--generator_backend=jax" in saved["command"]
@@ -107,7 +107,7 @@ def test_a_run_moves_between_jax_and_tensorflow_taking_the_same_step(
       if k.startswith(("generator/", "discriminator/")):
         np.testing.assert_allclose(a[k], b[k], atol=2 * 2 * 3e-4, err_msg=k)
     assert moved > 1e-4  # Epoch 2 moved the weights.
-  assert generative.trained_on(str(on_tf)) == (
+  assert generators.trained_on(str(on_tf)) == (
       "jax on cpu (epoch 1), tensorflow on cpu (epoch 2)")
   # No import step: the JAX-begun folder is a generator like any other.
   published = tmp_path / "published"
@@ -115,10 +115,10 @@ def test_a_run_moves_between_jax_and_tensorflow_taking_the_same_step(
       mode="export_generator", experiment_dir=str(on_tf),
       export_dir=str(published), data=config_lib.DataConfig(
           dataset="folder", data_dir=str(data["data_dir"]))), verbose=False)
-  assert exported["trainer"] == ("lasium_tf.generative, Keras on jax on cpu "
+  assert exported["trainer"] == ("lasium_tf.generators, Keras on jax on cpu "
                                  "(epoch 1), tensorflow on cpu (epoch 2)")
   assert exported["epochs"] == 2
-  generator, info = generative.load_generator(str(on_tf))
+  generator, info = generators.load_generator(str(on_tf))
   assert info["epochs"] == 2
   assert generator.decode(np.zeros((2, 128), np.float32)).shape == (
       2, 28, 28, 1)
@@ -141,7 +141,7 @@ def test_a_run_moves_between_jax_and_tensorflow_taking_the_same_step(
   log = (resumed / "train.log").read_text()
   assert "gan epoch 3/3" in log, log[-2000:]
   assert sorted(os.listdir(work / "runs")) == ["authors"]  # Picked only.
-  assert generative.trained_on(str(resumed)) == (
+  assert generators.trained_on(str(resumed)) == (
       "jax on cpu (epoch 1), tensorflow on cpu (epoch 2), jax on cpu "
       "(epoch 3)")
   with np.load(resumed / "checkpoints" / "epoch_0003.npz") as saved:

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from lasium_tf import config as config_lib
-from lasium_tf import cluster, encoders, generative, modes
+from lasium_tf import cluster, encoders, generators, modes
 from lasium_tf.data import shapes
 from lasium_tf.tasks import cactus
 from test_folder import folder_config
@@ -124,7 +124,7 @@ def test_partitions_are_cached_in_the_run_folder_and_checked(tmp_path,
 def test_an_encoder_without_encode_and_no_encoder_are_refused(monkeypatch):
   class Gan:
     can_encode = False
-  monkeypatch.setattr(generative, "load_generator",
+  monkeypatch.setattr(generators, "load_generator",
                       lambda name: (Gan(), {"kind": "gan"}))
   config = config_lib.Config(task_source="cactus",
                              cactus=config_lib.CactusConfig(encoder="gan"))
@@ -135,9 +135,9 @@ def test_an_encoder_without_encode_and_no_encoder_are_refused(monkeypatch):
 
 
 def test_cactus_end_to_end_on_a_folder_with_a_vae(tmp_path, monkeypatch):
-  vae = generative.build(config_lib.GenerativeConfig(kind="vae"))
-  monkeypatch.setattr(generative, "load_generator", lambda name: (
-      generative.as_generator(vae), {"kind": "vae", "epochs": 0}))
+  vae = generators.build(config_lib.GenerativeConfig(kind="vae"))
+  monkeypatch.setattr(generators, "load_generator", lambda name: (
+      generators.as_generator(vae), {"kind": "vae", "epochs": 0}))
   dirs = shapes.write_shapes(tmp_path / "shapes", per_class=6)
   config = folder_config(
       tmp_path, dirs, task_source="cactus",

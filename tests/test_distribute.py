@@ -286,7 +286,7 @@ def test_a_generator_step_split_over_replicas_is_the_single_device_step(
 @pytest.mark.integration
 def test_generator_training_under_mirrored_resumes_on_one_device(tmp_path,
                                                                 capsys):
-  from lasium_tf import generative
+  from lasium_tf import generators
   from lasium_tf.data import shapes
   data = shapes.write_shapes(tmp_path / "shapes", per_class=10)
   folder = tmp_path / "vae"
@@ -299,7 +299,7 @@ def test_generator_training_under_mirrored_resumes_on_one_device(tmp_path,
   capsys.readouterr()
   in_process(*common, "--generator_epochs=2", verbose=True)
   assert "Resumed vae training at epoch 1" in capsys.readouterr().out
-  assert generative.checkpoint_epochs(str(folder)) == [1, 2]
+  assert generators.checkpoint_epochs(str(folder)) == [1, 2]
   lines = [json.loads(l) for l in
            (folder / "metrics.jsonl").read_text().splitlines()]
   assert [l["epoch"] for l in lines] == [1, 2]

@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from lasium_tf import config as config_lib
-from lasium_tf import generative, modes
+from lasium_tf import generators, modes
 from lasium_tf.baselines import BASELINES, embedding
 from lasium_tf.data import shapes
 
@@ -71,9 +71,9 @@ def test_embedding_baselines_need_an_encoder():
 
 
 def test_embedding_baselines_score_beside_an_evaluation(tmp_path, monkeypatch):
-  vae = generative.build(config_lib.GenerativeConfig(kind="vae"))
-  monkeypatch.setattr(generative, "load_generator", lambda name: (
-      generative.as_generator(vae), {"kind": "vae", "epochs": 0}))
+  vae = generators.build(config_lib.GenerativeConfig(kind="vae"))
+  monkeypatch.setattr(generators, "load_generator", lambda name: (
+      generators.as_generator(vae), {"kind": "vae", "epochs": 0}))
   monkeypatch.setattr(embedding, "_CLUSTERS", 4)
   embedding._ENCODERS.clear()
   embedding._CENTERS.clear()

@@ -62,7 +62,8 @@ def example(name):
 def test_the_page_shows_every_registry_in_use():
   modules = [text.splitlines()[0] for language, text in blocks()
              if language == "python" and text.startswith("# ")]
-  assert modules == ["# noisy_copies.py", "# nearest_mean.py"]
+  assert modules == ["# noisy_copies.py", "# nearest_mean.py",
+                     "# small_autoencoder.py"]
 
 
 def test_a_task_source_of_ones_own_runs_from_the_command_line_and_python(
@@ -89,6 +90,21 @@ def test_a_baseline_of_ones_own_is_scored_beside_the_library_s(user_folder):
                        / "results_1shot.json").read_text())
   assert set(record["baselines"]) == {"pixel_nn", "nearest_mean"}
   assert 20 < record["baselines"]["nearest_mean"]["accuracy"] <= 100
+
+
+def test_a_generator_kind_of_ones_own_trains_and_makes_lasium_tasks(
+    user_folder):
+  (shell, commands), = example("small_autoencoder.py")
+  out = run_in(user_folder, shell, commands)
+  assert "LASIUM-N-MAML" in out
+  trained = user_folder / "experiments" / "small_autoencoder"
+  assert (trained / "checkpoints" / "epoch_0001.npz").exists()
+  assert (trained / "samples" / "epoch_0001.png").exists()
+  record = json.loads((user_folder / "experiments" / "small_autoencoder_maml"
+                       / "results_1shot.json").read_text())
+  info = record["hyperparameters"]["generator_info"]
+  assert info["kind"] == "small_autoencoder"
+  assert 20 < record["accuracy"] <= 100
 
 
 def test_a_plugin_that_cannot_be_imported_is_one_error_line(tmp_path):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lasium_tf import gan_objective
+from lasium_tf.generators import gan_objective
 
 
 def test_generator_loss_sums_both_batches_and_adds_the_mode_seeking_term():

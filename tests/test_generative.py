@@ -12,8 +12,9 @@ import pytest
 import tensorflow as tf
 
 from lasium_tf import config as config_lib
+from lasium_tf.generators import gan_objective
 from lasium_tf.tasks import generated
-from lasium_tf import (gan_objective, generative, generators, modes,
+from lasium_tf import (generators, modes,
                        pictures, rundir)
 
 
@@ -36,14 +37,14 @@ def test_mode_seeking_ratio_is_image_distance_over_latent_distance():
 def test_training_runs_checkpoints_draws_and_resumes(kind, tmp_path):
   config = config_lib.GenerativeConfig(kind=kind, epochs=1, batch_size=64,
                                        samples_every=1)
-  model = generative.build(config)
-  out = generative.train(model, random_images(), config, str(tmp_path),
+  model = generators.build(config)
+  out = generators.train(model, random_images(), config, str(tmp_path),
                          verbose=False)
   assert out["epochs"] == 1
   assert all(np.isfinite(v) for k, v in out.items() if k != "seconds")
   assert (tmp_path / "samples" / "epoch_0001.png").exists()
   # A new process would rebuild the model; resuming continues at epoch 1.
-  again = generative.train(generative.build(config), random_images(),
+  again = generators.train(generators.build(config), random_images(),
                            dataclasses.replace(config, epochs=2),
                            str(tmp_path), verbose=False)
   assert again["epochs"] == 2
@@ -54,8 +55,8 @@ def test_training_runs_checkpoints_draws_and_resumes(kind, tmp_path):
 def test_black_stroke_training_draws_samples_white_on_black(tmp_path):
   config = config_lib.GenerativeConfig(kind="vae", epochs=1, batch_size=64,
                                        samples_every=1)
-  model = generative.build(config)
-  generative.train(model, 1.0 - random_images(), config, str(tmp_path),
+  model = generators.build(config)
+  generators.train(model, 1.0 - random_images(), config, str(tmp_path),
                    verbose=False, strokes="black")
   z = np.random.default_rng([config.seed, 7]).standard_normal(
       (64, model.latent_dim), np.float32)
@@ -67,7 +68,7 @@ def test_black_stroke_training_draws_samples_white_on_black(tmp_path):
 
 
 def test_gan_step_changes_both_networks():
-  gan = generative.build(config_lib.GenerativeConfig(kind="gan"))
+  gan = generators.build(config_lib.GenerativeConfig(kind="gan"))
   before_g = [w.numpy().copy() for w in gan.generator.trainable_weights]
   before_d = [w.numpy().copy() for w in gan.discriminator.trainable_weights]
   metrics = gan.train_step(tf.constant(random_images(16)))
@@ -84,10 +85,10 @@ def test_last_partial_batch_is_kept_only_when_asked(keep, steps, tmp_path):
   config = config_lib.GenerativeConfig(
       kind="gan", epochs=1, batch_size=64, keep_last_batch=keep,
       generator_loss="summed_logits", fake_targets="overshoot")
-  assert generative.batches_per_epoch(70, config) == steps
-  assert generative.batches_per_epoch(128, config) == 2
-  gan = generative.build(config)
-  out = generative.train(gan, random_images(70), config, str(tmp_path),
+  assert generators.batches_per_epoch(70, config) == steps
+  assert generators.batches_per_epoch(128, config) == 2
+  gan = generators.build(config)
+  out = generators.train(gan, random_images(70), config, str(tmp_path),
                          verbose=False)
   # Adam counts the steps each network took.
   assert [int(o.iterations.numpy()) for o in (gan.g_optimizer,
@@ -100,9 +101,9 @@ def test_diverging_generator_training_stops_and_saves_nothing(tmp_path):
                                        learning_rate=1e30)
   with pytest.raises(config_lib.DivergedError,
                      match="epoch 1: .*not finite.*--generator_lr"):
-    generative.train(generative.build(config), random_images(), config,
+    generators.train(generators.build(config), random_images(), config,
                      str(tmp_path), verbose=False)
-  assert generative.checkpoint_epochs(str(tmp_path)) == []
+  assert generators.checkpoint_epochs(str(tmp_path)) == []
 
 
 @pytest.mark.parametrize("kind", ["gan", "vae"])
@@ -113,10 +114,10 @@ def test_a_signal_mid_epoch_stops_and_the_rerun_equals_a_straight_run(
   config = config_lib.GenerativeConfig(kind=kind, epochs=2, batch_size=64,
                                        samples_every=10)
   images = random_images()  # 3 steps an epoch.
-  straight = generative.build(config)
-  generative.train(straight, images, config, str(tmp_path / "straight"),
+  straight = generators.build(config)
+  generators.train(straight, images, config, str(tmp_path / "straight"),
                    verbose=False)
-  stopped = generative.build(config)
+  stopped = generators.build(config)
   calls = []
 
   class Signalling:
@@ -134,12 +135,12 @@ def test_a_signal_mid_epoch_stops_and_the_rerun_equals_a_straight_run(
   with pytest.raises(stopping.Stopped,
                      match="SIGTERM in epoch 2; it restarts from the "
                            "checkpoint of epoch 1"):
-    generative.train(stopped, Signalling(), config,
+    generators.train(stopped, Signalling(), config,
                      str(tmp_path / "stopped"), verbose=False)
   assert len(calls) == 5  # Stopped right after the step in flight.
-  assert generative.checkpoint_epochs(str(tmp_path / "stopped")) == [1]
-  resumed = generative.build(config)
-  generative.train(resumed, images, config, str(tmp_path / "stopped"),
+  assert generators.checkpoint_epochs(str(tmp_path / "stopped")) == [1]
+  resumed = generators.build(config)
+  generators.train(resumed, images, config, str(tmp_path / "stopped"),
                    verbose=False)
   weights = generative_weights(straight)
   assert len(weights) >= 4
@@ -154,7 +155,7 @@ def generative_weights(model):
 
 
 def test_vae_lowers_its_loss_on_fixed_images():
-  vae = generative.build(config_lib.GenerativeConfig(kind="vae"))
+  vae = generators.build(config_lib.GenerativeConfig(kind="vae"))
   images = tf.constant(np.round(random_images(32)))
   first = float(vae.train_step(images)["loss"])
   for _ in range(15):
@@ -172,15 +173,15 @@ def vae_folder(tmp_path_factory):
       generative=config_lib.GenerativeConfig(kind="vae", epochs=1,
                                              batch_size=64))
   rundir.write_json(str(folder / "config.json"), dataclasses.asdict(config))
-  generative.train(generative.build(config.generative), random_images(),
+  generators.train(generators.build(config.generative), random_images(),
                    config.generative, str(folder), verbose=False)
   return folder
 
 
 def test_export_loads_through_hub_and_matches_keras(vae_folder, tmp_path):
-  model, config, epoch, _ = generative.restore(str(vae_folder))
+  model, config, epoch, _ = generators.restore(str(vae_folder))
   assert config.kind == "vae" and epoch == 1
-  keras_generator = generative.as_generator(model)
+  keras_generator = generators.as_generator(model)
   path = generators.save_generator_module(keras_generator.decoder,
                                      tmp_path / "omniglot_vae",
                                      keras_generator.encoder)
@@ -201,8 +202,8 @@ def test_bfloat16_decoding_of_a_folder_and_of_its_export(vae_folder,
   rebuilt from its SavedModel (BatchNorm's variables come out of the
   signature in another order) decode alike, near float32 but not equal;
   encoding stays float32."""
-  generator, info = generative.load_generator(str(vae_folder))
-  fast = generative.in_bfloat16(generator, info)
+  generator, info = generators.load_generator(str(vae_folder))
+  fast = generators.in_bfloat16(generator, info)
   z = tf.random.stateless_normal([16, 20], [0, 4])
   exact, quick = generator.decode(z).numpy(), fast.decode(z).numpy()
   assert quick.dtype == np.float32 and quick.shape == exact.shape
@@ -215,7 +216,7 @@ def test_bfloat16_decoding_of_a_folder_and_of_its_export(vae_folder,
                                           generator.encoder)
   saved = generators.SavedModelGenerator(generators.ModuleSpec(
       str(path), encode_signature="encode"))
-  rebuilt = generative.in_bfloat16(saved, {"kind": "vae",
+  rebuilt = generators.in_bfloat16(saved, {"kind": "vae",
                                            "source": str(path)})
   np.testing.assert_allclose(rebuilt.decode(z), quick, atol=1e-6)
 
@@ -253,7 +254,7 @@ def _train_part():
 
 def test_a_generator_meets_data_of_the_other_ink_through_a_swap(vae_folder,
                                                                tmp_path):
-  generator, info = generative.load_generator(str(vae_folder))
+  generator, info = generators.load_generator(str(vae_folder))
   same, same_info = generators.match_strokes(generator, info,
                                          config_lib.DataConfig())
   assert same is generator and same_info == info
@@ -273,7 +274,7 @@ def test_a_generator_meets_data_of_the_other_ink_through_a_swap(vae_folder,
   saved = json.loads((black_folder / "config.json").read_text())
   saved["data"]["strokes"] = "black"
   (black_folder / "config.json").write_text(json.dumps(saved))
-  generator, info = generative.load_generator(str(black_folder))
+  generator, info = generators.load_generator(str(black_folder))
   assert info["strokes"] == "black"
   assert generators.match_strokes(generator, info, config_lib.DataConfig(
       strokes="black"))[0] is generator
@@ -286,7 +287,7 @@ def test_missing_generator_names_the_fix(tmp_path):
   with pytest.raises(FileNotFoundError, match="--mode=train_generator"):
     generators.SavedModelGenerator(str(tmp_path / "nothing"))
   with pytest.raises(FileNotFoundError, match="not a generator training"):
-    generative.restore(str(tmp_path))
+    generators.restore(str(tmp_path))
 
 
 @pytest.mark.integration
@@ -386,11 +387,11 @@ def test_stripe_score_sees_alternate_rows_and_columns():
 def test_a_checkpoint_holds_every_variable_and_old_ones_are_pruned(tmp_path):
   config = config_lib.GenerativeConfig(kind="gan", epochs=4, batch_size=64,
                                        samples_every=10, snapshot_epochs=(1,))
-  gan = generative.build(config)
-  generative.train(gan, random_images(128), config, str(tmp_path),
+  gan = generators.build(config)
+  generators.train(gan, random_images(128), config, str(tmp_path),
                    verbose=False)
   # The newest two, and the snapshot asked for.
-  assert generative.checkpoint_epochs(str(tmp_path)) == [1, 3, 4]
+  assert generators.checkpoint_epochs(str(tmp_path)) == [1, 3, 4]
   with np.load(tmp_path / "checkpoints" / "epoch_0004.npz") as saved:
     groups = {k.split("/")[0] for k in saved.files if k != "epoch"}
     assert groups == {"generator", "discriminator", "g_optimizer",
@@ -401,17 +402,17 @@ def test_a_checkpoint_holds_every_variable_and_old_ones_are_pruned(tmp_path):
            (tmp_path / "metrics.jsonl").read_text().splitlines()]
   assert [l["epoch"] for l in lines] == [1, 2, 3, 4]
   assert lines[0]["backend"] == "tensorflow on cpu"
-  assert generative.trained_on(str(tmp_path)) == (
+  assert generators.trained_on(str(tmp_path)) == (
       "tensorflow on cpu (epochs 1-4)")
   # A snapshot loads as a generator of its own epoch.
   snapshot = str(tmp_path / "checkpoints" / "epoch_0001.npz")
   rundir.write_json(str(tmp_path / "config.json"), dataclasses.asdict(
       config_lib.Config(generative=config)))
-  model, _, epoch, _ = generative.restore(snapshot)
+  model, _, epoch, _ = generators.restore(snapshot)
   assert epoch == 1
   assert not np.allclose(model.generator.weights[0].numpy(),
                          gan.generator.weights[0].numpy())
-  _, info = generative.load_generator(snapshot)
+  _, info = generators.load_generator(snapshot)
   assert info["epochs"] == 1
   assert info["objective"]["generator_loss"] == "per_batch"
   # --export_epoch publishes that snapshot, not the newest epoch.
@@ -419,7 +420,7 @@ def test_a_checkpoint_holds_every_variable_and_old_ones_are_pruned(tmp_path):
       mode="export_generator", experiment_dir=str(tmp_path), export_epoch=1,
       export_dir=str(tmp_path / "published")), verbose=False)
   assert published["epochs"] == 1
-  assert published["trainer"] == ("lasium_tf.generative, Keras on "
+  assert published["trainer"] == ("lasium_tf.generators, Keras on "
                                   "tensorflow on cpu (epoch 1)")
   assert published["objective"] == {"generator_loss": "per_batch",
                                     "fake_targets": "smoothed",
@@ -440,12 +441,12 @@ def test_a_checkpoint_holds_every_variable_and_old_ones_are_pruned(tmp_path):
 
 def test_a_checkpoint_of_other_networks_is_refused_by_name(tmp_path):
   config = config_lib.GenerativeConfig(kind="vae", epochs=1, batch_size=64)
-  generative.train(generative.build(config), random_images(64), config,
+  generators.train(generators.build(config), random_images(64), config,
                    str(tmp_path), verbose=False)
   other = dataclasses.replace(config, latent_dim=8, epochs=2)
   with pytest.raises(config_lib.ConfigError,
                      match="other networks.*--latent_dim.*fresh"):
-    generative.train(generative.build(other), random_images(64), other,
+    generators.train(generators.build(other), random_images(64), other,
                      str(tmp_path), verbose=False)
 
 
@@ -454,17 +455,17 @@ def test_folders_of_the_old_checkpoint_formats_name_the_fix(tmp_path):
   (tmp_path / "checkpoints" / "checkpoint").write_text("")
   config = config_lib.GenerativeConfig(kind="vae", epochs=1, batch_size=64)
   with pytest.raises(config_lib.ConfigError, match="no longer reads.*again"):
-    generative.train(generative.build(config), random_images(64), config,
+    generators.train(generators.build(config), random_images(64), config,
                      str(tmp_path), verbose=False)
 
 
 def test_max_seconds_ends_training_after_a_saved_epoch(tmp_path, capsys):
   config = config_lib.GenerativeConfig(kind="vae", epochs=5, batch_size=64,
                                        max_seconds=1e-9)
-  out = generative.train(generative.build(config), random_images(64), config,
+  out = generators.train(generators.build(config), random_images(64), config,
                          str(tmp_path))
   assert out["epochs"] == 1
-  assert generative.checkpoint_epochs(str(tmp_path)) == [1]
+  assert generators.checkpoint_epochs(str(tmp_path)) == [1]
   assert "--generator_max_seconds" in capsys.readouterr().out
 
 
@@ -475,21 +476,21 @@ def test_a_time_budget_stops_mid_epoch_saved_and_reruns_end_as_one_run(
   end with the weights and losses of an uninterrupted run."""
   images = random_images(128)
   config = config_lib.GenerativeConfig(kind="vae", epochs=2, batch_size=64)
-  straight = generative.build(config)
-  expected = generative.train(straight, images, config,
+  straight = generators.build(config)
+  expected = generators.train(straight, images, config,
                               str(tmp_path / "straight"), verbose=False)
   budget = dataclasses.replace(config, max_seconds=1e-9)
   runs = []
   while not runs or runs[-1]["epochs"] < 2:
-    model = generative.build(budget)
-    runs.append(generative.train(model, images, budget,
+    model = generators.build(budget)
+    runs.append(generators.train(model, images, budget,
                                  str(tmp_path / "budget")))
     assert len(runs) <= 4
   said = capsys.readouterr().out
   assert [r.get("steps") for r in runs] == [1, None, 1, None]
   assert "Stopped in epoch 1 after step 1/2" in said
   assert "Resumed vae training at epoch 1, step 1 of epoch 2." in said
-  assert not generative.partial_path(str(tmp_path / "budget")).exists()
+  assert not generators.partial_path(str(tmp_path / "budget")).exists()
   assert "rerun to go on" not in said.strip().splitlines()[-1]
   for a, b in zip(straight.networks["decoder"].weights,
                   model.networks["decoder"].weights):
@@ -501,7 +502,7 @@ def test_training_on_a_backend_keras_does_not_run_names_the_fix(tmp_path):
   config = config_lib.GenerativeConfig(kind="vae", epochs=1, batch_size=64,
                                        backend="jax")
   with pytest.raises(RuntimeError, match="KERAS_BACKEND=jax"):
-    generative.train(generative.build(config), random_images(64), config,
+    generators.train(generators.build(config), random_images(64), config,
                      str(tmp_path), verbose=False)
   with pytest.raises(config_lib.ConfigError,
                      match="--mode=train_generator only"):

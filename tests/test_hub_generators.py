@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lasium_tf import generative, generators, lasium
+from lasium_tf import generators, lasium
+from lasium_tf.generators import interface  # noqa: F401 (generators.interface)
 from lasium_tf.maml import MAML
 from lasium_tf.models.backbone import build_backbone, build_classifier
 from stand_ins import BigBiGANLike, ProGANLike, save
@@ -38,7 +39,7 @@ def test_bigbigan_latent_size_range_and_resize(bigbigan):
 
 def test_bfloat16_decoding_refuses_a_network_it_cannot_rebuild(bigbigan):
   with pytest.raises(ValueError, match="decode_precision=float32"):
-    generative.in_bfloat16(bigbigan, {"kind": "gan", "source": "bigbigan"})
+    generators.in_bfloat16(bigbigan, {"kind": "gan", "source": "bigbigan"})
 
 
 def test_progan_gets_unit_length_latents(tmp_path):
@@ -69,8 +70,8 @@ def test_presets_resolve_through_load_generator(monkeypatch):
     def __init__(self, spec):
       seen["spec"] = spec
 
-  monkeypatch.setattr(generators, "SavedModelGenerator", Fake)
-  _, info = generative.load_generator("progan")
+  monkeypatch.setattr(generators.interface, "SavedModelGenerator", Fake)
+  _, info = generators.load_generator("progan")
   assert seen["spec"].handle.endswith("google/progan-128/1")
   assert seen["spec"].unit_latents and info["kind"] == "gan"
 
@@ -97,6 +98,6 @@ def test_preset_handle_is_read_from_the_tfhub_cache(tmp_path, monkeypatch):
   cache = tmp_path / "cache"
   shutil.copytree(source, cache / hashlib.sha1(handle.encode()).hexdigest())
   monkeypatch.setenv("TFHUB_CACHE_DIR", str(cache))
-  generator, info = generative.load_generator("bigbigan")
+  generator, info = generators.load_generator("bigbigan")
   assert info["source"] == handle
   assert generator.decode(tf.zeros([1, 120])).shape == (1, 84, 84, 3)

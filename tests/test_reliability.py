@@ -17,7 +17,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO
-from lasium_tf import cli, experiment, generative, rundir
+from lasium_tf import cli, experiment, generators, rundir
 from lasium_tf.tasks import generated
 from lasium_tf import config as config_lib
 from lasium_tf.config import ConfigError, DivergedError
@@ -124,16 +124,16 @@ def vae_folder(tmp_path, epochs=(1, 2), mode="train_generator"):
   config = config_lib.Config(mode=mode, generative=config_lib.GenerativeConfig(
       kind="vae", latent_dim=2))
   rundir.write_json(tmp_path / "config.json", dataclasses.asdict(config))
-  model = generative.build(config.generative, 28, 1)
+  model = generators.build(config.generative, 28, 1)
   for epoch in epochs:
-    generative.save_checkpoint(model, str(tmp_path), epoch)
+    generators.save_checkpoint(model, str(tmp_path), epoch)
   return model
 
 
 def test_a_generator_folder_without_settings_is_named(tmp_path):
   (tmp_path / "config.json").write_text("{}")
   with pytest.raises(ConfigError, match="has no generator settings"):
-    generative.restore(str(tmp_path))
+    generators.restore(str(tmp_path))
 
 
 def test_a_meta_learning_folder_given_as_generator_is_named(tmp_path):
@@ -142,31 +142,31 @@ def test_a_meta_learning_folder_given_as_generator_is_named(tmp_path):
   (tmp_path / "checkpoints").mkdir()
   (tmp_path / "checkpoints" / "checkpoint").write_text("x")
   with pytest.raises(ConfigError, match="is a meta-learning run folder"):
-    generative.restore(str(tmp_path))
+    generators.restore(str(tmp_path))
 
 
 @pytest.mark.parametrize("damage", ["truncated", "object_array"])
 def test_a_damaged_generator_checkpoint_falls_back_to_the_older_one(
     tmp_path, damage, capsys):
   vae_folder(tmp_path)
-  newest = generative.checkpoint_path(str(tmp_path), 2)
+  newest = generators.checkpoint_path(str(tmp_path), 2)
   if damage == "truncated":
     newest.write_bytes(newest.read_bytes()[:500])
   else:
     np.savez(newest, epoch=np.array([object()], dtype=object))
-  _, _, epoch, _ = generative.restore(str(tmp_path))
+  _, _, epoch, _ = generators.restore(str(tmp_path))
   assert epoch == 1
   assert "epoch_0002.npz is damaged" in capsys.readouterr().out
   # Resuming generator training falls back the same way.
-  model = generative.build(config_lib.GenerativeConfig(kind="vae",
+  model = generators.build(config_lib.GenerativeConfig(kind="vae",
                                                        latent_dim=2), 28, 1)
-  assert generative.load_newest_intact(model, str(tmp_path), False) == 1
+  assert generators.load_newest_intact(model, str(tmp_path), False) == 1
   # Asked for by name, the damaged one is an error naming it.
   with pytest.raises(ConfigError, match="epoch_0002.npz is damaged"):
-    generative.restore(str(newest))
-  generative.checkpoint_path(str(tmp_path), 1).write_bytes(b"")
+    generators.restore(str(newest))
+  generators.checkpoint_path(str(tmp_path), 1).write_bytes(b"")
   with pytest.raises(ConfigError, match="no checkpoint of .* can be read"):
-    generative.restore(str(tmp_path))
+    generators.restore(str(tmp_path))
 
 
 def test_a_binary_garbled_checkpoint_state_file_is_set_aside(tmp_path):

@@ -63,26 +63,26 @@ def lasium_sampler(config, train_images=None):
   `train_images` (Omniglot's train part) gives a VAE its real anchor images;
   a GAN needs none.
   """
-  from lasium_tf import generative, generators, lasium
+  from lasium_tf import generators, lasium
 
   try:
-    generator, info = generative.load_generator(config.lasium.generator)
+    generator, info = generators.load_generator(config.lasium.generator)
   except ConfigError:
     raise
   except (OSError, ValueError) as e:  # FileNotFoundError is an OSError.
     raise ConfigError(f"--generator={config.lasium.generator}: {e}") from None
   except Exception as e:  # pylint: disable=broad-except
     raise damaged(config.lasium.generator, e) from None
-  kind = info["kind"]
-  if kind not in generative.PRIOR_KINDS:
+  kind = generators.KINDS.get(info["kind"])
+  if kind.anchors is None:
     raise ConfigError(
-        f"--generator={config.lasium.generator} is an {kind.upper()}, an "
+        f"--generator={config.lasium.generator} is an {kind.display}, an "
         f"encoder for --task_source=cactus or the embedding baselines "
         f"(--cactus_encoder, --baseline_encoder); LASIUM needs a GAN or a "
         f"VAE.")
   if config.lasium.decode_precision == "bfloat16":
     try:
-      generator = generative.in_bfloat16(generator, info)
+      generator = generators.in_bfloat16(generator, info)
     except ValueError as e:
       raise ConfigError(f"--decode_precision=bfloat16: {e}") from None
     info = {**info, "decode_precision": "bfloat16"}
@@ -93,18 +93,19 @@ def lasium_sampler(config, train_images=None):
     raise
   except Exception as e:  # pylint: disable=broad-except
     raise damaged(config.lasium.generator, e) from None
-  if kind == "vae" and train_images is None:
+  if kind.anchors_from_images and train_images is None:
     raise ConfigError(
         f"a VAE's anchors are encoded real images, which this project keeps "
         f"for Omniglot and your own folder (--dataset=folder with "
         f"--data_dir) only; use a GAN generator for {config.data.dataset}.")
   sampler = lasium.LasiumSampler(
-      generator, kind, config.lasium.policy,
+      generator, kind.name, config.lasium.policy,
       lasium.TaskShape(config.task.n_way, config.task.k_shot,
                        config.task.k_query),
       config.lasium.policy_hyperparameters(),
       config.lasium.resolved_min_distance, config.lasium.max_anchor_tries,
-      real_images=train_images.unlabeled() if kind == "vae" else None,
+      real_images=(train_images.unlabeled() if kind.anchors_from_images
+                   else None),
       query_shift=config.task.query_shift,
       shift_fill=config.resolved_shift_fill)
   return sampler, info
