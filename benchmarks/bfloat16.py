@@ -31,8 +31,8 @@ _META_BATCH = flags.DEFINE_integer(
 def _measure(policy, repeats, inner_steps, tasks):
   import keras
   import tensorflow as tf
-  from lasium_tf.episodes import Episode, class_major_labels
-  from lasium_tf.maml import MAML
+  from lasium_tf.tasks.episodes import Episode, class_major_labels
+  from lasium_tf.learners.maml_core import MAML
   from lasium_tf.models import omniglot_gan
   from lasium_tf.models.backbone import build_backbone, build_classifier
 

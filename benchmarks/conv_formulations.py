@@ -1,6 +1,6 @@
 """Formulations of the stacked network's convolutions, timed per layer.
 
-The stacked MAML path (`lasium_tf.batched`) runs T tasks' copies of a
+The stacked MAML path (`lasium_tf.learners.batched`) runs T tasks' copies of a
 convolution as one grouped convolution. This times, for each convolution of
 the stride-2 Omniglot backbone (3x3, stride 2, 64 filters) at evaluation's
 shape (--tasks stacked tasks of --images support images each: 50 tasks of a

@@ -31,12 +31,12 @@ _INNER_STEPS = flags.DEFINE_integer("inner_steps", 5, "MAML inner steps.")
 
 def main(argv):
   del argv
-  from lasium_tf import distribute
+  from lasium_tf.run import distribute
   import tensorflow as tf
   if not tf.config.list_physical_devices("GPU"):
     distribute.split_cpu(_REPLICAS.value)
-  from lasium_tf.episodes import Episode, class_major_labels
-  from lasium_tf.maml import MAML
+  from lasium_tf.tasks.episodes import Episode, class_major_labels
+  from lasium_tf.learners.maml_core import MAML
   from lasium_tf.models.backbone import build_backbone, build_classifier
 
   batch = _META_BATCH.value

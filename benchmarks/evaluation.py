@@ -7,7 +7,7 @@ queries per class:
   * map_fn: --tasks_per_call tasks per graph under `tf.map_fn`, one network
     copy per task (`MAML(batched=False)`, the reference path);
   * batched (the default): the same tasks as one stacked network whose
-    convolutions are grouped convolutions (`lasium_tf.batched`).
+    convolutions are grouped convolutions (`lasium_tf.learners.batched`).
 The last line printed is one JSON object with the timings and ratios;
 `seconds_per_1000_tasks` is the default (batched) path's.
 
@@ -35,8 +35,8 @@ def main(argv):
   del argv
   import numpy as np
   import tensorflow as tf
-  from lasium_tf.episodes import Episode, class_major_labels
-  from lasium_tf.maml import MAML
+  from lasium_tf.tasks.episodes import Episode, class_major_labels
+  from lasium_tf.learners.maml_core import MAML
   from lasium_tf.models.backbone import build_backbone, build_classifier
 
   n_way, k_query = 5, 15

@@ -30,7 +30,7 @@ def main(argv):
   del argv
   import numpy as np
 
-  from lasium_tf import cluster
+  from lasium_tf.tasks import cluster
 
   points = np.random.default_rng(0).normal(
       size=(_POINTS.value, _DIMS.value)).astype(np.float32)

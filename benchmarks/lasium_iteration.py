@@ -77,9 +77,10 @@ def _on_demand(sampler):
 def _paths(kind: str):
   """{path name: seconds per iteration} for one generator kind."""
   import numpy as np
-  from lasium_tf import generators, lasium
+  from lasium_tf import generators
+  from lasium_tf.tasks import lasium
   from lasium_tf.config import GenerativeConfig
-  from lasium_tf.maml import MAML
+  from lasium_tf.learners.maml_core import MAML
   from lasium_tf.models.backbone import build_backbone, build_classifier
 
   model = generators.build(GenerativeConfig(kind=kind))

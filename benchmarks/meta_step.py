@@ -33,8 +33,8 @@ _BACKBONE = flags.DEFINE_enum("backbone", "code", ["code", "paper"],
 def main(argv):
   del argv
   import tensorflow as tf
-  from lasium_tf.episodes import Episode, class_major_labels
-  from lasium_tf.maml import MAML
+  from lasium_tf.tasks.episodes import Episode, class_major_labels
+  from lasium_tf.learners.maml_core import MAML
   from lasium_tf.models.backbone import build_backbone, build_classifier
 
   n_way, k_shot, k_query, meta_batch = 5, 1, 5, 4

@@ -59,8 +59,8 @@ def main(argv):
   del argv
   import numpy as np
   import tensorflow as tf
-  from lasium_tf.episodes import Episode, class_major_labels
-  from lasium_tf.maml import MAML
+  from lasium_tf.tasks.episodes import Episode, class_major_labels
+  from lasium_tf.learners.maml_core import MAML
   from lasium_tf.models.backbone import build_backbone, build_classifier
 
   n_way, k_query, steps, tasks = 5, 15, _STEPS.value, _TASKS.value

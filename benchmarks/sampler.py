@@ -41,9 +41,10 @@ def main(argv):
   del argv
   import numpy as np
   import tensorflow as tf
-  from lasium_tf import generators, lasium
+  from lasium_tf import generators
+  from lasium_tf.tasks import lasium
   from lasium_tf.config import GenerativeConfig
-  from lasium_tf.maml import MAML
+  from lasium_tf.learners.maml_core import MAML
   from lasium_tf.models.backbone import build_backbone, build_classifier
 
   meta_batch, shape = 4, lasium.TaskShape(5, 1, 5)

@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     print(usage())
     return 0 if argv else 2
   if argv[0] == "--version":
-    from lasium_tf.cli import version_line
+    from lasium_tf.config.cli import version_line
     print(version_line())
     return 0
   if argv[0] not in COMMANDS:

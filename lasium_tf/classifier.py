@@ -20,7 +20,7 @@ Each image's answer is its own: queries are normalised with the support
 set's statistics (or TaskNorm-I's blend), never with the other queries',
 so the labels are those of the export's `few_shot` signature on the same
 support set (Khodadadeh et al., ICLR 2021, evaluate transductively instead;
-`lasium_tf.normalization`).
+`lasium_tf.learners.batchnorm`).
 
 A saved classifier needs no code of this library: its `classify` signature
 takes `images` (float32 [n, H, W, C] in [0, 1], drawn as the support images
@@ -41,8 +41,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from lasium_tf import export as export_lib
-from lasium_tf import files
+from lasium_tf.run import export as export_lib
+from lasium_tf.core import files
 from lasium_tf.errors import ConfigError, FewShotError
 
 # card.json's "kind" for a saved classifier (a backbone's card has none).

@@ -22,7 +22,7 @@ per image:
 
 A query's answer does not depend on the other queries: exports made since
 `--normalization` existed normalise the queries with the support set's
-statistics (`lasium_tf.normalization`). An older export normalises the
+statistics (`lasium_tf.learners.batchnorm`). An older export normalises the
 queries as one batch, so a lone image is answered near chance; this says so
 and names the re-export command.
 """
@@ -280,7 +280,7 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   from absl import logging
 
-  from lasium_tf import quiet, stopping
+  from lasium_tf.core import quiet, stopping
   verbose = flags.FLAGS["verbosity"].present
   quiet.load_tensorflow(verbose)
   import tensorflow as tf
@@ -303,7 +303,7 @@ def main(argv):
     print(str(e), file=sys.stderr)
     sys.exit(128 + e.signal_number)
   except Exception as e:  # pylint: disable=broad-except
-    from lasium_tf import files
+    from lasium_tf.core import files
     if not files.disk_full(e):
       raise
     print(f"error: {files.disk_full_message(e)}", file=sys.stderr)
@@ -314,7 +314,7 @@ def main(argv):
 
 def signature_error(error) -> str:
   """The model's own message from a failed check of its signature's inputs
-  (`lasium_tf.export`), without TensorFlow's graph trace."""
+  (`lasium_tf.run.export`), without TensorFlow's graph trace."""
   message = getattr(error, "message", str(error))
   found = re.search(r"assertion failed: \[([^\]]+)\]", message)
   if found:
@@ -325,7 +325,7 @@ def signature_error(error) -> str:
 def run() -> None:
   """The program, on `sys.argv` (`python -m lasium_tf.few_shot`,
   `lasium-tf few-shot`)."""
-  from lasium_tf import cli
+  from lasium_tf.config import cli
   define_flags()
   app.run(main, flags_parser=lambda argv: cli.parse_or_exit(
       argv, "lasium_tf.few_shot", HELP_GROUPS))

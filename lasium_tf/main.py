@@ -1,4 +1,4 @@
-"""Command line: parses flags into a `Config` and calls `lasium_tf.modes.run`.
+"""Command line: parses flags into a `Config` and calls `lasium_tf.run.modes.run`.
 
   python -m lasium_tf.main --flagfile=flags/supervised_maml.cfg
 
@@ -9,7 +9,7 @@ import sys
 
 from absl import app, flags, logging
 
-from lasium_tf import cli
+from lasium_tf.config import cli
 from lasium_tf import config as config_lib
 
 
@@ -26,7 +26,7 @@ def _load_plugins() -> None:
 
 
 _load_plugins()
-# Every flag comes from a `config.setting` field: see `lasium_tf.cli`.
+# Every flag comes from a `config.setting` field: see `lasium_tf.config.cli`.
 cli.define_flags(config_lib.Config)
 flags.adopt_module_key_flags(cli)  # So that --help lists them.
 
@@ -50,14 +50,15 @@ def main(argv):
     print(f"error: {e}", file=sys.stderr)
     sys.exit(2)
   # Keras reads its backend when first imported, which is just below.
-  from lasium_tf import backends, quiet
+  from lasium_tf.core import backends, quiet
   backends.select(config.generative.backend)
   verbose = flags.FLAGS["verbosity"].present
   # Loaded here: TensorFlow loads slowly, and says much on the way.
   if not quiet.load_tensorflow(verbose) and (
       config.generative.backend == "tensorflow"):
     print("No GPU found: running on the CPU.", file=sys.stderr, flush=True)
-  from lasium_tf import modes, stopping
+  from lasium_tf.run import modes
+  from lasium_tf.core import stopping
   from lasium_tf.data import DataError
 
   if not verbose:
@@ -66,7 +67,7 @@ def main(argv):
     with stopping.signals_end_the_program():
       strategy = None
       if config.strategy != "default" or config.logical_cpus:
-        from lasium_tf import distribute
+        from lasium_tf.run import distribute
         strategy = distribute.make_strategy(config.strategy,
                                             config.logical_cpus)
       modes.run(config, strategy=strategy)
@@ -77,7 +78,7 @@ def main(argv):
     print(str(e), file=sys.stderr)
     sys.exit(128 + e.signal_number)  # The shell's code for that signal.
   except Exception as e:  # pylint: disable=broad-except
-    from lasium_tf import files
+    from lasium_tf.core import files
     if not files.disk_full(e):
       raise
     print(f"error: {files.disk_full_message(e)}", file=sys.stderr)

@@ -16,7 +16,7 @@ import sys
 from typing import Dict, List, Optional, Tuple
 
 from lasium_tf.config import EvalConfig
-from lasium_tf.rundir import Summary, load_results
+from lasium_tf.records.rundir import Summary, load_results
 
 # The repository whose results/ and flags/ are reported: the working
 # directory (run `python -m lasium_tf.report` from the repository root),
@@ -466,7 +466,7 @@ def studies(records) -> List[str]:
                 key=lambda r: (r.study, r.method, r.path))
   if not rows:
     return []
-  lines = ["## Studies (budget series, drawn by `python -m lasium_tf.plots`;"
+  lines = ["## Studies (budget series, drawn by `python -m lasium_tf.records.plots`;"
            " checks: " + ", ".join(CHECK_STUDIES) + ")",
            "", "| study | method | recipe | settings | seed | shot | ours | "
            "budget | command |",
@@ -499,7 +499,7 @@ USAGE = ("usage: python -m lasium_tf.report [RESULTS_DIR]\n"
 
 def main(argv=None) -> int:
   from lasium_tf.config import ConfigError
-  from lasium_tf.files import atomic_write
+  from lasium_tf.core.files import atomic_write
 
   argv = sys.argv[1:] if argv is None else argv
   if any(a in ("-h", "--help", "-?") for a in argv):

@@ -3,7 +3,7 @@
   python -m lasium_tf.select experiments/folder/run_a experiments/folder/run_b
 
 Each run must have been meta-trained with a validation split
-(`--val_data_dir`; `lasium_tf.selection`), which scored its checkpoints; the
+(`--val_data_dir`; `lasium_tf.run.selection`), which scored its checkpoints; the
 runs differ in whatever was tried (policy, alpha, query shift,
 meta-iterations, the generator). Prints each run's best validation accuracy,
 best first, and the run to evaluate and export. No test result is read, so
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from lasium_tf import selection
+from lasium_tf.run import selection
 
 
 def main(argv=None) -> int:

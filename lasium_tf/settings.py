@@ -1,7 +1,7 @@
 """The one schema of a setting, and the checks every settings class uses.
 
 A setting is a dataclass field made by `setting()`: its default, help text
-and allowed values, from which `lasium_tf.cli` generates the flag. Config
+and allowed values, from which `lasium_tf.config.cli` generates the flag. Config
 classes of the core (`lasium_tf.config`) and of plug-ins (a task source's
 own settings) declare their settings the same way, so a plug-in's flags
 appear in `--help` like the library's.
@@ -19,7 +19,7 @@ def setting(default=None, help: str = "", *, flag: Optional[str] = "",
             choices: Optional[Tuple[str, ...]] = None, factory=None):
   """A config field with what its command-line flag needs: the one schema.
 
-  `lasium_tf.cli` generates every program's absl flags from these fields, so
+  `lasium_tf.config.cli` generates every program's absl flags from these fields, so
   a setting's default, help text and allowed values are written once, here.
 
   Args:

@@ -17,7 +17,7 @@ Two variants, chosen by name (`--backbone`):
 
 MAML puts a Dense(N) head on the features (`build_classifier`); ProtoNets
 uses the features themselves. With `normalization="tasknorm_i"` every
-BatchNorm is a `TaskNormalization` layer (`lasium_tf.normalization`), which
+BatchNorm is a `TaskNormalization` layer (`lasium_tf.learners.batchnorm`), which
 adds TaskNorm-I's two learned blend weights; the other normalisations use
 the network as it is.
 """
@@ -29,7 +29,7 @@ from typing import Sequence
 import keras
 from keras import layers
 
-from lasium_tf import normalization as norms
+from lasium_tf.learners import batchnorm as norms
 from lasium_tf.models import seeded_initializers
 
 BACKBONES = ("paper", "code")

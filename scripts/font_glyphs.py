@@ -148,7 +148,7 @@ def build(fonts, characters, out, size, min_fonts, test_classes, val_classes,
   """
   import numpy as np
   from PIL import Image
-  from lasium_tf.files import atomic_directory
+  from lasium_tf.core.files import atomic_directory
   faces = font_faces(fonts)
   if not faces:
     raise SystemExit(f"error: no .ttf, .otf or .ttc files under {fonts}: "

@@ -31,7 +31,7 @@ def main(argv):
   from lasium_tf.config import DataConfig
   from lasium_tf.data import load_parts
   from lasium_tf.generators import load_generator
-  from lasium_tf.lasium import POLICIES
+  from lasium_tf.tasks.lasium import POLICIES
 
   n, seed = _SAMPLES.value, _SEED.value
   classes = load_parts(DataConfig(), ["train"], verbose=False)["train"].images

@@ -16,7 +16,7 @@ import zipfile
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Tests compile hundreds of small graphs and run each a few times: skip
 # Grappler's rewriting (in this process and the command lines it starts;
-# `lasium_tf.backends.apply_graph_optimizer_setting`).
+# `lasium_tf.core.backends.apply_graph_optimizer_setting`).
 os.environ.setdefault("LASIUM_GRAPH_OPTIMIZER", "off")
 if os.environ.get("PYTEST_XDIST_WORKER"):
   # Under pytest -n (about one worker per core), one TensorFlow op thread

@@ -16,15 +16,15 @@ from replica_args import parse_and_split
 
 args = parse_and_split(learner="maml", order=2, batched=1, meta_batch=4)
 
-from lasium_tf import distribute  # noqa: E402
+from lasium_tf.run import distribute  # noqa: E402
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from lasium_tf.episodes import Episode  # noqa: E402
-from lasium_tf.maml import MAML  # noqa: E402
+from lasium_tf.tasks.episodes import Episode  # noqa: E402
+from lasium_tf.learners.maml_core import MAML  # noqa: E402
 from lasium_tf.models.backbone import build_backbone, build_classifier  # noqa: E402
-from lasium_tf.protonets import ProtoNets  # noqa: E402
+from lasium_tf.learners.protonets_core import ProtoNets  # noqa: E402
 
 
 def learner():

@@ -16,7 +16,7 @@ from replica_args import parse_and_split
 
 args = parse_and_split(kind="gan", mode_seeking_weight=0.0, batch=8)
 
-from lasium_tf import distribute  # noqa: E402
+from lasium_tf.run import distribute  # noqa: E402
 
 import numpy as np  # noqa: E402
 

@@ -13,15 +13,16 @@ from replica_args import parse_and_split
 
 parse_and_split()
 
-from lasium_tf import distribute  # noqa: E402
+from lasium_tf.run import distribute  # noqa: E402
 
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from lasium_tf import generators, lasium  # noqa: E402
+from lasium_tf import generators
+from lasium_tf.tasks import lasium  # noqa: E402
 from lasium_tf.tasks.generated import GeneratedTasks  # noqa: E402
 from lasium_tf import config as config_lib  # noqa: E402
-from lasium_tf.maml import MAML  # noqa: E402
+from lasium_tf.learners.maml_core import MAML  # noqa: E402
 from lasium_tf.models.backbone import build_backbone, build_classifier  # noqa: E402
 
 config = config_lib.Config(task_source="lasium", seed=3,

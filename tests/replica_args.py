@@ -10,7 +10,7 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from lasium_tf import distribute  # noqa: E402
+from lasium_tf.run import distribute  # noqa: E402
 
 
 _SPLIT = []  # The replica count this process's CPU was split into.

@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 
 from lasium_tf import config as config_lib
-from lasium_tf import generators, rundir
+from lasium_tf import generators
+from lasium_tf.records import rundir
 from lasium_tf.models import omniglot_acai
 from lasium_tf.tasks import generated
 
@@ -97,7 +98,7 @@ def test_acai_checkpoints_export_and_encodes_for_cactus(tmp_path):
                              atol=1e-5)
   # The published card: no prior to sample, so its example encodes images
   # and its grid is of reconstructions.
-  from lasium_tf import modes
+  from lasium_tf.run import modes
   card_dir = tmp_path / "published"
   modes.run(dataclasses.replace(config, mode="export_generator",
                                 export_dir=str(card_dir)), verbose=False)

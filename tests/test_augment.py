@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lasium_tf import augment, lasium
+from lasium_tf.tasks import augment, lasium
 from lasium_tf.config import ConfigError, shift_fill_value
-from lasium_tf.episodes import Episode, labelled_episodes, task_seed
+from lasium_tf.tasks.episodes import Episode, labelled_episodes, task_seed
 
 FILL = -7.0
 
@@ -57,7 +57,7 @@ def test_offsets_cover_exactly_minus_s_to_s_minus_one():
 
 def episode_of(images, n_way=5, k_shot=1):
   images = tf.constant(images.reshape((n_way, -1) + images.shape[1:]))
-  from lasium_tf.episodes import split_classes
+  from lasium_tf.tasks.episodes import split_classes
   return split_classes(images, k_shot)
 
 

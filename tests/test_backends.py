@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from lasium_tf import config as config_lib
-from lasium_tf import generators, modes
+from lasium_tf import generators
+from lasium_tf.run import modes
 from lasium_tf.data import shapes
 
 pytest.importorskip("jax")

@@ -8,7 +8,9 @@ import sys
 import pytest
 
 from conftest import REPO
-from lasium_tf import report, rundir, select, selection
+from lasium_tf import report, select
+from lasium_tf.records import rundir
+from lasium_tf.run import selection
 from lasium_tf.config import ConfigError
 from test_plots import record
 
@@ -121,7 +123,7 @@ def test_report_refuses_a_record_its_flagfile_no_longer_makes(
     tmp_path, monkeypatch, capsys):
   import dataclasses
 
-  from lasium_tf import cli
+  from lasium_tf.config import cli
 
   monkeypatch.chdir(tmp_path)
   (tmp_path / "row.cfg").write_text("# a row\n--iterations=300\n")

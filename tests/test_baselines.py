@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lasium_tf import baselines, episodes
+from lasium_tf import baselines
+from lasium_tf.tasks import episodes
 from lasium_tf.baselines import simple
 from lasium_tf import config as config_lib
 from test_maml import N_WAY, class_images

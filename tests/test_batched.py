@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lasium_tf import batched, episodes
-from lasium_tf.batched import BatchedNetwork
-from lasium_tf.maml import MAML
+from lasium_tf.learners import batched
+from lasium_tf.tasks import episodes
+from lasium_tf.learners.batched import BatchedNetwork
+from lasium_tf.learners.maml_core import MAML
 from lasium_tf.models.backbone import build_backbone, build_classifier
 
 BACKBONES = [("code", (16, 16, 1)), ("paper", (16, 16, 1)),

@@ -7,7 +7,9 @@ import pytest
 import tensorflow as tf
 
 from lasium_tf import config as config_lib
-from lasium_tf import cluster, encoders, generators, modes
+from lasium_tf.tasks import cluster, encoders
+from lasium_tf import generators
+from lasium_tf.run import modes
 from lasium_tf.data import shapes
 from lasium_tf.tasks import cactus
 from test_folder import folder_config

@@ -12,7 +12,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from lasium_tf import episodes, export
+from lasium_tf.tasks import episodes
+from lasium_tf.run import export
 from lasium_tf.classifier import FewShotClassifier
 from lasium_tf.errors import FewShotError
 from conftest import REPO

@@ -7,7 +7,7 @@ from typing import Optional, Tuple
 import pytest
 from absl import app, flags
 
-from lasium_tf import cli
+from lasium_tf.config import cli
 from lasium_tf import config as config_lib
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -149,7 +149,7 @@ def test_config_from_args_is_a_flagfile_with_overrides_for_notebooks():
 
 
 def test_filters_flag_sets_the_backbone_width_and_refuses_nonsense():
-  from lasium_tf import experiment
+  from lasium_tf.run import experiment
   values = flags.FlagValues()
   cli.define_flags(config_lib.Config, values)
   values(["prog", "--filters=32", "--learner=maml"])

@@ -11,7 +11,7 @@ import tensorflow_datasets as tfds
 
 from conftest import REPO, character_image, omniglot_set, write_fake_omniglot
 from lasium_tf.config import DataConfig
-from lasium_tf import files
+from lasium_tf.core import files
 from lasium_tf.data import omniglot
 
 

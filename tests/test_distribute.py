@@ -1,4 +1,4 @@
-"""Meta-training and evaluation under tf.distribute (`lasium_tf.distribute`).
+"""Meta-training and evaluation under tf.distribute (`lasium_tf.run.distribute`).
 
 A process's logical CPU devices are fixed when TensorFlow initialises, so
 every run on several replicas is a subprocess (the `tests/distributed_*`
@@ -19,7 +19,7 @@ import pytest
 import tensorflow as tf
 
 from lasium_tf import config as config_lib
-from lasium_tf import distribute
+from lasium_tf.run import distribute
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CHECK = str(REPO / "tests" / "distributed_check.py")
@@ -140,7 +140,7 @@ def main(*args, extra_env=None, check_rc=True):
 def in_process(*args, verbose=False):
   """A one-device run of the same flags in this process (no interpreter to
   start): what the distributed runs are compared with, or resume on."""
-  from lasium_tf import modes
+  from lasium_tf.run import modes
   from test_train import parse_flags
   return modes.run(parse_flags(*args).validate(), verbose=verbose)
 
@@ -249,7 +249,7 @@ def test_the_distributed_table7_cell_is_the_cell_under_another_strategy():
   """Its flagfile differs from the single-device cell's only in where it
   runs and where it writes."""
   from absl import flags
-  from lasium_tf import cli
+  from lasium_tf.config import cli
 
   def parse(flagfile):
     values = flags.FlagValues()

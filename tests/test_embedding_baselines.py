@@ -7,7 +7,8 @@ import pytest
 import tensorflow as tf
 
 from lasium_tf import config as config_lib
-from lasium_tf import generators, modes
+from lasium_tf import generators
+from lasium_tf.run import modes
 from lasium_tf.baselines import BASELINES, embedding
 from lasium_tf.data import shapes
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lasium_tf import episodes
+from lasium_tf.tasks import episodes
 
 
 def labelled_images(num_classes=12, per_class=20, size=4):

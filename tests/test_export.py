@@ -8,9 +8,10 @@ import keras
 import numpy as np
 import pytest
 
-from lasium_tf import episodes, export
-from lasium_tf.maml import MAML
-from lasium_tf.protonets import ProtoNets
+from lasium_tf.tasks import episodes
+from lasium_tf.run import export
+from lasium_tf.learners.maml_core import MAML
+from lasium_tf.learners.protonets_core import ProtoNets
 from lasium_tf.models.backbone import build_backbone, build_classifier
 from test_maml import batch_of_tasks, class_images, N_WAY
 

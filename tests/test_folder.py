@@ -12,7 +12,8 @@ import pytest
 import tensorflow as tf
 
 from lasium_tf import config as config_lib
-from lasium_tf import few_shot, modes
+from lasium_tf import few_shot
+from lasium_tf.run import modes
 from lasium_tf.data import DataError, folder, load_parts, shapes
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -322,7 +323,7 @@ def write_polarity_pair(root):
 
 
 def test_polarity_is_detected_both_ways_and_sets_the_shift_fill(tmp_path):
-  from lasium_tf import experiment
+  from lasium_tf.run import experiment
   light, dark = write_polarity_pair(tmp_path)
   assert folder.detect_background(str(light), None, 28) == "light"
   assert folder.detect_background(None, str(dark), 28) == "dark"
@@ -344,7 +345,8 @@ def test_polarity_is_detected_both_ways_and_sets_the_shift_fill(tmp_path):
 def test_pictures_of_a_light_folder_show_its_strokes_dark(tmp_path):
   """The training-task picture of a dark-on-light folder looks like its
   files: a light page with dark strokes (not inverted)."""
-  from lasium_tf import experiment, pictures
+  from lasium_tf.run import experiment
+  from lasium_tf.records import pictures
   light, _ = write_polarity_pair(tmp_path)
   config = modes.with_folder_background(modes.with_folder_channels(
       config_lib.Config(mode="train_generator", experiment_dir=str(
@@ -356,7 +358,7 @@ def test_pictures_of_a_light_folder_show_its_strokes_dark(tmp_path):
   class Sampler:
     def episodes(self, seed, first, count):
       del seed, first
-      from lasium_tf.episodes import Episode
+      from lasium_tf.tasks.episodes import Episode
       images = tf.constant(np.stack([files[:5]] * count))
       labels = tf.tile(tf.range(5)[None], [count, 1])
       return Episode(images, labels, images, labels)
@@ -371,7 +373,7 @@ def test_pictures_of_a_light_folder_show_its_strokes_dark(tmp_path):
 def test_draw_tasks_strips_show_a_light_folder_as_its_files_look(tmp_path):
   """--mode=draw_tasks' pictures follow the polarity too: decoded
   light-paper images stay light paper with dark strokes."""
-  from lasium_tf import pictures
+  from lasium_tf.records import pictures
   light, _ = write_polarity_pair(tmp_path)
   files = folder.load_unlabeled(str(light), 28, 1).fetch(tf.range(4)).numpy()
 

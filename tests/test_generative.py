@@ -14,8 +14,9 @@ import tensorflow as tf
 from lasium_tf import config as config_lib
 from lasium_tf.generators import gan_objective
 from lasium_tf.tasks import generated
-from lasium_tf import (generators, modes,
-                       pictures, rundir)
+from lasium_tf import generators
+from lasium_tf.run import modes
+from lasium_tf.records import pictures, rundir
 
 
 def random_images(n=192, seed=0):
@@ -110,7 +111,7 @@ def test_diverging_generator_training_stops_and_saves_nothing(tmp_path):
 def test_a_signal_mid_epoch_stops_and_the_rerun_equals_a_straight_run(
     kind, tmp_path):
   import signal
-  from lasium_tf import stopping
+  from lasium_tf.core import stopping
   config = config_lib.GenerativeConfig(kind=kind, epochs=2, batch_size=64,
                                        samples_every=10)
   images = random_images()  # 3 steps an epoch.

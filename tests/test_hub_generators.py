@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lasium_tf import generators, lasium
+from lasium_tf import generators
+from lasium_tf.tasks import lasium
 from lasium_tf.generators import interface  # noqa: F401 (generators.interface)
-from lasium_tf.maml import MAML
+from lasium_tf.learners.maml_core import MAML
 from lasium_tf.models.backbone import build_backbone, build_classifier
 from stand_ins import BigBiGANLike, ProGANLike, save
 

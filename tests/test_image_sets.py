@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lasium_tf import modes
+from lasium_tf.run import modes
 from lasium_tf.config import (Config, ConfigError, DataConfig, EvalConfig,
                               LasiumConfig, MAMLConfig)
 from lasium_tf.data import DataError, load_parts

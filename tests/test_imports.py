@@ -17,6 +17,12 @@ PLUGINS = {
                      "lasium_tf.tasks.umtra", "lasium_tf.tasks.cactus"],
     "baselines": ["lasium_tf.baselines.simple",
                   "lasium_tf.baselines.embedding"],
+    "learners": ["lasium_tf.learners.maml", "lasium_tf.learners.protonets"],
+    "data sets": ["lasium_tf.datasets.omniglot",
+                  "lasium_tf.datasets.mini_imagenet",
+                  "lasium_tf.datasets.celeba", "lasium_tf.datasets.folder"],
+    "generator kinds": ["lasium_tf.generators.gan", "lasium_tf.generators.vae",
+                        "lasium_tf.generators.acai"],
 }
 
 
@@ -112,12 +118,12 @@ def test_the_package_has_no_import_cycle():
 
 def test_the_cycle_finder_finds_one_in_a_function_body(tmp_path):
   """The check itself: an import inside a function closes a cycle."""
-  (tmp_path / "a.py").write_text("import lasium_tf.experiment\n")
+  (tmp_path / "a.py").write_text("import lasium_tf.run.experiment\n")
   (tmp_path / "b.py").write_text(
       "def f():\n  from lasium_tf import lazy\n"
       "  x = lazy.module('lasium_tf.config')\n")
   assert imports_of("lasium_tf.a", tmp_path / "a.py") == {
-      "lasium_tf.experiment"}
+      "lasium_tf.run.experiment"}
   assert imports_of("lasium_tf.b", tmp_path / "b.py") == {
       "lasium_tf.lazy", "lasium_tf.config"}
   assert find_cycle({"a": {"b"}, "b": {"a"}}) == ["a", "b", "a"]
@@ -136,7 +142,92 @@ def test_the_registries_and_descriptions_import_no_engine():
   lazy loading, settings, files and the registries' own packages import
   nothing above them (no config, no run engine)."""
   bottom = {"lasium_tf.errors", "lasium_tf.registry", "lasium_tf.lazy",
-            "lasium_tf.settings", "lasium_tf.files", "lasium_tf.stopping",
-            "lasium_tf.tasks", "lasium_tf.baselines"}
+            "lasium_tf.settings", "lasium_tf.core.files", "lasium_tf.core.stopping",
+            "lasium_tf.tasks", "lasium_tf.baselines", "lasium_tf.core"}
   for module in bottom:
     assert GRAPH[module] <= bottom | {"lasium_tf"}, (module, GRAPH[module])
+
+
+# The layers of docs/architecture.md, bottom first, by module prefix (the
+# longest prefix that matches a module names its layer).
+LAYERS = (
+    ("base", ("lasium_tf", "lasium_tf.errors", "lasium_tf.registry",
+              "lasium_tf.lazy", "lasium_tf.settings", "lasium_tf.core",
+              "lasium_tf.data.common", "lasium_tf.tasks", "lasium_tf.learners",
+              "lasium_tf.learners.normalizations", "lasium_tf.generators",
+              "lasium_tf.datasets", "lasium_tf.baselines")),
+    ("config", ("lasium_tf.config",)),
+    ("building blocks", (
+        "lasium_tf.data", "lasium_tf.models", "lasium_tf.tasks.episodes",
+        "lasium_tf.tasks.augment", "lasium_tf.tasks.lasium",
+        "lasium_tf.tasks.cluster", "lasium_tf.tasks.encoders",
+        "lasium_tf.learners.base", "lasium_tf.learners.maml_core",
+        "lasium_tf.learners.protonets_core", "lasium_tf.learners.batched",
+        "lasium_tf.learners.batchnorm", "lasium_tf.generators.base",
+        "lasium_tf.generators.training", "lasium_tf.generators.checkpoints",
+        "lasium_tf.generators.loading", "lasium_tf.generators.interface",
+        "lasium_tf.generators.gan_objective", "lasium_tf.run.evaluation",
+        "lasium_tf.records.rundir", "lasium_tf.records.pictures")),
+    ("plug-ins", (
+        "lasium_tf.tasks.labelled", "lasium_tf.tasks.generated",
+        "lasium_tf.tasks.umtra", "lasium_tf.tasks.cactus",
+        "lasium_tf.baselines.simple", "lasium_tf.baselines.embedding",
+        "lasium_tf.learners.maml", "lasium_tf.learners.protonets",
+        "lasium_tf.datasets.omniglot", "lasium_tf.datasets.mini_imagenet",
+        "lasium_tf.datasets.celeba", "lasium_tf.datasets.folder",
+        "lasium_tf.generators.gan", "lasium_tf.generators.vae",
+        "lasium_tf.generators.acai")),
+    ("run engine and records", ("lasium_tf.run", "lasium_tf.records",
+                                "lasium_tf.classifier")),
+    ("programs", ("lasium_tf.main", "lasium_tf.few_shot", "lasium_tf.select",
+                  "lasium_tf.report", "lasium_tf.__main__",
+                  "lasium_tf.data.download")),
+)
+
+
+def layer_of(module: str) -> int:
+  matches = [(len(prefix), i) for i, (_, prefixes) in enumerate(LAYERS)
+             for prefix in prefixes
+             if module == prefix or module.startswith(prefix + ".")]
+  return max(matches)[1]
+
+
+def test_no_module_imports_a_layer_above_its_own():
+  """What a building block needs lives below it: a generator's loop does
+  not reach into the run engine, a baseline does not import a program."""
+  upward = [f"{m} ({LAYERS[layer_of(m)][0]}) -> {d} ({LAYERS[layer_of(d)][0]})"
+            for m, deps in GRAPH.items() for d in deps
+            if layer_of(d) > layer_of(m)]
+  assert not upward, upward
+
+
+def test_the_layer_check_finds_an_upward_import():
+  assert layer_of("lasium_tf.generators.training") < layer_of(
+      "lasium_tf.run.experiment")
+  assert layer_of("lasium_tf.generators.gan") > layer_of(
+      "lasium_tf.generators.training")
+  assert layer_of("lasium_tf.errors") == 0
+
+
+def test_the_top_of_the_package_holds_programs_and_the_base_only():
+  """At most 12 modules directly in lasium_tf/ (issue 45): the programs,
+  the classifier users import, and the bottom layer plug-ins build on."""
+  top = sorted(p.stem for p in PACKAGE.glob("*.py"))
+  assert len(top) <= 12, top
+
+
+def test_no_function_or_module_is_too_long_to_read():
+  """No function over 80 lines, no module over 500 (issue 45)."""
+  long = []
+  for module, path in MODULES.items():
+    if not module.startswith("lasium_tf.") or "models" in module:
+      continue
+    text = path.read_text()
+    if len(text.splitlines()) > 500:
+      long.append(f"{module}: {len(text.splitlines())} lines")
+    for node in ast.walk(ast.parse(text)):
+      if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        size = node.end_lineno - node.lineno + 1
+        if size > 80:
+          long.append(f"{module}.{node.name}: {size} lines")
+  assert not long, long

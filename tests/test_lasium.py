@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lasium_tf import lasium
-from lasium_tf.episodes import Episode
+from lasium_tf.tasks import lasium
+from lasium_tf.tasks.episodes import Episode
 
 D = 4
 

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 from lasium_tf import config as config_lib
-from lasium_tf import files
-from lasium_tf.rundir import RunDir
+from lasium_tf.core import files
+from lasium_tf.records.rundir import RunDir
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -92,7 +92,7 @@ def test_training_seconds_are_recorded_at_every_checkpoint(tmp_path):
   """A run killed outright still counts the time behind its checkpoints."""
   import tensorflow as tf
 
-  from lasium_tf import experiment
+  from lasium_tf.run import experiment
 
   class Learner:
     def meta_step(self, episodes):

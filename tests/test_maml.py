@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lasium_tf import episodes
-from lasium_tf.learner import cross_entropy
-from lasium_tf.maml import MAML
+from lasium_tf.tasks import episodes
+from lasium_tf.learners.base import cross_entropy
+from lasium_tf.learners.maml_core import MAML
 from lasium_tf.models.backbone import build_backbone, build_classifier
 
 N_WAY = 3
@@ -203,7 +203,7 @@ def test_a_wider_head_tested_on_its_first_logits_is_the_narrow_head(batched):
 
 
 def test_the_graph_optimizer_setting_turns_grappler_off(monkeypatch):
-  from lasium_tf import backends
+  from lasium_tf.core import backends
   monkeypatch.setenv(backends.GRAPH_OPTIMIZER_ENV, "off")
   backends.apply_graph_optimizer_setting()
   assert tf.config.optimizer.get_experimental_options()[

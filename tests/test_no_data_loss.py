@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from conftest import REPO
-from lasium_tf import files, rundir
+from lasium_tf.core import files
+from lasium_tf.records import rundir
 from lasium_tf import config as config_lib
 from lasium_tf.config import ConfigError
 
@@ -180,7 +181,7 @@ def test_a_run_folder_deleted_mid_training_stops_the_run(tmp_path):
 
   import tensorflow as tf
 
-  from lasium_tf import experiment
+  from lasium_tf.run import experiment
 
   folder = tmp_path / "run"
   folder.mkdir()
@@ -325,7 +326,7 @@ def test_a_damaged_generator_is_named(tmp_path, damage, message):
 ])
 def test_a_published_card_with_a_bad_meta_iteration_is_named(
     tmp_path, card, message):
-  from lasium_tf import experiment
+  from lasium_tf.run import experiment
 
   (tmp_path / "model.keras").write_bytes(b"")
   (tmp_path / "card.json").write_text(card)
@@ -337,7 +338,7 @@ def test_a_published_card_with_a_bad_meta_iteration_is_named(
 def test_a_keras_file_refused_by_safe_mode_is_one_error(tmp_path):
   import keras
 
-  from lasium_tf import experiment
+  from lasium_tf.run import experiment
 
   inputs = keras.Input((2,))
   model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
@@ -388,7 +389,8 @@ def test_a_full_disk_while_checkpointing_leaves_no_temporary_and_says_so(
 
   import tensorflow as tf
 
-  from lasium_tf import experiment, files
+  from lasium_tf.run import experiment
+  from lasium_tf.core import files
   from lasium_tf.errors import DiskFullError
 
   class FullDisk:

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lasium_tf import normalization as norms
-from lasium_tf.batched import BatchedNetwork
-from lasium_tf.maml import MAML
+from lasium_tf.learners import batchnorm as norms
+from lasium_tf.learners.batched import BatchedNetwork
+from lasium_tf.learners.maml_core import MAML
 from lasium_tf.models.backbone import build_backbone, build_classifier
-from lasium_tf.protonets import ProtoNets
+from lasium_tf.learners.protonets_core import ProtoNets
 from test_batched import random_tasks
 
 SHAPE = (16, 16, 1)

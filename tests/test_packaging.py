@@ -63,7 +63,7 @@ def test_licence_metadata_and_typing_marker():
 
 @pytest.mark.parametrize("code", [
     "from lasium_tf import modes; import tensorflow as tf; tf.constant(1)",
-    "import lasium_tf.experiment",
+    "import lasium_tf.run.experiment",
 ])
 def test_the_library_imports_quietly(code):
   """No TensorFlow start-up lines ("failed call to cuInit", oneDNN notes)

@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from lasium_tf import pictures
+from lasium_tf.records import pictures
 
 
 def test_task_picture_layout_and_class_edges():

@@ -2,7 +2,7 @@
 
 import time
 
-from lasium_tf import progress
+from lasium_tf.core import progress
 
 
 def test_log_lines_are_throttled_and_say_the_time_left(capsys, monkeypatch):

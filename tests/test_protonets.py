@@ -3,8 +3,8 @@
 import numpy as np
 import tensorflow as tf
 
-from lasium_tf import episodes
-from lasium_tf.protonets import ProtoNets, prototype_logits
+from lasium_tf.tasks import episodes
+from lasium_tf.learners.protonets_core import ProtoNets, prototype_logits
 from lasium_tf.models.backbone import build_backbone
 from test_maml import batch_of_tasks, class_images, N_WAY
 

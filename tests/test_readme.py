@@ -22,7 +22,7 @@ def block(language, containing):
 
 
 def test_the_python_snippet_is_the_quickstart_experiment(monkeypatch):
-  from lasium_tf import cli
+  from lasium_tf.config import cli
   snippet = block("python", "flags/quickstart.cfg")
   args = re.search(r"config_from_args\((\[.*?\])\)", snippet, re.S).group(1)
   monkeypatch.chdir(REPO)
@@ -36,7 +36,7 @@ def test_the_python_snippet_is_the_quickstart_experiment(monkeypatch):
 
 
 def test_a_recipe_in_python_is_the_command_line_s_or_refused():
-  from lasium_tf import cli
+  from lasium_tf.config import cli
   from lasium_tf import config as config_lib
   built = config_lib.Config(task_source="lasium", iterations=7).with_recipe(
       "ours")

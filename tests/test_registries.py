@@ -121,7 +121,8 @@ def test_a_source_registered_from_outside_gets_flags_checks_and_records(
 
   from absl import flags
 
-  from lasium_tf import cli, rundir
+  from lasium_tf.config import cli
+  from lasium_tf.records import rundir
   from lasium_tf.settings import setting
 
   @dataclasses.dataclass(frozen=True)
@@ -222,7 +223,8 @@ def test_every_generator_kind_trains_checkpoints_and_decodes(name, tmp_path):
   stepped variables, its generator decodes latent codes of its size into
   images in [0, 1], it encodes where its export says it does, and a kind
   that gives LASIUM anchors makes tasks of the configured shape."""
-  from lasium_tf import backends, lasium
+  from lasium_tf.core import backends
+  from lasium_tf.tasks import lasium
 
   kind = generators.KINDS.get(name)
   assert kind.name == name and kind.display and kind.latent_dim > 0

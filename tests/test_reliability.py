@@ -17,7 +17,10 @@ import pytest
 import tensorflow as tf
 
 from conftest import REPO
-from lasium_tf import cli, experiment, generators, rundir
+from lasium_tf.config import cli
+from lasium_tf.run import experiment
+from lasium_tf import generators
+from lasium_tf.records import rundir
 from lasium_tf.tasks import generated
 from lasium_tf import config as config_lib
 from lasium_tf.config import ConfigError, DivergedError
@@ -286,7 +289,7 @@ def test_a_signal_during_evaluation_ends_with_one_line(real_omniglot,
 
 @pytest.mark.integration
 def test_few_shot_turns_a_refused_input_into_one_error_line(tmp_path):
-  from lasium_tf import export
+  from lasium_tf.run import export
   from lasium_tf.data import shapes
   from test_export import trained  # A MAML model with 3 outputs.
   path = export.export(trained("maml"), tmp_path / "model", (16, 16, 1))

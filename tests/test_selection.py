@@ -9,7 +9,8 @@ import pytest
 import tensorflow as tf
 
 from lasium_tf import config as config_lib
-from lasium_tf import select, selection
+from lasium_tf import select
+from lasium_tf.run import selection
 from lasium_tf.data import folder
 
 

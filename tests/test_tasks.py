@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from lasium_tf import augment, modes, tasks
+from lasium_tf.tasks import augment
+from lasium_tf.run import modes
+from lasium_tf import tasks
 from lasium_tf import config as config_lib
 from lasium_tf.data import folder, shapes
 from lasium_tf.tasks import unlabeled_pool

@@ -13,7 +13,8 @@ from absl import flags
 
 from conftest import REPO, need_omniglot
 from lasium_tf import config as config_lib
-from lasium_tf import experiment, modes, stopping
+from lasium_tf.run import experiment, modes
+from lasium_tf.core import stopping
 
 REQUIRED_KEYS = {"method", "dataset", "n_way", "k_shot", "num_tasks",
                  "accuracy", "ci95", "command", "budget"}
@@ -151,7 +152,7 @@ def test_continue_from_meta_trains_a_published_classifier_further(
 ])
 def test_published_meta_iteration_budget_and_weights(tmp_path, card, budget,
                                                      weights):
-  from lasium_tf import experiment
+  from lasium_tf.run import experiment
   (tmp_path / "model.keras").write_bytes(b"")
   if card is not None:
     (tmp_path / "card.json").write_text(json.dumps(card))
@@ -161,7 +162,7 @@ def test_published_meta_iteration_budget_and_weights(tmp_path, card, budget,
 
 
 def test_a_damaged_card_is_named_not_a_traceback(tmp_path):
-  from lasium_tf import experiment
+  from lasium_tf.run import experiment
   (tmp_path / "model.keras").write_bytes(b"")
   (tmp_path / "card.json").write_text("{not json")
   with pytest.raises(config_lib.ConfigError, match="card.json is damaged"):
@@ -362,9 +363,9 @@ def test_an_unwritable_results_folder_is_refused_before_training(
 
 @pytest.mark.integration
 def test_a_second_process_on_the_same_folder_is_refused(tmp_path):
-  from lasium_tf import rundir
+  from lasium_tf.records import rundir
   script = ("import sys, time\n"
-            "from lasium_tf.rundir import RunDir\n"
+            "from lasium_tf.records.rundir import RunDir\n"
             "with RunDir(sys.argv[1]).lock():\n"
             "  print('locked', flush=True)\n"
             "  time.sleep(60)\n")
@@ -750,7 +751,7 @@ def test_a_seed_sweep_runs_each_seed_in_its_own_folder(monkeypatch):
 def resolved_digest(flagfile) -> str:
   """A digest of the config a flagfile resolves to (its command aside)."""
   import hashlib
-  from lasium_tf import cli
+  from lasium_tf.config import cli
   config = dataclasses.asdict(cli.config_from_args(
       [f"--flagfile={flagfile.relative_to(REPO).as_posix()}"]))
   config.pop("command")

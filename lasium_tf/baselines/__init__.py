@@ -4,7 +4,7 @@ A meta-learned number means little alone: on a data set of one's own, a
 randomly initialised network trained on each support set, or matching raw
 pixels, can beat it (they did, on a folder of drawings LASIUM was not tuned
 for). Each baseline here is a pure function of (config, test part, shot)
-returning the same outcome `lasium_tf.evaluation.evaluate` returns,
+returning the same outcome `lasium_tf.run.evaluation.evaluate` returns,
 registered by name in `BASELINES`; `--eval_baselines` picks which run beside every
 evaluation, and the result record carries them.
 
@@ -40,7 +40,7 @@ class BaselineKind:
   Attributes:
     name: its `--eval_baselines` value.
     score: (config, test_part, k_shot, verbose) -> the outcome of
-      `lasium_tf.evaluation.evaluate` on the evaluation's own test tasks.
+      `lasium_tf.run.evaluation.evaluate` on the evaluation's own test tasks.
     display: how records and messages name it.
     needs_encoder: it classifies an embedding: `--baseline_encoder` is
       required.

@@ -32,7 +32,7 @@ from lasium_tf import lazy
 from lasium_tf.baselines import BASELINES, BaselineKind
 
 tf = lazy.module("tensorflow")
-evaluation = lazy.module("lasium_tf.evaluation")
+evaluation = lazy.module("lasium_tf.run.evaluation")
 
 _FIT_STEPS = 500
 _HIDDEN = 128
@@ -176,7 +176,7 @@ _CENTERS: Dict = {}
 
 
 def _encoder(config):
-  from lasium_tf.encoders import load_encoder
+  from lasium_tf.tasks.encoders import load_encoder
 
   key = (config.eval.encoder, config.data.strokes)
   if key not in _ENCODERS:
@@ -190,7 +190,7 @@ def _train_centers(config, encoder) -> tf.Tensor:
   key = (config.eval.encoder, config.data.dataset, config.data.resolved_split,
          config.seed)
   if key not in _CENTERS:
-    from lasium_tf import cluster, encoders
+    from lasium_tf.tasks import cluster, encoders
     from lasium_tf.data import load_parts
     from lasium_tf.tasks import unlabeled_pool
 

@@ -10,7 +10,7 @@ from lasium_tf import lazy
 from lasium_tf.baselines import BASELINES, BaselineKind
 
 tf = lazy.module("tensorflow")
-evaluation = lazy.module("lasium_tf.evaluation")
+evaluation = lazy.module("lasium_tf.run.evaluation")
 learners = lazy.module("lasium_tf.learners")
 
 

@@ -29,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from lasium_tf.data.common import DataError
-from lasium_tf.episodes import check_task_shape, split_classes, task_seed
+from lasium_tf.tasks.episodes import check_task_shape, split_classes, task_seed
 
 
 @dataclasses.dataclass(frozen=True)

@@ -33,8 +33,8 @@ import tensorflow as tf
 from lasium_tf.config import DataConfig, white_strokes
 from lasium_tf.data.common import (DATA_DIR_ENV, OMNIGLOT_IMAGES_PER_CLASS,
                                    DataError, base_dirs, tried)
-from lasium_tf.episodes import check_task_shape, labelled_episodes
-from lasium_tf.files import atomic_write
+from lasium_tf.tasks.episodes import check_task_shape, labelled_episodes
+from lasium_tf.core.files import atomic_write
 
 CACHE_DIR_ENV = "LASIUM_CACHE_DIR"
 SETS = ("images_background", "images_evaluation")

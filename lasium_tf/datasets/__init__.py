@@ -30,7 +30,7 @@ class DatasetKind:
     splits: the class splits it knows (`--split`); the first is the default.
     image_size: the side of the square network input by default.
     channels: its images' channels (a folder's are read from its files:
-      `lasium_tf.modes` fills in `--channels` before a run).
+      `lasium_tf.run.modes` fills in `--channels` before a run).
     load: (DataConfig, parts, verbose) -> {part: task source} for the parts
       among "train", "val", "test" (`lasium_tf.data.load_parts`).
     antialias: whether its loader resizes with an antialiasing filter; an

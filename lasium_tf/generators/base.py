@@ -14,7 +14,8 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from lasium_tf import backends, lazy
+from lasium_tf.core import backends
+from lasium_tf import lazy
 
 keras = lazy.module("keras")
 ops = lazy.module("keras.ops")

@@ -20,9 +20,9 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from lasium_tf.config import ConfigError, GenerativeConfig
-from lasium_tf.files import atomic_write
+from lasium_tf.core.files import atomic_write
 from lasium_tf.generators.base import GenerativeModel, build
-from lasium_tf.rundir import RunDir
+from lasium_tf.records.rundir import RunDir
 
 # The checkpoint format: this module is its one reader and writer.
 CHECKPOINT_NAME = re.compile(r"epoch_(\d{4,})\.npz")

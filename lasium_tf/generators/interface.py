@@ -31,7 +31,7 @@ import keras
 import tensorflow as tf
 
 from lasium_tf.config import white_strokes
-from lasium_tf.files import atomic_directory
+from lasium_tf.core.files import atomic_directory
 
 
 class KerasGenerator:

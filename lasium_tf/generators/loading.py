@@ -17,7 +17,7 @@ from lasium_tf import lazy
 from lasium_tf.config import ConfigError, GenerativeConfig
 from lasium_tf.generators import KINDS
 from lasium_tf.generators.checkpoints import CHECKPOINT_NAME, restore
-from lasium_tf.rundir import RunDir
+from lasium_tf.records.rundir import RunDir
 
 keras = lazy.module("keras")
 

@@ -20,16 +20,17 @@ from typing import Dict
 
 import numpy as np
 
-from lasium_tf import backends, lazy
+from lasium_tf.core import backends
+from lasium_tf import lazy
 from lasium_tf.config import (ConfigError, DivergedError, GenerativeConfig,
                               white_strokes)
-from lasium_tf.files import atomic_write
+from lasium_tf.core.files import atomic_write
 from lasium_tf.generators.base import GenerativeModel, build  # noqa: F401
 from lasium_tf.generators.checkpoints import (
     checkpoint_epochs, load_newest_intact, load_partial, partial_path,
     refuse_old_format, save_checkpoint, save_partial)
-from lasium_tf.progress import Progress
-from lasium_tf.stopping import StopSignals, Stopped
+from lasium_tf.core.progress import Progress
+from lasium_tf.core.stopping import StopSignals, Stopped
 
 ops = lazy.module("keras.ops")
 
@@ -252,7 +253,7 @@ class _Run:
     if scored:
       self.metrics.update(self.model.sample_metrics(samples))
     if draw:
-      from lasium_tf import pictures
+      from lasium_tf.records import pictures
       pictures.save_png(
           os.path.join(self.directory, "samples",
                        f"epoch_{self.epoch:04d}.png"),

@@ -13,7 +13,8 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-from lasium_tf import backends, lazy
+from lasium_tf.core import backends
+from lasium_tf import lazy
 from lasium_tf.generators import (IMAGE_ANCHORS, GeneratorKind,
                                   register)
 from lasium_tf.generators.base import GenerativeModel, State

@@ -1,6 +1,6 @@
 """MAML as a `--learner` (Finn et al., ICML 2017; the paper's main learner).
 
-The learner itself is `lasium_tf.maml.MAML`, imported when one is built, so
+The learner itself is `lasium_tf.learners.maml_core.MAML`, imported when one is built, so
 that the command line knows the name, checks and card of the learner
 without loading TensorFlow.
 """
@@ -13,7 +13,7 @@ from lasium_tf import lazy
 from lasium_tf.errors import ConfigError
 from lasium_tf.learners import LearnerKind, register
 
-maml = lazy.module("lasium_tf.maml")
+maml = lazy.module("lasium_tf.learners.maml_core")
 backbone = lazy.module("lasium_tf.models.backbone")
 
 

@@ -4,11 +4,11 @@ MAML and ProtoNets run BatchNorm in training mode at test time too, so what
 a prediction depends on is decided by which images the statistics come
 from (Bronskill et al., "TaskNorm: Rethinking Batch Normalization for
 Meta-Learning", ICML 2020). Each choice is a `NormalizationKind`: the rule
-it follows (`lasium_tf.normalization.moments` computes every one of them),
+it follows (`lasium_tf.learners.batchnorm.moments` computes every one of them),
 whether a query's answer depends on the other queries, whether the network
 has weights of its own for it, and how an export's card describes it. The
 learners, the export, the run folder and the records read these fields and
-never ask for a name; `lasium_tf.normalization` documents each rule.
+never ask for a name; `lasium_tf.learners.batchnorm` documents each rule.
 """
 
 from __future__ import annotations

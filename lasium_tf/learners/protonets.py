@@ -1,6 +1,6 @@
 """ProtoNets as a `--learner` (Snell, Swersky & Zemel, NeurIPS 2017).
 
-The learner itself is `lasium_tf.protonets.ProtoNets`, imported when one is
+The learner itself is `lasium_tf.learners.protonets_core.ProtoNets`, imported when one is
 built.
 """
 
@@ -11,7 +11,7 @@ from typing import Dict
 from lasium_tf import lazy
 from lasium_tf.learners import LearnerKind, register
 
-protonets = lazy.module("lasium_tf.protonets")
+protonets = lazy.module("lasium_tf.learners.protonets_core")
 backbone = lazy.module("lasium_tf.models.backbone")
 
 

@@ -13,7 +13,7 @@ The partitions are computed once per run folder and kept there
 same ones; the same seed gives the same partitions. Task i is a pure
 function of (seed, i) over them, as every source's tasks are.
 
-k-means is `lasium_tf.cluster`'s (plain TensorFlow, stateless-seeded).
+k-means is `lasium_tf.tasks.cluster`'s (plain TensorFlow, stateless-seeded).
 """
 
 from __future__ import annotations
@@ -26,15 +26,15 @@ from typing import Dict, Optional, Tuple
 
 from lasium_tf import lazy
 from lasium_tf.config import CactusConfig, ConfigError
-from lasium_tf.files import atomic_write
+from lasium_tf.core.files import atomic_write
 from lasium_tf.tasks import SOURCES, TaskSource, TaskSourceKind, unlabeled_pool
 
 np = lazy.module("numpy")
 tf = lazy.module("tensorflow")
-augment = lazy.module("lasium_tf.augment")
-cluster = lazy.module("lasium_tf.cluster")
-encoders = lazy.module("lasium_tf.encoders")
-episodes_lib = lazy.module("lasium_tf.episodes")
+augment = lazy.module("lasium_tf.tasks.augment")
+cluster = lazy.module("lasium_tf.tasks.cluster")
+encoders = lazy.module("lasium_tf.tasks.encoders")
+episodes_lib = lazy.module("lasium_tf.tasks.episodes")
 
 PARTITIONS_FILE = "partitions.npz"
 

@@ -1,9 +1,9 @@
-"""LASIUM's tasks: decoded from a generator's latent space (`lasium_tf.lasium`).
+"""LASIUM's tasks: decoded from a generator's latent space (`lasium_tf.tasks.lasium`).
 
 Khodadadeh et al., ICLR 2021, Section 3. This module loads the configured
 generator (refusing one whose images do not fit the network) and wraps
 `lasium.LasiumSampler` as a task source; the policies and the sampling live
-in `lasium_tf.lasium`.
+in `lasium_tf.tasks.lasium`.
 """
 
 from __future__ import annotations
@@ -63,7 +63,8 @@ def lasium_sampler(config, train_images=None):
   `train_images` (Omniglot's train part) gives a VAE its real anchor images;
   a GAN needs none.
   """
-  from lasium_tf import generators, lasium
+  from lasium_tf import generators
+  from lasium_tf.tasks import lasium
 
   try:
     generator, info = generators.load_generator(config.lasium.generator)

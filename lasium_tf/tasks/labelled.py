@@ -2,7 +2,7 @@
 
 The supervised baselines' meta-training tasks (and the oracle rows of the
 paper's Table 1). Their query images take the run's query shift
-(`lasium_tf.augment`), as every generated source's do.
+(`lasium_tf.tasks.augment`), as every generated source's do.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from lasium_tf import lazy
 from lasium_tf.errors import ConfigError
 from lasium_tf.tasks import SOURCES, TaskSource, TaskSourceKind
 
-augment = lazy.module("lasium_tf.augment")
+augment = lazy.module("lasium_tf.tasks.augment")
 
 
 class LabelledTasks(TaskSource):

@@ -4,7 +4,7 @@ Khodadadeh, Bölöni and Shah, "Unsupervised Meta-Learning for Few-Shot Image
 Classification", NeurIPS 2019. Task i draws N distinct images of the
 unlabeled train part; image n is class n's single support image (K_tr = 1)
 and its K_val queries are copies of it, each augmented on its own: pixel
-dropout, then translation (`lasium_tf.augment`, the Omniglot release's
+dropout, then translation (`lasium_tf.tasks.augment`, the Omniglot release's
 augmentation; `lasium_tf.config.UmtraConfig`), then the run's query shift.
 Their release cut a shuffled epoch into groups of N; here each task draws its
 N images from its own stateless seed, so task i is a pure function of
@@ -23,8 +23,8 @@ from lasium_tf.tasks import SOURCES, TaskSource, TaskSourceKind, unlabeled_pool
 
 np = lazy.module("numpy")
 tf = lazy.module("tensorflow")
-augment = lazy.module("lasium_tf.augment")
-episodes_lib = lazy.module("lasium_tf.episodes")
+augment = lazy.module("lasium_tf.tasks.augment")
+episodes_lib = lazy.module("lasium_tf.tasks.episodes")
 
 
 class UmtraTasks(TaskSource):

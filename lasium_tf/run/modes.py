@@ -11,7 +11,7 @@ import dataclasses
 
 from typing import Callable, Dict
 
-from lasium_tf import experiment, generator_modes
+from lasium_tf.run import experiment, generator_modes
 from lasium_tf.config import Config
 
 MODES: Dict[str, Callable[[Config, bool], Dict]] = {
@@ -38,7 +38,7 @@ def run(config: Config, verbose: bool = True, strategy=None) -> Dict:
   if config.mode in _DISTRIBUTED:
     if strategy is None and (config.strategy != "default"
                              or config.logical_cpus):
-      from lasium_tf import distribute
+      from lasium_tf.run import distribute
       strategy = distribute.make_strategy(config.strategy,
                                           config.logical_cpus)
     return MODES[config.mode](config, verbose, strategy)

@@ -7,10 +7,10 @@ images of a task are embedded in one batch, so BatchNorm normalises with the
 task's statistics, during meta-training and at test (transductive, as the
 MAML learner does) unless the learner's `normalization` says otherwise: then
 the support set is embedded on its own statistics and the queries on the
-support set's (`lasium_tf.normalization`), and a query's logits do not
+support set's (`lasium_tf.learners.batchnorm`), and a query's logits do not
 depend on the other queries.
 
-Same verbs as `lasium_tf.maml.MAML`: `meta_step(episodes)`,
+Same verbs as `lasium_tf.learners.maml_core.MAML`: `meta_step(episodes)`,
 `evaluate(episodes)`, `few_shot_logits(...)`; the training loop, the CLI and
 the evaluation do not know which learner they run.
 """
@@ -20,10 +20,10 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
-from lasium_tf import batched
-from lasium_tf import normalization as norms
-from lasium_tf.episodes import Episode
-from lasium_tf.learner import MetaLearner, accuracy, cross_entropy
+from lasium_tf.learners import batched
+from lasium_tf.learners import batchnorm as norms
+from lasium_tf.tasks.episodes import Episode
+from lasium_tf.learners.base import MetaLearner, accuracy, cross_entropy
 
 
 def class_means(support: tf.Tensor, support_labels: tf.Tensor,

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 from lasium_tf.config import white_strokes
-from lasium_tf.files import atomic_write
+from lasium_tf.core.files import atomic_write
 
 # Distinct, colour-blind-friendly edge colours (Okabe & Ito), then repeats.
 CLASS_COLOURS = np.array([
@@ -110,7 +110,7 @@ def interpolation_strips(generator, starts: tf.Tensor, ends: tf.Tensor,
   `ink` is the generator's strokes ("black" for a light-paper folder), so
   the strips show them dark whatever the polarity.
   """
-  from lasium_tf.lasium import interpolate  # The policies' own formula.
+  from lasium_tf.tasks.lasium import interpolate  # The policies' own formula.
 
   alphas_t = tf.constant(alphas, tf.float32)[None, :, None]
   z = interpolate(starts[:, None, :], ends[:, None, :], alphas_t)

@@ -10,7 +10,7 @@ in a fresh process gives
   classifier). N is the number of distinct support labels (0 .. N-1), at
   most the head's size for MAML. BatchNorm normalises the queries with the
   support set's statistics (TaskNorm-I's blend for a network trained with
-  it; `lasium_tf.normalization`), so an image gets the same logits sent
+  it; `lasium_tf.learners.batchnorm`), so an image gets the same logits sent
   alone or in any batch;
 * `few_shot_transductive(...)`, for networks meta-trained transductively
   (every paper number): the same procedure with each batch normalised by
@@ -39,8 +39,8 @@ from typing import Dict, Optional
 
 import tensorflow as tf
 
-from lasium_tf import normalization as norms
-from lasium_tf.files import atomic_directory
+from lasium_tf.learners import batchnorm as norms
+from lasium_tf.core.files import atomic_directory
 
 
 def signature_normalizations(trained: str) -> Dict[str, str]:

@@ -81,7 +81,7 @@ def signals_end_the_program():
   For the command lines: work cut short where no loop can stop it cleanly
   (loading, an export, compiling) ends with one line on standard error and
   the signal's exit code, never a traceback. Every output is written
-  atomically (`lasium_tf.files`), so nothing half-written stays behind; the
+  atomically (`lasium_tf.core.files`), so nothing half-written stays behind; the
   loops (meta-training, generator training, evaluation) install
   `StopSignals` over this and stop between steps instead.
   """

@@ -13,7 +13,7 @@ and answers:
     (`lasium_tf.classifier`: fit once, classify many);
   * `embedding`: the backbone, images -> features;
   * `normalization`: which images give BatchNorm its statistics
-    (`lasium_tf.normalization`); `with_normalization` gives the same learner
+    (`lasium_tf.learners.batchnorm`); `with_normalization` gives the same learner
     normalising another way (an export's second signature, an evaluation of
     a transductively trained network with the support set's statistics).
 Subclasses provide `meta_gradients`, `few_shot_logits` and `embedding`.
@@ -27,9 +27,9 @@ from typing import Dict, List, NamedTuple, Tuple
 import keras
 import tensorflow as tf
 
-from lasium_tf import backends
-from lasium_tf import normalization as norms
-from lasium_tf.episodes import Episode
+from lasium_tf.core import backends
+from lasium_tf.learners import batchnorm as norms
+from lasium_tf.tasks.episodes import Episode
 
 
 # The message of the check that evaluation's logits are finite.
@@ -71,7 +71,7 @@ class FittedTask(NamedTuple):
     weights: the network's weights after the support set (MAML: adapted;
       ProtoNets: the meta-learned ones).
     moments: each norm layer's (mean, variance) of the support set, the
-      statistics that normalise a query (`lasium_tf.normalization`).
+      statistics that normalise a query (`lasium_tf.learners.batchnorm`).
     support_size: the support set's size (TaskNorm-I's blend and the
       support_and_query rule weigh by it).
     num_classes: N, the classes of the task.
@@ -125,7 +125,7 @@ class MetaLearner:
     if norms.uses_support_statistics(normalization) and (
         getattr(self, "network", None) is None):
       raise ValueError(
-          f"normalization {normalization!r} runs through lasium_tf.batched, "
+          f"normalization {normalization!r} runs through lasium_tf.learners.batched, "
           f"which does not run {self.model.name}.")
     other = copy.copy(self)
     other.normalization = norms.check(normalization)
@@ -145,7 +145,7 @@ class MetaLearner:
     """Applies the meta-gradients if they and the loss are finite.
 
     Called in cross-replica context under a tf.distribute strategy, with
-    gradients already averaged over replicas (`lasium_tf.distribute`).
+    gradients already averaged over replicas (`lasium_tf.run.distribute`).
     """
     finite = tf.reduce_all(tf.stack(
         [tf.reduce_all(tf.math.is_finite(metrics["loss"]))]

@@ -1,7 +1,7 @@
 """Frozen configuration dataclasses.
 
 Only `lasium_tf/main.py` reads absl FLAGS; it builds a `Config` and hands it to
-`lasium_tf.modes.run`. Every library function takes explicit arguments or one
+`lasium_tf.run.modes.run`. Every library function takes explicit arguments or one
 of these dataclasses, so notebooks and tests build a config directly.
 
 `Config.validate` checks everything that can be checked without touching data
@@ -14,7 +14,7 @@ import dataclasses
 import os
 from typing import Any, Optional, Tuple
 
-from lasium_tf import files
+from lasium_tf.core import files
 from lasium_tf.errors import ConfigError, DivergedError  # noqa: F401
 from lasium_tf.settings import one_of, setting
 from lasium_tf.settings import one_of as _one_of, positive as _positive
@@ -27,8 +27,8 @@ from lasium_tf.tasks import SOURCES
 
 MODES = ("train", "evaluate", "train_and_evaluate", "export",
          "train_generator", "export_generator", "draw_tasks")
-# Which images give BatchNorm its statistics (`lasium_tf.normalization`).
-# tf.distribute strategies meta-learning runs under (`lasium_tf.distribute`).
+# Which images give BatchNorm its statistics (`lasium_tf.learners.batchnorm`).
+# tf.distribute strategies meta-learning runs under (`lasium_tf.run.distribute`).
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 BACKBONES = ("paper", "code")
 POLICIES = ("n", "ro", "oc")
@@ -104,7 +104,7 @@ GAN_GENERATOR_LOSSES = ("per_batch", "summed_logits")
 # or beyond the fake label, -0.05 U(0, 1) (the authors' code, in our
 # real = 1 convention).
 GAN_FAKE_TARGETS = ("smoothed", "overshoot")
-# Keras backends that train a generator (`lasium_tf.backends`).
+# Keras backends that train a generator (`lasium_tf.core.backends`).
 GENERATOR_BACKENDS = ("tensorflow", "jax")
 
 
@@ -121,7 +121,7 @@ class DataConfig:
     eval_data_dir: --dataset=folder: the labelled test classes, one
       subfolder each.
     val_data_dir: --dataset=folder: labelled validation classes, one
-      subfolder each, for model selection (`lasium_tf.selection`); never
+      subfolder each, for model selection (`lasium_tf.run.selection`); never
       the test classes.
     channels: 1 (grey) or 3 (RGB); None: 1 for Omniglot, 3 for mini-ImageNet
       and CelebA, and for a folder what its images are (a mix is an error).
@@ -235,7 +235,7 @@ class DataConfig:
   def resolved_channels(self) -> int:
     """Omniglot is grey (1 channel), the benchmarks' others RGB.
 
-    A folder's channels come from its images; `lasium_tf.modes.run` fills
+    A folder's channels come from its images; `lasium_tf.run.modes.run` fills
     them in before a run (`with_folder_channels`), 3 until then.
     """
     if self.channels is not None:
@@ -311,7 +311,7 @@ class TaskConfig:
   Attributes:
     query_shift: S > 0 translates every query image of every meta-training
       task by integer offsets uniform on {-S, ..., S - 1} per axis, as the
-      authors' paper-era pipeline did with S = 5 (`lasium_tf.augment`); 0
+      authors' paper-era pipeline did with S = 5 (`lasium_tf.tasks.augment`); 0
       (default) shifts nothing. Test tasks are never shifted.
     shift_fill: what the shift uncovers: "background" or "ink" (the
       authors' literal behaviour on Omniglot); see `shift_fill_value`.
@@ -771,7 +771,7 @@ class Config:
       "with a background fill), none (each flag's default).",
       choices=tuple(RECIPES))
   # MAML adapts the tasks of a meta-batch and of an evaluation call as one
-  # stacked network (grouped convolutions, `lasium_tf.batched`); False: one
+  # stacked network (grouped convolutions, `lasium_tf.learners.batched`); False: one
   # network copy per task, the reference path. Same numbers up to rounding.
   batched_tasks: bool = setting(
       True, "MAML adapts a meta-batch's or an evaluation call's tasks as one "
@@ -1069,7 +1069,7 @@ class Config:
   @property
   def selects_checkpoint(self) -> bool:
     """Meta-training scores its checkpoints on validation tasks and the
-    best one is evaluated and exported (`lasium_tf.selection`)."""
+    best one is evaluated and exported (`lasium_tf.run.selection`)."""
     return (self.meta_trains
             and self.eval.resolved_val_tasks(self.data.val_data_dir) > 0)
 

@@ -15,9 +15,9 @@ import numpy as np
 import tensorflow as tf
 
 from lasium_tf.errors import DivergedError
-from lasium_tf.learner import NON_FINITE
-from lasium_tf.progress import Progress
-from lasium_tf.stopping import StopSignals, Stopped
+from lasium_tf.learners.base import NON_FINITE
+from lasium_tf.core.progress import Progress
+from lasium_tf.core.stopping import StopSignals, Stopped
 
 
 def mean_and_ci95(accuracies: np.ndarray):

@@ -1,7 +1,7 @@
 """The generator programs: train a GAN or VAE, publish it, draw its tasks.
 
 `--mode=train_generator`, `--mode=export_generator` and `--mode=draw_tasks`
-(`lasium_tf.modes` maps each mode to its function). The networks and their
+(`lasium_tf.run.modes` maps each mode to its function). The networks and their
 training steps live in `lasium_tf.generators`; this module is what the
 command line runs around them: data, run folder, cards and pictures.
 """
@@ -20,7 +20,7 @@ from lasium_tf.config import Config, white_strokes
 from lasium_tf.data import load_parts
 from lasium_tf.datasets import DATASETS
 from lasium_tf.tasks.generated import lasium_sampler, needs_train_part
-from lasium_tf.rundir import RunDir, now, write_json
+from lasium_tf.records.rundir import RunDir, now, write_json
 
 
 def ink_of(saved_data: Dict) -> str:
@@ -38,7 +38,8 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
   signatures, `samples.png` (8x8 prior samples), `card.json` and a README
   card saying how it was trained.
   """
-  from lasium_tf import generators, pictures
+  from lasium_tf import generators
+  from lasium_tf.records import pictures
   from lasium_tf.generators import gan_objective
 
   model, gen_config, epoch, train_command = generators.restore(
@@ -161,7 +162,7 @@ Reconstructions of fixed training images (strokes drawn black):
 def draw_tasks(config: Config, verbose: bool = True) -> Dict:
   """One task per LASIUM policy side by side (the paper's Figures 1 and 2),
   and interpolation strips showing what alpha means for RO and OC."""
-  from lasium_tf import pictures
+  from lasium_tf.records import pictures
 
   # Pictures draw strokes dark from white-stroke arrays, whatever --strokes;
   # a light-paper folder's black strokes are turned by `ink` below.

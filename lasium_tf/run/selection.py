@@ -25,8 +25,8 @@ import pathlib
 from typing import Dict, List, Optional
 
 from lasium_tf.config import Config, ConfigError
-from lasium_tf.files import atomic_directory
-from lasium_tf.rundir import _read_json, tensorboard, write_json
+from lasium_tf.core.files import atomic_directory
+from lasium_tf.records.rundir import _read_json, tensorboard, write_json
 
 FILE = "selection.json"
 FOLDER = "selected"
@@ -65,7 +65,7 @@ class CheckpointSelection:
 
   def score(self, step: int) -> Dict:
     """Scores the learner's current weights as meta-iteration `step`."""
-    from lasium_tf.evaluation import evaluate
+    from lasium_tf.run.evaluation import evaluate
     outcome = evaluate(self.learner, self.part, self.eval_config,
                        self.k_shot, verbose=False)
     entry = {"meta_iteration": int(step),

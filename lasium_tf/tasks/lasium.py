@@ -26,8 +26,8 @@ from typing import Callable, Dict, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
-from lasium_tf.augment import shift_queries
-from lasium_tf.episodes import Episode, split_classes, task_seed
+from lasium_tf.tasks.augment import shift_queries
+from lasium_tf.tasks.episodes import Episode, split_classes, task_seed
 from lasium_tf.generators import IMAGE_ANCHORS, KINDS, PRIOR_ANCHORS
 
 # The authors reject 128-d anchor sets whose smallest pairwise squared
@@ -255,7 +255,7 @@ class LasiumSampler:
     min_distance: anchor separation; None uses default_min_distance for a
       GAN and 0 for a VAE (encodings of distinct images).
     real_images: the unlabeled images VAE anchors come from.
-    query_shift, shift_fill: the authors' query shift (`lasium_tf.augment`):
+    query_shift, shift_fill: the authors' query shift (`lasium_tf.tasks.augment`):
       every query image moved by offsets in {-S, ..., S - 1}, uncovered
       pixels set to `shift_fill`; 0 shifts nothing.
   """
@@ -327,7 +327,7 @@ class LasiumSampler:
 
   def episodes(self, seed, first, count: int) -> Episode:
     """Tasks first, ..., first + count - 1 stacked [count, ...]: a
-    meta-batch, or a replica's share of one (`lasium_tf.distribute`)."""
+    meta-batch, or a replica's share of one (`lasium_tf.run.distribute`)."""
     real = self._real
     episodes = [self._episode_from(real, seed, first + t)
                 for t in range(count)]

@@ -12,7 +12,7 @@ summed task losses with respect to the stacked weights are each task's own
 gradients, so T adaptations are one adaptation of the stacked weights.
 
 `forward` can also normalise the images with another set's statistics (the
-support set's: `lasium_tf.normalization`), which is what makes a query's
+support set's: `lasium_tf.learners.batchnorm`), which is what makes a query's
 answer independent of the other queries; MAML and ProtoNets run that through
 this network with T = 1 for a single task.
 
@@ -34,7 +34,7 @@ from typing import List, Sequence
 import keras
 import tensorflow as tf
 
-from lasium_tf import normalization as norms
+from lasium_tf.learners import batchnorm as norms
 
 Weights = List[tf.Tensor]
 
@@ -232,7 +232,7 @@ def network_for(model: keras.Model, normalization: str):
     return BatchedNetwork(model)
   if norms.uses_support_statistics(normalization):
     raise ValueError(
-        f"normalization {normalization!r} runs through lasium_tf.batched, "
+        f"normalization {normalization!r} runs through lasium_tf.learners.batched, "
         f"which does not run {model.name}; use normalization='transductive' "
         f"or a backbone of lasium_tf.models.backbone.")
   return None

@@ -6,7 +6,7 @@ below, visible in one place: draw a meta-batch of tasks from tf.data, take
 one `meta_step`, log, checkpoint. Rerunning the same command resumes from the
 newest checkpoint in `experiment_dir` on the same task stream (tasks are
 pure functions of seed and index). The run folder's files belong to
-`lasium_tf.rundir`.
+`lasium_tf.records.rundir`.
 """
 
 from __future__ import annotations
@@ -24,20 +24,22 @@ from typing import Dict, List, Optional
 import numpy as np
 import tensorflow as tf
 
-from lasium_tf import baselines, distribute, files
+from lasium_tf import baselines
+from lasium_tf.run import distribute
+from lasium_tf.core import files
 from lasium_tf.errors import DiskFullError
 from lasium_tf import tasks as tasks_lib
 from lasium_tf.config import (Config, ConfigError, DivergedError,
                               white_strokes)
 # The learner and the evaluation protocol, named here as before.
-from lasium_tf.evaluation import evaluate, mean_and_ci95  # noqa: F401
+from lasium_tf.run.evaluation import evaluate, mean_and_ci95  # noqa: F401
 from lasium_tf.learners import build_learner, image_shape, shift_fill  # noqa: F401
 from lasium_tf.data import load_parts
-from lasium_tf.progress import Progress
-from lasium_tf.rundir import (RunDir, export_card, read_card, result_record,
+from lasium_tf.core.progress import Progress
+from lasium_tf.records.rundir import (RunDir, export_card, read_card, result_record,
                               tensorboard)
-from lasium_tf import selection as selection_lib
-from lasium_tf.stopping import StopSignals, Stopped
+from lasium_tf.run import selection as selection_lib
+from lasium_tf.core.stopping import StopSignals, Stopped
 
 
 def checkpoint_manager(learner, directory: str, verbose: bool = False):
@@ -145,7 +147,7 @@ def load_published(learner, folder: str, flag: str = "init_from",
   Returns `published_meta_iteration(folder, flag, of_weights)`. The network
   must be the one the flags build: same backbone, head and normalization.
   """
-  from lasium_tf.export import load_keras_model
+  from lasium_tf.run.export import load_keras_model
 
   step = published_meta_iteration(folder, flag, of_weights)
   try:
@@ -345,10 +347,10 @@ def meta_learn(config: Config, verbose: bool = True,
   """Meta-trains, evaluates or exports a learner as configured.
 
   Writes checkpoints, TensorBoard logs and the run folder's records
-  (`lasium_tf.rundir`) into `config.experiment_dir`, which it holds locked
+  (`lasium_tf.records.rundir`) into `config.experiment_dir`, which it holds locked
   meanwhile; returns the training metrics, one result record per evaluated
   shot and the meta-iteration. Under a tf.distribute `strategy`
-  (`lasium_tf.distribute`) the meta-batches and evaluation calls are split
+  (`lasium_tf.run.distribute`) the meta-batches and evaluation calls are split
   over its replicas; a worker other than the chief writes to a temporary
   folder, removed at the end, and resumes from the chief's checkpoints.
   """
@@ -437,7 +439,7 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
                                                   config, verbose)
                if "val" in parts and config.selects_checkpoint else None)
   if config.mode == "export":
-    from lasium_tf import export  # Only this mode needs it.
+    from lasium_tf.run import export  # Only this mode needs it.
     card = export_card(config, int(step))
     chosen = _use_selected(config, learner, int(step), None, verbose)
     if chosen:
@@ -560,7 +562,7 @@ def save_training_tasks(config: Config, source, count: int = 2):
   """`train_tasks.png` in the run folder: the first `count` meta-training
   tasks as the learner sees them (query shift included), side by side; a
   column per synthetic class, support on top. Written once per folder."""
-  from lasium_tf import pictures
+  from lasium_tf.records import pictures
 
   path = os.path.join(config.experiment_dir, "train_tasks.png")
   if os.path.exists(path):

@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from typing import Iterable, Optional
 
-from lasium_tf.stopping import cleanup_on_abrupt_exit
+from lasium_tf.core.stopping import cleanup_on_abrupt_exit
 
 # Temporary names carry the writing process's id, `.<name>.<pid>.<random>`,
 # so a later process can tell a killed writer's leftovers from a live one's.
@@ -114,14 +114,14 @@ def atomic_write(path, write_fn) -> None:
     raise
 
 
-# What a folder this library exports holds (`lasium_tf.export`,
+# What a folder this library exports holds (`lasium_tf.run.export`,
 # `lasium_tf.generators.save_generator_module`): a SavedModel, the Keras
 # file, the card, its README and sample pictures. Only such a folder is
 # ever replaced by an export; anything else is the user's.
 EXPORT_ENTRIES = frozenset({"saved_model.pb", "fingerprint.pb", "variables",
                             "assets", "model.keras", "card.json", "README.md",
                             "samples.png", "model.tflite"})
-# Files that make a folder a run folder (`lasium_tf.rundir`).
+# Files that make a folder a run folder (`lasium_tf.records.rundir`).
 _RUN_MARKS = ("config.json", "commands.jsonl", "checkpoints")
 
 
@@ -212,7 +212,7 @@ def atomic_directory(path):
   tmp = pathlib.Path(tempfile.mkdtemp(dir=path.parent,
                                       prefix=_temp_prefix(path)))
   try:
-    # A signal that ends the program (`lasium_tf.stopping`) takes the
+    # A signal that ends the program (`lasium_tf.core.stopping`) takes the
     # temporary folder with it.
     with cleanup_on_abrupt_exit(lambda: shutil.rmtree(tmp, True)):
       yield tmp

@@ -33,7 +33,7 @@ The rule for which rows of a batch give the statistics ("context") is
 `context_rule`; whether instance moments are blended in is a property of the
 layer (`TaskNormalization`), so a TaskNorm-I network keeps its blending
 under either rule. `moments` is the one place both the Keras layer and the
-stacked network (`lasium_tf.batched`) compute them.
+stacked network (`lasium_tf.learners.batched`) compute them.
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ class TaskNormalization(keras.layers.BatchNormalization):
 
   Adds two scalar weights, `blend_scale` and `blend_offset` (after the
   BatchNorm's own). Called as a Keras layer it takes the whole batch as its
-  context; the stacked network (`lasium_tf.batched`) gives it the support
+  context; the stacked network (`lasium_tf.learners.batched`) gives it the support
   set as context instead.
   """
 

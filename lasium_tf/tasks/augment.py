@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from lasium_tf.episodes import Episode, task_seed
+from lasium_tf.tasks.episodes import Episode, task_seed
 
 # Folded into a task's seed to draw its offsets, so they never reuse the
 # random numbers that drew the task's images.

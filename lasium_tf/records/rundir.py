@@ -6,12 +6,12 @@ A meta-learning run's folder (`--experiment_dir`) holds
   * `generator.json`: what is known of the LASIUM generator it trained on;
   * `train_seconds.txt`: meta-training wall time summed over resumed runs;
   * `results_Kshot.json`: one result record per evaluated shot;
-  * `checkpoints/` and `tensorboard/` (written by `lasium_tf.experiment`).
+  * `checkpoints/` and `tensorboard/` (written by `lasium_tf.run.experiment`).
 `RunDir` reads and writes these files, and refuses to resume a checkpoint
 under other training settings or another generator. `result_record` writes
 the one schema of a result JSON (also copied to `--results_file`);
 `summarize` and `load_results` read it back as a `Summary`, the only view
-of it that `lasium_tf.report` and `lasium_tf.plots` have.
+of it that `lasium_tf.report` and `lasium_tf.records.plots` have.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from typing import Dict, List, NamedTuple, Optional, Tuple
 from lasium_tf.config import Config, ConfigError
 from lasium_tf.learners.normalizations import NORMALIZATIONS
 from lasium_tf.tasks import SOURCES
-from lasium_tf.files import atomic_write, remove_entries, remove_stale_temps
-from lasium_tf.stopping import cleanup_on_abrupt_exit
+from lasium_tf.core.files import atomic_write, remove_entries, remove_stale_temps
+from lasium_tf.core.stopping import cleanup_on_abrupt_exit
 
 # What a checkpoint was trained on; a resumed run must not change it.
 # The task sources' own settings (each registered source's settings class is
@@ -863,7 +863,7 @@ def check_command(record: Dict, path) -> None:
   """Refuses a record whose settings its own command no longer gives."""
   import shlex
 
-  from lasium_tf import cli
+  from lasium_tf.config import cli
 
   command = record.get("command", "")
   if not (isinstance(record.get("config"), dict)

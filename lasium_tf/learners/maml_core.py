@@ -8,7 +8,7 @@ outer `tf.GradientTape` the inner gradients are themselves differentiated
 
 BatchNorm runs in training mode (`training=True`), during meta-training and
 at evaluation; which images give its statistics is the learner's
-`normalization` (`lasium_tf.normalization`): "transductive", each batch its
+`normalization` (`lasium_tf.learners.batchnorm`): "transductive", each batch its
 own, as the original MAML code and the LASIUM authors' code do; "support" or
 "tasknorm_i", the support set's, so that a query's logits do not depend on
 the other queries of the call. The same choice holds in meta-training,
@@ -28,11 +28,11 @@ from typing import Dict, List, Optional
 import keras
 import tensorflow as tf
 
-from lasium_tf import batched
-from lasium_tf import normalization as norms
-from lasium_tf.batched import grouped_gradients_work, network_for
-from lasium_tf.episodes import Episode
-from lasium_tf.learner import (MetaLearner, accuracy, checked_logits,
+from lasium_tf.learners import batched
+from lasium_tf.learners import batchnorm as norms
+from lasium_tf.learners.batched import grouped_gradients_work, network_for
+from lasium_tf.tasks.episodes import Episode
+from lasium_tf.learners.base import (MetaLearner, accuracy, checked_logits,
                                cross_entropy)
 
 
@@ -75,7 +75,7 @@ class MAML(MetaLearner):
     tasks_in_parallel: how many tasks of an evaluation batch the per-task
       path adapts at once (`tf.map_fn`'s parallel_iterations).
     batched: adapt all tasks of an evaluation batch as one stacked network
-      (`lasium_tf.batched`: grouped convolutions) where the model allows;
+      (`lasium_tf.learners.batched`: grouped convolutions) where the model allows;
       False keeps the per-task path, the reference.
     normalization: which images give BatchNorm its statistics
       (`lasium_tf.learners.normalizations.NORMALIZATIONS`); all but "transductive"

@@ -23,7 +23,7 @@ as before. Under a strategy:
   per-task accuracies back in task order: the same accuracies, mean and CI
   as on one device.
 * Generator training (TensorFlow backend) splits each batch over the
-  replicas: `lasium_tf.backends.value_and_grad`.
+  replicas: `lasium_tf.core.backends.value_and_grad`.
 * Under MultiWorkerMirroredStrategy only the chief writes the run folder;
   the other workers write theirs to a temporary folder (`worker_dir`) and
   read checkpoints from the chief's.
@@ -37,9 +37,9 @@ from typing import Callable, Dict, Optional
 
 import tensorflow as tf
 
-from lasium_tf import learner as learner_lib
+from lasium_tf.learners import base as learner_lib
 from lasium_tf.config import ConfigError
-from lasium_tf.episodes import Episode
+from lasium_tf.tasks.episodes import Episode
 
 
 def split_cpu(count: int) -> None:
