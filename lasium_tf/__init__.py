@@ -51,7 +51,7 @@ _MOVED = {
     "modes": "lasium_tf.run.modes",
     "normalization": "lasium_tf.learners.batchnorm",
     "pictures": "lasium_tf.records.pictures",
-    "plots": "lasium_tf.records.plots",
+    "plots": "lasium_tf.plots",
     "progress": "lasium_tf.core.progress",
     "protonets": "lasium_tf.learners.protonets_core",
     "quiet": "lasium_tf.core.quiet",

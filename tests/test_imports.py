@@ -180,7 +180,7 @@ LAYERS = (
     ("run engine and records", ("lasium_tf.run", "lasium_tf.records",
                                 "lasium_tf.classifier")),
     ("programs", ("lasium_tf.main", "lasium_tf.few_shot", "lasium_tf.select",
-                  "lasium_tf.report", "lasium_tf.__main__",
+                  "lasium_tf.report", "lasium_tf.plots", "lasium_tf.__main__",
                   "lasium_tf.data.download")),
 )
 

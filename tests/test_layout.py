@@ -83,6 +83,7 @@ def test_the_ravi_split_files_ship_with_the_package():
 
 
 @pytest.mark.parametrize("module", ["lasium_tf/data/common.py",
-                                    "lasium_tf/report.py"])
+                                    "lasium_tf/report.py",
+                                    "lasium_tf/records/tables.py"])
 def test_the_library_resolves_no_path_from_its_own_location(module):
   assert "parents[" not in (REPO / module).read_text()

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from lasium_tf.records import plots, rundir
+from lasium_tf import plots, rundir
 
 pytest.importorskip("matplotlib")
 

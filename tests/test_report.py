@@ -3,6 +3,7 @@
 import json
 
 from lasium_tf import report
+from lasium_tf.records import tables
 
 
 def write(path, **record):
@@ -211,10 +212,10 @@ def test_a_seed_spread_needs_two_seeds_on_the_same_test_tasks():
                       "ci95": 0.5, "hyperparameters": {
                           "seed": seed, "eval_seed": eval_seed}})
 
-  assert report.seed_spread([run(0, 80.0)]) is None
-  assert report.seed_spread([run(0, 80.0), run(0, 82.0)]) is None
-  assert report.seed_spread([run(0, 80.0), run(1, 82.0, 7)]) is None
-  assert report.seed_spread([run(0, 80.0), run(1, 82.0)]) == (
+  assert tables.seed_spread([run(0, 80.0)]) is None
+  assert tables.seed_spread([run(0, 80.0), run(0, 82.0)]) is None
+  assert tables.seed_spread([run(0, 80.0), run(1, 82.0, 7)]) is None
+  assert tables.seed_spread([run(0, 80.0), run(1, 82.0)]) == (
       "81.00 +- 1.41 (2 seeds)")
 
 
@@ -226,12 +227,12 @@ def test_embedding_baselines_get_their_own_rows():
             "baselines": {"embedding_knn": {"accuracy": 55.5, "ci95": 0.7},
                           "pixel_nn": {"accuracy": 60.0, "ci95": 0.7}},
             "config": {"eval": {"encoder": "pretrained/omniglot_vae"}}}
-  lines = report.embedding_baselines([summarize(record)])
+  lines = tables.embedding_baselines([summarize(record)])
   knn = next(line for line in lines if line.startswith("| 1-nearest"))
   assert "`pretrained/omniglot_vae`" in knn and "55.50 +- 0.70" in knn
   assert "57.46" in knn and "not run" in knn  # Paper 1-shot; no 5-shot.
   assert not any("pixel" in line for line in lines)
-  assert report.embedding_baselines([summarize({**record, "baselines": {}})]
+  assert tables.embedding_baselines([summarize({**record, "baselines": {}})]
                                     ) == []
   # The same embedding at 5 test queries (the paper rows' protocol) is a
   # row of its own, after the 15-query one.
@@ -239,7 +240,7 @@ def test_embedding_baselines_get_their_own_rows():
                                                     "ci95": 0.9}},
           "config": {"eval": {"encoder": "pretrained/omniglot_vae",
                               "k_query": 5}}}
-  lines = report.embedding_baselines([summarize(five), summarize(record)])
+  lines = tables.embedding_baselines([summarize(five), summarize(record)])
   knns = [line for line in lines if line.startswith("| 1-nearest")]
   assert len(knns) == 2
   assert "| 15 | 55.50 +- 0.70 |" in knns[0]
@@ -253,10 +254,10 @@ def test_table1_runs_of_methods_not_in_the_paper_get_rows_of_their_own():
                         "accuracy": a, "ci95": 0.5, "table": 1,
                         "command": "python u"}) for k, a in ((1, 80.0),
                                                             (5, 93.0))]
-  lines = report.table1_extra(records)
+  lines = tables.table1_extra(records)
   row, = [line for line in lines if line.startswith("| UMTRA-ProtoNets")]
   assert "80.00 +- 0.50" in row and "93.00 +- 0.50" in row
-  assert report.table1_extra([summarize({
+  assert tables.table1_extra([summarize({
       "method": "UMTRA-MAML", "k_shot": 1, "accuracy": 1.0, "ci95": 0.1,
       "table": 1})]) == []
 
@@ -272,7 +273,7 @@ def test_cactus_rows_say_which_embedding_was_clustered():
                       "hyperparameters": {"cactus": {
                           "encoder": encoder, "clusters": 500,
                           "partitions": 1}, "train_task": {"n_way": 20}}})
-  lines = report.table1_extra([cactus("pretrained/omniglot_vae", 60.0),
+  lines = tables.table1_extra([cactus("pretrained/omniglot_vae", 60.0),
                                cactus("pretrained/omniglot_acai", 61.0)])
   rows = [line for line in lines if line.startswith("| CACTUs-MAML")]
   assert len(rows) == 2  # Two embeddings, two rows.
@@ -280,7 +281,7 @@ def test_cactus_rows_say_which_embedding_was_clustered():
   assert any("omniglot_acai embedding" in r and "61.00" in r for r in rows)
   assert all("10000 meta-its on 20-way tasks" in r for r in rows)
   # The paper's ACAI rows are Table 1 rows of their own, run or not.
-  table = report.table1([cactus("pretrained/omniglot_acai", 66.0,
+  table = tables.table1([cactus("pretrained/omniglot_acai", 66.0,
                                 method="CACTUs-MAML (ACAI)")])
   row, = [l for l in table if l.startswith("| CACTUs-MAML (ACAI)")]
   assert "66.00 +- 0.50" in row and "68.84" in row

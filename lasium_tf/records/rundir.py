@@ -11,7 +11,7 @@ A meta-learning run's folder (`--experiment_dir`) holds
 under other training settings or another generator. `result_record` writes
 the one schema of a result JSON (also copied to `--results_file`);
 `summarize` and `load_results` read it back as a `Summary`, the only view
-of it that `lasium_tf.report` and `lasium_tf.records.plots` have.
+of it that `lasium_tf.report` and `lasium_tf.plots` have.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Accuracy against budget, drawn from the result JSONs.
 
-  python -m lasium_tf.records.plots            # writes results/figures/*.png
+  python -m lasium_tf.plots            # writes results/figures/*.png
 
 Two figures:
 
@@ -22,7 +22,7 @@ import pathlib
 import sys
 from typing import Dict, List, Tuple
 
-from lasium_tf.report import CHECK_STUDIES, REPO
+from lasium_tf.records.tables import CHECK_STUDIES, REPO
 from lasium_tf.records.rundir import Summary, load_results
 
 # The authors' plot (LASIUM-N, GAN-MAML, Omniglot 5-way 1-shot) against GAN
