@@ -91,7 +91,8 @@ class Registry(Generic[T]):
     return (self.get(name) for name in self.names())
 
   def __contains__(self, name) -> bool:
-    return name in self._entries
+    # Anything from a damaged file (a list, None) is simply not a name.
+    return isinstance(name, str) and name in self._entries
 
   def __iter__(self) -> Iterator[str]:
     return iter(self.names())

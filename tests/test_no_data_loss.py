@@ -182,6 +182,7 @@ def test_a_run_folder_deleted_mid_training_stops_the_run(tmp_path):
   import tensorflow as tf
 
   from lasium_tf.run import experiment
+  from lasium_tf.run import checkpoints as run_checkpoints
 
   folder = tmp_path / "run"
   folder.mkdir()
@@ -327,11 +328,12 @@ def test_a_damaged_generator_is_named(tmp_path, damage, message):
 def test_a_published_card_with_a_bad_meta_iteration_is_named(
     tmp_path, card, message):
   from lasium_tf.run import experiment
+  from lasium_tf.run import checkpoints as run_checkpoints
 
   (tmp_path / "model.keras").write_bytes(b"")
   (tmp_path / "card.json").write_text(card)
   with pytest.raises(ConfigError, match=message):
-    experiment.published_meta_iteration(str(tmp_path), "init_from",
+    run_checkpoints.published_meta_iteration(str(tmp_path), "init_from",
                                         of_weights=True)
 
 
@@ -339,13 +341,14 @@ def test_a_keras_file_refused_by_safe_mode_is_one_error(tmp_path):
   import keras
 
   from lasium_tf.run import experiment
+  from lasium_tf.run import checkpoints as run_checkpoints
 
   inputs = keras.Input((2,))
   model = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
   model.save(tmp_path / "model.keras")
   with pytest.raises(ConfigError, match="model.keras is refused.*no code "
                      "in it is run"):
-    experiment.load_published(None, str(tmp_path))
+    run_checkpoints.load_published(None, str(tmp_path))
 
 
 def test_resume_names_the_setting_that_differs_and_a_path_is_where_it_leads(
@@ -390,6 +393,7 @@ def test_a_full_disk_while_checkpointing_leaves_no_temporary_and_says_so(
   import tensorflow as tf
 
   from lasium_tf.run import experiment
+  from lasium_tf.run import checkpoints as run_checkpoints
   from lasium_tf.core import files
   from lasium_tf.errors import DiskFullError
 
@@ -409,10 +413,10 @@ def test_a_full_disk_while_checkpointing_leaves_no_temporary_and_says_so(
       None, None, "could not write: No space left on device")
   with pytest.raises(DiskFullError, match=r"disk is full writing checkpoint "
                      r"7 to .*free space .* rerun the command"):
-    experiment.save_checkpoint(FullDisk(full), 7)
+    run_checkpoints.save_checkpoint(FullDisk(full), 7)
   assert list(tmp_path.iterdir()) == []
   other = tf.errors.ResourceExhaustedError(None, None, "OOM when allocating")
   with pytest.raises(tf.errors.ResourceExhaustedError, match="OOM"):
-    experiment.save_checkpoint(FullDisk(other), 8)
+    run_checkpoints.save_checkpoint(FullDisk(other), 8)
   assert files.disk_full(OSError(errno.ENOSPC, "No space left on device"))
   assert not files.disk_full(OSError(errno.EACCES, "Permission denied"))

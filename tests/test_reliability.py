@@ -19,6 +19,8 @@ import tensorflow as tf
 from conftest import REPO
 from lasium_tf.config import cli
 from lasium_tf.run import experiment
+from lasium_tf.run import checkpoints as run_checkpoints
+from lasium_tf.run import loop
 from lasium_tf import generators
 from lasium_tf.records import rundir
 from lasium_tf.tasks import generated
@@ -55,7 +57,7 @@ def test_a_finite_but_exploding_loss_stops_the_run(tmp_path):
 
 def test_a_loss_stuck_at_chance_with_constant_answers_stops_the_run(
     tmp_path):
-  steps = experiment.COLLAPSE_STEPS
+  steps = loop.COLLAPSE_STEPS
   learner = ScriptedLearner([np.log(5.0)] * (steps + 5), accuracy=0.2)
   with pytest.raises(DivergedError, match=f"meta-iteration {steps}: the "
                      f"network collapsed"):
@@ -175,15 +177,15 @@ def test_a_damaged_generator_checkpoint_falls_back_to_the_older_one(
 def test_a_binary_garbled_checkpoint_state_file_is_set_aside(tmp_path):
   from test_maml import tiny_maml
   learner = tiny_maml()
-  manager, step = experiment.checkpoint_manager(learner, str(tmp_path))
+  manager, step = run_checkpoints.checkpoint_manager(learner, str(tmp_path))
   step.assign(7)
   manager.save(checkpoint_number=7)
   state = tmp_path / "checkpoints" / "checkpoint"
   state.write_bytes(os.urandom(300) + b"\xff\xfe")
-  again, step = experiment.checkpoint_manager(tiny_maml(), str(tmp_path))
+  again, step = run_checkpoints.checkpoint_manager(tiny_maml(), str(tmp_path))
   assert (tmp_path / "checkpoints" / "checkpoint.damaged").exists()
-  candidates = experiment.checkpoint_candidates(again)
-  assert experiment.restore_newest(again, candidates, False).endswith(
+  candidates = run_checkpoints.checkpoint_candidates(again)
+  assert run_checkpoints.restore_newest(again, candidates, False).endswith(
       "ckpt-7")
   assert int(step) == 7
 

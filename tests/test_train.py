@@ -14,6 +14,7 @@ from absl import flags
 from conftest import REPO, need_omniglot
 from lasium_tf import config as config_lib
 from lasium_tf.run import experiment, modes
+from lasium_tf.run import checkpoints as run_checkpoints
 from lasium_tf.core import stopping
 
 REQUIRED_KEYS = {"method", "dataset", "n_way", "k_shot", "num_tasks",
@@ -153,20 +154,22 @@ def test_continue_from_meta_trains_a_published_classifier_further(
 def test_published_meta_iteration_budget_and_weights(tmp_path, card, budget,
                                                      weights):
   from lasium_tf.run import experiment
+  from lasium_tf.run import checkpoints as run_checkpoints
   (tmp_path / "model.keras").write_bytes(b"")
   if card is not None:
     (tmp_path / "card.json").write_text(json.dumps(card))
-  assert experiment.published_meta_iteration(str(tmp_path)) == budget
-  assert experiment.published_meta_iteration(
+  assert run_checkpoints.published_meta_iteration(str(tmp_path)) == budget
+  assert run_checkpoints.published_meta_iteration(
       str(tmp_path), "continue_from", of_weights=True) == weights
 
 
 def test_a_damaged_card_is_named_not_a_traceback(tmp_path):
   from lasium_tf.run import experiment
+  from lasium_tf.run import checkpoints as run_checkpoints
   (tmp_path / "model.keras").write_bytes(b"")
   (tmp_path / "card.json").write_text("{not json")
   with pytest.raises(config_lib.ConfigError, match="card.json is damaged"):
-    experiment.published_meta_iteration(str(tmp_path), "continue_from",
+    run_checkpoints.published_meta_iteration(str(tmp_path), "continue_from",
                                         of_weights=True)
 
 
@@ -651,7 +654,7 @@ def test_a_signal_between_steps_saves_that_step_and_stops(tmp_path):
   from test_maml import batch_of_tasks, tiny_maml
 
   maml = tiny_maml(inner_steps=1, first_order=True)
-  manager, step = experiment.checkpoint_manager(maml, str(tmp_path))
+  manager, step = run_checkpoints.checkpoint_manager(maml, str(tmp_path))
   batches = [batch_of_tasks(2, seed=i) for i in range(5)]
 
   class SignalledDuringStep2:
