@@ -11,8 +11,8 @@ import os
 # (Conv2DBackpropFilter refuses the grouped filter's shape); its oneDNN
 # kernels can. TensorFlow turns oneDNN on by itself only on some CPUs (those
 # with AVX-512 VNNI and newer), so the stacked MAML path
-# (`lasium_tf.learners.batched`) asks for it. TensorFlow reads the variable when it
-# loads, so this works when lasium_tf is imported first; otherwise
+# (`lasium_tf.learners.batched`) asks for it. TensorFlow reads the variable
+# when it loads, so this works when lasium_tf is imported first; otherwise
 # `batched.grouped_gradients_work` finds out and MAML falls back to the
 # per-task path. An explicit TF_ENABLE_ONEDNN_OPTS is left as it is.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")

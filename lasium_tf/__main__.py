@@ -3,10 +3,11 @@
 One entry point for the library's programs:
 
   lasium-tf train --flagfile=flags/quickstart.cfg    (python -m lasium_tf.main)
-  lasium-tf few-shot --model=M --support=S --query=Q (python -m lasium_tf.few_shot)
-  lasium-tf select RUN_DIR [RUN_DIR ...]             (python -m lasium_tf.select)
-  lasium-tf report [RESULTS_DIR]                     (python -m lasium_tf.report)
-  lasium-tf download omniglot                        (python -m lasium_tf.data.download)
+  lasium-tf few-shot --model=M --support=S --query=Q (python -m
+  lasium_tf.few_shot) lasium-tf select RUN_DIR [RUN_DIR ...]            
+  (python -m lasium_tf.select) lasium-tf report [RESULTS_DIR]                  
+    (python -m lasium_tf.report) lasium-tf download omniglot                   
+        (python -m lasium_tf.data.download)
   lasium-tf --version
 """
 

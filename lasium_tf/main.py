@@ -1,4 +1,5 @@
-"""Command line: parses flags into a `Config` and calls `lasium_tf.run.modes.run`.
+"""Command line: parses flags into a `Config` and calls
+`lasium_tf.run.modes.run`.
 
   python -m lasium_tf.main --flagfile=flags/supervised_maml.cfg
 

@@ -23,7 +23,7 @@ import sys
 from typing import Dict, List, Tuple
 
 from lasium_tf.records.tables import CHECK_STUDIES, REPO
-from lasium_tf.records.rundir import Summary, load_results
+from lasium_tf.records.schema import Summary, load_results
 
 # The authors' plot (LASIUM-N, GAN-MAML, Omniglot 5-way 1-shot) against GAN
 # epochs, read from their code (docs/reproducing.md).

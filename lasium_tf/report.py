@@ -1,8 +1,9 @@
-"""Regenerates results/README.md from the result JSONs beside the paper's numbers.
+"""Regenerates results/README.md from the result JSONs beside the paper's
+numbers.
 
   python -m lasium_tf.report            # writes results/README.md
 
-Reads every `results/**/*.json` through `records.rundir.load_results` and
+Reads every `results/**/*.json` through `records.schema.load_results` and
 writes the tables `records.tables.render` lays out.
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 import pathlib
 import sys
 
-from lasium_tf.records.rundir import load_results
+from lasium_tf.records.schema import load_results
 from lasium_tf.records.tables import REPO, render
 
 USAGE = ("usage: python -m lasium_tf.report [RESULTS_DIR]\n"

@@ -19,8 +19,9 @@ def setting(default=None, help: str = "", *, flag: Optional[str] = "",
             choices: Optional[Tuple[str, ...]] = None, factory=None):
   """A config field with what its command-line flag needs: the one schema.
 
-  `lasium_tf.config.cli` generates every program's absl flags from these fields, so
-  a setting's default, help text and allowed values are written once, here.
+  `lasium_tf.config.cli` generates every program's absl flags from these
+  fields, so a setting's default, help text and allowed values are written
+  once, here.
 
   Args:
     default: the value when nothing is given.

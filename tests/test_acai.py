@@ -10,6 +10,7 @@ import tensorflow as tf
 from lasium_tf import config as config_lib
 from lasium_tf import generators
 from lasium_tf.records import rundir
+from lasium_tf.records import common
 from lasium_tf.models import omniglot_acai
 from lasium_tf.tasks import generated
 
@@ -74,7 +75,7 @@ def test_acai_checkpoints_export_and_encodes_for_cactus(tmp_path):
       mode="train_generator", experiment_dir=str(folder),
       generative=config_lib.GenerativeConfig(kind="acai", epochs=1,
                                              batch_size=32))
-  rundir.write_json(str(folder / "config.json"), dataclasses.asdict(config))
+  common.write_json(str(folder / "config.json"), dataclasses.asdict(config))
   model = generators.build(config.generative)
   generators.train(model, strokes(64), config.generative, str(folder),
                    verbose=False)

@@ -10,6 +10,7 @@ import pytest
 from conftest import REPO
 from lasium_tf import report, select
 from lasium_tf.records import rundir
+from lasium_tf.records import schema
 from lasium_tf.run import selection
 from lasium_tf.config import ConfigError
 from test_plots import record
@@ -48,7 +49,7 @@ def test_report_help_and_a_missing_folder(tmp_path, capsys):
 def test_report_still_skips_json_that_is_no_result_record(tmp_path):
   write(tmp_path, "r.json", record("M", 80.0, 10))
   write(tmp_path, "notes.json", {"anything": 1})
-  assert len(rundir.load_results(tmp_path)) == 1
+  assert len(schema.load_results(tmp_path)) == 1
 
 
 def selection_record(accuracy, selected=1000):

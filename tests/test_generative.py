@@ -16,7 +16,7 @@ from lasium_tf.generators import gan_objective
 from lasium_tf.tasks import generated
 from lasium_tf import generators
 from lasium_tf.run import modes
-from lasium_tf.records import pictures, rundir
+from lasium_tf.records import common, pictures, rundir
 
 
 def random_images(n=192, seed=0):
@@ -173,7 +173,7 @@ def vae_folder(tmp_path_factory):
       command="python -m lasium_tf.main --flagfile=flags/train_vae.cfg",
       generative=config_lib.GenerativeConfig(kind="vae", epochs=1,
                                              batch_size=64))
-  rundir.write_json(str(folder / "config.json"), dataclasses.asdict(config))
+  common.write_json(str(folder / "config.json"), dataclasses.asdict(config))
   generators.train(generators.build(config.generative), random_images(),
                    config.generative, str(folder), verbose=False)
   return folder
@@ -238,7 +238,7 @@ def test_a_run_keeps_the_decode_precision_it_started_with(tmp_path):
                               task_source="lasium")
   saved = dataclasses.asdict(started)
   del saved["lasium"]["decode_precision"]  # As written before it existed.
-  rundir.write_json(str(folder / "config.json"), saved)
+  common.write_json(str(folder / "config.json"), saved)
   run = rundir.RunDir(folder)
   run.check_resume(started)
   with pytest.raises(config_lib.ConfigError, match="lasium.decode_precision differ"):
@@ -407,7 +407,7 @@ def test_a_checkpoint_holds_every_variable_and_old_ones_are_pruned(tmp_path):
       "tensorflow on cpu (epochs 1-4)")
   # A snapshot loads as a generator of its own epoch.
   snapshot = str(tmp_path / "checkpoints" / "epoch_0001.npz")
-  rundir.write_json(str(tmp_path / "config.json"), dataclasses.asdict(
+  common.write_json(str(tmp_path / "config.json"), dataclasses.asdict(
       config_lib.Config(generative=config)))
   model, _, epoch, _ = generators.restore(snapshot)
   assert epoch == 1

@@ -5,6 +5,7 @@ import json
 import pytest
 
 from lasium_tf import plots, rundir
+from lasium_tf.records import schema
 
 pytest.importorskip("matplotlib")
 
@@ -65,7 +66,7 @@ def test_gpu_trained_generators_get_their_own_curves(tmp_path):
       dict(run(66.0, 151, jax), config={"data": {"split": "authors"}}),
   ]
   curves = plots.generator_epoch_curves(
-      [rundir.summarize(r) for r in records])
+      [schema.summarize(r) for r in records])
   assert sorted(curves) == [
       "LASIUM-N-GAN-MAML (JAX-trained) sigma^2=0.5, 1-shot",
       "LASIUM-N-GAN-MAML sigma^2=0.5, 1-shot"]
@@ -87,7 +88,7 @@ def test_one_summary_serves_report_and_plots_for_records_of_any_age():
   new["hyperparameters"]["generator_info"]["train_command"] = (
       "python -m lasium_tf.main --mode=train_generator "
       "--generator_backend=jax --generator_beta1=0.5")
-  a, b = rundir.summarize(old), rundir.summarize(new)
+  a, b = schema.summarize(old), schema.summarize(new)
   assert (a.split, a.strokes, a.recipe, a.generator_run) == (
       "authors", "black", "none", "")
   assert (b.split, b.strokes, b.recipe, b.trained_shot) == (
@@ -95,7 +96,7 @@ def test_one_summary_serves_report_and_plots_for_records_of_any_age():
   assert b.generator_run == " (JAX-trained, Adam beta1 0.5)"
   new["hyperparameters"]["generator_info"]["objective"] = {
       "generator_loss": "summed_logits", "fake_targets": "overshoot"}
-  assert rundir.summarize(new).generator_run == (
+  assert schema.summarize(new).generator_run == (
       " (JAX-trained, Adam beta1 0.5, authors' GAN recipe)")
   assert b.settings == "sigma2 0.5, shift 3 (background), rotation classes"
   assert plots._data(a) == ", authors split, black strokes"

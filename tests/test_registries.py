@@ -123,6 +123,7 @@ def test_a_source_registered_from_outside_gets_flags_checks_and_records(
 
   from lasium_tf.config import cli
   from lasium_tf.records import rundir
+  from lasium_tf.records import schema
   from lasium_tf.settings import setting
 
   @dataclasses.dataclass(frozen=True)
@@ -150,7 +151,7 @@ def test_a_source_registered_from_outside_gets_flags_checks_and_records(
         "tasks (stand_in)"]
     with pytest.raises(config_lib.ConfigError, match="stand_in_width"):
       config.with_plugin_settings("stand_in", Settings(width=0)).validate()
-    record = rundir.result_record(
+    record = schema.result_record(
         config, 1, {"num_tasks": 1, "accuracy": 50.0, "ci95": 1.0,
                     "seconds": 1.0}, 1, 1.0)
     assert record["hyperparameters"]["stand_in"] == {"width": 5}

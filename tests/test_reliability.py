@@ -23,6 +23,8 @@ from lasium_tf.run import checkpoints as run_checkpoints
 from lasium_tf.run import loop
 from lasium_tf import generators
 from lasium_tf.records import rundir
+from lasium_tf.records import common
+from lasium_tf.records import schema
 from lasium_tf.tasks import generated
 from lasium_tf import config as config_lib
 from lasium_tf.config import ConfigError, DivergedError
@@ -90,11 +92,11 @@ def test_an_evaluation_with_one_answer_for_every_query_is_marked_degenerate():
   out = experiment.evaluate(Answers(0.2), ConstantTasks(), config, 1,
                             verbose=False)
   assert out["degenerate"] and out["accuracy"] == pytest.approx(20.0)
-  record = rundir.result_record(config_lib.Config(), 1, out, 0, 0.0)
+  record = schema.result_record(config_lib.Config(), 1, out, 0, 0.0)
   assert record["degenerate"] is True
   assert not experiment.evaluate(Answers(0.4), ConstantTasks(), config, 1,
                                  verbose=False)["degenerate"]
-  assert "degenerate" not in rundir.result_record(
+  assert "degenerate" not in schema.result_record(
       config_lib.Config(), 1, {**out, "degenerate": False}, 0, 0.0)
 
 
@@ -128,7 +130,7 @@ def vae_folder(tmp_path, epochs=(1, 2), mode="train_generator"):
   """A generator training folder with the given epochs' checkpoints."""
   config = config_lib.Config(mode=mode, generative=config_lib.GenerativeConfig(
       kind="vae", latent_dim=2))
-  rundir.write_json(tmp_path / "config.json", dataclasses.asdict(config))
+  common.write_json(tmp_path / "config.json", dataclasses.asdict(config))
   model = generators.build(config.generative, 28, 1)
   for epoch in epochs:
     generators.save_checkpoint(model, str(tmp_path), epoch)
@@ -142,7 +144,7 @@ def test_a_generator_folder_without_settings_is_named(tmp_path):
 
 
 def test_a_meta_learning_folder_given_as_generator_is_named(tmp_path):
-  rundir.write_json(tmp_path / "config.json",
+  common.write_json(tmp_path / "config.json",
                     dataclasses.asdict(config_lib.Config()))
   (tmp_path / "checkpoints").mkdir()
   (tmp_path / "checkpoints" / "checkpoint").write_text("x")

@@ -205,7 +205,7 @@ def test_test_task_sets_and_seeds_give_two_spreads_side_by_side(tmp_path):
 
 
 def test_a_seed_spread_needs_two_seeds_on_the_same_test_tasks():
-  from lasium_tf.records.rundir import summarize
+  from lasium_tf.records.schema import summarize
 
   def run(seed, accuracy, eval_seed=42):
     return summarize({"method": "m", "k_shot": 1, "accuracy": accuracy,
@@ -221,7 +221,7 @@ def test_a_seed_spread_needs_two_seeds_on_the_same_test_tasks():
 
 def test_embedding_baselines_get_their_own_rows():
   from lasium_tf import report
-  from lasium_tf.records.rundir import summarize
+  from lasium_tf.records.schema import summarize
   record = {"method": "Embedding baselines (VAE)", "k_shot": 1,
             "accuracy": 40.0, "ci95": 1.0, "command": "python x",
             "baselines": {"embedding_knn": {"accuracy": 55.5, "ci95": 0.7},
@@ -249,7 +249,7 @@ def test_embedding_baselines_get_their_own_rows():
 
 def test_table1_runs_of_methods_not_in_the_paper_get_rows_of_their_own():
   from lasium_tf import report
-  from lasium_tf.records.rundir import summarize
+  from lasium_tf.records.schema import summarize
   records = [summarize({"method": "UMTRA-ProtoNets", "k_shot": k,
                         "accuracy": a, "ci95": 0.5, "table": 1,
                         "command": "python u"}) for k, a in ((1, 80.0),
@@ -264,7 +264,7 @@ def test_table1_runs_of_methods_not_in_the_paper_get_rows_of_their_own():
 
 def test_cactus_rows_say_which_embedding_was_clustered():
   from lasium_tf import report
-  from lasium_tf.records.rundir import summarize
+  from lasium_tf.records.schema import summarize
 
   def cactus(encoder, accuracy, method="CACTUs-MAML"):
     return summarize({"method": method, "k_shot": 1, "accuracy": accuracy,
@@ -290,7 +290,7 @@ def test_cactus_rows_say_which_embedding_was_clustered():
 
 
 def test_a_protocol_ablation_row_names_what_it_changed():
-  from lasium_tf.records.rundir import summarize
+  from lasium_tf.records.schema import summarize
 
   def run(**config):
     base = {"backbone": "code", "filters": None, "task": {"k_query": 5},
@@ -333,7 +333,7 @@ def test_a_protocol_ablation_row_names_what_it_changed():
 
 
 def test_a_continued_run_says_what_it_continued():
-  from lasium_tf.records.rundir import summarize
+  from lasium_tf.records.schema import summarize
 
   record = {"method": "LASIUM-RO-GAN-MAML", "k_shot": 1, "accuracy": 91.0,
             "ci95": 0.4, "hyperparameters": {"alpha": 0.4},

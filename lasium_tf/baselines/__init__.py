@@ -5,8 +5,8 @@ randomly initialised network trained on each support set, or matching raw
 pixels, can beat it (they did, on a folder of drawings LASIUM was not tuned
 for). Each baseline here is a pure function of (config, test part, shot)
 returning the same outcome `lasium_tf.run.evaluation.evaluate` returns,
-registered by name in `BASELINES`; `--eval_baselines` picks which run beside every
-evaluation, and the result record carries them.
+registered by name in `BASELINES`; `--eval_baselines` picks which run beside
+every evaluation, and the result record carries them.
 
 * "pixel_nn": each query takes the class of the support image most similar
   in raw pixels (cosine of the mean-centred pixel vectors, so brightness

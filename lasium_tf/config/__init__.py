@@ -1,8 +1,8 @@
 """Frozen configuration dataclasses.
 
 Only `lasium_tf/main.py` reads absl FLAGS; it builds a `Config` and hands it to
-`lasium_tf.run.modes.run`. Every library function takes explicit arguments or one
-of these dataclasses, so notebooks and tests build a config directly.
+`lasium_tf.run.modes.run`. Every library function takes explicit arguments or
+one of these dataclasses, so notebooks and tests build a config directly.
 
 `Config.validate` checks everything that can be checked without touching data
 and raises `ConfigError` with a message that names the bad value and the fix.
@@ -43,7 +43,8 @@ from lasium_tf.config.sources import (  # noqa: E402,F401
 MODES = ("train", "evaluate", "train_and_evaluate", "export",
          "train_generator", "export_generator", "draw_tasks")
 # Which images give BatchNorm its statistics (`lasium_tf.learners.batchnorm`).
-# tf.distribute strategies meta-learning runs under (`lasium_tf.run.distribute`).
+# tf.distribute strategies meta-learning runs under
+# (`lasium_tf.run.distribute`).
 STRATEGIES = ("default", "mirrored", "multi_worker", "tpu")
 BACKBONES = ("paper", "code")
 
@@ -151,8 +152,9 @@ class Config:
       "with a background fill), none (each flag's default).",
       choices=tuple(RECIPES))
   # MAML adapts the tasks of a meta-batch and of an evaluation call as one
-  # stacked network (grouped convolutions, `lasium_tf.learners.batched`); False: one
-  # network copy per task, the reference path. Same numbers up to rounding.
+  # stacked network (grouped convolutions, `lasium_tf.learners.batched`);
+  # False: one network copy per task, the reference path. Same numbers up to
+  # rounding.
   batched_tasks: bool = setting(
       True, "MAML adapts a meta-batch's or an evaluation call's tasks as one "
       "stacked network (grouped convolutions); false: task by task (the "

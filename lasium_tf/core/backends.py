@@ -6,9 +6,9 @@ images, random draws) to new values. Three things differ between Keras
 backends, and this module holds them: taking a gradient (`tf.GradientTape`
 or `jax.value_and_grad`), applying an optimizer to values
 (`Optimizer.stateless_apply`, which Keras' TensorFlow optimizers lack), and
-compiling a step (`tf.function` or `jax.jit`). Keras fixes its backend per process
-(`KERAS_BACKEND`, read when keras is first imported); `lasium_tf.main` sets it
-from `--generator_backend` before importing keras.
+compiling a step (`tf.function` or `jax.jit`). Keras fixes its backend per
+process (`KERAS_BACKEND`, read when keras is first imported); `lasium_tf.main`
+sets it from `--generator_backend` before importing keras.
 """
 
 from __future__ import annotations

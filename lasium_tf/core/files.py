@@ -98,7 +98,8 @@ def _umask() -> int:
 
 
 def atomic_write(path, write_fn) -> None:
-  """Writes via write_fn(file) to a temporary file, then renames it into place."""
+  """Writes via write_fn(file) to a temporary file, then renames it into
+  place."""
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
   remove_stale_temps(path.parent)

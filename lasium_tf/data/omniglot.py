@@ -198,7 +198,8 @@ def _add(by_class, match, data):
 
 
 def _read_tfds(data_dir: Optional[str]):
-  """Reads the TFDS `omniglot` train and test splits (background, evaluation)."""
+  """Reads the TFDS `omniglot` train and test splits (background,
+  evaluation)."""
   import tensorflow_datasets as tfds  # Imported lazily: slow, optional path.
 
   builder = tfds.builder("omniglot", data_dir=data_dir)
@@ -218,7 +219,8 @@ def _read_tfds(data_dir: Optional[str]):
 
 
 def _decode_all(items: List[Tuple[str, bytes]], size: int) -> np.ndarray:
-  """Decodes PNG bytes to [n, size, size, 1] float32, strokes 1, background 0."""
+  """Decodes PNG bytes to [n, size, size, 1] float32, strokes 1, background
+  0."""
 
   def decode(data):
     image = tf.io.decode_png(data, channels=1)

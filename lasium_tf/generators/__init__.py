@@ -1,4 +1,5 @@
-"""Generative models, behind one registry: `KINDS`, the `--generator_type` choices.
+"""Generative models, behind one registry: `KINDS`, the `--generator_type`
+choices.
 
 LASIUM (Khodadadeh et al., ICLR 2021) samples tasks from a generative
 model trained on unlabeled images; CACTUs and the embedding baselines use

@@ -13,8 +13,8 @@ to `encode` real images into anchors). Two implementations:
   TF-Hub generators (BigBiGAN, ProGAN). The latent size is always read from
   the signature.
 
-`save_generator_module` writes such a SavedModel from a Keras decoder/encoder; it
-needs none of this project's code to load.
+`save_generator_module` writes such a SavedModel from a Keras decoder/encoder;
+it needs none of this project's code to load.
 
 `Bfloat16Decoding` runs a Keras decoder in bfloat16 (`--decode_precision`);
 `lasium_tf.generative.in_bfloat16` gives one for any generator this

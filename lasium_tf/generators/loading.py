@@ -38,9 +38,9 @@ def in_bfloat16(generator, info: Dict):
 
   A Keras generator (a training folder or checkpoint) keeps its network. A
   SavedModel has only a float32 graph, so this rebuilds the decoder of its
-  card's kind (`GeneratorKind.decoder`, the image shape read off one decoded image) and
-  copies in the variables its `generate` signature uses; that works for the
-  generators this project exported, and a decoded probe must match the
+  card's kind (`GeneratorKind.decoder`, the image shape read off one decoded
+  image) and copies in the variables its `generate` signature uses; that works
+  for the generators this project exported, and a decoded probe must match the
   SavedModel's own images, or this refuses it (ValueError naming the fix).
   """
   from lasium_tf.generators import interface

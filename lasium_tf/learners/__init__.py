@@ -2,8 +2,8 @@
 
 The learners themselves are `lasium_tf.learners.maml_core.MAML` and
 `lasium_tf.learners.protonets_core.ProtoNets` (the verbs every learner answers:
-`lasium_tf.learners.base.MetaLearner`). Each learner module describes itself in a
-`LearnerKind`: its name and row name, how to build it from a run's config,
+`lasium_tf.learners.base.MetaLearner`). Each learner module describes itself in
+a `LearnerKind`: its name and row name, how to build it from a run's config,
 how to rebuild it around an exported network (what a fitted classifier
 starts from, `lasium_tf.classifier`) and its own config checks; what an
 export's card keeps of a learner comes from the learner itself

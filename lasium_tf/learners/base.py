@@ -13,9 +13,10 @@ and answers:
     (`lasium_tf.classifier`: fit once, classify many);
   * `embedding`: the backbone, images -> features;
   * `normalization`: which images give BatchNorm its statistics
-    (`lasium_tf.learners.batchnorm`); `with_normalization` gives the same learner
-    normalising another way (an export's second signature, an evaluation of
-    a transductively trained network with the support set's statistics).
+    (`lasium_tf.learners.batchnorm`); `with_normalization` gives the same
+    learner normalising another way (an export's second signature, an
+    evaluation of a transductively trained network with the support set's
+    statistics).
 Subclasses provide `meta_gradients`, `few_shot_logits` and `embedding`.
 """
 
@@ -165,7 +166,8 @@ class MetaLearner:
         episode.query_images)))
 
   def _evaluate(self, episodes: Episode) -> tf.Tensor:
-    """Query accuracy of every task of a batch [T, ...], adapted in one graph."""
+    """Query accuracy of every task of a batch [T, ...], adapted in one
+    graph."""
     return tf.map_fn(self.adapt_and_score, episodes,
                      fn_output_signature=tf.float32,
                      parallel_iterations=self.tasks_in_parallel)

@@ -138,8 +138,8 @@ class TaskNormalization(keras.layers.BatchNormalization):
 
   Adds two scalar weights, `blend_scale` and `blend_offset` (after the
   BatchNorm's own). Called as a Keras layer it takes the whole batch as its
-  context; the stacked network (`lasium_tf.learners.batched`) gives it the support
-  set as context instead.
+  context; the stacked network (`lasium_tf.learners.batched`) gives it the
+  support set as context instead.
   """
 
   def build(self, input_shape):

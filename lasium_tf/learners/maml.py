@@ -1,7 +1,7 @@
 """MAML as a `--learner` (Finn et al., ICML 2017; the paper's main learner).
 
-The learner itself is `lasium_tf.learners.maml_core.MAML`, imported when one is built, so
-that the command line knows the name, checks and card of the learner
+The learner itself is `lasium_tf.learners.maml_core.MAML`, imported when one is
+built, so that the command line knows the name, checks and card of the learner
 without loading TensorFlow.
 """
 

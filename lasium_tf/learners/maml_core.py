@@ -75,11 +75,11 @@ class MAML(MetaLearner):
     tasks_in_parallel: how many tasks of an evaluation batch the per-task
       path adapts at once (`tf.map_fn`'s parallel_iterations).
     batched: adapt all tasks of an evaluation batch as one stacked network
-      (`lasium_tf.learners.batched`: grouped convolutions) where the model allows;
-      False keeps the per-task path, the reference.
+      (`lasium_tf.learners.batched`: grouped convolutions) where the model
+      allows; False keeps the per-task path, the reference.
     normalization: which images give BatchNorm its statistics
-      (`lasium_tf.learners.normalizations.NORMALIZATIONS`); all but "transductive"
-      need a model the stacked network runs.
+      (`lasium_tf.learners.normalizations.NORMALIZATIONS`); all but
+      "transductive" need a model the stacked network runs.
   """
 
   def __init__(self, model: keras.Model, inner_lr: float = 0.4,
@@ -177,7 +177,8 @@ class MAML(MetaLearner):
                     support_labels: tf.Tensor, steps: int, lr: float,
                     weights: Optional[Weights] = None,
                     num_classes=None) -> Weights:
-    """Evaluation-time adaptation as a tf.while_loop: one step's graph, not 50."""
+    """Evaluation-time adaptation as a tf.while_loop: one step's graph, not
+    50."""
     weights = self.initial_weights() if weights is None else weights
 
     def body(i, *ws):

@@ -1,7 +1,7 @@
 """ProtoNets as a `--learner` (Snell, Swersky & Zemel, NeurIPS 2017).
 
-The learner itself is `lasium_tf.learners.protonets_core.ProtoNets`, imported when one is
-built.
+The learner itself is `lasium_tf.learners.protonets_core.ProtoNets`, imported
+when one is built.
 """
 
 from __future__ import annotations

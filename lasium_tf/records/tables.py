@@ -1,11 +1,11 @@
 """The paper's tables from the result records, beside the paper's numbers.
 
 `render(records)` is the text of results/README.md, which
-`python -m lasium_tf.report` writes. It reads every `results/**/*.json` (one per recorded run and shot, through
-`rundir.load_results`, as `rundir.Summary` values) and lays the
-Omniglot rows of the paper's Table 1 and Table 7 out with our accuracy +- 95%
-CI, the paper's, the budget and the command of each run; rows not yet run
-are marked so, with the flagfile that would run them.
+`python -m lasium_tf.report` writes. It reads every `results/**/*.json` (one
+per recorded run and shot, through `schema.load_results`, as `schema.Summary`
+values) and lays the Omniglot rows of the paper's Table 1 and Table 7 out with
+our accuracy +- 95% CI, the paper's, the budget and the command of each run;
+rows not yet run are marked so, with the flagfile that would run them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pathlib
 from typing import Dict, List, Optional, Tuple
 
 from lasium_tf.config import EvalConfig
-from lasium_tf.records.rundir import Summary, load_results
+from lasium_tf.records.schema import Summary, load_results
 
 # The repository whose results/ and flags/ are reported: the working
 # directory (run `python -m lasium_tf.report` from the repository root),

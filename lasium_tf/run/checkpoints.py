@@ -14,7 +14,7 @@ import tensorflow as tf
 from lasium_tf.config import ConfigError
 from lasium_tf.core import files
 from lasium_tf.errors import DiskFullError
-from lasium_tf.records.rundir import read_card
+from lasium_tf.records.common import read_card
 
 
 def checkpoint_manager(learner, directory: str, verbose: bool = False):

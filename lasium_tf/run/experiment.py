@@ -5,8 +5,8 @@
 (draw a meta-batch of tasks from tf.data, take one `meta_step`, log,
 checkpoint) and the checkpoints are `run.checkpoints`'. Rerunning the same
 command resumes from the newest checkpoint in `experiment_dir` on the same
-task stream (tasks are pure functions of seed and index). The run folder's files belong to
-`lasium_tf.records.rundir`.
+task stream (tasks are pure functions of seed and index). The run folder's
+files belong to `lasium_tf.records.rundir`.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from lasium_tf.config import Config, ConfigError, white_strokes
 from lasium_tf.core.stopping import Stopped
 from lasium_tf.data import load_parts
 from lasium_tf.learners import build_learner, image_shape
-from lasium_tf.records.rundir import (RunDir, export_card, result_record,
-                                      tensorboard)
+from lasium_tf.records.rundir import RunDir, tensorboard
+from lasium_tf.records.schema import export_card, result_record
 from lasium_tf.run import distribute
 from lasium_tf.run import selection as selection_lib
 from lasium_tf.run.checkpoints import (checkpoint_candidates,
@@ -74,9 +74,9 @@ def meta_learn(config: Config, verbose: bool = True,
   """Meta-trains, evaluates or exports a learner as configured.
 
   Writes checkpoints, TensorBoard logs and the run folder's records
-  (`lasium_tf.records.rundir`) into `config.experiment_dir`, which it holds locked
-  meanwhile; returns the training metrics, one result record per evaluated
-  shot and the meta-iteration. Under a tf.distribute `strategy`
+  (`lasium_tf.records.rundir`) into `config.experiment_dir`, which it holds
+  locked meanwhile; returns the training metrics, one result record per
+  evaluated shot and the meta-iteration. Under a tf.distribute `strategy`
   (`lasium_tf.run.distribute`) the meta-batches and evaluation calls are split
   over its replicas; a worker other than the chief writes to a temporary
   folder, removed at the end, and resumes from the chief's checkpoints.

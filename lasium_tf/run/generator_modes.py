@@ -20,7 +20,8 @@ from lasium_tf.config import Config, white_strokes
 from lasium_tf.data import load_parts
 from lasium_tf.datasets import DATASETS
 from lasium_tf.tasks.generated import lasium_sampler, needs_train_part
-from lasium_tf.records.rundir import RunDir, now, write_json
+from lasium_tf.records.rundir import RunDir
+from lasium_tf.records.common import now, write_json
 
 
 def ink_of(saved_data: Dict) -> str:
@@ -40,14 +41,12 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
   """
   from lasium_tf import generators
   from lasium_tf.records import pictures
-  from lasium_tf.generators import gan_objective
 
   model, gen_config, epoch, train_command = generators.restore(
       config.experiment_dir, config.export_epoch)
   generator = model.as_generator()
   z = tf.random.stateless_normal([64, generator.latent_dim], [config.seed, 7])
   trained = RunDir(config.experiment_dir).saved_config()
-  strokes = trained["data"].get("strokes", "white")
   white = white_strokes(generator.decode(z).numpy(), ink_of(trained["data"]))
   side, _, channels = white.shape[1:]
   dataset = trained["data"].get("dataset", "omniglot")
@@ -57,22 +56,8 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
   has_prior = generator_kind.has_prior
   grid = (pathlib.Path(config.experiment_dir) / "samples"
           / f"epoch_{epoch:04d}.png")
-  card = {"kind": gen_config.kind, "latent_dim": generator.latent_dim,
-          "epochs": epoch, "planned_epochs": gen_config.epochs,
-          "split": trained["data"]["split"] or "vinyals",
-          "strokes": strokes,
-          **({"stripe_score": round(gan_objective.stripe_score(white), 3)}
-             if has_prior else {}),
-          **generator_kind.record(gen_config),
-          "dataset": dataset,
-          "train_images": (f"unlabeled images of {trained['data']['data_dir']}"
-                           if kind.train_folder else
-                           "unlabeled images of the train split"),
-          "trainer": trained.get("trainer") or (
-              "lasium_tf.generators, Keras on "
-              + generators.trained_on(config.experiment_dir, epoch)),
-          "train_command": train_command, "export_command": config.command,
-          "date": now()}
+  card = _card(config, gen_config, generator, epoch, trained, white, kind,
+               train_command)
   name = pathlib.Path(config.export_dir).name
   size = 0.0
 
@@ -114,6 +99,32 @@ def export_generator(config: Config, verbose: bool = True) -> Dict:
     print(f"Exported the {generator_kind.display} at epoch {epoch} to "
           f"{path} ({size / 2**20:.1f} MiB).", flush=True)
   return {"path": str(path), **card}
+
+
+def _card(config: Config, gen_config, generator, epoch: int, trained: Dict,
+          white, kind, train_command: str) -> Dict:
+  """card.json of an exported generator: what it is, what trained it on
+  which images, and the commands that made it."""
+  from lasium_tf import generators
+  from lasium_tf.generators import gan_objective
+
+  generator_kind = gen_config.generator_kind
+  return {"kind": gen_config.kind, "latent_dim": generator.latent_dim,
+          "epochs": epoch, "planned_epochs": gen_config.epochs,
+          "split": trained["data"]["split"] or "vinyals",
+          "strokes": trained["data"].get("strokes", "white"),
+          **({"stripe_score": round(gan_objective.stripe_score(white), 3)}
+             if generator_kind.has_prior else {}),
+          **generator_kind.record(gen_config),
+          "dataset": kind.name,
+          "train_images": (f"unlabeled images of {trained['data']['data_dir']}"
+                           if kind.train_folder else
+                           "unlabeled images of the train split"),
+          "trainer": trained.get("trainer") or (
+              "lasium_tf.generators, Keras on "
+              + generators.trained_on(config.experiment_dir, epoch)),
+          "train_command": train_command, "export_command": config.command,
+          "date": now()}
 
 
 _GENERATOR_CARD = """# {title} {kind} for LASIUM ({name})

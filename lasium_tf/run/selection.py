@@ -26,7 +26,8 @@ from typing import Dict, List, Optional
 
 from lasium_tf.config import Config, ConfigError
 from lasium_tf.core.files import atomic_directory
-from lasium_tf.records.rundir import _read_json, tensorboard, write_json
+from lasium_tf.records.common import read_json, write_json
+from lasium_tf.records.rundir import tensorboard
 
 FILE = "selection.json"
 FOLDER = "selected"
@@ -34,7 +35,7 @@ FOLDER = "selected"
 
 def read(experiment_dir) -> Optional[Dict]:
   """The run's selection record, or None if it selected nothing."""
-  return _read_json(pathlib.Path(experiment_dir) / FILE)
+  return read_json(pathlib.Path(experiment_dir) / FILE)
 
 
 class CheckpointSelection:

@@ -4,8 +4,8 @@ Labelled tasks, LASIUM's generated tasks and UMTRA's augmented ones are
 interchangeable: each is a `TaskSource` whose tasks are `Episode`s, task i of
 the stream named by a seed a pure function of (seed, i). The meta-training
 loop, checkpoints and resume, the training-task picture and tf.distribute
-(`lasium_tf.run.experiment`, `lasium_tf.run.distribute`) only call the methods below,
-never ask which source they hold.
+(`lasium_tf.run.experiment`, `lasium_tf.run.distribute`) only call the methods
+below, never ask which source they hold.
 
 Adding a source is one module and one registration: the module describes
 the source in a `TaskSourceKind` (its name, how to build it, its settings

@@ -56,7 +56,8 @@ def shift_images(images: tf.Tensor, offsets: tf.Tensor,
 
 
 def random_offsets(count, max_shift: int, seed: tf.Tensor) -> tf.Tensor:
-  """[count, 2] int32 offsets, each uniform on {-max_shift, ..., max_shift - 1}."""
+  """[count, 2] int32 offsets, each uniform on {-max_shift, ..., max_shift -
+  1}."""
   return tf.random.stateless_uniform([count, 2], seed, minval=-max_shift,
                                      maxval=max_shift, dtype=tf.int32)
 

@@ -1,4 +1,5 @@
-"""LASIUM's tasks: decoded from a generator's latent space (`lasium_tf.tasks.lasium`).
+"""LASIUM's tasks: decoded from a generator's latent space
+(`lasium_tf.tasks.lasium`).
 
 Khodadadeh et al., ICLR 2021, Section 3. This module loads the configured
 generator (refusing one whose images do not fit the network) and wraps

@@ -104,7 +104,8 @@ POLICIES: Dict[str, Callable[..., tf.Tensor]] = {
 
 
 def default_min_distance(latent_dim: int) -> float:
-  """Euclidean anchor distance threshold matching the authors' 246.09 at 128-d."""
+  """Euclidean anchor distance threshold matching the authors' 246.09 at
+  128-d."""
   return math.sqrt(AUTHORS_MIN_SQUARED_DISTANCE_RATIO * 2.0 * latent_dim)
 
 
@@ -255,7 +256,8 @@ class LasiumSampler:
     min_distance: anchor separation; None uses default_min_distance for a
       GAN and 0 for a VAE (encodings of distinct images).
     real_images: the unlabeled images VAE anchors come from.
-    query_shift, shift_fill: the authors' query shift (`lasium_tf.tasks.augment`):
+    query_shift, shift_fill: the authors' query shift
+    (`lasium_tf.tasks.augment`):
       every query image moved by offsets in {-S, ..., S - 1}, uncovered
       pixels set to `shift_fill`; 0 shifts nothing.
   """
