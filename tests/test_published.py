@@ -85,3 +85,31 @@ def test_the_readme_example_classifies_one_image(tmp_path):
   (prediction,) = json.loads(result.stdout)["predictions"]
   assert prediction["prediction"] == character
   assert prediction["probabilities"][character] > 0.5
+
+
+@pytest.mark.integration
+def test_published_classifiers_read_drawings_of_either_polarity(tmp_path):
+  """Every published `few_shot` signature gives the same answers to the
+  same drawings as the files have them (dark strokes on a light page) and
+  as they were trained (light strokes on a dark page): the support images'
+  page decides (issue 48; `scripts/reexport_published.py` gave the
+  published models this signature)."""
+  import tensorflow as tf
+
+  from lasium_tf.classifier import read_images
+
+  support, queries = write_task(tmp_path)
+  names = sorted(p.name for p in support.iterdir())
+  support_images = read_images(
+      [str(next((support / c).iterdir())) for c in names], (28, 28, 1), False)
+  query_images = read_images([q for q, _ in queries], (28, 28, 1), False)
+  labels = np.arange(len(names), dtype=np.int32)
+  for model in PUBLISHED:
+    signature = tf.saved_model.load(str(model)).signatures["few_shot"]
+    answers = [signature(support_images=tf.constant(s, tf.float32),
+                         support_labels=tf.constant(labels),
+                         query_images=tf.constant(q, tf.float32))
+               for s, q in ((support_images, query_images),
+                            (1.0 - support_images, 1.0 - query_images))]
+    as_files, as_trained = (np.argmax(a["logits"], -1) for a in answers)
+    np.testing.assert_array_equal(as_files, as_trained, err_msg=str(model))

@@ -241,16 +241,15 @@ class Config:
       raise ConfigError(f"--filters must be at least 1, got {self.filters}.")
     _one_of("normalization", self.normalization, NORMALIZATIONS)
     _one_of("strategy", self.strategy, STRATEGIES)
-    if self.init_from is not None and self.mode not in ("evaluate",
-                                                         "export"):
+    if self.init_from and self.mode not in ("evaluate", "export"):
       raise ConfigError(
           f"--init_from scores or re-exports a published classifier "
           f"(--mode=evaluate or --mode=export); --mode={self.mode} starts "
           f"from --experiment_dir's checkpoints: drop the flag.")
-    if self.continue_from is not None:
+    if self.continue_from:  # An empty --continue_from= names none.
       # --mode=evaluate or export with the continued run's own flagfile
       # reads the checkpoints that run wrote; the flag is not used then.
-      if self.init_from is not None:
+      if self.init_from:
         raise ConfigError(
             f"--continue_from meta-trains a published classifier further and "
             f"--init_from scores one as it is: give one (to score or export "

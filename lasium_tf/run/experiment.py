@@ -294,7 +294,11 @@ def _use_selected(config: Config, learner, step: int, selection,
   A run folder that selected a checkpoint when it was trained is evaluated
   and exported at that checkpoint even without its validation flags (so
   `--mode=export` needs no `--val_data_dir`); `--val_tasks=0` asks for the
-  newest instead."""
+  newest instead. Published weights (`--init_from`) were selected, if at
+  all, by the run that made them, as their card says: nothing is
+  selected again."""
+  if config.init_from:
+    return None
   scored = selection_lib.read(config.experiment_dir)
   if not (config.selects_checkpoint or (
       config.eval.val_tasks is None and scored and scored.get("scores"))):
