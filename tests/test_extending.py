@@ -63,6 +63,7 @@ def test_the_page_shows_every_registry_in_use():
   modules = [text.splitlines()[0] for language, text in blocks()
              if language == "python" and text.startswith("# ")]
   assert modules == ["# noisy_copies.py", "# nearest_mean.py",
+                     "# cosine_prototypes.py", "# npz_images.py",
                      "# small_autoencoder.py"]
 
 
@@ -90,6 +91,30 @@ def test_a_baseline_of_ones_own_is_scored_beside_the_library_s(user_folder):
                        / "results_1shot.json").read_text())
   assert set(record["baselines"]) == {"pixel_nn", "nearest_mean"}
   assert 20 < record["baselines"]["nearest_mean"]["accuracy"] <= 100
+
+
+def test_a_learner_of_ones_own_meta_trains_and_is_recorded(user_folder):
+  (shell, command), = example("cosine_prototypes.py")
+  out = run_in(user_folder, shell, command)
+  assert "Supervised CosinePrototypes: 1-shot accuracy" in out
+  record = json.loads((user_folder / "experiments" / "cosine"
+                       / "results_1shot.json").read_text())
+  assert record["hyperparameters"]["learner"] == "cosine_prototypes"
+  assert 20 < record["accuracy"] <= 100
+
+
+def test_a_data_set_of_ones_own_is_read_by_its_loader(user_folder):
+  (python, arrays), (shell, command) = example("npz_images.py")
+  assert python == "python" and shell == "bash"
+  run_in(user_folder, python, arrays)
+  assert {p.name for p in (user_folder / "my_arrays").iterdir()} == {
+      "train.npz", "test.npz"}
+  out = run_in(user_folder, shell, command)
+  assert "Supervised MAML: 1-shot accuracy" in out
+  record = json.loads((user_folder / "experiments" / "npz_images"
+                       / "results_1shot.json").read_text())
+  assert record["config"]["data"]["dataset"] == "npz_images"
+  assert record["n_way"] == 3 and 100 / 3 < record["accuracy"] <= 100
 
 
 def test_a_generator_kind_of_ones_own_trains_and_makes_lasium_tasks(

@@ -98,7 +98,13 @@ class ProtoNets(MetaLearner):
     return self._fitted(weights, support_images, num_classes, [prototypes])
 
   def fitted_logits(self, task, images) -> tf.Tensor:
-    return distance_logits(self._fixed_forward(task, images), task.head[0])
+    return self.logits(self._fixed_forward(task, images), task.head[0])
+
+  def logits(self, query: tf.Tensor, prototypes: tf.Tensor) -> tf.Tensor:
+    """How query embeddings [n, D] score prototypes [N, D]: the negative
+    squared Euclidean distance of the paper. A subclass may compare them
+    otherwise (docs/extending.md's cosine prototypes)."""
+    return distance_logits(query, prototypes)
 
   def few_shot_logits(self, support_images, support_labels, query_images,
                       num_classes=None, weights=None) -> tf.Tensor:
@@ -106,15 +112,15 @@ class ProtoNets(MetaLearner):
     if num_classes is None:
       num_classes = tf.reduce_max(support_labels) + 1
     if norms.uses_support_statistics(self.normalization):
-      return prototype_logits(
-          self.embed(support_images, weights), support_labels,
-          self.embed(query_images, weights, context=support_images),
-          num_classes)
-    count = tf.shape(support_images)[0]
-    embedded = self.embed(tf.concat([support_images, query_images], 0),
-                          weights)
-    return prototype_logits(embedded[:count], support_labels,
-                            embedded[count:], num_classes)
+      support = self.embed(support_images, weights)
+      query = self.embed(query_images, weights, context=support_images)
+    else:
+      count = tf.shape(support_images)[0]
+      embedded = self.embed(tf.concat([support_images, query_images], 0),
+                            weights)
+      support, query = embedded[:count], embedded[count:]
+    return self.logits(query, class_means(support, support_labels,
+                                          num_classes))
 
   def task_loss(self, episode: Episode, weights=None):
     """Query loss and accuracy of the prototype classifier."""
