@@ -44,8 +44,12 @@ class TaskConfig:
 class MAMLConfig:
   """Meta-learning hyperparameters (paper values for Omniglot are the defaults).
 
-  The inner-loop settings are MAML's; the meta learning rate and meta-batch
-  size are shared by MAML and ProtoNets.
+  The meta learning rate and meta-batch size are every learner's (the outer
+  loop, `run.loop`); the inner-loop settings are MAML's and a learner
+  without an inner loop ignores them. The class keeps its name, and runs'
+  config.json and result records their `"maml"` field, so that every
+  recorded run and flagfile reads as it always did (issue 45 weighed moving
+  the shared two into a class of their own against that).
   """
 
   inner_lr: float = setting(0.4, "MAML inner learning rate.")
