@@ -35,14 +35,13 @@ Point = Tuple[float, float, float]  # x, accuracy, ci95
 
 
 def _policy(record: Summary) -> str:
-  values = record.values
-  if record.policy == "n":
-    if "sigma_max" in values:
-      return f"sigma~U(0,{values['sigma_max']:g})"
-    if "sigma" in values and "sigma2" not in values:
-      return f"sigma={values['sigma']:g}"
-    if "sigma2" in values:
-      return f"sigma^2={values['sigma2']:g}"
+  values = record.values  # Each policy records its own hyperparameters.
+  if "sigma_max" in values:
+    return f"sigma~U(0,{values['sigma_max']:g})"
+  if "sigma" in values and "sigma2" not in values:
+    return f"sigma={values['sigma']:g}"
+  if "sigma2" in values:
+    return f"sigma^2={values['sigma2']:g}"
   if "alpha" in values:
     return f"alpha={values['alpha']:g}"
   return ""

@@ -142,6 +142,7 @@ def test_the_registries_and_descriptions_import_no_engine():
   lazy loading, settings, files and the registries' own packages import
   nothing above them (no config, no run engine)."""
   bottom = {"lasium_tf.errors", "lasium_tf.registry", "lasium_tf.lazy",
+            "lasium_tf.core.guards",
             "lasium_tf.settings", "lasium_tf.core.files", "lasium_tf.core.stopping",
             "lasium_tf.tasks", "lasium_tf.baselines", "lasium_tf.core"}
   for module in bottom:
@@ -167,7 +168,8 @@ LAYERS = (
         "lasium_tf.generators.training", "lasium_tf.generators.checkpoints",
         "lasium_tf.generators.loading", "lasium_tf.generators.interface",
         "lasium_tf.generators.gan_objective", "lasium_tf.run.evaluation",
-        "lasium_tf.records.rundir", "lasium_tf.records.pictures")),
+        "lasium_tf.records.rundir", "lasium_tf.records.common",
+        "lasium_tf.records.pictures")),
     ("plug-ins", (
         "lasium_tf.tasks.labelled", "lasium_tf.tasks.generated",
         "lasium_tf.tasks.umtra", "lasium_tf.tasks.cactus",

@@ -376,3 +376,26 @@ def test_a_time_budget_ends_meta_training_with_a_checkpoint(tmp_path):
       ScriptedLearner([1.0] * 3), iter(range(3)), 3, str(tmp_path),
       log_every=1000, verbose=False, max_seconds=100.0)
   assert not finished["stopped_early"]
+
+
+def test_both_training_loops_share_one_time_budget_and_divergence_check():
+  """The guards of meta-training and generator training are written once
+  (`core.guards`): the same clock and the same error shape."""
+  import inspect
+
+  from lasium_tf.core import guards
+  from lasium_tf.generators import training
+  from lasium_tf.run import loop
+
+  for module in (loop, training):
+    source = inspect.getsource(module)
+    assert "TimeBudget(" in source and "diverged(" in source
+    assert "max_seconds is not None" not in source
+  assert guards.not_finite({"a": 1.0, "b": float("nan"),
+                            "c": float("inf")}) == ["b", "c"]
+  assert not guards.TimeBudget(None).spent()
+  assert guards.TimeBudget(0.0).spent()
+  error = guards.diverged("step 3 diverged", "Nothing was saved", "ckpt-2",
+                          "Lower the rate.")
+  assert str(error) == ("step 3 diverged. Nothing was saved; the newest "
+                        "checkpoint is ckpt-2. Lower the rate.")

@@ -34,14 +34,13 @@ from lasium_tf.config.images import (  # noqa: E402,F401
     BACKGROUNDS, SHIFT_FILLS, STROKES, shift_fill_value, white_strokes)
 from lasium_tf.config.learning import (  # noqa: E402,F401
     EVAL_SPLITS, EvalConfig, MAMLConfig, TaskConfig, check_results_template)
+from lasium_tf.config.modes import MODES, Mode  # noqa: E402,F401
 from lasium_tf.config.recipes import (  # noqa: E402
     RECIPES, flag_paths, get_path, set_path)
 from lasium_tf.config.sources import (  # noqa: E402,F401
     ANCHOR_REJECTIONS, DECODE_PRECISIONS, POLICIES, CactusConfig,
     LasiumConfig, UmtraConfig)
 
-MODES = ("train", "evaluate", "train_and_evaluate", "export",
-         "train_generator", "export_generator", "draw_tasks")
 # Which images give BatchNorm its statistics (`lasium_tf.learners.batchnorm`).
 # tf.distribute strategies meta-learning runs under
 # (`lasium_tf.run.distribute`).
@@ -241,7 +240,7 @@ class Config:
       raise ConfigError(f"--filters must be at least 1, got {self.filters}.")
     _one_of("normalization", self.normalization, NORMALIZATIONS)
     _one_of("strategy", self.strategy, STRATEGIES)
-    if self.init_from and self.mode not in ("evaluate", "export"):
+    if self.init_from and not self.run_mode.reads_weights:
       raise ConfigError(
           f"--init_from scores or re-exports a published classifier "
           f"(--mode=evaluate or --mode=export); --mode={self.mode} starts "
@@ -264,8 +263,7 @@ class Config:
             f"--logical_cpus splits the CPU into devices for "
             f"--strategy=mirrored; with --strategy={self.strategy} it would "
             f"do nothing: add --strategy=mirrored or drop the flag.")
-    if self.strategy != "default" and self.mode not in (
-        "train", "evaluate", "train_and_evaluate", "train_generator"):
+    if self.strategy != "default" and not self.run_mode.distributes:
       raise ConfigError(
           f"--strategy={self.strategy} distributes meta-training, "
           f"evaluation and generator training; --mode={self.mode} runs on "
@@ -353,12 +351,12 @@ class Config:
     export folder, a generator checkpoint."""
     self.data.kind.check(self)
     if not self.data.kind.trains_generators and (
-        self.mode == "train_generator"):
+        self.run_mode.trains_generator):
       raise ConfigError(
           f"--mode=train_generator trains the paper's Omniglot GAN or VAE; "
           f"for {self.data.dataset} the paper uses a TF-Hub generator "
           f"(--generator=bigbigan or --generator=progan).")
-    if self.mode == "train_generator":
+    if self.run_mode.trains_generator:
       self.generative.validate()
       if self.data.resolved_image_size % 4:
         raise ConfigError(
@@ -370,17 +368,17 @@ class Config:
           f"--generator_backend={self.generative.backend} applies to "
           f"--mode=train_generator only; --mode={self.mode} runs on "
           f"TensorFlow: drop the flag.")
-    if self.mode in ("export", "export_generator") and not self.export_dir:
+    if self.run_mode.exports and not self.export_dir:
       raise ConfigError(f"--mode={self.mode} needs --export_dir, the folder "
                         f"to write the SavedModel to.")
-    if self.mode in ("export", "export_generator"):
+    if self.run_mode.exports:
       problem = files.export_target_problem(self.export_dir, "export_dir",
                                             keep=[self.experiment_dir])
       if problem:
         raise ConfigError(problem)
     if self.export_epoch is not None:
       _positive("export_epoch", self.export_epoch)
-      if self.mode != "export_generator":
+      if not self.run_mode.exports_generator:
         raise ConfigError(
             f"--export_epoch picks the generator checkpoint that "
             f"--mode=export_generator publishes; --mode={self.mode} does not "
@@ -394,15 +392,14 @@ class Config:
     learner.check(self)  # The learner's own conditions.
     if self.trains:
       source.check(self)  # The source's own settings.
-    if self.mode == "draw_tasks":  # LASIUM tasks, drawn for a picture.
+    if self.run_mode.draws_tasks:  # LASIUM tasks, drawn for a picture.
       self.lasium.validate()
     if self.data.train_rotations and not self.uses_labels:
       raise ConfigError(
           "--train_rotations adds rotated classes to labelled meta-training "
           "tasks (--task_source=labelled); LASIUM tasks have no classes to "
           "rotate.")
-    if not source.meta_trains and self.mode in ("train",
-                                                "train_and_evaluate"):
+    if not source.meta_trains and self.trains:
       raise ConfigError(
           "--task_source=none trains nothing (the 'training from scratch' "
           "baseline); run it with --mode=evaluate.")
@@ -434,14 +431,19 @@ class Config:
     return SOURCES.get(self.task_source).meta_trains
 
   @property
+  def run_mode(self) -> Mode:
+    """What `--mode` does (`config.modes.MODES`)."""
+    return MODES[self.mode]
+
+  @property
   def trains(self) -> bool:
     """Whether the mode meta-trains."""
-    return self.mode in ("train", "train_and_evaluate")
+    return self.run_mode.trains
 
   @property
   def evaluates(self) -> bool:
     """Whether the mode scores test tasks."""
-    return self.mode in ("evaluate", "train_and_evaluate")
+    return self.run_mode.evaluates
 
   @property
   def uses_labels(self) -> bool:

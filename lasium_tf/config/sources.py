@@ -74,21 +74,13 @@ class LasiumConfig:
 
   def policy_hyperparameters(self):
     """The hyperparameters the chosen policy uses, by name."""
-    if self.policy == "n":
-      if self.sigma_max is not None:
-        return {"sigma_max": self.sigma_max}
-      if self.sigma is not None:
-        return {"sigma": self.sigma}
-      return {"sigma2": self.sigma2}
-    if self.policy == "ro":
-      return {"alpha": self.alpha}
-    return {"alpha": self.alpha, "oc_sigma2": self.oc_sigma2}
+    return POLICY_SETTINGS[self.policy](self)
 
   @property
   def resolved_min_distance(self) -> Optional[float]:
-    """The anchor threshold for this policy: 0 where it rejects nothing."""
-    if self.anchor_rejection == "none" or (
-        self.anchor_rejection == "n" and self.policy != "n"):
+    """The anchor threshold for this policy: 0 where it rejects nothing
+    ("all" policies reject, or only the one --anchor_rejection names)."""
+    if self.anchor_rejection not in ("all", self.policy):
       return 0.0
     return self.anchor_min_distance
 
@@ -184,3 +176,23 @@ class CactusConfig:
           "with an encode signature (e.g. pretrained/omniglot_vae).")
     _positive("cactus_clusters", self.clusters)
     _positive("cactus_partitions", self.partitions)
+
+
+def _noise(lasium: LasiumConfig):
+  """LASIUM-N's noise: a scale drawn per class, a standard deviation, or
+  the paper's variance."""
+  if lasium.sigma_max is not None:
+    return {"sigma_max": lasium.sigma_max}
+  if lasium.sigma is not None:
+    return {"sigma": lasium.sigma}
+  return {"sigma2": lasium.sigma2}
+
+
+# Each policy's hyperparameters, read from the settings by the policy's
+# name (the functions themselves: `lasium_tf.tasks.lasium.POLICIES`).
+POLICY_SETTINGS = {
+    "n": _noise,
+    "ro": lambda lasium: {"alpha": lasium.alpha},
+    "oc": lambda lasium: {"alpha": lasium.alpha,
+                          "oc_sigma2": lasium.oc_sigma2},
+}

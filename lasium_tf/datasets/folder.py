@@ -49,7 +49,7 @@ def check(config) -> None:
         "--dataset=folder's --data_dir images carry no labels: meta-train "
         "on generated tasks with --task_source=lasium (the point of "
         "LASIUM).")
-  if config.mode == "train_generator" and not config.data.data_dir:
+  if config.run_mode.trains_generator and not config.data.data_dir:
     raise ConfigError("--mode=train_generator with --dataset=folder needs "
                       "--data_dir, the folder of unlabeled images.")
   if config.evaluates and not config.data.eval_data_dir:

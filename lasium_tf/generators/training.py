@@ -15,16 +15,16 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import time
 from typing import Dict
 
 import numpy as np
 
 from lasium_tf.core import backends
 from lasium_tf import lazy
-from lasium_tf.config import (ConfigError, DivergedError, GenerativeConfig,
+from lasium_tf.config import (ConfigError, GenerativeConfig,
                               white_strokes)
 from lasium_tf.core.files import atomic_write
+from lasium_tf.core.guards import TimeBudget, diverged, not_finite
 from lasium_tf.generators.base import GenerativeModel, build  # noqa: F401
 from lasium_tf.generators.checkpoints import (
     checkpoint_epochs, load_newest_intact, load_partial, partial_path,
@@ -160,10 +160,10 @@ class _Run:
     self.step = backends.compile_step(model.step)
     self.state = model.state()
     self.metrics: Dict[str, float] = {}
-    self.start = time.perf_counter()
+    self.budget = TimeBudget(config.max_seconds)
 
   def seconds(self) -> float:
-    return time.perf_counter() - self.start
+    return self.budget.seconds()
 
   def train_epoch(self, signals):
     """Steps through epoch `epoch + 1` into `sums`; a result dict where the
@@ -188,8 +188,7 @@ class _Run:
         raise Stopped(signals.received,
                       f"in epoch {self.epoch + 1}; it restarts from the "
                       f"checkpoint of epoch {self.epoch}", self.seconds())
-      if (config.max_seconds is not None and i + 1 < self.steps
-          and self.seconds() >= config.max_seconds):
+      if i + 1 < self.steps and self.budget.spent():
         return self._save_partial(i + 1)
     self.done, self.resumed_sums = 0, {}
     return None
@@ -209,15 +208,14 @@ class _Run:
     """Checks, saves, draws and logs the finished epoch; True where the time
     budget says to stop."""
     config = self.config
-    bad = [k for k, v in self.sums.items() if not np.isfinite(v)]
+    bad = not_finite(self.sums)
     if bad:
       newest = checkpoint_epochs(self.directory)
-      raise DivergedError(
+      raise diverged(
           f"{config.kind} training diverged in epoch {self.epoch + 1}: "
-          f"{', '.join(bad)} not finite. Nothing of this epoch was saved"
-          + (f"; the newest checkpoint is of epoch {newest[-1]}"
-             if newest else "")
-          + ". Lower --generator_lr, then rerun to resume.")
+          f"{', '.join(bad)} not finite", "Nothing of this epoch was saved",
+          f"of epoch {newest[-1]}" if newest else None,
+          "Lower --generator_lr, then rerun to resume.")
     self.epoch += 1
     self.model.assign(self.state)
     self.metrics = {k: v / self.steps for k, v in self.sums.items()}
@@ -231,8 +229,8 @@ class _Run:
       shown = " ".join(f"{k} {v:.4f}" for k, v in self.metrics.items())
       print(f"{config.kind} epoch {self.epoch}/{config.epochs} {shown} "
             f"({seconds:.0f} s)", flush=True)
-    if (config.max_seconds is not None and seconds >= config.max_seconds
-        and self.epoch < config.epochs):  # A finished run has nothing to go on.
+    if self.budget.spent() and self.epoch < config.epochs:
+      # A finished run has nothing to go on.
       if self.verbose:
         print(f"Stopped after epoch {self.epoch}: --generator_max_seconds="
               f"{config.max_seconds:g} passed; rerun to go on.", flush=True)

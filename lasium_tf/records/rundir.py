@@ -203,10 +203,9 @@ class RunDir:
     a trained run is on record beside the command that trained it.
     """
     self.path.mkdir(parents=True, exist_ok=True)
-    if config.mode in ("train", "train_and_evaluate", "train_generator") or (
-        not self.config_path.exists()):
-      saved = (self.saved_config() if config.mode not in (
-          "train", "train_and_evaluate", "train_generator") else None)
+    if config.run_mode.writes_a_run or not self.config_path.exists():
+      saved = (None if config.run_mode.writes_a_run
+               else self.saved_config())
       record = saved or dataclasses.asdict(config)
       write_json(self.config_path, record)
       write_json(self.backup_path, record)

@@ -103,10 +103,10 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
   selection = (selection_lib.CheckpointSelection(learner, parts["val"],
                                                   config, verbose)
                if "val" in parts and config.selects_checkpoint else None)
-  if config.mode == "export":
+  if config.run_mode.exports:
     return _export(config, learner, int(step), verbose)
   training = {}
-  if config.mode != "evaluate" and int(step) < config.iterations:
+  if config.trains and int(step) < config.iterations:
     training = _train(config, run, source, learner, distributed, manager,
                       step, selection, strategy, verbose)
   train_seconds = run.add_train_seconds(
@@ -118,7 +118,7 @@ def _meta_learn(config: Config, verbose: bool = True, strategy=None,
     # records, which tells them apart from the same run's other weights.
     chosen = published_card(config.init_from).get("selection")
   results = {}
-  if config.mode != "train":
+  if config.evaluates:
     for k_shot in config.eval.k_shots:
       results[k_shot] = _evaluate(
           config, run, parts, learner, distributed, k_shot, int(step),

@@ -17,6 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from lasium_tf.config import ConfigError, DivergedError
+from lasium_tf.core.guards import TimeBudget, diverged
 from lasium_tf.core.progress import Progress
 from lasium_tf.core.stopping import StopSignals, Stopped
 from lasium_tf.run.checkpoints import save_checkpoint
@@ -64,8 +65,8 @@ def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
   writer = tf.summary.create_file_writer(
       os.path.join(experiment_dir, "tensorboard"))
   progbar = Progress(iterations, "meta-train", verbose, start=start_step)
-  start = time.perf_counter()
-  clock = {"mark": start}  # When seconds were last handed to record_seconds.
+  budget = TimeBudget(max_seconds)
+  clock = {"mark": budget.start}  # When seconds last went to record_seconds.
   window: List[Dict[str, float]] = []
   current = start_step
   guard = _Guard(n_way, lambda: manager.latest_checkpoint
@@ -80,8 +81,7 @@ def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
         step.assign(current)
       if current % log_every == 0 or current == iterations:
         _log(writer, progbar, current, window)
-      out_of_time = (max_seconds is not None
-                     and time.perf_counter() - start >= max_seconds)
+      out_of_time = budget.spent()
       if manager is not None and (current % checkpoint_every == 0
                                   or current == iterations
                                   or signals.received or out_of_time):
@@ -100,7 +100,7 @@ def meta_train(learner, tasks: tf.data.Dataset, iterations: int,
   writer.flush()
   last = ({k: float(np.mean([m[k] for m in window])) for k in window[0]}
           if window else {})
-  return {"seconds": time.perf_counter() - start,
+  return {"seconds": budget.seconds(),
           "unrecorded_seconds": time.perf_counter() - clock["mark"],
           "stopped_early": current < iterations, **last}
 
@@ -117,12 +117,11 @@ class _Guard:
   def check(self, metrics: Dict[str, float], iteration: int) -> None:
     saved = self.saved  # Read in errors only: no cost per step.
     if not metrics.pop("finite", 1.0):
-      raise DivergedError(
+      raise diverged(
           f"meta-iteration {iteration} diverged: its loss or a "
-          f"meta-gradient is not finite (loss {metrics['loss']}). Nothing "
-          f"of it was applied or saved"
-          + (f"; the newest checkpoint is {saved()}" if saved() else "")
-          + ". Lower --inner_lr or --meta_lr, then rerun to resume.")
+          f"meta-gradient is not finite (loss {metrics['loss']})",
+          "Nothing of it was applied or saved", saved(),
+          "Lower --inner_lr or --meta_lr, then rerun to resume.")
     if self.first_loss is None:
       self.first_loss = metrics["loss"]
     if metrics["loss"] > GROWTH * max(self.first_loss, 1.0):

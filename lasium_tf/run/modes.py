@@ -35,7 +35,7 @@ def run(config: Config, verbose: bool = True, strategy=None) -> Dict:
   if config.seeds:
     return sweep(config, verbose, strategy)
   config = with_folder_background(with_folder_channels(config.validate()))
-  if config.mode in _DISTRIBUTED:
+  if config.run_mode.distributes:
     if strategy is None and (config.strategy != "default"
                              or config.logical_cpus):
       from lasium_tf.run import distribute
@@ -64,10 +64,6 @@ def sweep(config: Config, verbose: bool = True, strategy=None) -> Dict:
   return out
 
 
-# The modes that take a tf.distribute strategy.
-_DISTRIBUTED = ("train", "evaluate", "train_and_evaluate", "train_generator")
-
-
 def with_folder_channels(config: Config) -> Config:
   """--dataset=folder without --channels: the channels its images have.
 
@@ -78,8 +74,7 @@ def with_folder_channels(config: Config) -> Config:
   if "channels" not in config.data.kind.options or (
       config.data.channels is not None):
     return config
-  if config.mode not in ("train", "evaluate", "train_and_evaluate",
-                         "train_generator", "draw_tasks", "export"):
+  if not config.run_mode.reads_images:
     return config
   from lasium_tf.data import folder
 
@@ -96,9 +91,7 @@ def with_folder_background(config: Config) -> Config:
   the run's records agree with the files."""
   data = config.data
   if ("background" not in data.kind.options or data.background is not None
-      or data.channels != 1 or config.mode not in (
-          "train", "evaluate", "train_and_evaluate", "train_generator",
-          "draw_tasks", "export")):
+      or data.channels != 1 or not config.run_mode.reads_images):
     return config
   from lasium_tf.data import folder
 

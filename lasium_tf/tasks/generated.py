@@ -155,11 +155,13 @@ def method(config, learner: str) -> str:
 def record(config, generator_info: Optional[Dict] = None) -> Dict:
   """The policy and its hyperparameters, and the generator it decoded."""
   lasium = config.lasium
+  values = lasium.policy_hyperparameters()
   return {
       "policy": lasium.policy,
-      **lasium.policy_hyperparameters(),
+      **values,
+      # A fixed noise scale is recorded as a standard deviation too.
       **({"sigma": noise_std(lasium)}
-         if lasium.policy == "n" and lasium.sigma_max is None else {}),
+         if values.keys() & {"sigma", "sigma2"} else {}),
       "anchor_rejection": lasium.anchor_rejection,
       "generator": lasium.generator,
       "generator_info": generator_info,
