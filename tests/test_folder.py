@@ -323,7 +323,6 @@ def write_polarity_pair(root):
 
 
 def test_polarity_is_detected_both_ways_and_sets_the_shift_fill(tmp_path):
-  from lasium_tf.run import experiment
   light, dark = write_polarity_pair(tmp_path)
   assert folder.detect_background(str(light), None, 28) == "light"
   assert folder.detect_background(None, str(dark), 28) == "dark"
@@ -332,7 +331,7 @@ def test_polarity_is_detected_both_ways_and_sets_the_shift_fill(tmp_path):
         config_lib.Config(mode="train_generator", data=config_lib.DataConfig(
             dataset="folder", data_dir=str(path)))))
     assert config.data.background == background
-    assert experiment.shift_fill(config) == fill
+    assert config.resolved_shift_fill == fill
     assert config.data.ink == ("black" if background == "light" else "white")
   # Given, it is not detected; and it is refused where it means nothing.
   given = config_lib.Config(mode="train_generator", data=config_lib.DataConfig(
