@@ -5,7 +5,8 @@ Task sources: tasks of the configured shape, task i a pure function of
 (seed, i) (the same alone, in a batch or mid-stream: what resume relies
 on), another seed other tasks, a row name, and a JSON-able record slice.
 Baselines: a score between 0 and 100 on the test part's tasks, the number
-of tasks asked for.
+of tasks asked for. Learners, data sets, generator kinds and normalisations:
+see each test's docstring.
 """
 
 import json
@@ -18,6 +19,7 @@ from conftest import REPO
 from lasium_tf import baselines, datasets, generators, learners, tasks
 from lasium_tf import config as config_lib
 from lasium_tf.data.image_sets import ImageArray, LabelledImages
+from lasium_tf.learners.normalizations import NORMALIZATIONS
 
 SIZE = 28
 N_WAY, K_SHOT, K_QUERY = 3, 1, 2
@@ -267,3 +269,29 @@ def test_every_generator_kind_trains_checkpoints_and_decodes(name, tmp_path):
     assert episode.support_images.shape[:1] == (N_WAY * K_SHOT,)
     np.testing.assert_array_equal(episode.query_images,
                                   sampler.episode(0, 3).query_images)
+
+
+@pytest.mark.parametrize("name", NORMALIZATIONS.names())
+def test_every_normalization_keeps_its_word_on_query_independence(
+    name, tmp_path):
+  """A rule that says it is not transductive answers a query alone as it
+  answers it among the others; every rule gives finite logits of the task's
+  shape, and a TaskNorm-I network carries its blend weights."""
+  kind = NORMALIZATIONS.get(name)
+  assert kind.name == name and kind.described
+  config = tiny_config(tmp_path, learner="maml", normalization=name)
+  learner = learners.build_learner(config)
+  episode = next(iter(identity_images().episodes(N_WAY, K_SHOT, K_QUERY,
+                                                 seed=0, count=1)))
+  support = tf.cast(episode.support_images, tf.float32)
+  query = tf.cast(episode.query_images, tf.float32)
+  together = np.asarray(learner.few_shot_logits(
+      support, episode.support_labels, query, N_WAY))
+  assert together.shape == (len(query), N_WAY)
+  assert np.isfinite(together).all()
+  alone = np.asarray(learner.few_shot_logits(
+      support, episode.support_labels, query[:1], N_WAY))
+  if not kind.transductive:
+    np.testing.assert_allclose(alone[0], together[0], atol=1e-4)
+  blends = any("blend_scale" in w.path for w in learner.model.weights)
+  assert blends == kind.blends_instances

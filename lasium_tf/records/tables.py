@@ -153,7 +153,7 @@ def table1(records) -> List[str]:
            "`--recipe=none`, the pipeline before the query shift; "
            "`authors`, everything as the authors' paper-era code ran it; "
            "`ours`, the query shift with a background fill "
-           "(`lasium_tf/config.py`, `RECIPES`).", "",
+           "(`lasium_tf/config/recipes.py`, `RECIPES`).", "",
            "| method | recipe | settings | 1-shot (ours) | 1-shot (paper) | "
            "5-shot (ours) | 5-shot (paper) | over seeds: 1 / 5-shot | "
            "over test-task sets: 1 / 5-shot | budget | command |",
