@@ -531,7 +531,7 @@ def test_every_flagfile_parses_to_a_valid_config(flagfile):
 
 
 def test_every_mode_has_its_program():
-  assert tuple(modes.MODES) == config_lib.MODES
+  assert tuple(modes.MODES) == tuple(config_lib.MODES)
 
 
 def test_recipes_set_the_flags_not_given_and_explicit_flags_win():
