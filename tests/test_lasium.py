@@ -250,3 +250,12 @@ def test_bad_sampler_arguments(kwargs, match):
   args.update(kwargs)
   with pytest.raises(ValueError, match=match):
     lasium.LasiumSampler(**args)
+
+
+def test_each_policy_is_named_once_with_its_function_and_settings():
+  """The --policy choices are the settings table's names, and each has a
+  sampling function: no list of policy names is kept twice."""
+  from lasium_tf.config import sources
+
+  assert sources.POLICIES == tuple(sources.POLICY_SETTINGS)
+  assert set(lasium.POLICIES) == set(sources.POLICIES)

@@ -10,8 +10,28 @@ from lasium_tf.errors import ConfigError
 from lasium_tf.settings import one_of as _one_of, positive as _positive
 from lasium_tf.settings import setting
 
-POLICIES = ("n", "ro", "oc")
-# The arithmetic LASIUM decodes its tasks in (`generative.in_bfloat16`).
+
+def _noise(lasium):
+  """LASIUM-N's noise: a scale drawn per class, a standard deviation, or
+  the paper's variance."""
+  if lasium.sigma_max is not None:
+    return {"sigma_max": lasium.sigma_max}
+  if lasium.sigma is not None:
+    return {"sigma": lasium.sigma}
+  return {"sigma2": lasium.sigma2}
+
+
+# Each policy's hyperparameters, read from the settings by the policy's
+# name (the functions themselves: `lasium_tf.tasks.lasium.POLICIES`).
+POLICY_SETTINGS = {
+    "n": _noise,
+    "ro": lambda lasium: {"alpha": lasium.alpha},
+    "oc": lambda lasium: {"alpha": lasium.alpha,
+                          "oc_sigma2": lasium.oc_sigma2},
+}
+# The --policy choices: the table's names, listed once.
+POLICIES = tuple(POLICY_SETTINGS)
+# The arithmetic LASIUM decodes its tasks in (`generators.in_bfloat16`).
 DECODE_PRECISIONS = ("float32", "bfloat16")
 # Which policies redraw anchors that lie too close: the authors' paper-era
 # code never did ("none"), their later code did for LASIUM-N only ("n").
@@ -177,22 +197,3 @@ class CactusConfig:
     _positive("cactus_clusters", self.clusters)
     _positive("cactus_partitions", self.partitions)
 
-
-def _noise(lasium: LasiumConfig):
-  """LASIUM-N's noise: a scale drawn per class, a standard deviation, or
-  the paper's variance."""
-  if lasium.sigma_max is not None:
-    return {"sigma_max": lasium.sigma_max}
-  if lasium.sigma is not None:
-    return {"sigma": lasium.sigma}
-  return {"sigma2": lasium.sigma2}
-
-
-# Each policy's hyperparameters, read from the settings by the policy's
-# name (the functions themselves: `lasium_tf.tasks.lasium.POLICIES`).
-POLICY_SETTINGS = {
-    "n": _noise,
-    "ro": lambda lasium: {"alpha": lasium.alpha},
-    "oc": lambda lasium: {"alpha": lasium.alpha,
-                          "oc_sigma2": lasium.oc_sigma2},
-}
