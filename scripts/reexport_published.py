@@ -36,24 +36,36 @@ def same_weights(a: pathlib.Path, b: pathlib.Path) -> bool:
 
 
 def reexport(name: str) -> None:
-  published = pathlib.Path("pretrained") / name
+  """Re-exports pretrained/NAME; refuses, touching nothing, a name that is
+  not a published classifier there or a sibling folder it would need
+  (NAME.reexport, NAME.old) that already exists: those may be yours."""
+  root = pathlib.Path("pretrained")
+  published = root / name
+  if (pathlib.Path(name).name != name or name in ("", ".", "..")
+      or not (published / "card.json").is_file()
+      or not (published / "model.keras").is_file()):
+    raise SystemExit(f"{published} is not a published classifier (a folder "
+                     f"of pretrained/ with card.json and model.keras); "
+                     f"nothing done.")
+  target, old = root / (name + ".reexport"), root / (name + ".old")
+  for folder in (target, old):
+    if os.path.lexists(folder):
+      raise SystemExit(f"{folder} exists; move it away (it may hold files "
+                       f"of yours), then run again. Nothing done.")
   card = json.loads((published / "card.json").read_text())
   flagfile = next(a for a in card["export_command"].split()
                   if a.startswith("--flagfile="))
-  target = published.with_name(name + ".reexport")
-  shutil.rmtree(target, ignore_errors=True)
   subprocess.run([sys.executable, "-m", "lasium_tf.main", flagfile,
                   "--continue_from=", "--mode=export",
                   f"--init_from={published}", f"--export_dir={target}"],
                  check=True)
   if not same_weights(published, target):
-    shutil.rmtree(target)
-    raise SystemExit(f"{target} holds other weights than {published}; "
-                     f"nothing replaced.")
-  old = published.with_name(name + ".old")
+    shutil.rmtree(target)  # The export this call just made.
+    raise SystemExit(f"{target} held other weights than {published}; "
+                     f"removed it, nothing replaced.")
   os.replace(published, old)
   os.replace(target, published)
-  shutil.rmtree(old)
+  shutil.rmtree(old)  # The published folder this call just moved aside.
   print(f"Re-exported {published}.", flush=True)
 
 

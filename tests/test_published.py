@@ -113,3 +113,31 @@ def test_published_classifiers_read_drawings_of_either_polarity(tmp_path):
                             (1.0 - support_images, 1.0 - query_images))]
     as_files, as_trained = (np.argmax(a["logits"], -1) for a in answers)
     np.testing.assert_array_equal(as_files, as_trained, err_msg=str(model))
+
+
+@pytest.mark.parametrize("name", ["lasium_ro_gan_protonets", "..", ""])
+def test_reexporting_never_touches_a_folder_it_did_not_make(
+    tmp_path, monkeypatch, name):
+  """scripts/reexport_published.py refuses, before any export, a sibling
+  folder it would write (NAME.reexport) that holds a user's file, and a
+  name that is not a published classifier (the folder above pretrained/,
+  pretrained/ itself): every file survives."""
+  import runpy
+
+  script = runpy.run_path(str(REPO / "scripts" / "reexport_published.py"))
+  (tmp_path / "pretrained" / "lasium_ro_gan_protonets").mkdir(parents=True)
+  for f in ("card.json", "model.keras"):
+    (tmp_path / "pretrained" / "lasium_ro_gan_protonets" / f).write_bytes(
+        (REPO / "pretrained" / "lasium_ro_gan_protonets" / f).read_bytes())
+  mine = tmp_path / "pretrained" / "lasium_ro_gan_protonets.reexport"
+  mine.mkdir()
+  (mine / "notes.txt").write_text("mine")
+  (tmp_path / "keep.txt").write_text("mine")
+  monkeypatch.chdir(tmp_path)
+  with pytest.raises(SystemExit, match="nothing done|Nothing done"):
+    script["reexport"](name)
+  assert (mine / "notes.txt").read_text() == "mine"
+  assert (tmp_path / "keep.txt").read_text() == "mine"
+  assert sorted(p.name for p in (tmp_path / "pretrained"
+                                 / "lasium_ro_gan_protonets").iterdir()) == [
+      "card.json", "model.keras"]

@@ -99,7 +99,7 @@ def register(kind: GeneratorKind, replace: bool = False) -> GeneratorKind:
 
 # The package's public functions, by the submodule that holds each.
 API = {
-    "build": "training", "train": "training",
+    "build": "base", "train": "training",
     "batches_per_epoch": "training", "PROGRESS_SECONDS": "training",
     "restore": "checkpoints", "trained_on": "checkpoints",
     "checkpoint_epochs": "checkpoints", "checkpoint_path": "checkpoints",

@@ -16,6 +16,7 @@ import numpy as np
 
 from lasium_tf.core import backends
 from lasium_tf import lazy
+from lasium_tf.generators import KINDS
 
 keras = lazy.module("keras")
 ops = lazy.module("keras.ops")
@@ -102,8 +103,6 @@ def build(config, image_size: int = 28, channels: int = 1, strategy=None):
   With a tf.distribute `strategy` (TensorFlow backend), built in its scope:
   training then splits each batch over its replicas (data parallel).
   """
-  from lasium_tf.generators import KINDS
-
   kind = KINDS.get(config.kind)
   with (strategy.scope() if strategy is not None
         else contextlib.nullcontext()):

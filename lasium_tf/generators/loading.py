@@ -13,13 +13,10 @@ from typing import Dict
 
 import numpy as np
 
-from lasium_tf import lazy
 from lasium_tf.config import ConfigError, GenerativeConfig
 from lasium_tf.generators import KINDS
 from lasium_tf.generators.checkpoints import CHECKPOINT_NAME, restore
 from lasium_tf.records.rundir import RunDir
-
-keras = lazy.module("keras")
 
 def objective_info(config: GenerativeConfig) -> Dict:
   """What a generator's settings add to cards and result records (a GAN's
@@ -71,7 +68,7 @@ def in_bfloat16(generator, info: Dict):
   return interface.Bfloat16Decoding(decoder, generator)
 
 
-def _copy_layer_by_layer(saved, model: keras.Model) -> bool:
+def _copy_layer_by_layer(saved, model) -> bool:
   """Assigns a SavedModel's variables (named `layer/variable:0`, layers in
   call order, a layer's variables in any order) to `model`'s layers in
   order; False, assigning nothing, where names or shapes do not match."""

@@ -25,7 +25,7 @@ from lasium_tf.config import (ConfigError, GenerativeConfig,
                               white_strokes)
 from lasium_tf.core.files import atomic_write
 from lasium_tf.core.guards import TimeBudget, diverged, not_finite
-from lasium_tf.generators.base import GenerativeModel, build  # noqa: F401
+from lasium_tf.generators.base import GenerativeModel
 from lasium_tf.generators.checkpoints import (
     checkpoint_epochs, load_newest_intact, load_partial, partial_path,
     refuse_old_format, save_checkpoint, save_partial)
