@@ -139,7 +139,7 @@ def test_few_shot_signature_matches_library_evaluation(learner_name,
 
 
 @pytest.mark.integration
-def test_a_tasknorm_network_exports_one_batch_independent_signature(tmp_path):
+def test_a_tasknorm_network_exports_both_of_its_rules(tmp_path):
   learner_name = "maml"  # ProtoNets' alone-vs-batch: the test above.
   learner = trained(learner_name, normalization="tasknorm_i")
   path = export.export(learner, tmp_path / "exported", (16, 16, 1),
@@ -149,13 +149,20 @@ def test_a_tasknorm_network_exports_one_batch_independent_signature(tmp_path):
   task = episodes.Episode(*(p[0] for p in batch_of_tasks(1, k_query=4,
                                                          seed=6)))
   out = reload_in_fresh_process(path, {"task": task}, tmp_path)[0]["task"]
-  assert "few_shot_transductive" not in out
   ours = learner.few_shot_logits(task.support_images, task.support_labels,
                                  task.query_images).numpy()
   np.testing.assert_allclose(out["few_shot"], ours, rtol=1e-3, atol=1e-3)
   np.testing.assert_allclose(out["alone"], out["few_shot"], atol=1e-4)
+  # Beside it, the same network with the query batch as TaskNorm's context.
+  batch = learner.with_normalization("tasknorm_i_transductive")
+  np.testing.assert_allclose(
+      out["few_shot_transductive"],
+      batch.few_shot_logits(task.support_images, task.support_labels,
+                            task.query_images).numpy(), rtol=1e-3, atol=1e-3)
+  assert np.abs(out["few_shot_transductive"] - out["few_shot"]).max() > 1e-3
   card = (path / "card.json").read_text()
   assert '"few_shot": "tasknorm_i"' in card
+  assert '"few_shot_transductive": "tasknorm_i_transductive"' in card
   assert "`few_shot` (tasknorm_i)" in (path / "README.md").read_text()
   reloaded = keras.saving.load_model(path / "model.keras")
   assert reloaded.count_params() == learner.model.count_params()

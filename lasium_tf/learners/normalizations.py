@@ -30,6 +30,11 @@ class NormalizationKind:
     with_self: each query joins the support set in its own statistics.
     blends_instances: the network's norm layers are TaskNorm-I layers,
       with learned weights the other networks lack.
+    counterpart: the rule of the other kind (transductive or not) for the
+      same network: what an export offers beside its own rule, so that a
+      classifier has both a one-image signature and the transductive one.
+    paper: the paper's own rule: its records carry no suffix and stand in
+      the tables beside the paper's figures.
   """
 
   name: str
@@ -37,17 +42,19 @@ class NormalizationKind:
   transductive: bool = False
   with_self: bool = False
   blends_instances: bool = False
+  counterpart: str = "transductive"
+  paper: bool = False
 
   @property
   def result_suffix(self) -> str:
     """What its result files' names add (none for the paper's rule)."""
-    return "" if self.transductive else f"_{self.name}"
+    return "" if self.paper else f"_{self.name}"
 
 
 NORMALIZATIONS: Registry[NormalizationKind] = Registry("normalization",
                                                        "normalization")
 TRANSDUCTIVE = NORMALIZATIONS.register(NormalizationKind(
-    "transductive", transductive=True,
+    "transductive", transductive=True, counterpart="support", paper=True,
     described="each batch normalised with its own statistics, as the paper "
               "evaluates: send whole balanced query sets (e.g. 75 queries of "
               "a 5-way task), never single images"))
@@ -62,11 +69,19 @@ NORMALIZATIONS.register(NormalizationKind(
               "batch"))
 NORMALIZATIONS.register(NormalizationKind(
     "tasknorm_i", blends_instances=True,
+    counterpart="tasknorm_i_transductive",
     described="TaskNorm-I (the support set's statistics blended with each "
               "image's own): the same answer alone or in any batch"))
+NORMALIZATIONS.register(NormalizationKind(
+    "tasknorm_i_transductive", transductive=True, blends_instances=True,
+    counterpart="tasknorm_i",
+    described="TaskNorm-I with each batch as its own context (its "
+              "statistics blended with each image's own), as the paper "
+              "evaluates: send whole balanced query sets, never single "
+              "images"))
 # What an exported classifier and the few-shot command line use by default
 # for a transductively trained network: no retraining needed.
-DEFAULT_NON_TRANSDUCTIVE = "support"
+DEFAULT_NON_TRANSDUCTIVE = TRANSDUCTIVE.counterpart
 
 
 def register(kind: NormalizationKind,

@@ -187,11 +187,19 @@ class Summary(NamedTuple):
   # The meta-iteration of the checkpoint scored, where it was selected on
   # validation tasks among the run's checkpoints (None: its last one).
   checkpoint: Optional[int] = None
+  # (meta-iteration, validation accuracy) of that selection: the same pair
+  # in two records names the same weights, however each was scored.
+  selection: Optional[Tuple[int, float]] = None
 
   @property
   def one_at_a_time(self) -> bool:
     """Whether a query's answer was independent of the other queries."""
     return not NORMALIZATIONS.get(self.normalization).transductive
+
+  @property
+  def papers_rule(self) -> bool:
+    """Whether BatchNorm ran as the paper's (plain batch statistics)."""
+    return NORMALIZATIONS.get(self.normalization).paper
 
   @property
   def settings(self) -> str:
@@ -318,7 +326,14 @@ def summarize(record: Dict, path: str = "") -> Summary:
       continued_from=saved.get("continue_from"),
       meta_lr=(saved.get("maml") or {}).get("meta_lr"),
       checkpoint=(record.get("selection") or {}).get("meta_iteration"),
+      selection=_selection(record.get("selection")),
       **_inner_lrs(hyper.get("learner"), saved))
+
+
+def _selection(chosen) -> Optional[Tuple[int, float]]:
+  if not isinstance(chosen, dict) or "accuracy" not in chosen:
+    return None
+  return chosen.get("meta_iteration"), chosen["accuracy"]
 
 
 def _inner_lrs(learner: Optional[str], saved: Dict) -> Dict:

@@ -14,6 +14,7 @@ import pathlib
 from typing import Dict, List, Optional, Tuple
 
 from lasium_tf.config import EvalConfig
+from lasium_tf.learners.normalizations import NORMALIZATIONS
 from lasium_tf.records.schema import Summary, load_results
 
 # The repository whose results/ and flags/ are reported: the working
@@ -86,7 +87,7 @@ def _find(records: List[Summary], method, k_shot, table=None, key=None,
       continue
     if record.study:
       continue  # A budget series for the plots, not a table row.
-    if record.one_at_a_time:
+    if not record.papers_rule:
       continue  # Listed apart: `one_at_a_time`.
     if table is not None and record.table != table:
       continue
@@ -358,9 +359,9 @@ def table7_runs(records, recipe) -> List[str]:
 
 
 def one_at_a_time(records) -> List[str]:
-  """Runs whose queries were normalised without the other queries
-  (`--normalization` other than transductive), beside the transductive figure
-  of the same method, settings and budget where there is one."""
+  """Runs whose queries were normalised without the other queries, beside
+  the same weights scored transductively and the same method, settings and
+  budget meta-trained the paper's way, where there are such records."""
   rows = sorted((r for r in records if r.one_at_a_time
                  and r.dataset == "omniglot" and not r.study),
                 key=lambda r: (r.table or 0, r.method, r.path))
@@ -373,21 +374,35 @@ def one_at_a_time(records) -> List[str]:
            "(`support_and_query`), or blends them with each image's own "
            "(`tasknorm_i`, TaskNorm-I), instead of the query batch's own "
            "(`transductive`, every other number of this page). "
-           "\"Transductive\" is the same method, settings and budget "
-           "scored the paper's way.", "",
+           "Beside each: the same network scored with each query batch as "
+           "its own statistics (the rule's transductive counterpart: "
+           "`transductive`, or `tasknorm_i_transductive` for a TaskNorm-I "
+           "network; known by its checkpoint, selected on validation tasks, "
+           "and that checkpoint's validation score), and the same method, settings "
+           "and budget meta-trained and scored the paper's way.", "",
            "| table | method | normalization | settings | shot | one at a "
-           "time | transductive | budget | command |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+           "time | same network, transductive | trained the paper's way | "
+           "budget | command |",
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
   for r in rows:
-    transductive = next(
-        (t for t in records if not t.one_at_a_time and not t.study
-         and t.method == r.method and t.k_shot == r.k_shot
-         and t.table == r.table and t.recipe == r.recipe
-         and t.meta_iterations == r.meta_iterations
-         and t.settings == r.settings), None)
+    counterpart = NORMALIZATIONS.get(r.normalization).counterpart
+
+    def alike(t, normalization):
+      return (t.normalization == normalization and not t.study
+              and t.method == r.method and t.k_shot == r.k_shot
+              and t.table == r.table and t.recipe == r.recipe
+              and t.meta_iterations == r.meta_iterations)
+
+    same_network = next(
+        (t for t in records if alike(t, counterpart)
+         and r.selection is not None and t.selection == r.selection), None)
+    papers = next((t for t in records if t.papers_rule
+                   and alike(t, t.normalization)
+                   and t.settings == r.settings), None)
     lines.append(f"| {r.table or ''} | {r.method} | {r.normalization} | "
                  f"{r.settings} | {r.k_shot} | {_cell(r)} | "
-                 f"{_cell(transductive) if transductive else 'not run'} | "
+                 f"{_cell(same_network) if same_network else 'not run'} | "
+                 f"{_cell(papers) if papers else 'not run'} | "
                  f"{_budget(r)} | {_command(r)} |")
   return lines + [""]
 
@@ -451,11 +466,12 @@ CHECK_STUDIES = ("decode_precision",)
 
 def _with_normalization(settings: str, record: Summary) -> str:
   """A row's settings, and which images gave BatchNorm its statistics where
-  a query's answer did not depend on the other queries."""
-  if not record.one_at_a_time:
+  that was not the paper's rule."""
+  if record.papers_rule:
     return settings
+  how = "one at a time" if record.one_at_a_time else "as one batch"
   return ", ".join(filter(None, [
-      settings, f"queries one at a time ({record.normalization})"]))
+      settings, f"queries {how} ({record.normalization})"]))
 
 
 def studies(records) -> List[str]:

@@ -12,10 +12,11 @@ in a fresh process gives
   support set's statistics (TaskNorm-I's blend for a network trained with
   it; `lasium_tf.learners.batchnorm`), so an image gets the same logits sent
   alone or in any batch;
-* `few_shot_transductive(...)`, for networks meta-trained transductively
-  (every paper number): the same procedure with each batch normalised by
-  its own statistics, as the paper evaluates; pass whole balanced query
-  sets (75 queries of a 5-way task), never single images;
+* `few_shot_transductive(...)`: the same procedure with each batch
+  normalised by its own statistics, as the paper evaluates (every paper
+  number; for a TaskNorm-I network, its blend with the batch as context);
+  pass whole balanced query sets (75 queries of a 5-way task), never
+  single images;
 * `embed(images)` -> `{"embeddings": float32[batch, D]}`: the backbone's
   features (BatchNorm on the statistics of the given batch, as in training:
   pass batches, not single images);
@@ -47,14 +48,16 @@ def signature_normalizations(trained: str) -> Dict[str, str]:
   """Signature name -> normalisation, for a network trained with `trained`.
 
   `few_shot` never depends on the other queries: TaskNorm-I where the
-  network has it, else the support set's statistics; the transductive
-  procedure keeps its own name where the network was trained with it.
+  network has it, else the support set's statistics (or the rule it was
+  trained with); `few_shot_transductive` normalises each batch with its own
+  statistics, the paper's procedure, on the same network (the rule's
+  `counterpart`).
   """
   kind = norms.kind(trained)
-  if not kind.transductive:
-    return {"few_shot": trained}
-  return {"few_shot": norms.DEFAULT_NON_TRANSDUCTIVE,
-          "few_shot_transductive": trained}
+  one_image, batch = ((norms.kind(kind.counterpart), kind)
+                      if kind.transductive
+                      else (kind, norms.kind(kind.counterpart)))
+  return {"few_shot": one_image.name, "few_shot_transductive": batch.name}
 
 
 def load_keras_model(path):
