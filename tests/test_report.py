@@ -352,3 +352,42 @@ def test_a_continued_run_says_what_it_continued():
   record["config"]["maml"] = {"meta_lr": 1e-3}
   del record["selection"]
   assert summarize(record).settings == "alpha 0.4"
+
+
+def test_one_image_rows_pair_the_same_weights_and_the_paper_way_apart():
+  """A one-image row gets the same weights' transductive score (found by
+  the checkpoint selected on validation tasks) and, apart, the run of the
+  same settings meta-trained and scored the paper's way; a network trained
+  with another rule and scored transductively says so and is never the
+  paper's way."""
+  from lasium_tf.records.schema import summarize
+
+  def record(accuracy, normalization, trained=None, selection=None,
+             init_from=None, continued=None):
+    hyper = {"alpha": 0.4, "normalization": normalization}
+    if trained:
+      hyper["trained_normalization"] = trained
+    return summarize({
+        "method": "LASIUM-RO-GAN-MAML", "k_shot": 1, "accuracy": accuracy,
+        "ci95": 0.4, "table": 1, "dataset": "omniglot",
+        "hyperparameters": hyper, "command": f"cmd {accuracy}",
+        "budget": {"meta_iterations": 40000, "eval_tasks": 1000},
+        **({"selection": {"meta_iteration": 39000, "accuracy": selection,
+                          "ci95": 1.0}} if selection else {}),
+        "config": {"init_from": init_from, "continue_from": continued}})
+
+  paper = record(91.8, "transductive", selection=90.86)
+  scored = record(88.5, "support", "transductive", 90.86, "pretrained/a")
+  retrained = record(89.0, "support", selection=87.53, continued="x")
+  retrained_batch = record(91.7, "transductive", "support", 87.53,
+                           "experiments/b/export")
+  assert "meta-trained with support" in retrained_batch.settings
+  assert "meta-trained" not in scored.settings
+  rows = "\n".join(tables.one_at_a_time(
+      [paper, scored, retrained, retrained_batch]))
+  line = lambda accuracy: next(
+      l for l in rows.splitlines()
+      if l.startswith("| 1 |") and l.split(" | ")[5] == f"{accuracy:.2f} +- 0.40")
+  # Same weights: the selection; the paper's way: same settings, trained so.
+  assert line(88.5).split(" | ")[6:8] == ["91.80 +- 0.40", "91.80 +- 0.40"]
+  assert line(89.0).split(" | ")[6:8] == ["91.70 +- 0.40", "not run"]

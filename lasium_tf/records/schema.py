@@ -60,6 +60,12 @@ def result_record(config: Config, k_shot: int, outcome: Dict,
       "hyperparameters": {
           "backbone": config.backbone, "split": config.data.resolved_split,
           "normalization": config.normalization,
+          # The rule the weights were meta-trained with: a published
+          # classifier's (`--init_from`) may differ from the one scored.
+          "trained_normalization": (
+              read_card(config.init_from).get("trained_normalization",
+                                              "transductive")
+              if config.init_from else config.normalization),
           **({"strokes": config.data.strokes}
              if "strokes" in config.data.kind.options else {}),
           **({"background": config.data.background}
@@ -190,6 +196,9 @@ class Summary(NamedTuple):
   # (meta-iteration, validation accuracy) of that selection: the same pair
   # in two records names the same weights, however each was scored.
   selection: Optional[Tuple[int, float]] = None
+  # The rule the weights were meta-trained with (`normalization` is the one
+  # they were scored with).
+  trained_normalization: str = "transductive"
 
   @property
   def one_at_a_time(self) -> bool:
@@ -223,6 +232,9 @@ class Summary(NamedTuple):
       parts.append(f"meta lr {self.meta_lr:g}")
     if self.checkpoint is not None:
       parts.append(f"checkpoint {self.checkpoint}")
+    if (self.trained_normalization != self.normalization
+        and not NORMALIZATIONS.get(self.trained_normalization).paper):
+      parts.append(f"meta-trained with {self.trained_normalization}")
     return ", ".join(parts + self.protocol_changes)
 
   @property
@@ -327,6 +339,11 @@ def summarize(record: Dict, path: str = "") -> Summary:
       meta_lr=(saved.get("maml") or {}).get("meta_lr"),
       checkpoint=(record.get("selection") or {}).get("meta_iteration"),
       selection=_selection(record.get("selection")),
+      trained_normalization=hyper.get("trained_normalization") or (
+          # Scored from a published folder before the field: every such
+          # record scored a transductively trained network.
+          "transductive" if saved.get("init_from")
+          else normalization_of(record)),
       **_inner_lrs(hyper.get("learner"), saved))
 
 

@@ -397,6 +397,7 @@ def one_at_a_time(records) -> List[str]:
         (t for t in records if alike(t, counterpart)
          and r.selection is not None and t.selection == r.selection), None)
     papers = next((t for t in records if t.papers_rule
+                   and NORMALIZATIONS.get(t.trained_normalization).paper
                    and alike(t, t.normalization)
                    and t.settings == r.settings), None)
     lines.append(f"| {r.table or ''} | {r.method} | {r.normalization} | "
