@@ -295,3 +295,11 @@ def test_every_normalization_keeps_its_word_on_query_independence(
     np.testing.assert_allclose(alone[0], together[0], atol=1e-4)
   blends = any("blend_scale" in w.path for w in learner.model.weights)
   assert blends == kind.blends_instances
+  # Its counterpart, the export's other signature, runs on the same network
+  # and is of the other kind.
+  other = NORMALIZATIONS.get(kind.counterpart)
+  assert other.transductive != kind.transductive
+  assert other.blends_instances == kind.blends_instances
+  assert np.isfinite(np.asarray(learner.with_normalization(
+      other.name).few_shot_logits(support, episode.support_labels, query,
+                                  N_WAY))).all()
