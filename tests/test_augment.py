@@ -146,3 +146,31 @@ def test_labelled_stream_shifts_task_i_with_its_own_seed_from_any_start():
                                   expected.query_images)
     np.testing.assert_array_equal(shifted.support_images,
                                   episode.support_images)
+
+
+def test_support_copies_follow_their_originals_shifted_by_one_draw():
+  """Each image's copies come right after the originals, in order, each
+  the original shifted (the coordinates tell by how much); the labels
+  repeat; every task of a batch gets the same offsets, so a task's enlarged
+  set does not depend on the batch it is in; 0 copies changes nothing."""
+  size, copies = 12, 3
+  images = tf.constant(coordinate_images(4, size))
+  labels = tf.constant([0, 1, 2, 3])
+  enlarged, enlarged_labels = augment.enlarge_support(images, labels, copies,
+                                                      2, FILL)
+  assert enlarged.shape == (4 + 4 * copies, size, size, 1)
+  np.testing.assert_array_equal(enlarged[:4], images)
+  np.testing.assert_array_equal(enlarged_labels,
+                                [0, 1, 2, 3] + [0] * 3 + [1] * 3 + [2] * 3
+                                + [3] * 3)
+  offsets = [recovered_offset(np.asarray(image), size)
+             for image in enlarged[4:]]
+  assert all(-2 <= o <= 1 for pair in offsets for o in pair)
+  assert len(set(offsets)) > 1
+  batch, batch_labels = augment.enlarge_support(
+      tf.stack([images, images]), tf.stack([labels, labels]), copies, 2, FILL)
+  np.testing.assert_array_equal(batch[0], enlarged)
+  np.testing.assert_array_equal(batch[1], enlarged)
+  np.testing.assert_array_equal(batch_labels[1], enlarged_labels)
+  same, same_labels = augment.enlarge_support(images, labels, 0, 2, FILL)
+  assert same is images and same_labels is labels

@@ -1,5 +1,6 @@
 """The exported few-shot SavedModel, reloaded in a fresh process."""
 
+import json
 import os
 import subprocess
 import sys
@@ -246,3 +247,25 @@ def test_few_shot_loads_a_model_once_until_its_files_change(tmp_path,
   assert few_shot._load(str(tmp_path)) is first and len(loads) == 1
   os.utime(tmp_path / "saved_model.pb", ns=(1, 1))  # A re-export.
   assert few_shot._load(str(tmp_path)) is not first and len(loads) == 2
+
+
+@pytest.mark.integration
+def test_an_export_adapts_on_the_support_copies_it_was_scored_with(tmp_path):
+  """With --eval_support_copies, the SavedModel's few_shot enlarges the
+  support set as the library's evaluation does, and its card says so."""
+  learner = trained("maml", normalization="support")
+  learner.support_copies, learner.support_shift = 2, 2
+  path = export.export(learner, tmp_path / "exported", (16, 16, 1),
+                       card={"method": "m", "learner": "maml",
+                             "meta_iterations": 3, "train_command": "t",
+                             "export_command": "e", "results": []})
+  task = episodes.Episode(*(p[0] for p in batch_of_tasks(1, k_query=4,
+                                                         seed=7)))
+  out = reload_in_fresh_process(path, {"task": task}, tmp_path)[0]["task"]
+  ours = learner.few_shot_logits(task.support_images, task.support_labels,
+                                 task.query_images).numpy()
+  np.testing.assert_allclose(out["few_shot"], ours, rtol=1e-3, atol=1e-3)
+  np.testing.assert_allclose(out["alone"], out["few_shot"], atol=1e-4)
+  card = json.loads((path / "card.json").read_text())
+  assert card["adaptation"]["support_copies"] == 2
+  assert "2 copies of each support image" in (path / "README.md").read_text()

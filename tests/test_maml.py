@@ -208,3 +208,61 @@ def test_the_graph_optimizer_setting_turns_grappler_off(monkeypatch):
   backends.apply_graph_optimizer_setting()
   assert tf.config.optimizer.get_experimental_options()[
       "disable_meta_optimizer"] is True
+
+
+def test_support_copies_are_the_same_procedure_on_the_enlarged_set():
+  """With support copies, evaluation (batched or task by task), the
+  one-call procedure and a fitted task all adapt on the enlarged support
+  set; a learner without copies given that set by hand answers the same.
+  The card keeps the copies, and a learner rebuilt from it does the same."""
+  from lasium_tf.learners import maml as maml_kind
+  from lasium_tf.tasks.augment import enlarge_support
+
+  kwargs = dict(eval_inner_steps=3, normalization="support")
+  copied = tiny_maml(support_copies=2, support_shift=2, support_fill=0.0,
+                     **kwargs)
+  plain = tiny_maml(**kwargs)
+  tasks = batch_of_tasks(3, k_query=4)
+  one = episodes.Episode(*(p[0] for p in tasks))
+  support, labels = enlarge_support(one.support_images, one.support_labels,
+                                    2, 2, 0.0)
+  assert support.shape[0] == 3 * one.support_images.shape[0]
+  expected = plain.few_shot_logits(support, labels, one.query_images)
+  logits = copied.few_shot_logits(one.support_images, one.support_labels,
+                                   one.query_images)
+  np.testing.assert_allclose(logits, expected, atol=1e-5)
+  fitted = copied.fit_task(one.support_images, one.support_labels)
+  assert fitted.support_size == support.shape[0]
+  np.testing.assert_allclose(copied.fitted_logits(fitted, one.query_images),
+                             expected, atol=1e-4)
+  batched = copied.evaluate(tasks).numpy()
+  single = [float(copied.adapt_and_score(
+      episodes.Episode(*(p[i] for p in tasks)))) for i in range(3)]
+  np.testing.assert_allclose(batched, single, atol=1e-6)
+  assert not np.allclose(
+      logits, plain.few_shot_logits(one.support_images, one.support_labels,
+                                    one.query_images), atol=1e-3)
+  card = copied.card()
+  assert card["adaptation"]["support_copies"] == 2
+  rebuilt = maml_kind.from_model(copied.model, "support", card)
+  np.testing.assert_allclose(
+      rebuilt.few_shot_logits(one.support_images, one.support_labels,
+                              one.query_images), logits, atol=1e-5)
+  assert "support_copies" not in plain.card()["adaptation"]
+
+
+@pytest.mark.parametrize("changes, match", [
+    (dict(support_copies=-1), "--eval_support_copies must be >= 0"),
+    (dict(support_copies=2, support_shift=0), "--eval_support_shift=0"),
+    (dict(support_copies=2, support_shift=14), "--eval_support_shift=14"),
+    (dict(support_copies=2, learner="protonets"), "does not adapt there"),
+])
+def test_support_copies_that_cannot_work_are_refused(changes, match):
+  from lasium_tf import config as config_lib
+
+  learner = changes.pop("learner", "maml")
+  config = config_lib.Config(learner=learner, task_source="labelled",
+                             eval=config_lib.EvalConfig(**changes))
+  with pytest.raises(config_lib.ConfigError, match=match):
+    config.validate()
+  config_lib.Config(learner=learner, task_source="labelled").validate()

@@ -352,6 +352,10 @@ def test_a_continued_run_says_what_it_continued():
   record["config"]["maml"] = {"meta_lr": 1e-3}
   del record["selection"]
   assert summarize(record).settings == "alpha 0.4"
+  # Test-time copies of the support set make a row of their own.
+  record["config"]["eval"] = {"support_copies": 15}
+  assert summarize(record).settings == (
+      "alpha 0.4, 15 shifted copies of each support image at test")
 
 
 def test_one_image_rows_pair_the_same_weights_and_the_paper_way_apart():
@@ -387,7 +391,8 @@ def test_one_image_rows_pair_the_same_weights_and_the_paper_way_apart():
       [paper, scored, retrained, retrained_batch]))
   line = lambda accuracy: next(
       l for l in rows.splitlines()
-      if l.startswith("| 1 |") and l.split(" | ")[5] == f"{accuracy:.2f} +- 0.40")
+      if l.startswith("| 1 |")
+      and l.split(" | ")[5] == f"{accuracy:.2f} +- 0.40")
   # Same weights: the selection; the paper's way: same settings, trained so.
   assert line(88.5).split(" | ")[6:8] == ["91.80 +- 0.40", "91.80 +- 0.40"]
   assert line(89.0).split(" | ")[6:8] == ["91.70 +- 0.40", "not run"]

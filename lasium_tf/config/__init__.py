@@ -326,6 +326,15 @@ class Config:
     _positive("log_every", self.log_every)
     if self.eval.inner_lr is not None:
       _positive("eval_inner_lr", self.eval.inner_lr)
+    if self.eval.support_copies < 0:
+      raise ConfigError(f"--eval_support_copies must be >= 0 (0: none), got "
+                        f"{self.eval.support_copies}.")
+    if self.eval.support_copies and not (
+        0 < 2 * self.eval.support_shift < self.data.resolved_image_size):
+      raise ConfigError(
+          f"--eval_support_shift={self.eval.support_shift} must be at least "
+          f"1 and under half the image size "
+          f"({self.data.resolved_image_size}); 3 measured best on Omniglot.")
     if self.results_file:
       check_results_template(self.results_file.replace("{seed}", "0")
                              if self.seeds else self.results_file)
@@ -390,6 +399,11 @@ class Config:
     learner = LEARNERS.get(self.learner)
     source = SOURCES.get(self.task_source)
     learner.check(self)  # The learner's own conditions.
+    if self.eval.support_copies and not learner.augments_support:
+      raise ConfigError(
+          f"--eval_support_copies enlarges the support set a learner adapts "
+          f"on at test; --learner={self.learner} does not adapt there: drop "
+          f"the flag (or use --learner=maml).")
     if self.trains:
       source.check(self)  # The source's own settings.
     if self.run_mode.draws_tasks:  # LASIUM tasks, drawn for a picture.

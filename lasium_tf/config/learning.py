@@ -74,6 +74,17 @@ class EvalConfig:
   inner_lr: Optional[float] = setting(
       None, "Adaptation lr at test (default --inner_lr).",
       flag="eval_inner_lr")
+  support_copies: int = setting(
+      0, "Test-time augmentation of the support set (a learner that "
+      "adapts, MAML): it adapts on the support images and this many copies "
+      "of each, shifted by up to --eval_support_shift pixels (uncovered "
+      "pixels get the page colour), and normalises the queries with that "
+      "enlarged set's statistics; the export and a fitted classifier do "
+      "the same. 0: none.",
+      flag="eval_support_copies")
+  support_shift: int = setting(
+      3, "Largest shift of --eval_support_copies, in pixels.",
+      flag="eval_support_shift")
   seed: int = setting(42, "Seed of the test tasks (same for all runs).",
                       flag="eval_seed")
   split: str = setting("test", "Split the test tasks come from.",

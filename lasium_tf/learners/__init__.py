@@ -35,6 +35,8 @@ class LearnerKind:
       adaptation), or None where a learner cannot be rebuilt so.
     check: config -> None, raising `ConfigError` for settings this learner
       cannot run with.
+    augments_support: it takes `support_copies` (`--eval_support_copies`,
+      test-time shifted copies of the support set) in its build and card.
   """
 
   name: str
@@ -42,6 +44,7 @@ class LearnerKind:
   build: Callable[[Any], Any]
   from_model: Callable[..., Any] = None
   check: Callable[[Any], None] = no_checks
+  augments_support: bool = False
 
 
 # --learner name -> its description; the library's own import on first use.

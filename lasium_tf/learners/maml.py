@@ -31,7 +31,11 @@ def build(config):
                    normalization=config.normalization,
                    eval_n_way=(config.eval.n_way
                                if config.eval.n_way < config.task.n_way
-                               else None))
+                               else None),
+                   support_copies=config.eval.support_copies,
+                   support_shift=config.eval.support_shift,
+                   support_fill=(config.background_value
+                                 if config.eval.support_copies else 0.0))
 
 
 def from_model(model, normalization: str, card: Dict):
@@ -47,7 +51,10 @@ def from_model(model, normalization: str, card: Dict):
         f"--eval_inner_lr as inner_steps= and inner_lr=.")
   return maml.MAML(model, eval_inner_steps=int(adaptation["inner_steps"]),
                    eval_inner_lr=float(adaptation["inner_lr"]),
-                   normalization=normalization)
+                   normalization=normalization,
+                   support_copies=int(adaptation.get("support_copies", 0)),
+                   support_shift=int(adaptation.get("support_shift", 3)),
+                   support_fill=float(adaptation.get("support_fill", 0.0)))
 
 
 def check(config) -> None:
@@ -62,5 +69,6 @@ def check(config) -> None:
 
 
 KIND = register(LearnerKind(name="maml", display="MAML", build=build,
-                            from_model=from_model, check=check),
+                            from_model=from_model, check=check,
+                            augments_support=True),
                 replace=True)

@@ -31,6 +31,7 @@ import tensorflow as tf
 from lasium_tf.learners import batched
 from lasium_tf.learners import batchnorm as norms
 from lasium_tf.learners.batched import grouped_gradients_work, network_for
+from lasium_tf.tasks.augment import enlarge_support
 from lasium_tf.tasks.episodes import Episode
 from lasium_tf.learners.base import (MetaLearner, accuracy, checked_logits,
                                cross_entropy)
@@ -80,6 +81,10 @@ class MAML(MetaLearner):
     normalization: which images give BatchNorm its statistics
       (`lasium_tf.learners.normalizations.NORMALIZATIONS`); all but
       "transductive" need a model the stacked network runs.
+    support_copies, support_shift, support_fill: the test-time support
+      set is the given one plus this many copies of each image, shifted by
+      up to `support_shift` pixels (`tasks.augment.enlarge_support`);
+      meta-training is untouched. 0 copies: the support set as given.
   """
 
   def __init__(self, model: keras.Model, inner_lr: float = 0.4,
@@ -87,7 +92,8 @@ class MAML(MetaLearner):
                meta_lr: float = 1e-3, eval_inner_lr: Optional[float] = None,
                eval_inner_steps: int = 50, tasks_in_parallel: int = 8,
                batched: bool = True, normalization: str = "transductive",
-               eval_n_way: Optional[int] = None):
+               eval_n_way: Optional[int] = None, support_copies: int = 0,
+               support_shift: int = 3, support_fill: float = 0.0):
     self.normalization = norms.check(normalization)
     self.network = network_for(model, normalization)
     super().__init__(model, meta_lr, tasks_in_parallel)
@@ -99,14 +105,28 @@ class MAML(MetaLearner):
     # Test tasks with fewer classes than the head adapt and answer on its
     # first eval_n_way logits (`first_logits`); None: as many as the head.
     self.eval_n_way = eval_n_way
+    self.support_copies = int(support_copies)
+    self.support_shift = int(support_shift)
+    self.support_fill = float(support_fill)
     self.batched = (self.network if batched and self.network is not None
                     and grouped_gradients_work() else None)
 
   def card(self) -> Dict:
     """How the exported network adapts at test: what its `few_shot`
     signature does, and what a fitted classifier does once."""
+    copies = ({"support_copies": self.support_copies,
+               "support_shift": self.support_shift,
+               "support_fill": self.support_fill}
+              if self.support_copies else {})
     return {"adaptation": {"inner_steps": int(self.eval_inner_steps),
-                           "inner_lr": float(self.eval_inner_lr)}}
+                           "inner_lr": float(self.eval_inner_lr), **copies}}
+
+  def test_support(self, images: tf.Tensor, labels: tf.Tensor):
+    """The support set the test-time adaptation learns (one task or a
+    batch of tasks): the given one, enlarged with shifted copies where
+    `support_copies` asks for them."""
+    return enlarge_support(images, labels, self.support_copies,
+                           self.support_shift, self.support_fill)
 
   @property
   def max_classes(self) -> int:
@@ -225,12 +245,13 @@ class MAML(MetaLearner):
     """
     if self.batched is None:
       return super()._evaluate(episodes)
-    weights = self.adapt_tasks(episodes.support_images,
-                               episodes.support_labels, self.eval_inner_steps,
+    support, labels = self.test_support(episodes.support_images,
+                                        episodes.support_labels)
+    weights = self.adapt_tasks(support, labels, self.eval_inner_steps,
                                self.eval_inner_lr)
     logits = checked_logits(first_logits(self.batched.forward(
-        weights, episodes.query_images, episodes.support_images,
-        self.normalization), self.eval_n_way))
+        weights, episodes.query_images, support, self.normalization),
+                                         self.eval_n_way))
     predictions = tf.argmax(logits, axis=-1, output_type=tf.int32)
     return tf.reduce_mean(tf.cast(
         tf.equal(predictions, episodes.query_labels), tf.float32), axis=1)
@@ -284,6 +305,8 @@ class MAML(MetaLearner):
       num_classes = self.eval_n_way
     if num_classes is None:
       num_classes = int(tf.reduce_max(support_labels)) + 1
+    support_images, support_labels = self.test_support(support_images,
+                                                       support_labels)
     fast = self.adapt_in_loop(support_images, support_labels,
                               self.eval_inner_steps, self.eval_inner_lr,
                               num_classes=num_classes)
@@ -301,6 +324,8 @@ class MAML(MetaLearner):
     """
     if num_classes is None:
       num_classes = self.eval_n_way
+    support_images, support_labels = self.test_support(support_images,
+                                                       support_labels)
     fast = self.adapt_in_loop(support_images, support_labels,
                               self.eval_inner_steps, self.eval_inner_lr,
                               num_classes=num_classes)

@@ -199,6 +199,9 @@ class Summary(NamedTuple):
   # The rule the weights were meta-trained with (`normalization` is the one
   # they were scored with).
   trained_normalization: str = "transductive"
+  # Shifted copies of each support image adapted on at test
+  # (`--eval_support_copies`).
+  support_copies: int = 0
 
   @property
   def one_at_a_time(self) -> bool:
@@ -232,6 +235,9 @@ class Summary(NamedTuple):
       parts.append(f"meta lr {self.meta_lr:g}")
     if self.checkpoint is not None:
       parts.append(f"checkpoint {self.checkpoint}")
+    if self.support_copies:
+      parts.append(f"{self.support_copies} shifted copies of each support "
+                   f"image at test")
     if (self.trained_normalization != self.normalization
         and not NORMALIZATIONS.get(self.trained_normalization).paper):
       parts.append(f"meta-trained with {self.trained_normalization}")
@@ -339,6 +345,7 @@ def summarize(record: Dict, path: str = "") -> Summary:
       meta_lr=(saved.get("maml") or {}).get("meta_lr"),
       checkpoint=(record.get("selection") or {}).get("meta_iteration"),
       selection=_selection(record.get("selection")),
+      support_copies=(saved.get("eval") or {}).get("support_copies") or 0,
       trained_normalization=hyper.get("trained_normalization") or (
           # Scored from a published folder before the field: every such
           # record scored a transductively trained network.

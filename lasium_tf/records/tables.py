@@ -377,9 +377,10 @@ def one_at_a_time(records) -> List[str]:
            "Beside each: the same network scored with each query batch as "
            "its own statistics (the rule's transductive counterpart: "
            "`transductive`, or `tasknorm_i_transductive` for a TaskNorm-I "
-           "network; known by its checkpoint, selected on validation tasks, "
-           "and that checkpoint's validation score), and the same method, settings "
-           "and budget meta-trained and scored the paper's way.", "",
+           "network; known by its checkpoint, selected on validation "
+           "tasks, and that checkpoint's validation score), and the same "
+           "method, settings and budget meta-trained and scored the "
+           "paper's way.", "",
            "| table | method | normalization | settings | shot | one at a "
            "time | same network, transductive | trained the paper's way | "
            "budget | command |",

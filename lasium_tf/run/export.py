@@ -246,6 +246,12 @@ def _readme(card: Dict, name: str, image_shape) -> str:
             f"{chosen['meta_iteration']}, the best of the run's checkpoints "
             f"on validation tasks ({chosen['accuracy']:.2f} +- "
             f"{chosen['ci95']:.2f}%)." if chosen else "")
+  adaptation = card.get("adaptation") or {}
+  if adaptation.get("support_copies"):
+    picked += (f"\n- At test it adapts on the support set and "
+               f"{adaptation['support_copies']} copies of each support "
+               f"image shifted by up to {adaptation['support_shift']} "
+               f"pixels, every signature alike.")
   return f"""# {card['method']}: a meta-learned few-shot classifier ({name})
 
 - Learner: {card['learner']}, meta-trained {card['meta_iterations']}

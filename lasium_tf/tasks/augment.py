@@ -62,6 +62,40 @@ def random_offsets(count, max_shift: int, seed: tf.Tensor) -> tf.Tensor:
                                      maxval=max_shift, dtype=tf.int32)
 
 
+# The offsets of test-time support copies: one fixed draw, the same for
+# every task, so that a task's enlarged support set is the same adapted
+# alone (an export, a fitted classifier) or in a batch (evaluation).
+_SUPPORT_COPIES_SEED = (0x5C0, 0x9E5)
+
+
+def enlarge_support(images: tf.Tensor, labels: tf.Tensor, copies: int,
+                    max_shift: int, fill: float):
+  """The support set and `copies` shifted copies of each of its images.
+
+  A test-time augmentation of the support set (`--eval_support_copies`):
+  MAML adapts on the enlarged set and, normalising queries with the support
+  set's statistics, takes them from it. `images` [..., B, H, W, C] and
+  `labels` [..., B] (one task, or a leading task axis); the copies follow
+  the originals, image i's at B + i * copies ... B + (i + 1) * copies - 1,
+  each shifted by offsets uniform on {-max_shift, ..., max_shift - 1} per
+  axis, `fill` where the shift uncovers the image. 0 copies returns the
+  set as it is.
+  """
+  if not copies:
+    return images, labels
+  axis = images.shape.rank - 4
+  copied = tf.repeat(images, copies, axis=axis)
+  shape = tf.shape(copied)
+  per_task = shape[axis]
+  flat = tf.reshape(copied, tf.concat([[-1], shape[axis + 1:]], 0))
+  offsets = random_offsets(per_task, max_shift,
+                           tf.constant(_SUPPORT_COPIES_SEED))
+  offsets = tf.tile(offsets, [tf.shape(flat)[0] // per_task, 1])
+  shifted = tf.reshape(shift_images(flat, offsets, fill), shape)
+  return (tf.concat([images, shifted], axis),
+          tf.concat([labels, tf.repeat(labels, copies, axis=axis)], axis))
+
+
 def shift_queries(episode: Episode, task: tf.Tensor, max_shift: int,
                   fill: float) -> Episode:
   """The episode with every query image shifted; support untouched.
