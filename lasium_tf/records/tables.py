@@ -359,9 +359,8 @@ def table7_runs(records, recipe) -> List[str]:
 
 
 def one_at_a_time(records) -> List[str]:
-  """Runs whose queries were normalised without the other queries, beside
-  the same weights scored transductively and the same method, settings and
-  budget meta-trained the paper's way, where there are such records."""
+  """Runs answering each query on its own, beside the same weights scored
+  transductively and the run of the same settings trained the paper's way."""
   rows = sorted((r for r in records if r.one_at_a_time
                  and r.dataset == "omniglot" and not r.study),
                 key=lambda r: (r.table or 0, r.method, r.path))
@@ -370,40 +369,32 @@ def one_at_a_time(records) -> List[str]:
   lines = ["## Queries one at a time (`--normalization`)", "",
            "What a classifier answers for an image sent alone: BatchNorm "
            "normalises the queries with the support set's statistics "
-           "(`support`), with the support set's and the query's own "
-           "(`support_and_query`), or blends them with each image's own "
-           "(`tasknorm_i`, TaskNorm-I), instead of the query batch's own "
-           "(`transductive`, every other number of this page). "
-           "Beside each: the same network scored with each query batch as "
-           "its own statistics (the rule's transductive counterpart: "
-           "`transductive`, or `tasknorm_i_transductive` for a TaskNorm-I "
-           "network; known by its checkpoint, selected on validation "
-           "tasks, and that checkpoint's validation score), and the same "
-           "method, settings and budget meta-trained and scored the "
-           "paper's way.", "",
+           "(`support`), theirs and the query's own (`support_and_query`), "
+           "or blends them with each image's (`tasknorm_i`), not the query "
+           "batch's (`transductive`, every other number of this page); "
+           "beside it, the same weights (the same checkpoint and score on "
+           "validation tasks) given whole query batches, and the same "
+           "method, settings and budget trained the paper's way.", "",
            "| table | method | normalization | settings | shot | one at a "
            "time | same network, transductive | trained the paper's way | "
            "budget | command |",
            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+  alike = lambda t, r: ((t.study, t.method, t.k_shot, t.table, t.recipe,
+                         t.meta_iterations) == (r.study, r.method, r.k_shot,
+                                                r.table, r.recipe,
+                                                r.meta_iterations))
   for r in rows:
     counterpart = NORMALIZATIONS.get(r.normalization).counterpart
-
-    def alike(t, normalization):
-      return (t.normalization == normalization and not t.study
-              and t.method == r.method and t.k_shot == r.k_shot
-              and t.table == r.table and t.recipe == r.recipe
-              and t.meta_iterations == r.meta_iterations)
-
-    same_network = next(
-        (t for t in records if alike(t, counterpart)
-         and r.selection is not None and t.selection == r.selection), None)
-    papers = next((t for t in records if t.papers_rule
+    same = next((t for t in records if alike(t, r)
+                 and t.normalization == counterpart
+                 and r.selection is not None and t.selection == r.selection),
+                None)
+    papers = next((t for t in records if alike(t, r) and t.papers_rule
                    and NORMALIZATIONS.get(t.trained_normalization).paper
-                   and alike(t, t.normalization)
                    and t.settings == r.settings), None)
     lines.append(f"| {r.table or ''} | {r.method} | {r.normalization} | "
                  f"{r.settings} | {r.k_shot} | {_cell(r)} | "
-                 f"{_cell(same_network) if same_network else 'not run'} | "
+                 f"{_cell(same) if same else 'not run'} | "
                  f"{_cell(papers) if papers else 'not run'} | "
                  f"{_budget(r)} | {_command(r)} |")
   return lines + [""]
