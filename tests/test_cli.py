@@ -16,8 +16,8 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 def test_every_setting_of_the_config_is_a_flag_with_help():
   fields = list(cli.flag_fields(config_lib.Config))
   names = [f.name for f in fields]
-  assert len(fields) == 92  # 91 flags; --seed declared by two classes.
-  assert names.count("seed") == 2 and len(set(names)) == 91
+  assert len(fields) == 94  # 93 flags; --seed declared by two classes.
+  assert names.count("seed") == 2 and len(set(names)) == 93
   for f in fields:
     assert f.help.endswith((".", ")")), f.name
   paths = {f.name: f.path for f in fields}
