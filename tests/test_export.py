@@ -139,21 +139,29 @@ def test_few_shot_signature_matches_library_evaluation(learner_name,
   assert reloaded.count_params() == learner.model.count_params()
 
 
-@pytest.mark.integration
-def test_a_tasknorm_network_exports_both_of_its_rules(tmp_path):
-  learner_name = "maml"  # ProtoNets' alone-vs-batch: the test above.
-  learner = trained(learner_name, normalization="tasknorm_i")
+def served_as_the_library_answers(learner, tmp_path, seed):
+  """Exports a MAML `learner` with a card, answers one task in a fresh
+  process and checks that `few_shot` gives the library's logits, alone as
+  in the batch: (path, task, outputs)."""
   path = export.export(learner, tmp_path / "exported", (16, 16, 1),
-                       card={"method": "m", "learner": learner_name,
+                       card={"method": "m", "learner": "maml",
                              "meta_iterations": 3, "train_command": "t",
                              "export_command": "e", "results": []})
   task = episodes.Episode(*(p[0] for p in batch_of_tasks(1, k_query=4,
-                                                         seed=6)))
+                                                         seed=seed)))
   out = reload_in_fresh_process(path, {"task": task}, tmp_path)[0]["task"]
   ours = learner.few_shot_logits(task.support_images, task.support_labels,
                                  task.query_images).numpy()
   np.testing.assert_allclose(out["few_shot"], ours, rtol=1e-3, atol=1e-3)
   np.testing.assert_allclose(out["alone"], out["few_shot"], atol=1e-4)
+  return path, task, out
+
+
+@pytest.mark.integration
+def test_a_tasknorm_network_exports_both_of_its_rules(tmp_path):
+  # MAML only: ProtoNets' alone-vs-batch is the test above.
+  learner = trained("maml", normalization="tasknorm_i")
+  path, task, out = served_as_the_library_answers(learner, tmp_path, seed=6)
   # Beside it, the same network with the query batch as TaskNorm's context.
   batch = learner.with_normalization("tasknorm_i_transductive")
   np.testing.assert_allclose(
@@ -255,17 +263,7 @@ def test_an_export_adapts_on_the_support_copies_it_was_scored_with(tmp_path):
   support set as the library's evaluation does, and its card says so."""
   learner = trained("maml", normalization="support")
   learner.support_copies, learner.support_shift = 2, 2
-  path = export.export(learner, tmp_path / "exported", (16, 16, 1),
-                       card={"method": "m", "learner": "maml",
-                             "meta_iterations": 3, "train_command": "t",
-                             "export_command": "e", "results": []})
-  task = episodes.Episode(*(p[0] for p in batch_of_tasks(1, k_query=4,
-                                                         seed=7)))
-  out = reload_in_fresh_process(path, {"task": task}, tmp_path)[0]["task"]
-  ours = learner.few_shot_logits(task.support_images, task.support_labels,
-                                 task.query_images).numpy()
-  np.testing.assert_allclose(out["few_shot"], ours, rtol=1e-3, atol=1e-3)
-  np.testing.assert_allclose(out["alone"], out["few_shot"], atol=1e-4)
+  path, _, _ = served_as_the_library_answers(learner, tmp_path, seed=7)
   card = json.loads((path / "card.json").read_text())
   assert card["adaptation"]["support_copies"] == 2
   assert "2 copies of each support image" in (path / "README.md").read_text()
